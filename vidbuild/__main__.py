@@ -1,0 +1,7 @@
+"""Entry point for ``python -m vidbuild``."""
+
+from __future__ import annotations
+
+from vidbuild.cli import main
+
+raise SystemExit(main())
