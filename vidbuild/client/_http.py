@@ -1,0 +1,338 @@
+"""The client's one place that sends a request, classifies the outcome and retries."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn, TypeVar
+
+import httpx
+
+from vidbuild import __version__
+from vidbuild.errors import (
+    ApiError,
+    AuthError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    UncertainSubmitError,
+)
+
+log = logging.getLogger("vidbuild.client")
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+
+# Retry practice of HeyGen's own CLI (see /work/shared/heygen-api.md).
+BACKOFF_START = 1.0
+BACKOFF_CAP = 30.0
+JITTER = 0.25
+RETRY_AFTER_CAP = 120.0
+RETRIED_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+
+# These fail before a single byte of the request leaves, so even a POST may be resent.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# These also fail before sending, but the same request would fail the same way again.
+UNUSABLE = (httpx.InvalidURL, httpx.UnsupportedProtocol)
+# Everything httpx raises on purpose; none of these families share a base class.
+HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError)
+
+UNCERTAIN_HINT = "the request may have reached the server, so it was not resent"
+CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
+EXPIRED_HINT = "the signed file URL has expired or is gone; ask the status for a fresh one"
+
+
+class ExpiredUrlError(NotFoundError):
+    """A signed file URL answered 403 or 404: ask the status again for a fresh URL."""
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """What a reporter needs to say "rate limited, retrying in 3 s"."""
+
+    attempt: int  # the attempt that failed, counted from 1
+    wait: float  # seconds until the next attempt
+    reason: str
+    method: str
+    path: str
+
+
+class _Retry(Exception):
+    """Raised by one attempt to ask for another; carries the error to raise if none is left."""
+
+    def __init__(self, error: ApiError, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.error = error
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ApiKeyAuth(httpx.Auth):
+    """Adds ``X-Api-Key`` to API requests; no repr, log line or traceback local shows the key."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["X-Api-Key"] = self._api_key
+        yield request
+
+    def scrub(self, text: str) -> str:
+        """Remove the key from text that came from elsewhere (a proxy may echo headers)."""
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    def __repr__(self) -> str:
+        return "ApiKeyAuth(<redacted>)"
+
+
+class Session:
+    """Sends requests for one client: API calls with the key, file downloads without it."""
+
+    def __init__(self, http: httpx.Client, base_url: str, auth: ApiKeyAuth, *,
+                 max_attempts: int, sleep: Callable[[float], None], random: Callable[[], float],
+                 on_retry: Callable[[RetryEvent], None] | None) -> None:
+        self._http = http
+        self._base_url = base_url
+        self._auth = auth
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+        self._random = random
+        self._on_retry = on_retry
+
+    def call(self, method: str, path: str, *, params: Mapping[str, str | int] | None = None,
+             json: Mapping[str, Any] | None = None) -> Any:
+        """Send one API request (retrying where safe) and return the reply's ``data``."""
+        def attempt() -> Any:
+            try:
+                response = self._http.request(method, self._base_url + path, params=params,
+                                              json=json, auth=self._auth,
+                                              headers={"Accept": "application/json"})
+            except HTTPX_ERRORS as exc:
+                self._translate(exc, method, path)
+            self._check_status(response, method, path)
+            return read_data(response, method, path, self._auth)
+
+        return self._retrying(method, path, attempt)
+
+    def fetch(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """Stream a file URL into ``consume``, without the key; restarts from scratch on retry."""
+        where = file_location(url)
+
+        def attempt() -> T:
+            try:
+                with self._http.stream("GET", url, follow_redirects=True) as response:
+                    if response.status_code in (403, 404):
+                        raise ExpiredUrlError(EXPIRED_HINT, status=response.status_code,
+                                              method="GET", path=where)
+                    self._check_status(response, "GET", where)
+                    return self._consume_whole(response, consume, where)
+            except HTTPX_ERRORS as exc:
+                self._translate(exc, "GET", where)
+
+        return self._retrying("GET", where, attempt)
+
+    def _consume_whole(self, response: httpx.Response, consume: Callable[[Iterator[bytes]], T],
+                       where: str) -> T:
+        """Feed the body to ``consume``, then check it against Content-Length (a cut is retried)."""
+        received = 0
+
+        def body() -> Iterator[bytes]:
+            nonlocal received
+            for chunk in response.iter_bytes():
+                received += len(chunk)
+                yield chunk
+
+        result = consume(body())
+        # Content-Length counts the bytes on the wire, before any decompression.
+        if response.headers.get("Content-Encoding", "identity") != "identity":
+            received = response.num_bytes_downloaded
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and received != int(declared):
+            error = TransportError(f"received {received} bytes of {declared}",
+                                   status=response.status_code, method="GET", path=where)
+            raise _Retry(error, "download cut short")
+        return result
+
+    def _retrying(self, method: str, path: str, attempt: Callable[[], T]) -> T:
+        for number in range(1, self._max_attempts + 1):
+            try:
+                return attempt()
+            except _Retry as retry:
+                if number == self._max_attempts:
+                    raise retry.error from retry.__cause__
+                wait = retry.retry_after
+                if wait is None:
+                    wait = backoff(number, self._random)
+                log.debug("%s %s: %s; retrying in %.1f s", method, path, retry.reason, wait)
+                if self._on_retry is not None:
+                    self._on_retry(RetryEvent(number, wait, retry.reason, method, path))
+                self._sleep(wait)
+        raise AssertionError("max_attempts is at least 1")
+
+    def _check_status(self, response: httpx.Response, method: str, path: str) -> None:
+        """Return if the reply is a success; else raise the error, or _Retry where it is safe."""
+        if response.is_success:
+            return
+        response.read()
+        error = self._error(response, method, path)
+        if isinstance(error, RateLimitError):
+            # Nothing was created, whatever the method: the API refused before doing any work.
+            raise _Retry(error, "rate limited", error.retry_after)
+        if isinstance(error, ServerError) and response.status_code in RETRIED_SERVER_STATUSES:
+            raise _Retry(error, f"server error (HTTP {response.status_code})",
+                         retry_after_seconds(response))
+        raise error
+
+    def _error(self, response: httpx.Response, method: str, path: str) -> ApiError:
+        status = response.status_code
+        code, message = read_error(response)
+        message = self._auth.scrub(message)
+        code = self._auth.scrub(code) if code is not None else None
+        kind = error_kind(status, code, message, method)
+        if kind is UncertainSubmitError:
+            message = f"{message}; {UNCERTAIN_HINT}"
+        if issubclass(kind, RateLimitError):
+            return kind(message, retry_after=retry_after_seconds(response), status=status,
+                        code=code, method=method, path=path)
+        return kind(message, status=status, code=code, method=method, path=path)
+
+    def _translate(self, exc: Exception, method: str, path: str) -> NoReturn:
+        """Raise the vidbuild error for an httpx exception, or _Retry where a retry is safe."""
+        name = type(exc).__name__
+        detail = self._auth.scrub(str(exc))
+        message = f"{name}: {detail}" if detail else name
+        if isinstance(exc, NOT_SENT):
+            raise _Retry(TransportError(message, method=method, path=path), name) from exc
+        if isinstance(exc, UNUSABLE):
+            raise TransportError(message, method=method, path=path) from exc
+        if method != "GET":
+            raise UncertainSubmitError(f"{message}; {UNCERTAIN_HINT}",
+                                       method=method, path=path) from exc
+        if isinstance(exc, httpx.TransportError | httpx.DecodingError):
+            raise _Retry(TransportError(message, method=method, path=path), name) from exc
+        raise TransportError(message, method=method, path=path) from exc
+
+
+def error_kind(status: int, code: str | None, message: str, method: str) -> type[ApiError]:
+    """Which error a failed reply is; see the table in the package docstring."""
+    if is_quota(status, code, message):
+        return QuotaError
+    if status == 429:
+        return RateLimitError
+    if status in (401, 403):
+        return AuthError
+    if status == 404:
+        return NotFoundError
+    if 400 <= status < 500:
+        return InvalidRequestError
+    if status >= 500:
+        # A POST that got a 5xx may still have created (and billed) a video.
+        return ServerError if method == "GET" else UncertainSubmitError
+    return ApiError
+
+
+def is_quota(status: int, code: str | None, message: str) -> bool:
+    """Out of credits or daily quota: 402, or a 429 that is not the plain rate limit."""
+    code = (code or "").lower()
+    if status == 402 or code in ("insufficient_credit", "trial_video_limit_exceeded"):
+        return True
+    if status != 429 or code == "rate_limit_exceeded":
+        return False
+    text = message.lower()
+    return "limit" in code or "quota" in code or "credit" in code or any(
+        word in text for word in ("daily", "quota", "credit"))
+
+
+def read_error(response: httpx.Response) -> tuple[str | None, str]:
+    """The API's error code and message, from any of the three shapes seen, or from non-JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict) and (error.get("message") or error.get("code")):
+            return _text(error.get("code")), str(error.get("message") or response.reason_phrase)
+        if isinstance(error, str) and error:
+            # A bare identifier such as "trial_video_limit_exceeded" is a code, not prose.
+            return (error if CODE_PATTERN.fullmatch(error) else None), error
+        if body.get("message") or body.get("code") is not None:  # v1 flat shape
+            return _text(body.get("code")), str(body.get("message") or response.reason_phrase)
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
+    reason = response.reason_phrase or "error"
+    return None, f"{reason} (reply without an API error body: {kind})"
+
+
+def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth) -> Any:
+    """The ``data`` of a successful reply; a POST whose reply can't be read is uncertain."""
+    kind = ApiError if method == "GET" else UncertainSubmitError
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("data") is not None:
+        return body["data"]
+    code, message = read_error(response) if isinstance(body, dict) else (None, "reply is not JSON")
+    message = auth.scrub(f"success status but no data: {message}")
+    if kind is UncertainSubmitError:
+        message = f"{message}; {UNCERTAIN_HINT}"
+    raise kind(message, status=response.status_code, code=code, method=method, path=path)
+
+
+def backoff(attempt: int, random: Callable[[], float]) -> float:
+    """Seconds to wait after failed attempt number ``attempt``: 1, 2, 4 … 30, each ±25 %."""
+    delay = min(BACKOFF_CAP, BACKOFF_START * 2.0 ** (attempt - 1))
+    return min(BACKOFF_CAP, delay * (1 + JITTER * (2 * random() - 1)))
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds in [0, 120], from a number or an HTTP date; None if unusable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        # Measured against the server's own clock when it sends one, so clock skew doesn't count.
+        now = _http_date(response.headers.get("Date", "")) or datetime.now(UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def file_location(url: str) -> str:
+    """Host and path of a file URL for messages: its query holds the signature, so it is dropped."""
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:
+        return "<invalid URL>"
+    return f"{parsed.host}{parsed.path}"
+
+
+def user_agent() -> str:
+    return f"vidbuild/{__version__} httpx/{httpx.__version__}"
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
