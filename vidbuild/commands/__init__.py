@@ -1,0 +1,8 @@
+"""Commands: one plain function per CLI command, taking explicit arguments and returning an exit code."""
+
+from __future__ import annotations
+
+from vidbuild.commands.compile import compile_bodies, validate
+from vidbuild.commands.init import init
+
+__all__ = ["compile_bodies", "init", "validate"]

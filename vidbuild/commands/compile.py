@@ -1,0 +1,58 @@
+"""The validate and compile commands: expand a project offline and show or write what would be sent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from vidbuild.api import endpoint_id
+from vidbuild.errors import EXIT_OK, UsageError
+from vidbuild.expand import Job, expand_project
+from vidbuild.project import display_path, load_project
+
+
+def validate(path: str | None, *, online: bool = False, stderr: TextIO | None = None) -> int:
+    """Check everything that can be checked before sending; ProjectError carries every problem."""
+    if online:
+        raise UsageError("validate --online needs the catalogue commands, which are not built yet")
+    project = load_project(path)
+    count = sum(1 for _ in expand_project(project))
+    print(f"{project.document.display}: ok, {count} video{'s' if count != 1 else ''}",
+          file=stderr or sys.stderr)
+    return EXIT_OK
+
+
+def job_record(job: Job) -> dict[str, Any]:
+    """What compile shows of a job: identity, destination and the exact body sent."""
+    return {"key": job.key, "hash": job.hash, "endpoint": endpoint_id(job.kind),
+            "output": job.output, "scenes": list(job.scenes), "body": job.request_body()}
+
+
+def compile_bodies(path: str | None, *, rows: Sequence[str] | None = None, out: str | None = None,
+                   stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """Print one JSON line per job (or pretty JSON for a single --row), or write DIR/KEY.json files."""
+    project = load_project(path)
+    wanted = set(rows or ())
+    # Expand every row even when only some are wanted: a mistake anywhere is still reported.
+    jobs = [job for job in expand_project(project) if not wanted or job.key in wanted]
+    missing = wanted - {job.key for job in jobs}
+    if missing:
+        raise UsageError(f"no row with key {', '.join(sorted(missing))} in {project.document.display}")
+    stdout = stdout or sys.stdout
+    if out is not None:
+        directory = Path(out)
+        directory.mkdir(parents=True, exist_ok=True)
+        for job in jobs:
+            text = json.dumps(job_record(job), indent=2, ensure_ascii=False) + "\n"
+            (directory / f"{job.key}.json").write_text(text, encoding="utf-8")
+        print(f"wrote {len(jobs)} request bodies to {display_path(directory)}", file=stderr or sys.stderr)
+    elif len(wanted) == 1:
+        json.dump(job_record(jobs[0]), stdout, indent=2, ensure_ascii=False)
+        stdout.write("\n")
+    else:
+        for job in jobs:
+            stdout.write(json.dumps(job_record(job), ensure_ascii=False) + "\n")
+    return EXIT_OK

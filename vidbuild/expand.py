@@ -1,0 +1,328 @@
+"""Expand stage: render each data row into one concrete, validated API request body (a Job)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from vidbuild.api import REQUEST_SCHEMAS
+from vidbuild.data import Row, read_rows
+from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.hashing import content_hash
+from vidbuild.loader import PathKey
+from vidbuild.project import DEFAULT_OUTPUT, Project
+from vidbuild.render import Compiled, Renderer, TemplateFailure
+from vidbuild.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
+from vidbuild.validate import body_errors
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+                             *(f"lpt{i}" for i in range(10))})
+DEFAULT_DIMENSION = {"width": 1280, "height": 720}  # works on every plan; never rely on the API default
+# Agent fields that the API nests under "config".
+AGENT_CONFIG = ("avatar_id", "duration_sec", "orientation")
+ERRORS_SHOWN_PER_PLACE = 10
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to make: the exact request body, its content hash and where the result goes."""
+
+    key: str
+    kind: str
+    body: dict[str, Any]
+    hash: str
+    output: str                   # relative to the project directory, POSIX separators
+    scenes: tuple[str, ...]
+    row: Row
+
+    def request_body(self) -> dict[str, Any]:
+        """The body as sent: the content plus ``callback_id`` so a lost reply can be recognised."""
+        return {**self.body, "callback_id": self.hash}
+
+
+class DiagnosticSink:
+    """Collects diagnostics; one mistake repeated on 100,000 rows is shown a few times, then counted."""
+
+    def __init__(self, reported: Sequence[Diagnostic] = ()) -> None:
+        self.shown: list[Diagnostic] = list(reported)
+        self._reported_spots = {(d.file, d.line, d.column) for d in reported}
+        self.hidden: dict[tuple[str, int, int, str], int] = {}
+        self._counts: dict[tuple[str, int, int, str], int] = {}
+
+    def add(self, diagnostic: Diagnostic, place: str = "") -> None:
+        spot = (diagnostic.file, diagnostic.line, diagnostic.column)
+        if place and spot in self._reported_spots:
+            return  # the schema already flagged this very value in the project file
+        group = (*spot, place or diagnostic.where)
+        seen = self._counts.get(group, 0)
+        self._counts[group] = seen + 1
+        if seen < ERRORS_SHOWN_PER_PLACE or not place:
+            self.shown.append(diagnostic)
+        else:
+            self.hidden[group] = self.hidden.get(group, 0) + 1
+
+    def __bool__(self) -> bool:
+        return bool(self.shown)
+
+    def raise_if_any(self) -> None:
+        if not self.shown:
+            return
+        extra = [Diagnostic(file, line, column, where, f"... and {count} more rows with this error")
+                 for (file, line, column, where), count in self.hidden.items()]
+        raise ProjectError([*self.shown, *extra])
+
+
+class Expander:
+    """Everything compiled once per project; ``expand(row)`` renders one row."""
+
+    def __init__(self, project: Project) -> None:
+        from vidbuild.resources import templates_dir
+
+        self.project = project
+        self.renderer = Renderer([project.templates_dir, templates_dir()])
+        spec = project.spec
+        self.context_base = {"vars": spec.get("vars", {}), "project": {"name": project.name}}
+        diagnostics: list[Diagnostic] = []
+        self.key = self._compile_field(("data", "key"), "{{ project.name }}", diagnostics)
+        self.output = self._compile_field(("output",), DEFAULT_OUTPUT, diagnostics)
+        self.scenes: list[SceneTemplate] = []
+        section = "video" if project.kind == "video" else "agent"
+        flat = flatten(spec.get(section, {}), Origin(project.document, (section,)))
+        self.top, self.top_origins, compile_errors = compile_tree(flat, self.renderer)
+        diagnostics.extend(compile_errors)
+        if project.kind == "video":
+            try:
+                self.scenes = prepare_scenes(project, self.renderer)
+            except ProjectError as exc:
+                diagnostics.extend(exc.diagnostics)
+        if diagnostics:
+            raise ProjectError(diagnostics)
+        self.schema = REQUEST_SCHEMAS[project.kind]
+        # Keys and outputs seen so far in this pass: both must be unique across rows.
+        self.keys: dict[str, Row] = {}
+        self.outputs: dict[str, str] = {}
+
+    def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
+        value = self.project.spec.get(path[0], {}) if len(path) == 2 else self.project.spec
+        source = value.get(path[-1], default) if isinstance(value, dict) else default
+        try:
+            return self.renderer.compile(source)
+        except TemplateFailure as exc:
+            diagnostics.append(Origin(self.project.document, path).diagnostic(exc.message))
+            return source
+
+    def expand(self, row: Row, sink: DiagnosticSink) -> Job | None:
+        """Render one row into a Job, or add its problems to ``sink`` and return None."""
+        if not isinstance(row.values, dict):
+            sink.add(row.diagnostic("a row must be a mapping of column names to values"))
+            return None
+        context: dict[str, Any] = {**self.context_base, "row": row.values}
+        key = self._render_key(row, context, sink)
+        if key is None:
+            return None
+        first = self.keys.setdefault(key, row)
+        if first is not row:
+            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first.file}:{first.line})", key))
+            return None
+        context["key"] = key
+        output = self._render_output(row, key, context, sink)
+        clash = self.outputs.setdefault(output, key) if output is not None else key
+        if clash != key:
+            sink.add(row.diagnostic(f"output {output!r} is also the output of row {clash}", key))
+            return None
+        errors_before = len(sink.shown)
+        if self.project.kind == "video":
+            body, used = self._video_body(row, key, context, sink)
+        else:
+            body, used = self._agent_body(row, key, context, sink), []
+        if body is None or output is None or len(sink.shown) > errors_before:
+            return None
+        if not self._check_body(body, used, row, key, sink):
+            return None
+        return Job(key=key, kind=self.project.kind, body=body,
+                   hash=content_hash(self.project.kind, body), output=output,
+                   scenes=tuple(s.label for s in used), row=row)
+
+    def _render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        if isinstance(value, Compiled):
+            return self.renderer.call(value.render, context)
+        if isinstance(value, _Condition):
+            return self.renderer.call(value.test, context)
+        if isinstance(value, dict):
+            return {k: self._render(v, context) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._render(v, context) for v in value]
+        return value
+
+    def _render_at(self, value: Any, context: Mapping[str, Any], origin: Origin | SceneTemplate,
+                   row: Row, key: str | None, sink: DiagnosticSink, scene: str = "") -> Any:
+        """Render, turning a template failure into a diagnostic at the failing field's source."""
+        try:
+            return self._render(value, context)
+        except TemplateFailure as exc:
+            if isinstance(origin, SceneTemplate):
+                origin = origin.locate(self._failing_path(value, context))
+            elif origin.path[:1] in (("video",), ("agent",)):
+                origin = self.top_origins.get(self._failing_path(value, context), origin)
+            sink.add(_render_diagnostic(exc, origin, _row_note(row, key, scene)), origin.where)
+            raise
+
+    def _failing_path(self, tree: Any, context: Mapping[str, Any], path: PathKey = ()) -> PathKey:
+        """Which field of a tree fails to render: rendered again leaf by leaf, on the error path only."""
+        if isinstance(tree, dict):
+            for name, value in tree.items():
+                try:
+                    self._render(value, context)
+                except TemplateFailure:
+                    return self._failing_path(value, context, (*path, name))
+        return path
+
+    def _render_key(self, row: Row, context: dict[str, Any], sink: DiagnosticSink) -> str | None:
+        origin = Origin(self.project.document, ("data", "key"))
+        try:
+            key = str(self._render_at(self.key, context, origin, row, None, sink)).strip()
+        except TemplateFailure:
+            return None
+        if not SAFE_KEY.match(key) or key.lower().split(".")[0] in _RESERVED_NAMES:
+            sink.add(row.diagnostic(
+                f"key {key!r} can't name a file: use letters, digits, '.', '_' and '-' "
+                f"(starting with a letter or digit, at most 200 characters)"), "unsafe key")
+            return None
+        return key
+
+    def _render_output(self, row: Row, key: str, context: Mapping[str, Any],
+                       sink: DiagnosticSink) -> str | None:
+        origin = Origin(self.project.document, ("output",))
+        try:
+            rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
+        except TemplateFailure:
+            return None
+        problem = output_problem(self.project.root, rendered)
+        if problem:
+            sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
+            return None
+        return PurePosixPath(rendered.replace("\\", "/")).as_posix()
+
+    def _video_body(self, row: Row, key: str, context: Mapping[str, Any],
+                    sink: DiagnosticSink) -> tuple[dict[str, Any] | None, list[SceneTemplate]]:
+        used: list[SceneTemplate] = []
+        inputs = []
+        try:
+            for scene in self.scenes:
+                if scene.when is not None:
+                    when_origin = Origin(scene.origin.document, (*scene.origin.path, "when"))
+                    if not self._render_at(_Condition(scene.when), context, when_origin, row,
+                                           key, sink, scene.label):
+                        continue
+                inputs.append(self._render_at(scene.tree, context, scene, row, key,
+                                              sink, scene.label))
+                used.append(scene)
+            top = self._render_at(self.top, context, Origin(self.project.document, ("video",)),
+                                  row, key, sink)
+        except TemplateFailure:
+            return None, used
+        if not inputs:
+            sink.add(row.diagnostic("every scene's `when` is false for this row: nothing to say", key))
+            return None, used
+        title = top.pop("title", None)
+        body = {"title": f"{self.project.name} {key}" if title is None else title,
+                "dimension": top.pop("dimension", DEFAULT_DIMENSION), **top, "video_inputs": inputs}
+        return body, used
+
+    def _agent_body(self, row: Row, key: str, context: Mapping[str, Any],
+                    sink: DiagnosticSink) -> dict[str, Any] | None:
+        try:
+            agent = self._render_at(self.top, context, Origin(self.project.document, ("agent",)),
+                                    row, key, sink)
+        except TemplateFailure:
+            return None
+        script = agent.pop("script", None)
+        if script is not None:
+            agent["prompt"] = "\n".join(
+                f"{line['actor']}: {line['text']}" if line.get("actor") else str(line["text"])
+                for line in script)
+        config = {name: agent.pop(name) for name in AGENT_CONFIG if name in agent}
+        return {**agent, **({"config": config} if config else {})}
+
+    def _check_body(self, body: dict[str, Any], used: list[SceneTemplate], row: Row, key: str,
+                    sink: DiagnosticSink) -> bool:
+        ok = True
+        for path, message in body_errors(body, self.schema):
+            ok = False
+            origin, scene = self._origin_of(path, used)
+            sink.add(origin.diagnostic(f"{message}{_row_note(row, key, scene)}"), origin.where)
+        return ok
+
+    def _origin_of(self, path: PathKey, used: list[SceneTemplate]) -> tuple[Origin, str]:
+        """The source of a body path: a scene's field, a top-level field, or the section itself."""
+        if len(path) >= 2 and path[0] == "video_inputs" and isinstance(path[1], int):
+            scene = used[path[1]]
+            return scene.locate(path[2:]), scene.label
+        section = "video" if self.project.kind == "video" else "agent"
+        spec_path = _AGENT_SOURCES.get(path[:2], path[:1]) if section == "agent" else path
+        for depth in range(len(spec_path), 0, -1):
+            found = self.top_origins.get(tuple(spec_path[:depth]))
+            if found is not None:
+                return found, ""
+        return Origin(self.project.document, (section,) if section in self.project.spec else ()), ""
+
+
+_AGENT_SOURCES: dict[PathKey, PathKey] = {("config", name): (name,) for name in AGENT_CONFIG}
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """Marks a compiled `when` expression so _render calls it like a template."""
+
+    test: Callable[[Mapping[str, Any]], Any]
+
+
+def _row_note(row: Row, key: str | None, scene: str = "") -> str:
+    who = f"row {key}" if key else f"row {row.index + 1}"
+    scene_note = f", scene {scene}" if scene else ""
+    return f" ({who} at {row.file}:{row.line}{scene_note})"
+
+
+def _render_diagnostic(exc: TemplateFailure, origin: Origin, note: str) -> Diagnostic:
+    if exc.file:
+        return Diagnostic(exc.file, exc.line, 0, origin.where, exc.message + note)
+    return origin.diagnostic(exc.message + note, line_offset=max(exc.line - 1, 0))
+
+
+def output_problem(root: Path, rendered: str) -> str | None:
+    """Why an output path is unsafe, or None: it must be relative and stay inside the project."""
+    if not rendered:
+        return "output path is empty"
+    if "\x00" in rendered:
+        return "output path contains a NUL character"
+    relative = PurePosixPath(rendered.replace("\\", "/"))
+    if relative.is_absolute() or re.match(r"^[A-Za-z]:", rendered):
+        return f"output path {rendered!r} must be relative to the project directory"
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if target == base or not target.is_relative_to(base):
+        return f"output path {rendered!r} escapes the project directory"
+    return None
+
+
+def expand_project(project: Project) -> Iterator[Job]:
+    """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
+    row (or the project) was wrong. Keys and output paths must be unique."""
+    sink = DiagnosticSink(project.value_errors)
+    try:
+        expander = Expander(project)
+    except ProjectError as exc:
+        raise ProjectError([*sink.shown, *exc.diagnostics]) from None
+    try:
+        for row in read_rows(project):
+            job = expander.expand(row, sink)
+            if job is not None:
+                yield job
+    except ProjectError as exc:
+        for diagnostic in exc.diagnostics:
+            sink.add(diagnostic)
+    sink.raise_if_any()
