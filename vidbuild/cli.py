@@ -50,13 +50,68 @@ def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="where to create the project (default: current directory)")
 
 
+def _state_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", metavar="DIR", default=None,
+                        help="where state lives (default: $VIDBUILD_STATE_DIR, else PATH/.vidbuild)")
+
+
+def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
+                            description="For each row: submit (new or changed, naming the fields), "
+                                        "poll, download, retry, reconcile or up-to-date, with counts "
+                                        "and a credit estimate. Sends nothing.")
+    _project_arg(parser)
+    _state_arg(parser)
+    parser.add_argument("--json", action="store_true", help="JSON lines for machines")
+    parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
+
+
+def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("build", help="submit what changed, poll, download, write the manifest",
+                            description="Build incrementally: only bodies whose hash is not built yet "
+                                        "are submitted; finished videos are downloaded to their output "
+                                        "paths and listed in out/manifest.json and out/manifest.csv.")
+    _project_arg(parser)
+    _state_arg(parser)
+    parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="videos in flight at once (default 4; shrinks on rate limits)")
+    parser.add_argument("-n", "--dry-run", action="store_true", help="print the plan; send nothing")
+    parser.add_argument("-q", "--question", action="store_true",
+                        help="send nothing; exit 0 if up to date, 1 if work is pending")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("-k", "--keep-going", action="store_true",
+                      help="go on after a video fails (the default)")
+    mode.add_argument("--fail-fast", action="store_true",
+                      help="submit nothing new after the first failure")
+    parser.add_argument("--force", nargs="+", metavar="KEY", default=[],
+                        help="rebuild these rows even if up to date (pays again)")
+    parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+
+
+def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("status", help="every row's state, from local state only",
+                            description="Show each row's last known state (no network requests).")
+    _project_arg(parser)
+    _state_arg(parser)
+    parser.add_argument("--json", action="store_true", help="JSON lines for machines")
+
+
+def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("clean", help="remove the state directory (asks first)",
+                            description="Delete vidbuild's state for the project. Downloaded videos "
+                                        "stay; the next build treats every row as new.")
+    _project_arg(parser)
+    _state_arg(parser)
+    parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidbuild", epilog=EPILOG,
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _init):
+    for add in (_validate, _compile, _plan, _build, _status, _clean, _init):
         add(sub)
     return parser
 
@@ -68,6 +123,13 @@ def _dispatch(args: argparse.Namespace) -> int:
         "validate": lambda a: commands.validate(a.path, online=a.online),
         "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out),
         "init": lambda a: commands.init(a.directory),
+        "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
+                                        force=a.force),
+        "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
+                                          dry_run=a.dry_run, question=a.question,
+                                          fail_fast=a.fail_fast, force=a.force, json_output=a.json),
+        "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
+        "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
     }
     return handlers[args.command](args)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from vidbuild.commands.build import build, clean, plan, status
 from vidbuild.commands.compile import compile_bodies, validate
 from vidbuild.commands.init import init
 
-__all__ = ["compile_bodies", "init", "validate"]
+__all__ = ["build", "clean", "compile_bodies", "init", "plan", "status", "validate"]

@@ -1,0 +1,100 @@
+"""Backend choice: HeyGen when HEYGEN_API_KEY is set, else the embedded emulator, plus its timing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vidbuild.api import DEFAULT_BASE_URL, EMULATOR_BASE_URL
+from vidbuild.errors import UsageError
+from vidbuild.state import namespace_for
+
+if TYPE_CHECKING:
+    from vidbuild.client import HeyGenClient
+
+EMULATOR_NAMESPACE = "emulator"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the engine paces itself against a backend (seconds).
+
+    A render is expected to take ``render_overhead + render_per_second * video_seconds``; the engine
+    learns the real ratio as videos finish. Polls are spaced between ``poll_min`` and ``poll_max``
+    (HeyGen's own CLI: 2 s to 30 s). A lost submission is looked up only once it is
+    ``reconcile_grace`` old, so the account's video list has caught up.
+    """
+
+    render_overhead: float = 60.0
+    render_per_second: float = 6.0
+    poll_min: float = 2.0
+    poll_max: float = 30.0
+    reconcile_grace: float = 30.0
+
+    def scaled(self, factor: float) -> Timing:
+        return Timing(self.render_overhead * factor, self.render_per_second * factor,
+                      max(self.poll_min * factor, 0.005), max(self.poll_max * factor, 0.02),
+                      self.reconcile_grace * factor)
+
+
+@dataclass
+class Backend:
+    """An API client with the facts the engine and state need about where it points."""
+
+    client: HeyGenClient
+    base_url: str
+    emulated: bool
+    timing: Timing
+
+    @property
+    def namespace(self) -> str:
+        return EMULATOR_NAMESPACE if self.emulated else namespace_for(self.base_url)
+
+    @property
+    def banner(self) -> str:
+        if self.emulated:
+            return ("vidbuild: HEYGEN_API_KEY is not set: using the built-in HeyGen emulator "
+                    "(nothing is sent to HeyGen, no credits are spent)")
+        return f"vidbuild: using the HeyGen API at {self.base_url}"
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
+                 on_retry: Callable[[Any], None] | None = None) -> Backend:
+    """HeyGen (or HEYGEN_API_BASE) with the key from the environment; without a key, the emulator,
+    keeping its videos under the state directory so they outlive this process."""
+    from vidbuild.client import HeyGenClient
+
+    key = environ.get("HEYGEN_API_KEY", "").strip()
+    base = environ.get("HEYGEN_API_BASE", "").strip()
+    if key:
+        client = HeyGenClient(base or DEFAULT_BASE_URL, key, on_retry=on_retry)
+        return Backend(client, base or DEFAULT_BASE_URL, emulated=False, timing=Timing())
+    if base:
+        raise UsageError("HEYGEN_API_BASE is set but HEYGEN_API_KEY is not: set both to use an API "
+                         "server, or neither to use the built-in emulator")
+    from vidbuild.emulator import Emulator, EmulatorConfig
+
+    config = EmulatorConfig.from_env(environ)
+    if config.state_dir is None:
+        from dataclasses import replace
+
+        config = replace(config, state_dir=state_root / EMULATOR_NAMESPACE / "emulator-videos")
+    emulator = Emulator(config)
+    client = HeyGenClient(EMULATOR_BASE_URL, "emulator", transport=emulator.transport(),
+                          on_retry=on_retry)
+    # The emulator renders overhead 30 s + 4 s per video second, times its speed factor.
+    timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
+    return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing)
+
+
+def backend_namespace(environ: Mapping[str, str] = os.environ) -> str:
+    """The state namespace a build would use, without opening a client (no network, no httpx)."""
+    if environ.get("HEYGEN_API_KEY", "").strip():
+        return namespace_for(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)
+    return EMULATOR_NAMESPACE

@@ -1,0 +1,392 @@
+"""Run stage: carry out a plan (submit, poll, download) with a bounded window, never paying twice.
+
+Every transition is written to state before the next action: a claim before each submit, the
+video_id as soon as it is known, the checksum once the file is in place. So a process killed at
+any moment leaves state that the next build resumes from. The engine never prints: it calls
+the reporter's hooks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidbuild.backend import Backend
+from vidbuild.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNFINISHED,
+    ApiError,
+    AuthError,
+    InvalidRequestError,
+    NotFoundError,
+    QuotaError,
+    RateLimitError,
+    TransportError,
+    UncertainSubmitError,
+)
+from vidbuild.plan import Plan, Step, estimate_seconds, field_digests
+from vidbuild.reconcile import find_submission
+from vidbuild.report import Reporter
+from vidbuild.state import KeyEntry, Record, State
+
+DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
+MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giving up this build
+MAX_DOWNLOAD_TRIES = 3
+
+
+@dataclass
+class Options:
+    jobs: int = DEFAULT_JOBS
+    fail_fast: bool = False
+
+
+@dataclass
+class Outcome:
+    """How a build ended, by row key."""
+
+    done: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    stopped: str | None = None   # why the build stopped early (auth, quota, network)
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped or self.unfinished:
+            return EXIT_UNFINISHED
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+
+class _Stop(Exception):
+    """Stop the whole build: going on can't help (bad key, quota, network gone)."""
+
+
+class Engine:
+    """Carries out one plan against one backend and one state store."""
+
+    def __init__(self, backend: Backend, state: State, reporter: Reporter, root: Path,
+                 options: Options | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.backend = backend
+        self.client = backend.client
+        self.timing = backend.timing
+        self.state = state
+        self.reporter = reporter
+        self.root = root
+        self.options = options or Options()
+        self.clock = clock
+        self.sleep = sleep
+        self.window = max(1, self.options.jobs)
+        self.outcome = Outcome()
+        self.records: dict[str, Record] = {}
+        self._queue: deque[Step] = deque()
+        self._timers: list[tuple[float, int, str, Step]] = []   # (due, tiebreak, task, step)
+        self._tiebreak = itertools.count()
+        self._in_flight: set[str] = set()
+        self._submit_after = 0.0
+        self._failures: dict[str, int] = {}
+        self._render_ratio = 1.0   # learned: actual render time / the timing model's guess
+        self._stopping = False
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, plan: Plan) -> Outcome:
+        for step in plan.steps:
+            self._start(step)
+        try:
+            while self._queue or self._timers:
+                self._submit_ready()
+                if not self._run_due_timer():
+                    self._idle()
+        except _Stop as exc:
+            self.outcome.stopped = str(exc)
+        self.outcome.unfinished = sorted({s.key for s in self._queue} |
+                                         {s.key for _, _, _, s in self._timers})
+        return self.outcome
+
+    def _start(self, step: Step) -> None:
+        if step.record is not None:
+            self.records[step.job.hash] = step.record
+        if step.action == "up-to-date":
+            self.outcome.cached.append(step.key)
+            self.reporter.cached(step)
+        elif step.action in ("submit", "retry"):
+            self._queue.append(step)
+        elif step.action == "poll":
+            self._in_flight.add(step.job.hash)
+            self._schedule(0.0, "poll", step)
+        elif step.action == "download":
+            self._schedule(0.0, "download", step)
+        elif step.action == "reconcile":
+            self._schedule(self._grace_left(step), "reconcile", step)
+        else:  # "wait": another live process is submitting it
+            self._schedule(self.timing.poll_min, "watch", step)
+
+    def _schedule(self, delay: float, task: str, step: Step) -> None:
+        heapq.heappush(self._timers, (self.clock() + delay, next(self._tiebreak), task, step))
+
+    def _run_due_timer(self) -> bool:
+        if not self._timers or self._timers[0][0] > self.clock():
+            return False
+        _, _, task, step = heapq.heappop(self._timers)
+        tasks = {"poll": self._poll, "download": self._download, "reconcile": self._reconcile,
+                 "watch": self._watch}
+        try:
+            tasks[task](step)
+        except (AuthError, QuotaError) as exc:
+            self._schedule(0.0, task, step)  # keeps the row listed as unfinished
+            raise _Stop(str(exc)) from exc
+        return True
+
+    def _idle(self) -> None:
+        now = self.clock()
+        wake = [self._timers[0][0]] if self._timers else []
+        if self._queue and len(self._in_flight) < self.window and not self._stopping:
+            wake.append(self._submit_after)
+        if not wake:
+            if self._queue:   # nothing in flight and submits stopped (fail-fast)
+                self._queue.clear()
+            return
+        self.sleep(max(0.0, min(wake) - now))
+
+    # -- submit -------------------------------------------------------------------------------
+
+    def _submit_ready(self) -> None:
+        while (self._queue and not self._stopping and len(self._in_flight) < self.window
+               and self.clock() >= self._submit_after):
+            self._submit(self._queue.popleft())
+
+    def _submit(self, step: Step, *, confirmed_absent: bool = False) -> None:
+        job = step.job
+        outcome, record = self.state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),
+                                           output=job.output, force=step.action == "submit"
+                                           and step.reason.startswith("forced"))
+        assert record is not None
+        self.records[job.hash] = record
+        if outcome != "claimed" and not confirmed_absent:
+            self._follow_existing(step, outcome, record)
+            return
+        self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+        try:
+            video_id = self.client.submit(job.kind, job.request_body())
+        except UncertainSubmitError as exc:
+            record.error = str(exc)
+            self._mark(record, "uncertain")
+            self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
+            self._schedule(self.timing.reconcile_grace, "reconcile", step)
+            return
+        except RateLimitError as exc:
+            self._requeue_rate_limited(step, exc)
+            return
+        except InvalidRequestError as exc:
+            self._fail(step, record, str(exc), permanent=True)
+            return
+        except (TransportError, AuthError, QuotaError) as exc:
+            self._release(record, exc)  # certainly not sent: nothing was created
+            self._queue.appendleft(step)
+            raise _Stop(str(exc)) from exc
+        record.video_id, record.submitted_at, record.error = video_id, time.time(), None
+        self._mark(record, "submitted")
+        self.reporter.submitted(step, video_id)
+        self._in_flight.add(job.hash)
+        self._schedule(self._first_poll_delay(step), "poll", step)
+
+    def _follow_existing(self, step: Step, outcome: str, record: Record) -> None:
+        """Someone else (another process, or an earlier run) got there first: follow its record."""
+        if outcome == "busy":
+            self._schedule(self.timing.poll_min, "watch", step)
+        elif outcome == "orphaned":
+            self._schedule(self._grace_left(step), "reconcile", step)
+        elif record.status in ("submitted", "rendering"):
+            self._in_flight.add(step.job.hash)
+            self._schedule(0.0, "poll", step)
+        elif record.status == "completed":
+            self._schedule(0.0, "download", step)
+        else:
+            self.outcome.cached.append(step.key)
+            self.reporter.cached(step)
+
+    def _requeue_rate_limited(self, step: Step, exc: RateLimitError) -> None:
+        # Too many videos rendering at once: shrink the window to what the account accepts.
+        self.window = max(1, len(self._in_flight))
+        self._submit_after = self.clock() + (exc.retry_after or self.timing.poll_min)
+        self._queue.appendleft(step)
+        self.reporter.note(step, f"rate limited; {self.window} in flight, resuming in "
+                                 f"{exc.retry_after or self.timing.poll_min:.0f} s")
+
+    def _release(self, record: Record, exc: ApiError) -> None:
+        record.error = f"not sent: {exc}"
+        self._mark(record, "failed" if record.attempts > 1 else "claimed")
+
+    # -- reconcile ----------------------------------------------------------------------------
+
+    def _grace_left(self, step: Step) -> float:
+        record = self.records.get(step.job.hash) or step.record
+        claimed_at = record.claimed_at if record and record.claimed_at else time.time()
+        return max(0.0, claimed_at + self.timing.reconcile_grace - time.time())
+
+    def _reconcile(self, step: Step) -> None:
+        record = self.state.get(step.job.hash)
+        if record is None or record.status not in ("claimed", "uncertain"):
+            self._follow_existing(step, "exists", record) if record else self._queue.append(step)
+            return
+        if record.owner != self.state.owner and not self.state.take_over(record):
+            self._schedule(self.timing.poll_min, "watch", step)
+            return
+        self.records[step.job.hash] = record
+        try:
+            finding = find_submission(self.client, record, self._known_video_ids())
+        except (TransportError, RateLimitError) as exc:
+            self._transient(step, "reconcile", exc)
+            return
+        if finding.outcome == "found" and finding.video_id:
+            record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
+            self._mark(record, "submitted")
+            self.reporter.note(step, f"found the lost submission: {finding.video_id}; not resending")
+            self._in_flight.add(step.job.hash)
+            self._schedule(0.0, "poll", step)
+        elif finding.outcome == "absent":
+            self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
+            self._submit(step, confirmed_absent=True)
+        else:
+            self._fail(step, record, "a reply was lost and the account holds several candidate "
+                                     "videos: check HeyGen, then rebuild with --force KEY", permanent=False)
+
+    def _known_video_ids(self) -> set[str]:
+        return {r.video_id for r in self.records.values() if r.video_id}
+
+    def _watch(self, step: Step) -> None:
+        record = self.state.get(step.job.hash)
+        if record is None:
+            self._queue.append(step)
+        elif record.status in ("claimed", "uncertain"):
+            if self.state.owner_alive(record.owner):
+                self._schedule(self.timing.poll_max, "watch", step)
+            else:
+                self._schedule(self._grace_left(step), "reconcile", step)
+        elif record.status == "failed":
+            self._fail(step, record, record.error or "failed in another process", permanent=False)
+        else:
+            self._follow_existing(step, "exists", record)
+
+    # -- poll and download ----------------------------------------------------------------------
+
+    def _poll(self, step: Step) -> None:
+        record = self.records[step.job.hash]
+        assert record.video_id is not None
+        try:
+            status = self.client.status(record.video_id)
+        except NotFoundError as exc:
+            self._in_flight.discard(step.job.hash)
+            self._fail(step, record, f"HeyGen no longer knows video {record.video_id}: {exc}",
+                       permanent=False)
+            return
+        except (TransportError, RateLimitError, ApiError) as exc:
+            if isinstance(exc, AuthError | QuotaError):
+                raise
+            self._transient(step, "poll", exc)
+            return
+        self._failures.pop(step.job.hash, None)
+        if status.status == "completed" and status.video_url:
+            self._in_flight.discard(step.job.hash)
+            self._learn(step, record)
+            record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
+            record.duration, record.completed_at = status.duration, time.time()
+            self._mark(record, "completed")
+            self._download(step)
+        elif status.status == "failed":
+            self._in_flight.discard(step.job.hash)
+            error = status.error
+            text = f"{error.code} {error.message}".strip() if error else "render failed"
+            self._fail(step, record, f"HeyGen failed the render: {text}", permanent=False)
+        else:
+            if record.status != "rendering":
+                self._mark(record, "rendering")
+            self.reporter.rendering(step, status.status)
+            self._schedule(self._next_poll_delay(step, record), "poll", step)
+
+    def _download(self, step: Step) -> None:
+        record = self.records[step.job.hash]
+        destination = self.root / step.job.output
+        try:
+            if not record.video_url:
+                raise NotFoundError("no video_url recorded")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            self._check_inside(destination)
+            result = self.client.download(record.video_url, destination)
+        except NotFoundError:   # the signed URL expired (or was never known): ask for a fresh one
+            self._refresh_url(step, record)
+            return
+        except (TransportError, ApiError) as exc:
+            self._transient(step, "download", exc)
+            return
+        stat = result.path.stat()
+        record.checksum, record.size, record.mtime_ns = result.sha256, result.size, stat.st_mtime_ns
+        record.output, record.downloaded_at, record.error = step.job.output, time.time(), None
+        self._mark(record, "downloaded")
+        self._failures.pop(step.job.hash, None)
+        self.outcome.done.append(step.key)
+        self.reporter.done(step, record)
+
+    def _refresh_url(self, step: Step, record: Record) -> None:
+        tries = self._failures.get(step.job.hash, 0) + 1
+        self._failures[step.job.hash] = tries
+        if tries > MAX_DOWNLOAD_TRIES:
+            raise _Stop(f"{step.key}: the video's URL keeps expiring before it can be downloaded")
+        self._mark(record, "submitted")
+        self._in_flight.add(step.job.hash)
+        self._schedule(0.0, "poll", step)
+
+    def _check_inside(self, destination: Path) -> None:
+        # Checked again at write time: a symlink created since validation must not lead outside.
+        if not destination.parent.resolve().is_relative_to(self.root.resolve()):
+            raise InvalidRequestError(f"output {destination} leads outside the project directory")
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def _transient(self, step: Step, task: str, exc: ApiError) -> None:
+        failures = self._failures.get(step.job.hash, 0) + 1
+        self._failures[step.job.hash] = failures
+        if failures > MAX_TRANSIENT_FAILURES:
+            raise _Stop(f"{step.key}: {exc}")
+        wait = exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after else \
+            min(self.timing.poll_max, self.timing.poll_min * 2 ** failures)
+        self.reporter.note(step, f"{task} failed ({exc}); retrying in {wait:.1f} s")
+        self._schedule(wait, task, step)
+
+    def _fail(self, step: Step, record: Record, message: str, *, permanent: bool) -> None:
+        record.error, record.error_permanent = message, permanent
+        self._mark(record, "failed")
+        self.outcome.failed.append(step.key)
+        self.reporter.failed(step, message)
+        if self.options.fail_fast:
+            self._stopping = True
+            self._queue.clear()
+
+    def _mark(self, record: Record, status: str) -> None:
+        record.status = status  # type: ignore[assignment]
+        self.state.record(record)
+
+    def _first_poll_delay(self, step: Step) -> float:
+        guess = self.timing.render_overhead + self.timing.render_per_second * estimate_seconds(step.job)
+        return max(self.timing.poll_min, guess * self._render_ratio)
+
+    def _next_poll_delay(self, step: Step, record: Record) -> float:
+        polls = self._failures.get(f"polls:{step.job.hash}", 0) + 1
+        self._failures[f"polls:{step.job.hash}"] = polls
+        guess = self._first_poll_delay(step) * 0.1 * 1.5 ** polls
+        return min(self.timing.poll_max, max(self.timing.poll_min, guess))
+
+    def _learn(self, step: Step, record: Record) -> None:
+        """Fold this video's observed render time into the guess for the next ones."""
+        if record.submitted_at is None:
+            return
+        guess = self.timing.render_overhead + self.timing.render_per_second * estimate_seconds(step.job)
+        observed = (time.time() - record.submitted_at) / max(guess, 1e-6)
+        self._render_ratio = 0.7 * self._render_ratio + 0.3 * min(max(observed, 0.1), 10.0)

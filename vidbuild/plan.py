@@ -1,0 +1,155 @@
+"""Plan stage: decide, for every job, what a build must do and why (shared by plan and build)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vidbuild.expand import Job
+from vidbuild.hashing import canonical_json
+from vidbuild.state import KeyEntry, Record, State
+
+Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date"]
+# Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
+PAYING_ACTIONS = frozenset({"submit", "retry"})
+WORDS_PER_SECOND = 2.5          # ~150 words a minute, a typical speaking pace
+CREDITS_PER_MINUTE = 1.0        # HeyGen bills avatar videos per minute of output
+_BREAK = re.compile(r'<break time="(?P<seconds>[\d.]+)s"\s*/>')
+
+
+@dataclass
+class Step:
+    """One row's planned action, with the reason a person would want to read."""
+
+    job: Job
+    action: Action
+    reason: str
+    record: Record | None = None
+
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(step.action for step in self.steps)
+
+    @property
+    def estimated_credits(self) -> float:
+        seconds = sum(estimate_seconds(s.job) for s in self.steps if s.action in PAYING_ACTIONS)
+        return round(seconds / 60 * CREDITS_PER_MINUTE, 1)
+
+    @property
+    def up_to_date(self) -> bool:
+        return all(step.action == "up-to-date" for step in self.steps)
+
+
+def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Plan:
+    """The same decision for `vidbuild plan` and `vidbuild build`: they cannot disagree."""
+    forced = set(force)
+    plan = Plan()
+    for job in jobs:
+        plan.steps.append(decide(job, state, root, forced=job.key in forced))
+    return plan
+
+
+def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
+    record = state.get(job.hash)
+    if forced:
+        return Step(job, "submit", "forced rebuild (--force)", record)
+    if record is None:
+        return Step(job, "submit", _why_new(job, state.for_key(job.key)))
+    if record.status == "failed":
+        return Step(job, "retry", f"failed before: {record.error or 'unknown error'}", record)
+    if record.status in ("claimed", "uncertain"):
+        if record.owner != state.owner and state.owner_alive(record.owner):
+            return Step(job, "wait", "being submitted by another vidbuild process", record)
+        return Step(job, "reconcile", "a submission may have been sent but its reply was lost; "
+                                      "looking it up by callback_id before any resend", record)
+    if record.status in ("submitted", "rendering"):
+        return Step(job, "poll", f"submitted as {record.video_id}, not finished", record)
+    if record.status == "completed":
+        return Step(job, "download", "rendered, not downloaded yet", record)
+    return _check_output(job, record, root)
+
+
+def _check_output(job: Job, record: Record, root: Path) -> Step:
+    if record.output != job.output:
+        return Step(job, "download", f"output path changed from {record.output}", record)
+    path = root / job.output
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return Step(job, "download", "output file is missing", record)
+    if stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
+        return Step(job, "up-to-date", "downloaded, file unchanged", record)
+    if stat.st_size == record.size and file_checksum(path) == record.checksum:
+        return Step(job, "up-to-date", "downloaded, file unchanged (touched)", record)
+    return Step(job, "download", "output file was altered", record)
+
+
+def _why_new(job: Job, previous: KeyEntry | None) -> str:
+    if previous is None:
+        return "new"
+    changed = changed_fields(previous.fields, field_digests(job.body))
+    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+    return f"changed: {shown}" if changed else "changed"
+
+
+def field_digests(body: dict[str, Any]) -> dict[str, str]:
+    """A short digest of every leaf of a body, keyed by its path: enough to name what changed."""
+    return {path: hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
+            for path, value in _leaves(body, "")}
+
+
+def changed_fields(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+
+
+def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        for name, child in value.items():
+            yield from _leaves(child, f"{path}.{name}" if path else name)
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            yield from _leaves(child, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def estimate_seconds(job: Job) -> float:
+    """Rough length of the finished video, for credit estimates and render-time guesses."""
+    if job.kind == "agent":
+        return float(job.body.get("config", {}).get("duration_sec") or 60)
+    total = 0.0
+    for scene in job.body.get("video_inputs", []):
+        voice = scene.get("voice", {})
+        if voice.get("type") == "silence":
+            total += float(voice.get("duration", 1))
+        elif voice.get("type") == "audio":
+            total += 10.0
+        else:
+            text = str(voice.get("input_text", ""))
+            pauses = sum(float(m["seconds"]) for m in _BREAK.finditer(text))
+            words = len(_BREAK.sub(" ", text).split())
+            total += words / WORDS_PER_SECOND / float(voice.get("speed") or 1) + pauses
+    return max(total, 1.0)
+

@@ -1,0 +1,228 @@
+"""State stage: what has been claimed, submitted, rendered and downloaded, per content hash.
+
+All state goes through the small ``State`` protocol (claim, record, look up by hash and by key),
+so another backend (say PostgreSQL for many CI runners) is a new module, not a rewrite.
+``DiskState`` keeps it in a diskcache store under ``.vidbuild/<namespace>/``; the namespace
+comes from the API base URL, so the emulator's results never count as HeyGen's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from vidbuild.errors import StateError
+
+STATE_DIR_NAME = ".vidbuild"
+STATE_FORMAT = 1
+
+# claimed: we are about to send it; uncertain: sent, reply lost; submitted..processing: rendering;
+# completed: rendered, not yet downloaded; downloaded: the file is at its output path; failed: HeyGen
+# (or the API) said no, and the next build retries it.
+Status = Literal["claimed", "uncertain", "submitted", "rendering", "completed", "downloaded", "failed"]
+ClaimOutcome = Literal["claimed", "busy", "orphaned", "exists"]
+
+
+@dataclass
+class Record:
+    """Everything known about one content hash."""
+
+    hash: str
+    key: str
+    kind: str
+    status: Status
+    owner: str = ""
+    title: str | None = None
+    output: str | None = None
+    video_id: str | None = None
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    duration: float | None = None
+    checksum: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    error: str | None = None
+    error_permanent: bool = False
+    attempts: int = 0
+    claimed_at: float | None = None
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    downloaded_at: float | None = None
+    updated_at: float = field(default_factory=time.time)
+    earlier_video_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Record:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class KeyEntry:
+    """The last body built for a row key: its hash and a digest per field, to name what changed."""
+
+    hash: str
+    fields: dict[str, str]
+
+
+class State(Protocol):
+    """The one interface the planner and the engine use for state."""
+
+    namespace: str
+    owner: str
+
+    def get(self, content_hash: str) -> Record | None: ...
+    def for_key(self, key: str) -> KeyEntry | None: ...
+    def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
+              output: str, force: bool = False) -> tuple[ClaimOutcome, Record | None]: ...
+    def take_over(self, record: Record) -> bool: ...
+    def record(self, record: Record) -> None: ...
+    def remember_key(self, key: str, entry: KeyEntry) -> None: ...
+    def owner_alive(self, owner: str) -> bool: ...
+    def records(self) -> Iterator[Record]: ...
+    def get_meta(self, name: str) -> Any: ...
+    def set_meta(self, name: str, value: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def namespace_for(base_url: str) -> str:
+    """A directory name for an API base URL: readable, and unique per URL."""
+    readable = re.sub(r"[^A-Za-z0-9.-]+", "-", base_url.split("://", 1)[-1]).strip("-")[:60]
+    digest = hashlib.sha256(base_url.encode()).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def state_root(project_root: Path, override: str | None = None) -> Path:
+    """--state-dir, else $VIDBUILD_STATE_DIR, else .vidbuild/ in the project directory."""
+    chosen = override or os.environ.get("VIDBUILD_STATE_DIR")
+    return Path(chosen).resolve() if chosen else project_root / STATE_DIR_NAME
+
+
+class DiskState:
+    """State in a diskcache store (SQLite in WAL mode: a committed write survives kill -9).
+
+    Values are stored as JSON (never pickle: a state directory may come from elsewhere) and
+    nothing is ever evicted. Each process holds an exclusive lock on its own owner file while
+    it runs; a claim whose owner file can be locked by someone else belongs to a dead process.
+    """
+
+    def __init__(self, root: Path, namespace: str) -> None:
+        import diskcache
+
+        self.namespace = namespace
+        self.directory = root / namespace
+        self._owners = self.directory / "owners"
+        try:
+            self._owners.mkdir(parents=True, exist_ok=True)
+            self._cache = diskcache.Cache(str(self.directory / "store"), disk=diskcache.JSONDisk,
+                                          eviction_policy="none", statistics=0, timeout=60)
+        except (OSError, diskcache.Timeout) as exc:
+            raise StateError(f"cannot open state in {self.directory}: {exc}") from exc
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._owner_file = (self._owners / f"{_owner_token(self.owner)}.lock").open("a")
+        fcntl.flock(self._owner_file, fcntl.LOCK_EX)
+
+    def get(self, content_hash: str) -> Record | None:
+        data = self._cache.get(f"job:{content_hash}")
+        return Record.from_json(data) if data is not None else None
+
+    def for_key(self, key: str) -> KeyEntry | None:
+        data = self._cache.get(f"key:{key}")
+        return KeyEntry(data["hash"], data["fields"]) if data is not None else None
+
+    def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
+              output: str, force: bool = False) -> tuple[ClaimOutcome, Record | None]:
+        """Atomically mark a hash as about to be submitted by this process.
+
+        'claimed': go ahead and send. 'busy': a live process holds it. 'orphaned': a dead process
+        claimed it and may have sent it: reconcile first. 'exists': already submitted or done.
+        """
+        with self._cache.transact():
+            current = self.get(content_hash)
+            if current is not None and current.owner == self.owner and current.status == "claimed":
+                return "claimed", current   # our own claim, released unsent (rate limit): go again
+            if current is not None and not (force or current.status == "failed"):
+                if current.status in ("claimed", "uncertain") and current.owner != self.owner:
+                    outcome: ClaimOutcome = "busy" if self.owner_alive(current.owner) else "orphaned"
+                    return outcome, current
+                return "exists", current
+            record = Record(hash=content_hash, key=key, kind=kind, status="claimed", owner=self.owner,
+                            title=title, output=output, claimed_at=time.time(),
+                            attempts=(current.attempts if current else 0) + 1,
+                            earlier_video_ids=_earlier_ids(current))
+            self._cache.set(f"job:{content_hash}", record.to_json())
+            return "claimed", record
+
+    def take_over(self, record: Record) -> bool:
+        """Adopt an orphaned claim so only this process reconciles it; False if someone else did."""
+        with self._cache.transact():
+            current = self.get(record.hash)
+            if current is None or current.owner != record.owner or self.owner_alive(current.owner):
+                return False
+            current.owner = self.owner
+            current.updated_at = time.time()
+            self._cache.set(f"job:{record.hash}", current.to_json())
+            record.owner = self.owner
+            return True
+
+    def record(self, record: Record) -> None:
+        record.updated_at = time.time()
+        self._cache.set(f"job:{record.hash}", record.to_json())
+
+    def remember_key(self, key: str, entry: KeyEntry) -> None:
+        self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
+
+    def owner_alive(self, owner: str) -> bool:
+        if owner == self.owner:
+            return True
+        path = self._owners / f"{_owner_token(owner)}.lock"
+        try:
+            with path.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        path.unlink(missing_ok=True)
+        return False
+
+    def records(self) -> Iterator[Record]:
+        for name in self._cache.iterkeys():
+            if name.startswith("job:"):
+                record = self.get(name[4:])
+                if record is not None:
+                    yield record
+
+    def get_meta(self, name: str) -> Any:
+        return self._cache.get(f"meta:{name}")
+
+    def set_meta(self, name: str, value: Any) -> None:
+        self._cache.set(f"meta:{name}", value)
+
+    def close(self) -> None:
+        self._cache.close()
+        fcntl.flock(self._owner_file, fcntl.LOCK_UN)
+        self._owner_file.close()
+        (self._owners / f"{_owner_token(self.owner)}.lock").unlink(missing_ok=True)
+
+
+def _owner_token(owner: str) -> str:
+    return hashlib.sha256(owner.encode()).hexdigest()[:16]
+
+
+def _earlier_ids(current: Record | None) -> list[str]:
+    if current is None:
+        return []
+    return [*current.earlier_video_ids, *([current.video_id] if current.video_id else [])]
