@@ -1,0 +1,188 @@
+"""The emulator itself: routes each request, checks the API key, applies the faults, logs it."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import replace
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from vidbuild import api
+from vidbuild.emulator.config import EmulatorConfig
+from vidbuild.emulator.endpoints import NO_BODY, Endpoints
+from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, api_error
+from vidbuild.emulator.store import RecordedRequest, Video, VideoStore
+
+if TYPE_CHECKING:
+    from vidbuild.emulator.transport import EmulatorTransport
+
+# An endpoint's answer to (parsed body, now, submit-fault picker).
+Answer = Callable[[object, float, Callable[[str], bool]], EmulatorResponse]
+
+_API_METHODS: Final = {
+    api.SUBMIT_ROUTES["video"]: "POST",
+    api.SUBMIT_ROUTES["agent"]: "POST",
+    api.STATUS_ROUTE: "GET",
+    api.LIST_ROUTE: "GET",
+    api.AVATARS_ROUTE: "GET",
+    api.VOICES_ROUTE: "GET",
+}
+_SUBMIT_KINDS: Final = {route: kind for kind, route in api.SUBMIT_ROUTES.items()}
+_FILE_PREFIXES: Final = ("/files/", "/static/")
+
+
+class Emulator:
+    """A HeyGen-compatible API in a box: same routes, envelopes, validation and failure modes.
+
+    ``handle`` is pure request-in, response-out; ``transport()`` plugs it into httpx
+    without sockets, and ``vidbuild.emulator.serve`` puts it behind a loopback server.
+    The counters (``requests``, ``videos``, ``callback_counts``, ``duplicate_bodies``)
+    read the store, so with a ``state_dir`` they cover every process that used it.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config or EmulatorConfig()
+        # Wall-clock time by default, so renders keep progressing across restarts.
+        self._clock = clock
+        self._random = random.Random(self.config.seed)
+        self._random_lock = threading.Lock()
+        self._store = VideoStore(self.config.state_dir)
+        self._endpoints = Endpoints(self.config, self._store, self._pick)
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._store.close()
+
+    def transport(self) -> EmulatorTransport:
+        """An ``httpx.BaseTransport`` answering from this emulator in process (no sockets)."""
+        from vidbuild.emulator.transport import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    def handle(self, request: EmulatorRequest) -> EmulatorResponse:
+        """Answer one request, faults included; the caller acts out ``delay`` and ``drop``."""
+        now = self._clock()
+        body = _parse_body(request.body)
+        route = self._route(request)
+        if isinstance(route, EmulatorResponse):
+            self._record(request, body, route.status, [], now)
+            return route
+        scope, answer = route
+        struck: list[str] = []
+
+        def strikes(kind: str) -> bool:
+            if self._strikes(kind, scope):
+                struck.append(kind)
+                return True
+            return False
+
+        if strikes("drop_before"):
+            self._record(request, body, None, struck, now)
+            return EmulatorResponse(0, {}, b"", drop=True)
+        delay = self.config.slow_seconds if strikes("slow") else 0.0
+        response = self._gate(request, scope, strikes) or answer(body, now, strikes)
+        if strikes("drop_after"):
+            response = replace(response, drop=True)
+        self._record(request, body, response.status, struck, now)
+        return replace(response, delay=delay)
+
+    def _route(self, request: EmulatorRequest) -> tuple[str, Answer] | EmulatorResponse:
+        path, method = request.path, request.method
+        if path.startswith(_FILE_PREFIXES):
+            if method not in ("GET", "HEAD"):
+                return api_error(405, "method_not_allowed", f"{method} is not allowed on {path}")
+            if path.startswith("/files/"):
+                return "files", lambda body, now, strikes: self._endpoints.video_file(request, now)
+            return "files", lambda body, now, strikes: self._endpoints.static_file(request)
+        expected = _API_METHODS.get(path)
+        if expected is None:
+            return api_error(404, "not_found", f"No route for {path}")
+        if method != expected:
+            return api_error(405, "method_not_allowed", f"{method} is not allowed on {path}")
+        return self._api_answer(request)
+
+    def _api_answer(self, request: EmulatorRequest) -> tuple[str, Answer]:
+        endpoints, path = self._endpoints, request.path
+        submit_kind = _SUBMIT_KINDS.get(path)
+        if submit_kind is not None:
+            return "submit", lambda body, now, strikes: endpoints.submit(
+                submit_kind, body, now, strikes)
+        if path == api.STATUS_ROUTE:
+            return "status", lambda body, now, strikes: endpoints.status(request, now)
+        if path == api.LIST_ROUTE:
+            return "list", lambda body, now, strikes: endpoints.list(request, now)
+        if path == api.AVATARS_ROUTE:
+            return "catalogue", lambda body, now, strikes: endpoints.avatars(request)
+        return "catalogue", lambda body, now, strikes: endpoints.voices(request)
+
+    def _gate(self, request: EmulatorRequest, scope: str,
+              strikes: Callable[[str], bool]) -> EmulatorResponse | None:
+        """The answers that come before an endpoint runs: bad key, rate limit, server fault."""
+        if scope != "files":
+            key = (request.header("X-Api-Key") or "").strip()
+            if not key or (self.config.api_key is not None and key != self.config.api_key):
+                return api_error(401, "unauthorized", "Missing or invalid X-Api-Key header")
+        if strikes("rate_limit"):
+            return api_error(429, "rate_limit_exceeded", "Too many requests; retry later.",
+                             self._endpoints.retry_after_headers())
+        if strikes("server_error"):
+            return api_error(500, "internal_error", "Internal server error")
+        return None
+
+    def _strikes(self, kind: str, scope: str) -> bool:
+        rate = self.config.fault_rate(kind, scope)
+        if rate <= 0.0:
+            return False
+        with self._random_lock:
+            return self._random.random() < rate
+
+    def _pick(self, options: tuple[Any, ...]) -> Any:
+        with self._random_lock:
+            return self._random.choice(options)
+
+    def _record(self, request: EmulatorRequest, body: object, status: int | None,
+                struck: list[str], now: float) -> None:
+        if body is NO_BODY:
+            body = request.body.decode("utf-8", "replace") if request.body else None
+        fault = ",".join(struck) or None
+        self._store.record(RecordedRequest(request.method, request.path, dict(request.query),
+                                           body, status, fault, now))
+
+    def requests(self) -> list[RecordedRequest]:
+        """Every request the emulator (or any emulator on the same state_dir) has seen, oldest first."""
+        return self._store.requests()
+
+    def videos(self) -> list[Video]:
+        """Every video created, newest first."""
+        return self._store.videos()
+
+    def callback_counts(self) -> dict[str, int]:
+        """How many videos each callback_id created; more than 1 means a duplicate submission."""
+        return dict(Counter(v.callback_id for v in self._store.videos() if v.callback_id))
+
+    def duplicate_bodies(self) -> list[str]:
+        """The canonical JSON of every body that created more than one video."""
+        counts = Counter(v.body for v in self._store.videos())
+        return sorted(body for body, count in counts.items() if count > 1)
+
+
+def _parse_body(raw: bytes) -> object:
+    if not raw.strip():
+        return NO_BODY
+    try:
+        parsed: object = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return NO_BODY
+    return parsed

@@ -1,0 +1,156 @@
+"""The emulator's settings: render speed, fault rates and limits, from code, a string or the environment.
+
+A settings string is a comma-separated list of ``name=value`` items, e.g.
+``"speed=0.001,rate_limit=0.2,drop_after:submit=0.05,max_concurrent=3,seed=7"``.
+Fault items take a rate in [0, 1]; ``kind:scope`` limits a fault to one group of routes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Final
+
+# Faults that can strike any API request; with a scope they strike only that group of routes.
+# Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
+REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
+# Faults that only make sense for a submission (POST .../generate).
+SUBMIT_FAULTS: Final = ("quota", "render_fail")
+FAULT_KINDS: Final = REQUEST_FAULTS + SUBMIT_FAULTS
+SCOPES: Final = ("submit", "status", "list", "catalogue", "files")
+
+ENV_FAULTS: Final = "VIDBUILD_EMULATOR_FAULTS"
+ENV_SPEED: Final = "VIDBUILD_EMULATOR_SPEED"
+ENV_SEED: Final = "VIDBUILD_EMULATOR_SEED"
+ENV_STATE_DIR: Final = "VIDBUILD_EMULATOR_STATE_DIR"
+ENV_API_KEY: Final = "VIDBUILD_EMULATOR_API_KEY"
+
+_WEEK: Final = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """How the emulator behaves; the defaults are a well-behaved, realistically slow API.
+
+    ``speed`` multiplies every render time (1.0: tens of seconds to minutes; tests use
+    0.001). ``faults`` maps a fault kind, or ``kind:scope``, to the chance it strikes a
+    request. ``max_concurrent`` caps videos rendering at once (None: no cap), answering
+    extra submissions 429 as pay-as-you-go does. ``state_dir`` makes videos outlive the
+    process. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
+    by default an agent video echoes ``callback_id`` only when ``callback_url`` was set.
+    """
+
+    speed: float = 1.0
+    faults: Mapping[str, float] = field(default_factory=dict)
+    seed: int = 0
+    slow_seconds: float = 5.0
+    retry_after: float = 1.0
+    max_concurrent: int | None = None
+    api_key: str | None = None
+    state_dir: Path | None = None
+    url_ttl: float = _WEEK
+    max_video_seconds: float = 1800.0
+    agent_echoes_callback_id: bool = False
+
+    def __post_init__(self) -> None:
+        for name, rate in self.faults.items():
+            _check_fault_name(name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate {name}={rate} is outside [0, 1]")
+        if self.speed < 0:
+            raise ValueError(f"speed must not be negative, got {self.speed}")
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+
+    def fault_rate(self, kind: str, scope: str) -> float:
+        """The chance that fault ``kind`` strikes a request to a route of ``scope``."""
+        scoped = self.faults.get(f"{kind}:{scope}")
+        if scoped is not None:
+            return scoped
+        if scope == "files":
+            return 0.0
+        return self.faults.get(kind, 0.0)
+
+    @classmethod
+    def parse(cls, text: str, base: EmulatorConfig | None = None) -> EmulatorConfig:
+        """Read a settings string (see the module docstring) on top of ``base``."""
+        return _apply(base or cls(), _split_items(text))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None,
+                 base: EmulatorConfig | None = None) -> EmulatorConfig:
+        """Read ``VIDBUILD_EMULATOR_*`` variables on top of ``base``.
+
+        ``VIDBUILD_EMULATOR_FAULTS`` holds a settings string; ``_SPEED``, ``_SEED``,
+        ``_STATE_DIR`` and ``_API_KEY`` set one value each and win over the string.
+        """
+        env = os.environ if environ is None else environ
+        items = _split_items(env.get(ENV_FAULTS, ""))
+        for variable, name in ((ENV_SPEED, "speed"), (ENV_SEED, "seed"),
+                               (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key")):
+            if env.get(variable):
+                items.append((name, env[variable]))
+        return _apply(base or cls(), items)
+
+
+def _check_fault_name(name: str) -> None:
+    kind, _, scope = name.partition(":")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown emulator fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+    if scope and scope not in SCOPES:
+        raise ValueError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
+    if scope and kind in SUBMIT_FAULTS and scope != "submit":
+        raise ValueError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
+
+
+def _split_items(text: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for chunk in text.split(","):
+        if not chunk.strip():
+            continue
+        name, equals, value = chunk.partition("=")
+        if not equals:
+            raise ValueError(f"emulator setting {chunk.strip()!r} is not of the form name=value")
+        items.append((name.strip(), value.strip()))
+    return items
+
+
+_SETTINGS: Final = {f.name for f in fields(EmulatorConfig)} - {"faults"}
+
+
+def _apply(base: EmulatorConfig, items: list[tuple[str, str]]) -> EmulatorConfig:
+    faults = dict(base.faults)
+    settings: dict[str, object] = {}
+    for name, value in items:
+        if name in _SETTINGS:
+            settings[name] = _convert(name, value)
+        else:
+            _check_fault_name(name)
+            faults[name] = _number(name, value)
+    return replace(base, faults=faults, **settings)  # type: ignore[arg-type]
+
+
+def _convert(name: str, value: str) -> object:
+    if name in ("seed", "max_concurrent"):
+        if name == "max_concurrent" and value.lower() in ("", "none", "0"):
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"emulator setting {name} needs a whole number, got {value!r}") from None
+    if name == "agent_echoes_callback_id":
+        return value.lower() in ("1", "true", "yes", "on")
+    if name == "state_dir":
+        return Path(value) if value else None
+    if name == "api_key":
+        return value or None
+    return _number(name, value)
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"emulator setting {name} needs a number, got {value!r}") from None

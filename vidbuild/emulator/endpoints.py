@@ -1,0 +1,193 @@
+"""The emulated API's endpoints (submit, status, list, catalogues, media files) as pure functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, Final
+
+from vidbuild.emulator import catalogue, media, render
+from vidbuild.emulator.config import EmulatorConfig
+from vidbuild.emulator.messages import (
+    EmulatorRequest,
+    EmulatorResponse,
+    api_error,
+    file_refused,
+    file_response,
+    invalid,
+    v1_ok,
+    v2_ok,
+)
+from vidbuild.emulator.store import Video, VideoStore
+from vidbuild.emulator.validation import check_submission
+
+DEFAULT_PAGE_SIZE: Final = 100
+MAX_PAGE_SIZE: Final = 100
+_TOKEN_PREFIX: Final = "vidbuild-emulator-page:"
+
+# Decides whether a named submit fault strikes this request; the Emulator owns the RNG.
+Strikes = Callable[[str], bool]
+# Stands for the parsed body when it is empty or not JSON.
+NO_BODY: Final = object()
+
+
+class Endpoints:
+    """Answers each route from the store; the caller has already applied auth and request faults."""
+
+    def __init__(self, config: EmulatorConfig, store: VideoStore,
+                 pick: Callable[[tuple[Any, ...]], Any]) -> None:
+        self._config = config
+        self._store = store
+        self._pick = pick
+
+    def retry_after_headers(self) -> dict[str, str]:
+        seconds = self._config.retry_after
+        # Whole seconds as HTTP has it; a fraction only when a test asked for one.
+        text = str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+        return {"Retry-After": text}
+
+    def submit(self, kind: str, body: object, now: float, strikes: Strikes) -> EmulatorResponse:
+        """POST /v2/video/generate and /v1/video_agent/generate."""
+        if body is NO_BODY:
+            return invalid("Request body must be valid JSON")
+        problem = check_submission(kind, body)
+        if problem or not isinstance(body, dict):  # the schema already requires an object
+            return invalid(problem or "Request body must be a JSON object")
+        if strikes("quota"):
+            return api_error(429, "trial_video_limit_exceeded",
+                             "You have reached your daily api trial limit.")
+        failure = self._pick(render.RENDER_FAILURES) if strikes("render_fail") else None
+        video = self._new_video(kind, body, now, failure)
+        stored = self._store.add_video(video, max_rendering=self._config.max_concurrent, now=now)
+        if stored is None:
+            return api_error(429, "rate_limit_exceeded",
+                             "Too many videos are rendering at once; retry later.",
+                             self.retry_after_headers())
+        return v2_ok({"video_id": stored.video_id})
+
+    def _new_video(self, kind: str, body: dict[str, Any], now: float,
+                   failure: tuple[int, str, str] | None) -> Video:
+        plan = render.plan_render(kind, body, speed=self._config.speed, failure=failure,
+                                  max_video_seconds=self._config.max_video_seconds)
+        callback_id = body.get("callback_id")
+        echoed = kind == "video" or self._config.agent_echoes_callback_id or (
+            "callback_url" in body)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return Video(
+            video_id=uuid.uuid4().hex, kind=kind, title=body.get("title"),
+            callback_id=callback_id, callback_echoed=echoed, created_at=now,
+            finishes_at=now + plan.render_seconds, duration=plan.duration, error=plan.error,
+            body_hash=hashlib.sha256(canonical.encode()).hexdigest(), body=canonical)
+
+    def status(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
+        """GET /v1/video_status.get?video_id=ID."""
+        video_id = request.query.get("video_id", "")
+        if not video_id:
+            return invalid("video_id is required")
+        video = self._store.video(video_id)
+        if video is None:
+            return api_error(404, "not_found", f"Video {video_id} not found")
+        return v1_ok(self._status_data(video, request.base_url, now))
+
+    def _status_data(self, video: Video, base_url: str, now: float) -> dict[str, Any]:
+        status = render.status_at(video.created_at, video.finishes_at, video.error is not None, now)
+        data: dict[str, Any] = {
+            "id": video.video_id, "status": status,
+            "callback_id": video.callback_id if video.callback_echoed else None,
+            "video_url": None, "thumbnail_url": None, "gif_url": None, "caption_url": None,
+            "duration": None, "created_at": int(video.created_at), "error": None,
+        }
+        if status == "completed":
+            # Fresh signed URLs on every call, as HeyGen gives.
+            expires = int(now + self._config.url_ttl)
+            data["video_url"] = media.signed_url(base_url, video.video_id, "mp4", expires)
+            data["thumbnail_url"] = media.signed_url(base_url, video.video_id, "jpg", expires)
+            data["gif_url"] = media.signed_url(base_url, video.video_id, "gif", expires)
+            data["duration"] = video.duration
+        elif status == "failed":
+            data["error"] = video.error
+        return data
+
+    def list(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
+        """GET /v1/video.list?page_size=N&token=T, newest first."""
+        try:
+            page_size = int(request.query.get("page_size") or DEFAULT_PAGE_SIZE)
+        except ValueError:
+            return invalid("page_size must be an integer")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            return invalid(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        token = request.query.get("token")
+        before = _token_seq(token) if token else None
+        if token and before is None:
+            return invalid("token is invalid")
+        # One extra row tells whether another page follows.
+        videos = self._store.videos(limit=page_size + 1, before_seq=before)
+        page = videos[:page_size]
+        next_token = _seq_token(page[-1].seq) if len(videos) > page_size else None
+        return v1_ok({"videos": [_list_item(v, now) for v in page], "token": next_token})
+
+    def avatars(self, request: EmulatorRequest) -> EmulatorResponse:
+        return v2_ok(catalogue.avatars_payload(request.base_url))
+
+    def voices(self, request: EmulatorRequest) -> EmulatorResponse:
+        return v2_ok(catalogue.voices_payload(request.base_url))
+
+    def video_file(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
+        """GET /files/<video_id>.<mp4|jpg|gif>?Expires=...&Signature=..."""
+        video_id, _, extension = request.path.rsplit("/", 1)[-1].partition(".")
+        if extension not in media.VIDEO_FILES:
+            return file_refused(404, "The specified key does not exist.")
+        problem = media.url_problem(video_id, extension, request.query, now)
+        if problem:
+            return file_refused(403, problem)
+        video = self._store.video(video_id)
+        if video is None or render.status_at(
+                video.created_at, video.finishes_at, video.error is not None, now) != "completed":
+            return file_refused(404, "The specified key does not exist.")
+        content_type = media.VIDEO_FILES[extension][1]
+        return file_response(media.stamped(video_id, extension), content_type,
+                             head=request.method == "HEAD")
+
+    def static_file(self, request: EmulatorRequest) -> EmulatorResponse:
+        """GET /static/<avatars|talking_photos|voices>/<id>.<ext>: catalogue previews."""
+        parts = request.path.split("/")
+        if len(parts) != 4 or parts[2] not in media.STATIC_GROUPS:
+            return file_refused(404, "The specified key does not exist.")
+        item_id, _, extension = parts[3].rpartition(".")
+        known = {"avatars": catalogue.AVATAR_IDS, "talking_photos": catalogue.TALKING_PHOTO_IDS,
+                 "voices": catalogue.VOICES_BY_ID.keys()}[parts[2]]
+        if item_id not in known or extension not in media.STATIC_FILES:
+            return file_refused(404, "The specified key does not exist.")
+        name, content_type = media.STATIC_FILES[extension]
+        return file_response(media.shipped(name), content_type, head=request.method == "HEAD")
+
+
+def _list_item(video: Video, now: float) -> dict[str, Any]:
+    # No callback_id here: the real list doesn't carry it, which is why reconciliation
+    # has to ask video_status.get about each candidate.
+    return {
+        "video_id": video.video_id,
+        "video_title": video.title,
+        "status": render.status_at(video.created_at, video.finishes_at, video.error is not None,
+                                   now),
+        "created_at": int(video.created_at),
+        "type": "GENERATED",
+    }
+
+
+def _seq_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{seq}".encode()).decode()
+
+
+def _token_seq(token: str) -> int | None:
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    if not text.startswith(_TOKEN_PREFIX) or not text[len(_TOKEN_PREFIX):].isdigit():
+        return None
+    return int(text[len(_TOKEN_PREFIX):])

@@ -1,0 +1,191 @@
+"""Where the emulator keeps its videos and its request log: SQLite, in memory or in a state directory.
+
+With a state directory, successive processes (say two ``vidbuild build`` runs, one after a
+crash) see the same account, and two processes may use it at once: writes take SQLite's
+write lock (``BEGIN IMMEDIATE``) and wait for each other through the busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Final
+
+DATABASE_NAME: Final = "heygen-emulator.sqlite3"
+_BUSY_TIMEOUT_SECONDS: Final = 30.0
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS videos (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    video_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    title TEXT,
+    callback_id TEXT,
+    callback_echoed INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    finishes_at REAL NOT NULL,
+    duration REAL NOT NULL,
+    error TEXT,
+    body_hash TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    query TEXT NOT NULL,
+    body TEXT,
+    status INTEGER,
+    fault TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video the emulated account holds; its status follows from the clock (see render.py)."""
+
+    video_id: str
+    kind: str
+    title: str | None
+    callback_id: str | None
+    callback_echoed: bool
+    created_at: float
+    finishes_at: float
+    duration: float
+    error: dict[str, Any] | None
+    body_hash: str
+    body: str
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the emulator saw it.
+
+    ``body`` is the parsed JSON (or the raw text if it wasn't JSON, None if empty);
+    ``status`` is the status the emulator produced, None if it never got that far;
+    ``fault`` names the injected fault that struck this request, if any.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int | None
+    fault: str | None
+    at: float
+
+
+_VIDEO_COLUMNS: Final = ("video_id, kind, title, callback_id, callback_echoed, created_at, "
+                         "finishes_at, duration, error, body_hash, body, seq")
+
+
+class VideoStore:
+    """Thread-safe access to the emulator's SQLite database (one connection, one lock)."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        if state_dir is None:
+            target = ":memory:"
+        else:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            target = str(state_dir / DATABASE_NAME)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(target, timeout=_BUSY_TIMEOUT_SECONDS,
+                                   isolation_level=None, check_same_thread=False)
+        if state_dir is not None:
+            # WAL lets one process read while another writes; NORMAL skips an fsync per commit.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._write() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def add_video(self, video: Video, *, max_rendering: int | None, now: float) -> Video | None:
+        """Store ``video`` unless ``max_rendering`` videos are already rendering (then None).
+
+        The count and the insert happen under one write lock, so two processes sharing
+        the directory can't both take the last slot.
+        """
+        with self._write() as db:
+            if max_rendering is not None:
+                (rendering,) = db.execute(
+                    "SELECT COUNT(*) FROM videos WHERE finishes_at > ?", (now,)).fetchone()
+                if rendering >= max_rendering:
+                    return None
+            cursor = db.execute(
+                f"INSERT INTO videos ({_VIDEO_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL)",
+                _video_row(video))
+        return replace(video, seq=cursor.lastrowid or 0)
+
+    def video(self, video_id: str) -> Video | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE video_id = ?", (video_id,)).fetchone()
+        return _video_from_row(row) if row else None
+
+    def videos(self, *, limit: int = -1, before_seq: int | None = None) -> list[Video]:
+        """Videos newest first; ``before_seq`` continues a previous page."""
+        bound = before_seq if before_seq is not None else 2**62
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE seq < ? ORDER BY seq DESC LIMIT ?",
+                (bound, limit)).fetchall()
+        return [_video_from_row(row) for row in rows]
+
+    def record(self, request: RecordedRequest) -> None:
+        body = None if request.body is None else json.dumps(request.body)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO requests (at, method, path, query, body, status, fault) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (request.at, request.method, request.path, json.dumps(request.query), body,
+                 request.status, request.fault))
+
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT method, path, query, body, status, fault, at FROM requests ORDER BY seq"
+            ).fetchall()
+        return [
+            RecordedRequest(method, path, json.loads(query),
+                            None if body is None else json.loads(body), status, fault, at)
+            for method, path, query, body, status, fault, at in rows
+        ]
+
+
+def _video_row(video: Video) -> tuple[Any, ...]:
+    error = None if video.error is None else json.dumps(video.error)
+    return (video.video_id, video.kind, video.title, video.callback_id,
+            int(video.callback_echoed), video.created_at, video.finishes_at, video.duration,
+            error, video.body_hash, video.body)
+
+
+def _video_from_row(row: tuple[Any, ...]) -> Video:
+    (video_id, kind, title, callback_id, echoed, created_at, finishes_at, duration, error,
+     body_hash, body, seq) = row
+    return Video(video_id, kind, title, callback_id, bool(echoed), created_at, finishes_at,
+                 duration, None if error is None else json.loads(error), body_hash, body, seq)
+
