@@ -49,7 +49,12 @@ class Renderer:
             autoescape=False, keep_trailing_newline=False)
 
     def compile(self, value: Any) -> Any:
-        """A literal stays as it is; a string with Jinja syntax becomes a Compiled."""
+        """A literal stays as it is; a string with Jinja syntax becomes a Compiled; the items of
+        a list (such as an agent's script) are compiled one by one."""
+        if isinstance(value, list):
+            return [self.compile(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.compile(item) for key, item in value.items()}
         if not isinstance(value, str) or not any(mark in value for mark in _HAS_SYNTAX):
             return value
         from jinja2 import TemplateSyntaxError
@@ -57,9 +62,7 @@ class Renderer:
         try:
             whole = _WHOLE_EXPRESSION.match(value.strip())
             if whole:
-                expression = self.environment.compile_expression(whole["expression"],
-                                                                 undefined_to_none=False)
-                return Compiled(value, lambda context: _defined(expression(**context)))
+                return Compiled(value, self._expression(whole["expression"]))
             template = self.environment.from_string(value)
             return Compiled(value, lambda context: template.render(context))
         except TemplateSyntaxError as exc:
@@ -70,10 +73,22 @@ class Renderer:
         from jinja2 import TemplateSyntaxError
 
         try:
-            compiled = self.environment.compile_expression(expression, undefined_to_none=False)
+            return self._expression(expression)
         except TemplateSyntaxError as exc:
             raise TemplateFailure(f"expression syntax error: {exc.message}") from exc
-        return lambda context: _defined(compiled(**context))
+
+    def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
+        """Compile one expression. Its generated code has no template lines to map back to, so a
+        failure is reported at the field itself, not at a line number of Jinja's generated code."""
+        compiled = self.environment.compile_expression(source, undefined_to_none=False)
+
+        def evaluate(context: Mapping[str, Any]) -> Any:
+            try:
+                return _defined(compiled(**context))
+            except Exception as exc:  # as in call(): a filter's TypeError, a SecurityError...
+                raise TemplateFailure(_message(exc)) from exc
+
+        return evaluate
 
     def call(self, compiled: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any]) -> Any:
         """Run a compiled template; every Jinja or Python failure becomes a TemplateFailure."""
