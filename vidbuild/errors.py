@@ -71,7 +71,10 @@ class ProjectError(VidbuildError):
     exit_code = EXIT_INVALID
 
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
-        self.diagnostics = sorted(set(diagnostics))
+        # Sorted by place only: messages at one place keep the order they were found in, so
+        # rows stay in data order (r2 before r10) and a "... and N more" summary stays last.
+        unique = dict.fromkeys(diagnostics)
+        self.diagnostics = sorted(unique, key=lambda d: (d.file, d.line, d.column, d.where))
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
