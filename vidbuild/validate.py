@@ -85,7 +85,16 @@ def _explain(error: ValidationError) -> Iterator[tuple[PathKey, str, bool, str]]
     elif custom and keyword in ("not", "anyOf", "oneOf", "allOf"):
         yield path, custom, False, keyword
     else:
-        yield path, error.message, False, keyword
+        yield path, _short_message(error), False, keyword
+
+
+def _short_message(error: ValidationError) -> str:
+    """jsonschema's message, with a long value (a 6,000-character script) cut down to its start."""
+    instance = error.instance
+    if error.validator == "maxLength" and isinstance(instance, str):
+        return (f"{_show(instance)} is too long: {len(instance):,} characters, "
+                f"more than the maximum of {error.validator_value:,}")
+    return error.message.replace(repr(instance), _show(instance), 1)
 
 
 def _unknown_fields(error: ValidationError, path: PathKey) -> Iterator[tuple[PathKey, str, bool, str]]:
