@@ -104,7 +104,7 @@ class Expander:
         self.schema = REQUEST_SCHEMAS[project.kind]
         # Keys and outputs seen so far in this pass: both must be unique across rows.
         self.keys: dict[str, Row] = {}
-        self.outputs: dict[str, str] = {}
+        self.outputs: dict[str, tuple[str, Row]] = {}
 
     def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
         value = self.project.spec.get(path[0], {}) if len(path) == 2 else self.project.spec
@@ -130,16 +130,19 @@ class Expander:
             return None
         context["key"] = key
         output = self._render_output(row, key, context, sink)
-        clash = self.outputs.setdefault(output, key) if output is not None else key
-        if clash != key:
-            sink.add(row.diagnostic(f"output {output!r} is also the output of row {clash}", key))
+        if output is None:
+            return None
+        other_key, other = self.outputs.setdefault(output, (key, row))
+        if other is not row:
+            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
+                                    f"(at {other.file}:{other.line})", key))
             return None
         errors_before = len(sink.shown)
         if self.project.kind == "video":
             body, used = self._video_body(row, key, context, sink)
         else:
             body, used = self._agent_body(row, key, context, sink), []
-        if body is None or output is None or len(sink.shown) > errors_before:
+        if body is None or len(sink.shown) > errors_before:
             return None
         if not self._check_body(body, used, row, key, sink):
             return None
@@ -187,10 +190,9 @@ class Expander:
             key = str(self._render_at(self.key, context, origin, row, None, sink)).strip()
         except TemplateFailure:
             return None
-        if not SAFE_KEY.match(key) or key.lower().split(".")[0] in _RESERVED_NAMES:
-            sink.add(row.diagnostic(
-                f"key {key!r} can't name a file: use letters, digits, '.', '_' and '-' "
-                f"(starting with a letter or digit, at most 200 characters)"), "unsafe key")
+        problem = key_problem(key)
+        if problem:
+            sink.add(row.diagnostic(problem), "unsafe key")
             return None
         return key
 
@@ -211,8 +213,9 @@ class Expander:
                     sink: DiagnosticSink) -> tuple[dict[str, Any] | None, list[SceneTemplate]]:
         used: list[SceneTemplate] = []
         inputs = []
-        try:
-            for scene in self.scenes:
+        failed = False
+        for scene in self.scenes:
+            try:
                 if scene.when is not None:
                     when_origin = Origin(scene.origin.document, (*scene.origin.path, "when"))
                     if not self._render_at(_Condition(scene.when), context, when_origin, row,
@@ -221,9 +224,14 @@ class Expander:
                 inputs.append(self._render_at(scene.tree, context, scene, row, key,
                                               sink, scene.label))
                 used.append(scene)
+            except TemplateFailure:
+                failed = True  # go on: every failing scene of the row is reported, not only the first
+        try:
             top = self._render_at(self.top, context, Origin(self.project.document, ("video",)),
                                   row, key, sink)
         except TemplateFailure:
+            return None, used
+        if failed:
             return None, used
         if not inputs:
             sink.add(row.diagnostic("every scene's `when` is false for this row: nothing to say", key))
@@ -290,7 +298,18 @@ def _row_note(row: Row, key: str | None, scene: str = "") -> str:
 def _render_diagnostic(exc: TemplateFailure, origin: Origin, note: str) -> Diagnostic:
     if exc.file:
         return Diagnostic(exc.file, exc.line, 0, origin.where, exc.message + note)
-    return origin.diagnostic(exc.message + note, line_offset=max(exc.line - 1, 0))
+    return origin.diagnostic(exc.message + note, text_line=exc.line)
+
+
+def key_problem(key: str) -> str | None:
+    """Why a rendered key can't name a file on every system, or None."""
+    if not SAFE_KEY.match(key):
+        return (f"key {key!r} can't name a file: use letters, digits, '.', '_' and '-' "
+                f"(starting with a letter or digit, at most 200 characters)")
+    stem = key.split(".")[0]
+    if stem.lower() in _RESERVED_NAMES:
+        return f"key {key!r} can't name a file: {stem} is a reserved device name on Windows"
+    return None
 
 
 def output_problem(root: Path, rendered: str) -> str | None:
@@ -313,13 +332,16 @@ def expand_project(project: Project) -> Iterator[Job]:
     """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
     row (or the project) was wrong. Keys and output paths must be unique."""
     sink = DiagnosticSink(project.value_errors)
+    expander: Expander | None = None
     try:
         expander = Expander(project)
     except ProjectError as exc:
-        raise ProjectError([*sink.shown, *exc.diagnostics]) from None
+        # Still read the data: its own mistakes (a missing file, a ragged row) are independent ones.
+        for diagnostic in exc.diagnostics:
+            sink.add(diagnostic)
     try:
         for row in read_rows(project):
-            job = expander.expand(row, sink)
+            job = expander.expand(row, sink) if expander is not None else None
             if job is not None:
                 yield job
     except ProjectError as exc:

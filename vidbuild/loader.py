@@ -23,6 +23,8 @@ class Document:
     data: Any
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # Strings written as block scalars (``|`` or ``>``): their text starts on the next line.
+    block_scalars: set[PathKey] = field(default_factory=set)
 
     def locate(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Position of the value at ``path`` (or of its key), else of its nearest ancestor."""
@@ -37,6 +39,18 @@ class Document:
     def diagnostic(self, path: PathKey, where: str, message: str, *, key: bool = False) -> Diagnostic:
         line, column = self.locate(path, key=key)
         return Diagnostic(self.display, line, column, where, message)
+
+    def text_position(self, path: PathKey, text_line: int) -> tuple[int, int]:
+        """Position of line ``text_line`` (1-based; 0 if unknown) of the string at ``path``.
+
+        Exact for one-line and literal (``|``) strings; approximate where YAML folds lines.
+        """
+        line, column = self.locate(path)
+        if path in self.block_scalars and text_line:
+            return line + text_line, 0
+        if text_line > 1:
+            return line + text_line - 1, 0
+        return line, column
 
 
 def load_yaml(path: Path, display: str) -> Document:
@@ -65,6 +79,7 @@ def load_yaml(path: Path, display: str) -> Document:
 def _plain(node: Any, path: PathKey, document: Document) -> Any:
     """Convert ruamel's commented containers to dicts and lists, recording positions."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import FoldedScalarString, LiteralScalarString
 
     if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
@@ -83,6 +98,8 @@ def _plain(node: Any, path: PathKey, document: Document) -> Any:
             document.values[(*path, index)] = (line + 1, column + 1)
             items.append(_plain(value, (*path, index), document))
         return items
+    if isinstance(node, LiteralScalarString | FoldedScalarString):
+        document.block_scalars.add(path)
     return plain_scalar(node)
 
 

@@ -38,10 +38,9 @@ class Origin:
     def where(self) -> str:
         return spec_path(self.document.data, self.path)
 
-    def diagnostic(self, message: str, suffix: str = "", line_offset: int = 0) -> Diagnostic:
-        line, column = self.document.locate(self.path)
-        if line_offset:
-            line, column = line + line_offset, 0
+    def diagnostic(self, message: str, suffix: str = "", text_line: int = 0) -> Diagnostic:
+        """A diagnostic at this field, or at line ``text_line`` of the template it holds."""
+        line, column = self.document.text_position(self.path, text_line)
         return Diagnostic(self.document.display, line, column, self.where + suffix, message)
 
 
@@ -125,7 +124,7 @@ def compile_tree(flat: Flat, renderer: Renderer,
 def _compile_diagnostic(exc: TemplateFailure, source: Origin) -> Diagnostic:
     if exc.file:
         return Diagnostic(exc.file, exc.line, 0, source.where, exc.message)
-    return source.diagnostic(exc.message, line_offset=max(exc.line - 1, 0))
+    return source.diagnostic(exc.message, text_line=exc.line)
 
 
 def _reusable_scene(project: Project, name: str, used_at: Origin) -> Flat:
@@ -173,9 +172,8 @@ def _merge(lower: Flat, upper: Flat) -> Flat:
     upper_kinds = {p[0] for p in upper if len(p) == 1 and p[0] in CHARACTER_KINDS}
     if upper_kinds:
         dropped.update((k,) for k in CHARACTER_KINDS if k not in upper_kinds)
-    lower_background = lower.get(("background", "type"), (None,))[0]
-    upper_background = upper.get(("background", "type"), (None,))[0]
-    if upper_background is not None and upper_background != lower_background:
+    upper_background = _background_kind(upper)
+    if upper_background is not None and upper_background != _background_kind(lower):
         dropped.add(("background",))
     upper_mode = _voice_mode(upper)
     if upper_mode is not None and upper_mode != _voice_mode(lower):
@@ -214,7 +212,7 @@ def _to_api(merged: Flat, scene: Origin) -> Flat:
             api[path] = (value, source)
     _add_voice_type(merged, api)
     _add_background_type(api)
-    problems = list(_conflicts(merged))
+    problems = list(_conflicts(merged, scene))
     if problems:
         raise ProjectError(problems)
     return api
@@ -231,24 +229,33 @@ def _add_voice_type(merged: Flat, api: Flat) -> None:
 
 
 def _add_background_type(api: Flat) -> None:
-    if ("background",) not in api or ("background", "type") in api:
+    kind = _background_kind(api)
+    if kind is None or ("background", "type") in api:
         return
-    source = api[("background",)][1]
-    if ("background", "value") in api:
-        kind = "color"
-    elif ("background", "video_asset_id") in api:
-        kind = "video"
-    elif ("background", "image_asset_id") in api:
-        kind = "image"
-    else:
-        url = api.get(("background", "url"), ("",))[0]
-        kind = "video" if isinstance(url, str) and url.lower().split("?")[0].endswith(
-            (".mp4", ".mov", ".webm")) else "image"
-    api[("background", "type")] = (kind, source)
+    api[("background", "type")] = (kind, api[("background",)][1])
 
 
-def _conflicts(merged: Flat) -> Iterator[Diagnostic]:
-    """Two speaking modes, or two character kinds, written in the same block."""
+def _background_kind(flat: Flat) -> Any:
+    """The background's type as written, else as implied by its fields; None without a background."""
+    if ("background",) not in flat:
+        return None
+    if ("background", "type") in flat:
+        return flat[("background", "type")][0]
+    if ("background", "value") in flat:
+        return "color"
+    if ("background", "video_asset_id") in flat:
+        return "video"
+    if ("background", "image_asset_id") in flat:
+        return "image"
+    if ("background", "url") not in flat:
+        return None
+    url = flat[("background", "url")][0]
+    is_video = isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
+    return "video" if is_video else "image"
+
+
+def _conflicts(merged: Flat, scene: Origin) -> Iterator[Diagnostic]:
+    """Two speaking modes or two character kinds in the same block, or nothing to say at all."""
     kinds = [p[0] for p in merged if len(p) == 1 and p[0] in CHARACTER_KINDS]
     if len(kinds) > 1:
         yield merged[(kinds[-1],)][1].diagnostic(
@@ -257,6 +264,10 @@ def _conflicts(merged: Flat) -> Iterator[Diagnostic]:
     if len(modes) > 1:
         yield merged[("voice",)][1].diagnostic(
             f"a voice speaks one way: {' and '.join(modes)} fields are both set")
+    if not modes and ("voice", "type") not in merged:
+        where = merged[("voice",)][1] if ("voice",) in merged else scene
+        yield where.diagnostic("nothing to say: set voice.text, voice.audio_url, "
+                               "voice.audio_asset_id or voice.silence (here or in defaults)")
 
 
 def _set(tree: dict[str, Any], path: PathKey, value: Any) -> None:
