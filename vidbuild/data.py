@@ -94,7 +94,8 @@ def _delimited_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
                 raise _file_error(display, 1, "data file is empty: expected a header line")
             _check_header(header, display)
             start = reader.line_num + 1
-            for index, record in enumerate(reader):
+            index = 0
+            for record in reader:
                 if len(record) != len(header):
                     if not any(record):
                         start = reader.line_num + 1
@@ -102,6 +103,7 @@ def _delimited_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
                     raise _file_error(display, start, f"row has {len(record)} fields, "
                                                       f"the header has {len(header)}")
                 yield Row(index, dict(zip(header, record, strict=True)), display, start)
+                index += 1
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise _file_error(display, reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
