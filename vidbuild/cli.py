@@ -105,6 +105,25 @@ def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
 
 
+def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
+    parser = sub.add_parser(name, help=f"list the account's {what}",
+                            description=f"List the account's {what} (cached for a day in the state "
+                                        "directory).")
+    _project_arg(parser)
+    _state_arg(parser)
+    parser.add_argument("--json", action="store_true", help="JSON for scripts")
+    parser.add_argument("--refresh", action="store_true", help="ignore the cached copy")
+
+
+def _emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("emulator", help="serve the HeyGen emulator on a local port",
+                            description="Serve the built-in HeyGen-compatible emulator over HTTP, for "
+                                        "other tools and tests. Faults and speed come from "
+                                        "VIDBUILD_EMULATOR_FAULTS and VIDBUILD_EMULATOR_SPEED.")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidbuild", epilog=EPILOG,
@@ -113,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_validate, _compile, _plan, _build, _status, _clean, _init):
         add(sub)
+    _catalogue(sub, "avatars", "avatars and talking photos")
+    _catalogue(sub, "voices", "voices")
+    _emulator(sub)
     return parser
 
 
@@ -130,6 +152,11 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
+        "avatars": lambda a: commands.show_catalogue("avatars", a.path, state_dir=a.state_dir,
+                                                     json_output=a.json, refresh=a.refresh),
+        "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,
+                                                    json_output=a.json, refresh=a.refresh),
+        "emulator": lambda a: commands.emulator(a.host, a.port),
     }
     return handlers[args.command](args)
 

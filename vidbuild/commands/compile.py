@@ -16,10 +16,13 @@ from vidbuild.project import display_path, load_project
 
 def validate(path: str | None, *, online: bool = False, stderr: TextIO | None = None) -> int:
     """Check everything that can be checked before sending; ProjectError carries every problem."""
-    if online:
-        raise UsageError("validate --online needs the catalogue commands, which are not built yet")
     project = load_project(path)
-    count = sum(1 for _ in expand_project(project))
+    jobs = list(expand_project(project))
+    if online:
+        from vidbuild.commands.catalogue import check_online
+
+        check_online(project, jobs, stderr=stderr)
+    count = len(jobs)
     print(f"{project.document.display}: ok, {count} video{'s' if count != 1 else ''}",
           file=stderr or sys.stderr)
     return EXIT_OK
