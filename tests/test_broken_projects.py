@@ -623,3 +623,20 @@ def test_the_same_mistake_on_many_rows_is_capped(check: Callable[..., None]) -> 
         f"(row r{n} at people.csv:{n + 1}, scene intro)" for n in range(1, 11))
     check({"vidbuild.yaml": CSV_PROJECT.replace("row.name", "row.nme"), "people.csv": csv},
           shown + "\nvidbuild.yaml:9:19: scenes[intro].voice.text: ... and 90 more rows with this error")
+
+
+def test_numbers_json_cannot_carry(check: Callable[..., None]) -> None:
+    check({"vidbuild.yaml": """
+        version: 1
+        name: t
+        data: {rows: [{id: a, p: nan}], key: "{{ row.id }}"}
+        defaults:
+          avatar: {avatar_id: A1, offset: {x: .inf}}
+          voice: {voice_id: V1}
+        scenes:
+          - id: intro
+            voice: {text: "Hi", pitch: "{{ row.p | float }}"}
+        """}, """
+        vidbuild.yaml:5:39: defaults.avatar.offset.x: inf is not a number JSON can carry (row a at vidbuild.yaml:3, scene intro)
+        vidbuild.yaml:9:32: scenes[intro].voice.pitch: nan is not a number JSON can carry (row a at vidbuild.yaml:3, scene intro)
+        """)  # noqa: E501

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -60,10 +61,23 @@ def schema_report(document: Document, schema_name: str = PROJECT_SCHEMA,
 
 
 def body_errors(body: Mapping[str, Any], schema_name: str) -> Iterator[tuple[PathKey, str]]:
-    """(path in body, message) for every violation of a request schema."""
+    """(path in body, message) for every violation of a request schema, and every number JSON
+    can't carry (NaN passes ``minimum`` and ``maximum`` checks, yet no body may hold it)."""
     for error in validator(schema_name).iter_errors(body):
         for path, message, _, _ in _explain(error):
             yield path, message
+    yield from _non_finite(body, ())
+
+
+def _non_finite(value: Any, path: PathKey) -> Iterator[tuple[PathKey, str]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        yield path, f"{value} is not a number JSON can carry"
+    elif isinstance(value, Mapping):
+        for name, item in value.items():
+            yield from _non_finite(item, (*path, name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _non_finite(item, (*path, index))
 
 
 def _explain(error: ValidationError) -> Iterator[tuple[PathKey, str, bool, str]]:
