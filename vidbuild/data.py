@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,13 +76,19 @@ def _file_error(display: str, line: int, message: str) -> ProjectError:
     return ProjectError([Diagnostic(display, line, 0, "", message)])
 
 
-def _open_text(path: Path, display: str) -> Any:
-    raw = path.read_bytes()[:3]
+def _open_text(path: Path, display: str) -> io.StringIO:
+    """The file's text, decoded whole so that a bad byte is reported at its own line."""
+    raw = path.read_bytes()
     if raw.startswith(b"\xef\xbb\xbf"):
         # A BOM would silently become part of the first column's name.
         raise _file_error(display, 1, "file starts with a UTF-8 byte-order mark (BOM); "
                                       "save it as UTF-8 without BOM")
-    return path.open(encoding="utf-8", newline="")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise _file_error(display, line, f"not UTF-8 text (byte {exc.start + 1} of the file)") from exc
+    return io.StringIO(text, newline="")
 
 
 def _delimited_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
@@ -107,8 +114,6 @@ def _delimited_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise _file_error(display, reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise _file_error(display, reader.line_num + 1, f"not UTF-8 text (byte {exc.start})") from exc
 
 
 def _check_header(header: list[str], display: str) -> None:
@@ -175,12 +180,7 @@ def _yaml_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
 
 
 def _read_text(path: Path, display: str) -> str:
-    with _open_text(path, display) as handle:
-        try:
-            text: str = handle.read()
-        except UnicodeDecodeError as exc:
-            raise _file_error(display, 0, f"not UTF-8 text (byte {exc.start})") from exc
-    return text
+    return _open_text(path, display).getvalue()
 
 
 def _skip_space(text: str, position: int) -> int:
