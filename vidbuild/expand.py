@@ -50,20 +50,29 @@ class DiagnosticSink:
     def __init__(self, reported: Sequence[Diagnostic] = ()) -> None:
         self.shown: list[Diagnostic] = list(reported)
         self._reported_spots = {(d.file, d.line, d.column) for d in reported}
-        self.hidden: dict[tuple[str, int, int, str], int] = {}
-        self._counts: dict[tuple[str, int, int, str], int] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        # Per group: how many were left out, and the last of them (the summary goes there).
+        self.hidden: dict[tuple[str, str], tuple[int, Diagnostic]] = {}
 
     def add(self, diagnostic: Diagnostic, place: str = "") -> None:
-        spot = (diagnostic.file, diagnostic.line, diagnostic.column)
-        if place and spot in self._reported_spots:
+        """Show ``diagnostic``, unless it repeats a mistake already shown often enough.
+
+        ``place`` names the mistake that may repeat on every row: the spec field it is written in
+        (``scenes[intro].voice.text``) or a kind of row problem (``duplicate key``). Without a
+        place, the diagnostic is always shown.
+        """
+        if not place:
+            self.shown.append(diagnostic)
+            return
+        if (diagnostic.file, diagnostic.line, diagnostic.column) in self._reported_spots:
             return  # the schema already flagged this very value in the project file
-        group = (*spot, place or diagnostic.where)
+        group = (diagnostic.file, place)
         seen = self._counts.get(group, 0)
         self._counts[group] = seen + 1
-        if seen < ERRORS_SHOWN_PER_PLACE or not place:
+        if seen < ERRORS_SHOWN_PER_PLACE:
             self.shown.append(diagnostic)
         else:
-            self.hidden[group] = self.hidden.get(group, 0) + 1
+            self.hidden[group] = (self.hidden.get(group, (0, diagnostic))[0] + 1, diagnostic)
 
     def __bool__(self) -> bool:
         return bool(self.shown)
@@ -71,8 +80,9 @@ class DiagnosticSink:
     def raise_if_any(self) -> None:
         if not self.shown:
             return
-        extra = [Diagnostic(file, line, column, where, f"... and {count} more rows with this error")
-                 for (file, line, column, where), count in self.hidden.items()]
+        extra = [Diagnostic(last.file, last.line, last.column, place,
+                            f"... and {count} more rows with this error")
+                 for (_, place), (count, last) in self.hidden.items()]
         raise ProjectError([*self.shown, *extra])
 
 
@@ -118,7 +128,7 @@ class Expander:
     def expand(self, row: Row, sink: DiagnosticSink) -> Job | None:
         """Render one row into a Job, or add its problems to ``sink`` and return None."""
         if not isinstance(row.values, dict):
-            sink.add(row.diagnostic("a row must be a mapping of column names to values"))
+            sink.add(row.diagnostic("a row must be a mapping of column names to values"), "row type")
             return None
         context: dict[str, Any] = {**self.context_base, "row": row.values}
         key = self._render_key(row, context, sink)
@@ -126,7 +136,8 @@ class Expander:
             return None
         first = self.keys.setdefault(key, row)
         if first is not row:
-            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first.file}:{first.line})", key))
+            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first.file}:{first.line})", key),
+                     "duplicate key")
             return None
         context["key"] = key
         output = self._render_output(row, key, context, sink)
@@ -135,7 +146,7 @@ class Expander:
         other_key, other = self.outputs.setdefault(output, (key, row))
         if other is not row:
             sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
-                                    f"(at {other.file}:{other.line})", key))
+                                    f"(at {other.file}:{other.line})", key), "duplicate output")
             return None
         errors_before = len(sink.shown)
         if self.project.kind == "video":
@@ -234,7 +245,8 @@ class Expander:
         if failed:
             return None, used
         if not inputs:
-            sink.add(row.diagnostic("every scene's `when` is false for this row: nothing to say", key))
+            sink.add(row.diagnostic("every scene's `when` is false for this row: nothing to say", key),
+                     "no scenes")
             return None, used
         title = top.pop("title", None)
         body = {"title": f"{self.project.name} {key}" if title is None else title,
