@@ -100,7 +100,9 @@ def _prepare_scene(project: Project, renderer: Renderer, scene: dict[str, Any], 
         try:
             template.when = renderer.compile_condition(scene["when"])
         except TemplateFailure as exc:
-            diagnostics.append(Origin(project.document, (*origin.path, "when")).diagnostic(exc.message))
+            hint = " (write it without {{ }}: `when` is an expression)" if "{{" in scene["when"] else ""
+            when = Origin(project.document, (*origin.path, "when"))
+            diagnostics.append(when.diagnostic(exc.message + hint))
     if diagnostics:
         raise ProjectError(diagnostics)
     return template
