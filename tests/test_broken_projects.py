@@ -233,6 +233,13 @@ def test_csv_quoted_multiline_cell_keeps_later_line_numbers(check: Callable[...,
         """)
 
 
+def test_csv_that_is_not_utf8_names_the_line(check: Callable[..., None]) -> None:
+    latin1 = b"id,name\na,Ana\n" + b"b,Ben\n" * 3000 + b"c,Jos\xe9\n"
+    check({"vidbuild.yaml": CSV_PROJECT}, """
+        people.csv:3003: not UTF-8 text (byte 18020 of the file)
+        """, prepare=lambda root: (root / "people.csv").write_bytes(latin1))
+
+
 def test_duplicate_row_keys_name_both_lines(check: Callable[..., None]) -> None:
     check({"vidbuild.yaml": CSV_PROJECT, "people.csv": "id,name\na,Ana\nb,Ben\na,Cy\n"}, """
         people.csv:4: row a: duplicate key 'a' (first at people.csv:2)
@@ -377,6 +384,19 @@ def test_when_that_fails_for_a_row(check: Callable[..., None]) -> None:
             voice: {text: "Welcome, pro"}
         """)}, """
         vidbuild.yaml:14:11: scenes[pro].when: undefined: no column or field 'plan' (row a1 at vidbuild.yaml:9, scene pro)
+        """)  # noqa: E501
+
+
+def test_when_written_with_braces_says_how_to_write_it(check: Callable[..., None]) -> None:
+    check({"vidbuild.yaml": project(ROWS, """
+        scenes:
+          - id: intro
+            voice: {text: "Hi"}
+          - id: pro
+            when: "{{ row.plan == 'pro' }}"
+            voice: {text: "Welcome, pro"}
+        """)}, """
+        vidbuild.yaml:14:11: scenes[pro].when: expression syntax error: expected token ':', got '}' (write it without {{ }}: `when` is an expression)
         """)  # noqa: E501
 
 
@@ -640,3 +660,11 @@ def test_numbers_json_cannot_carry(check: Callable[..., None]) -> None:
         vidbuild.yaml:5:39: defaults.avatar.offset.x: inf is not a number JSON can carry (row a at vidbuild.yaml:3, scene intro)
         vidbuild.yaml:9:32: scenes[intro].voice.pitch: nan is not a number JSON can carry (row a at vidbuild.yaml:3, scene intro)
         """)  # noqa: E501
+
+
+def test_row_problems_repeated_on_many_rows_are_capped(check: Callable[..., None]) -> None:
+    csv = "id,name\n" + "".join(f"same,N{n}\n" for n in range(1, 101))
+    shown = "\n".join(f"people.csv:{n + 2}: row same: duplicate key 'same' (first at people.csv:2)"
+                      for n in range(1, 11))
+    check({"vidbuild.yaml": CSV_PROJECT, "people.csv": csv},
+          shown + "\npeople.csv:101: duplicate key: ... and 89 more rows with this error")
