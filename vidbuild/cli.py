@@ -185,7 +185,7 @@ def _error_text(exc: VidbuildError) -> str:
     from vidbuild.errors import ProjectError
 
     if isinstance(exc, ProjectError):
-        count = len(exc.diagnostics)
+        count = exc.count
         return f"{exc}\nvidbuild: {count} error{'s' if count != 1 else ''}, nothing sent"
     return f"vidbuild: error: {exc}"
 

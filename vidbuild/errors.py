@@ -70,11 +70,13 @@ class ProjectError(VidbuildError):
 
     exit_code = EXIT_INVALID
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    def __init__(self, diagnostics: Iterable[Diagnostic], *, not_shown: int = 0) -> None:
         # Sorted by place only: messages at one place keep the order they were found in, so
         # rows stay in data order (r2 before r10) and a "... and N more" summary stays last.
         unique = dict.fromkeys(diagnostics)
         self.diagnostics = sorted(unique, key=lambda d: (d.file, d.line, d.column, d.where))
+        # Repeats summarised as "... and N more rows" count as errors too.
+        self.count = len(self.diagnostics) + not_shown
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 

@@ -83,7 +83,8 @@ class DiagnosticSink:
         extra = [Diagnostic(last.file, last.line, last.column, place,
                             f"... and {count} more rows with this error")
                  for (_, place), (count, last) in self.hidden.items()]
-        raise ProjectError([*self.shown, *extra])
+        not_shown = sum(count for count, _ in self.hidden.values()) - len(extra)
+        raise ProjectError([*self.shown, *extra], not_shown=not_shown)
 
 
 class Expander:
@@ -336,6 +337,8 @@ def output_problem(root: Path, rendered: str) -> str | None:
     base = root.resolve()
     target = (base / relative).resolve()
     if target == base or not target.is_relative_to(base):
+        if target == base:
+            return f"output path {rendered!r} is the project directory itself, not a file in it"
         return f"output path {rendered!r} escapes the project directory"
     return None
 
