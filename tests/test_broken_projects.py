@@ -512,7 +512,7 @@ def test_speed_from_a_csv_cell(check: Callable[..., None]) -> None:
           - id: intro
             voice: {text: "Hi", speed: "{{ row.speed | float }}"}
         """), "people.csv": "id,speed\na,1.2\nb,3\n"}, """
-        vidbuild.yaml:9:32: scenes[intro].voice.speed: 3.0 is greater than the maximum of 1.5 (row b at people.csv:3, scene intro)
+        vidbuild.yaml:9:32: scenes[intro].voice.speed: 3 is greater than the maximum of 1.5 (row b at people.csv:3, scene intro)
         """)  # noqa: E501
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import posixpath
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from vidbuild.api import REQUEST_SCHEMAS
@@ -16,7 +19,7 @@ from vidbuild.loader import PathKey
 from vidbuild.project import DEFAULT_OUTPUT, Project
 from vidbuild.render import Compiled, Renderer, TemplateFailure
 from vidbuild.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
-from vidbuild.validate import body_errors
+from vidbuild.validate import body_errors, body_is_valid
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
@@ -115,6 +118,7 @@ class Expander:
         self.schema = REQUEST_SCHEMAS[project.kind]
         # Keys and outputs seen so far in this pass: both must be unique across rows.
         self.keys: dict[str, Row] = {}
+        self._renderers: dict[int, Callable[[Mapping[str, Any]], Any]] = {}
         self.outputs: dict[str, tuple[str, Row]] = {}
 
     def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
@@ -156,11 +160,21 @@ class Expander:
             body, used = self._agent_body(row, key, context, sink), []
         if body is None or len(sink.shown) > errors_before:
             return None
-        if not self._check_body(body, used, row, key, sink):
+        content = self._checked_hash(body, used, row, key, sink)
+        if content is None:
             return None
-        return Job(key=key, kind=self.project.kind, body=body,
-                   hash=content_hash(self.project.kind, body), output=output,
+        return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
                    scenes=tuple(s.label for s in used), row=row)
+
+    def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
+        """A function that renders ``tree`` per row, built once per tree: static parts are shared
+        between rows instead of copied, so a row pays only for its templated fields."""
+        found = self._renderers.get(id(tree))
+        if found is None:
+            build = _build_renderer(tree, self.renderer.call)
+            found = build if build is not None else _copy_top(tree)
+            self._renderers[id(tree)] = found
+        return found
 
     def _render(self, value: Any, context: Mapping[str, Any]) -> Any:
         if isinstance(value, Compiled):
@@ -177,7 +191,7 @@ class Expander:
                    row: Row, key: str | None, sink: DiagnosticSink, scene: str = "") -> Any:
         """Render, turning a template failure into a diagnostic at the failing field's source."""
         try:
-            return self._render(value, context)
+            return self._renderer(value)(context)
         except TemplateFailure as exc:
             if isinstance(origin, SceneTemplate):
                 origin = origin.locate(self._failing_path(value, context))
@@ -219,7 +233,7 @@ class Expander:
         if problem:
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
             return None
-        return PurePosixPath(rendered.replace("\\", "/")).as_posix()
+        return posixpath.normpath(rendered.replace("\\", "/"))
 
     def _video_body(self, row: Row, key: str, context: Mapping[str, Any],
                     sink: DiagnosticSink) -> tuple[dict[str, Any] | None, list[SceneTemplate]]:
@@ -269,14 +283,26 @@ class Expander:
         config = {name: agent.pop(name) for name in AGENT_CONFIG if name in agent}
         return {**agent, **({"config": config} if config else {})}
 
-    def _check_body(self, body: dict[str, Any], used: list[SceneTemplate], row: Row, key: str,
-                    sink: DiagnosticSink) -> bool:
-        ok = True
+    def _checked_hash(self, body: dict[str, Any], used: list[SceneTemplate], row: Row, key: str,
+                      sink: DiagnosticSink) -> str | None:
+        """The body's content hash if it is a valid request; else its problems go to ``sink``.
+
+        A compiled validator answers yes or no in microseconds; only a body it rejects (or one
+        the hash can't encode: NaN) is explained, slowly, with located messages.
+        """
+        if body_is_valid(body, self.schema):
+            try:  # rendered bodies are canonical by construction (see render.canonical_value)
+                return content_hash(self.project.kind, body, is_canonical=True)
+            except ValueError:
+                pass
+        problems = False
         for path, message in body_errors(body, self.schema):
-            ok = False
+            problems = True
             origin, scene = self._origin_of(path, used)
             sink.add(origin.diagnostic(f"{message}{_row_note(row, key, scene)}"), origin.where)
-        return ok
+        if not problems:  # the fast validator and jsonschema disagree: trust the thorough one
+            return content_hash(self.project.kind, body)
+        return None
 
     def _origin_of(self, path: PathKey, used: list[SceneTemplate]) -> tuple[Origin, str]:
         """The source of a body path: a scene's field, a top-level field, or the section itself."""
@@ -293,6 +319,38 @@ class Expander:
 
 
 _AGENT_SOURCES: dict[PathKey, PathKey] = {("config", name): (name,) for name in AGENT_CONFIG}
+
+
+Render = Callable[[Mapping[str, Any]], Any]
+
+
+def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render | None:
+    """A renderer for ``node``, or None if nothing in it is templated."""
+    if isinstance(node, Compiled | _Condition):
+        function = node.render if isinstance(node, Compiled) else node.test
+        return lambda context: call(function, context)
+    if isinstance(node, dict):
+        parts = [(name, child, _build_renderer(child, call)) for name, child in node.items()]
+        if all(render is None for _, _, render in parts):
+            return None
+        static = {name: child for name, child, render in parts if render is None}
+        dynamic = [(name, render) for name, _, render in parts if render is not None]
+        return lambda context: {**static, **{name: render(context) for name, render in dynamic}}
+    if isinstance(node, list):
+        items = [(child, _build_renderer(child, call)) for child in node]
+        if all(render is None for _, render in items):
+            return None
+        return lambda context: [child if render is None else render(context) for child, render in items]
+    return None
+
+
+def _copy_top(tree: Any) -> Render:
+    # A static tree is shared between rows; only its top level is copied, since callers edit it.
+    if isinstance(tree, dict):
+        return lambda context: dict(tree)
+    if isinstance(tree, list):
+        return lambda context: list(tree)
+    return lambda context: tree
 
 
 @dataclass(frozen=True)
@@ -331,16 +389,28 @@ def output_problem(root: Path, rendered: str) -> str | None:
         return "output path is empty"
     if "\x00" in rendered:
         return "output path contains a NUL character"
-    relative = PurePosixPath(rendered.replace("\\", "/"))
-    if relative.is_absolute() or re.match(r"^[A-Za-z]:", rendered):
+    relative = posixpath.normpath(rendered.replace("\\", "/"))
+    if relative.startswith("/") or re.match(r"^[A-Za-z]:", rendered):
         return f"output path {rendered!r} must be relative to the project directory"
-    base = root.resolve()
-    target = (base / relative).resolve()
-    if target == base or not target.is_relative_to(base):
-        if target == base:
-            return f"output path {rendered!r} is the project directory itself, not a file in it"
+    if relative == ".":
+        return f"output path {rendered!r} is the project directory itself, not a file in it"
+    if relative == ".." or relative.startswith("../"):
+        return f"output path {rendered!r} escapes the project directory"
+    # The words can't leave the directory; a symlink on the way still could. Directories are
+    # resolved once each (rows share them); the file itself only if it is a link.
+    base = _resolved(str(root), "")
+    parent, _, name = relative.rpartition("/")
+    target = os.path.join(_resolved(str(root), parent), name)
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    if not target.startswith(base.rstrip("/") + "/"):
         return f"output path {rendered!r} escapes the project directory"
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(root: str, directory: str) -> str:
+    return os.path.realpath(os.path.join(root, directory))
 
 
 def expand_project(project: Project) -> Iterator[Job]:

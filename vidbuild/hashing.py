@@ -15,24 +15,29 @@ HASH_FORMAT = 1
 BOOKKEEPING_FIELDS = frozenset({"callback_id"})
 
 
-def canonical_json(value: Any) -> str:
-    """Sorted keys, fixed separators, no NaN; 1.0 and 1 are the same number to the API, so one form."""
-    return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False, allow_nan=False)
+def canonical_json(value: Any, *, is_canonical: bool = False) -> str:
+    """Sorted keys, fixed separators, no NaN; 1.0 and 1 are the same number to the API, so one form.
+
+    ``is_canonical`` skips the walk that rewrites 1.0 as 1, for values built canonical already.
+    """
+    return json.dumps(value if is_canonical else canonical_value(value), sort_keys=True,
+                      separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def content_hash(kind: str, body: Mapping[str, Any]) -> str:
+def content_hash(kind: str, body: Mapping[str, Any], *, is_canonical: bool = False) -> str:
     """sha256 (hex) over the format version, the endpoint and the body without bookkeeping fields."""
     payload = {key: value for key, value in body.items() if key not in BOOKKEEPING_FIELDS}
     envelope = {"format": HASH_FORMAT, "endpoint": endpoint_id(kind), "body": payload}
-    return hashlib.sha256(canonical_json(envelope).encode("utf-8")).hexdigest()
+    text = canonical_json(envelope, is_canonical=is_canonical)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _normalise(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def canonical_value(value: Any) -> Any:
+    """The value with every integral float written as an int (and tuples as lists)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
     if isinstance(value, dict):
-        return {str(k): _normalise(v) for k, v in value.items()}
+        return {str(k): canonical_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_normalise(v) for v in value]
+        return [canonical_value(v) for v in value]
     return value

@@ -60,6 +60,19 @@ def schema_report(document: Document, schema_name: str = PROJECT_SCHEMA,
     return sorted(diagnostics), structural
 
 
+@functools.cache
+def _fast_validator(schema_name: str) -> Any:
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(load_schema(schema_name))
+
+
+def body_is_valid(body: Mapping[str, Any], schema_name: str) -> bool:
+    """Whether a body satisfies a request schema, from a compiled (Rust) validator: ~100x faster
+    than jsonschema, used on every row; jsonschema then explains the bodies it rejects."""
+    return bool(_fast_validator(schema_name).is_valid(body))
+
+
 def body_errors(body: Mapping[str, Any], schema_name: str) -> Iterator[tuple[PathKey, str]]:
     """(path in body, message) for every violation of a request schema, and every number JSON
     can't carry (NaN passes ``minimum`` and ``maximum`` checks, yet no body may hold it)."""
