@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from vidbuild.client import HeyGenClient
 
 EMULATOR_NAMESPACE = "emulator"
+# Paces the engine for an API server that renders faster than HeyGen (a test server, `vidbuild
+# emulator` at a low speed): 0.001 polls and reconciles a thousand times sooner. Never for HeyGen.
+TIMING_SCALE_VARIABLE = "VIDBUILD_TIMING_SCALE"
 LOCAL_EMULATOR_SPEED = 0.02   # the in-process emulator renders 50x faster than HeyGen unless told
 
 
@@ -75,7 +78,7 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     base = environ.get("HEYGEN_API_BASE", "").strip()
     if key:
         client = HeyGenClient(base or DEFAULT_BASE_URL, key, on_retry=on_retry)
-        return Backend(client, base or DEFAULT_BASE_URL, emulated=False, timing=Timing())
+        return Backend(client, base or DEFAULT_BASE_URL, emulated=False, timing=api_timing(environ))
     if base:
         raise UsageError("HEYGEN_API_BASE is set but HEYGEN_API_KEY is not: set both to use an API "
                          "server, or neither to use the built-in emulator")
@@ -94,6 +97,20 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     # The emulator renders overhead 30 s + 4 s per video second, times its speed factor.
     timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
     return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing)
+
+
+def api_timing(environ: Mapping[str, str] = os.environ) -> Timing:
+    """HeyGen's pace, scaled by $VIDBUILD_TIMING_SCALE when set (a number in (0, 1])."""
+    text = environ.get(TIMING_SCALE_VARIABLE, "").strip()
+    if not text:
+        return Timing()
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not 0.0 < factor <= 1.0:
+        raise UsageError(f"{TIMING_SCALE_VARIABLE} must be a number above 0 and at most 1, got {text!r}")
+    return Timing().scaled(factor)
 
 
 def backend_namespace(environ: Mapping[str, str] = os.environ) -> str:
