@@ -38,6 +38,7 @@ from vidbuild.state import KeyEntry, Record, State
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
 MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giving up this build
 MAX_DOWNLOAD_TRIES = 3
+MAX_LOST_REPLIES = 5        # submissions of one job in a row that got no reply before giving up
 
 
 @dataclass
@@ -178,8 +179,13 @@ class Engine:
         except UncertainSubmitError as exc:
             record.error = str(exc)
             self._mark(record, "uncertain")
-            self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
+            self._in_flight.add(job.hash)   # it may be rendering: it keeps its place in the window
+            lost = self._failures.get(f"lost:{job.hash}", 0) + 1
+            self._failures[f"lost:{job.hash}"] = lost
             self._schedule(self.timing.reconcile_grace, "reconcile", step)
+            if lost > MAX_LOST_REPLIES:   # the API never answers: resending can't help today
+                raise _Stop(f"{step.key}: {lost} submissions in a row got no reply: {exc}") from exc
+            self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
             return
         except RateLimitError as exc:
             self._requeue_rate_limited(step, exc)
@@ -234,17 +240,22 @@ class Engine:
     def _reconcile(self, step: Step) -> None:
         record = self.state.get(step.job.hash)
         if record is None or record.status not in ("claimed", "uncertain"):
+            self._in_flight.discard(step.job.hash)
             self._follow_existing(step, "exists", record) if record else self._queue.append(step)
             return
         if record.owner != self.state.owner and not self.state.take_over(record):
+            self._in_flight.discard(step.job.hash)
             self._schedule(self.timing.poll_min, "watch", step)
             return
         self.records[step.job.hash] = record
         try:
             finding = find_submission(self.client, record, self._known_video_ids())
-        except (TransportError, RateLimitError) as exc:
+        except ApiError as exc:
+            if isinstance(exc, AuthError | QuotaError):
+                raise
             self._transient(step, "reconcile", exc)
             return
+        self._in_flight.discard(step.job.hash)
         if finding.outcome == "found" and finding.video_id:
             record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
             self._mark(record, "submitted")
@@ -331,12 +342,14 @@ class Engine:
         record.output, record.downloaded_at, record.error = step.job.output, time.time(), None
         self._mark(record, "downloaded")
         self._failures.pop(step.job.hash, None)
+        self._failures.pop(f"urls:{step.job.hash}", None)
         self.outcome.done.append(step.key)
         self.reporter.done(step, record)
 
     def _refresh_url(self, step: Step, record: Record) -> None:
-        tries = self._failures.get(step.job.hash, 0) + 1
-        self._failures[step.job.hash] = tries
+        # Counted apart from transient failures: the poll that fetches a fresh URL resets those.
+        tries = self._failures.get(f"urls:{step.job.hash}", 0) + 1
+        self._failures[f"urls:{step.job.hash}"] = tries
         if tries > MAX_DOWNLOAD_TRIES:
             raise _Stop(f"{step.key}: the video's URL keeps expiring before it can be downloaded")
         self._mark(record, "submitted")
