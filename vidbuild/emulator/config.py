@@ -48,7 +48,7 @@ class EmulatorConfig:
     slow_seconds: float = 5.0
     retry_after: float = 1.0
     max_concurrent: int | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a key is never shown, even here
     state_dir: Path | None = None
     url_ttl: float = _WEEK
     max_video_seconds: float = 1800.0
