@@ -205,6 +205,7 @@ class Engine:
 
     def _follow_existing(self, step: Step, outcome: str, record: Record) -> None:
         """Someone else (another process, or an earlier run) got there first: follow its record."""
+        self.records[step.job.hash] = record   # what poll and download work from
         if outcome == "busy":
             self._schedule(self.timing.poll_min, "watch", step)
         elif outcome == "orphaned":

@@ -178,8 +178,13 @@ class DiskState:
             return True
 
     def record(self, record: Record) -> None:
-        record.updated_at = time.time()
-        self._cache.set(f"job:{record.hash}", record.to_json())
+        """Write ``record``, unless state has moved past it (see ``_superseded``)."""
+        with self._cache.transact():
+            current = self.get(record.hash)
+            if current is not None and _superseded(record, current):
+                return
+            record.updated_at = time.time()
+            self._cache.set(f"job:{record.hash}", record.to_json())
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
@@ -216,6 +221,15 @@ class DiskState:
         fcntl.flock(self._owner_file, fcntl.LOCK_UN)
         self._owner_file.close()
         (self._owners / f"{_owner_token(self.owner)}.lock").unlink(missing_ok=True)
+
+
+def _superseded(record: Record, current: Record) -> bool:
+    """Whether ``record`` is a stale copy (another build followed the same job) that would undo
+    ``current``: a newer claim of the hash would lose its video_id, a downloaded file its record."""
+    if current.claimed_at != record.claimed_at:
+        return True
+    return (current.status == "downloaded" and current.video_id == record.video_id
+            and record.status in ("submitted", "rendering", "completed"))
 
 
 def _owner_token(owner: str) -> str:
