@@ -31,9 +31,11 @@ class Finding:
 def find_submission(client: HeyGenClient, record: Record, known_ids: set[str]) -> Finding:
     """Look for the video a lost submission of ``record`` may have created."""
     since = (record.claimed_at or 0.0) - CLOCK_MARGIN
+    # A retried or forced job's earlier videos carry the same callback_id: they aren't this one.
+    known = known_ids | set(record.earlier_video_ids)
     unmarked: list[str] = []
     for summary in client.iter_videos(created_after=since):
-        if summary.video_id in known_ids:
+        if summary.video_id in known:
             continue
         if record.title and summary.title and summary.title != record.title:
             continue
