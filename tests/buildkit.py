@@ -160,7 +160,8 @@ class LoopbackHeyGen:
         self.restart()
         entries = manifest(root)
         assert sorted(entries) == sorted(keys)
-        by_callback = {v.callback_id: v for v in self.emulator.videos() if v.error is None}
+        # Oldest first, so where --force paid again the newest video wins.
+        by_callback = {v.callback_id: v for v in reversed(self.emulator.videos()) if v.error is None}
         for key in keys:
             entry = entries[key]
             assert entry["status"] == "done", entry

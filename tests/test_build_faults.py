@@ -308,3 +308,24 @@ def test_chaos_across_reruns(project: Path, heygen: LoopbackHeyGen) -> None:
     assert codes[-1] == 0, codes
     heygen.assert_each_body_rendered_once()
     heygen.assert_all_built(project, KEYS)
+
+
+def test_a_lost_forced_submission_is_not_mistaken_for_the_earlier_video(project: Path,
+                                                                        heygen: LoopbackHeyGen) -> None:
+    # The earlier video carries the same callback_id: reconciling must not take it for the new one.
+    assert build(project)[0] == 0
+    earlier = manifest(project)["r02"]["video_id"]
+    heygen.restart(faults={"drop_before:submit": 1.0})
+
+    code, err = build(project, force=["r02"])
+
+    assert code == 3, err
+    assert f"found the lost submission: {earlier}" not in err
+    heygen.restart()
+    code, err = build(project)
+
+    assert code == 0, err
+    assert "the lost submission never reached HeyGen; sending it now" in err
+    assert manifest(project)["r02"]["video_id"] != earlier
+    assert heygen.emulator.callback_counts()[manifest(project)["r02"]["hash"]] == 2   # forced: paid again
+    heygen.assert_all_built(project, KEYS)
