@@ -84,18 +84,23 @@ def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
 
 
 def _check_output(job: Job, record: Record, root: Path) -> Step:
-    if record.output != job.output:
-        return Step(job, "download", f"output path changed from {record.output}", record)
+    # The record knows one path; rows with identical bodies share it, so a file elsewhere
+    # counts as downloaded when its bytes are the video's.
+    moved = record.output != job.output
     path = root / job.output
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return Step(job, "download", "output file is missing", record)
-    if stat.st_size == record.size and stat.st_mtime_ns == record.mtime_ns:
+        stat = None
+    if stat is not None and not moved and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns):
         return Step(job, "up-to-date", "downloaded, file unchanged", record)
-    if stat.st_size == record.size and file_checksum(path) == record.checksum:
-        return Step(job, "up-to-date", "downloaded, file unchanged (touched)", record)
-    return Step(job, "download", "output file was altered", record)
+    if stat is not None and stat.st_size == record.size and file_checksum(path) == record.checksum:
+        detail = f"same video as {record.output}" if moved else "touched"
+        return Step(job, "up-to-date", f"downloaded, file unchanged ({detail})", record)
+    if moved:
+        return Step(job, "download", f"output path changed from {record.output}", record)
+    return Step(job, "download", "output file is missing" if stat is None else "output file was altered",
+                record)
 
 
 def _why_new(job: Job, previous: KeyEntry | None) -> str:
