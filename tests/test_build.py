@@ -314,3 +314,20 @@ def test_state_dir_option_and_variable(project: Path, heygen: LoopbackHeyGen, tm
     env = heygen.env(VIDBUILD_STATE_DIR=str(elsewhere))
     assert run_vidbuild("build", "-q", str(project), env=env).code == 0
     assert run_vidbuild("build", "-q", str(project), env=heygen.env()).code == 1
+
+
+def test_rows_with_identical_bodies_share_one_video_and_stay_up_to_date(tmp_path: Path,
+                                                                        heygen: LoopbackHeyGen) -> None:
+    twins = rows(3)
+    twins[1]["name"] = twins[0]["name"]
+    project = write_project(tmp_path / "twins", twins)
+
+    assert build(project, heygen)[0] == 0
+    before = len(heygen.requests())
+    code, err = build(project, heygen)
+
+    assert code == 0, err
+    assert len(heygen.requests()) == before
+    assert len(heygen.submits()) == 2
+    assert (project / "out" / "r01.mp4").read_bytes() == (project / "out" / "r02.mp4").read_bytes()
+    heygen.assert_each_body_paid_once()

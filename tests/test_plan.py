@@ -225,3 +225,15 @@ def test_a_step_is_keyed_by_its_row(project: Path) -> None:
     job = jobs(project)[1]
 
     assert Step(job, "submit", "new").key == "r02"
+
+
+def test_a_file_moved_along_with_its_output_path_is_up_to_date(project: Path, state: DiskState) -> None:
+    job = jobs(project)[0]
+    downloaded(state, project, job)
+    yaml = project / "vidbuild.yaml"
+    yaml.write_text(yaml.read_text().replace('output: "out/{{ key }}.mp4"', 'output: "videos/{{ key }}.mp4"'))
+    (project / "videos").mkdir()
+    (project / job.output).rename(project / "videos" / "r01.mp4")
+
+    assert step(state, project, jobs(project)[0]) == ("up-to-date", "downloaded, file unchanged (same video "
+                                                                    "as out/r01.mp4)")
