@@ -331,3 +331,13 @@ def test_rows_with_identical_bodies_share_one_video_and_stay_up_to_date(tmp_path
     assert len(heygen.submits()) == 2
     assert (project / "out" / "r01.mp4").read_bytes() == (project / "out" / "r02.mp4").read_bytes()
     heygen.assert_each_body_paid_once()
+
+
+def test_json_events_go_to_the_stdout_given(project: Path, use_heygen: LoopbackHeyGen) -> None:
+    out, err = io.StringIO(), io.StringIO()
+
+    assert commands.build(str(project), json_output=True, stdout=out, stderr=err) == 0
+
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in events].count("done") == 4
+    assert err.getvalue() == ""

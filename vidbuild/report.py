@@ -195,7 +195,8 @@ class JsonReporter:
 
 
 def choose_reporter(json_output: bool, stream: TextIO | None = None) -> Reporter:
+    """NDJSON events to ``stream`` (default stdout), else status to ``stream`` (default stderr)."""
     if json_output:
-        return JsonReporter()
+        return JsonReporter(stream)
     stream = stream or sys.stderr
     return TerminalReporter(stream) if stream.isatty() else PlainReporter(stream)

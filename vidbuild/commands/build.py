@@ -90,7 +90,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
         if dry_run:
             print_plan(result, json_output, stdout or sys.stdout)
             return EXIT_OK
-        reporter = choose_reporter(json_output, stderr)
+        reporter = choose_reporter(json_output, stdout if json_output else stderr)
         backend = _open_backend(loaded, reporter)
         try:
             reporter.planned(result)
