@@ -139,3 +139,28 @@ def test_kill_9_with_lost_replies(project: Path, heygen: LoopbackHeyGen) -> None
     kill(process)
 
     finish(project, heygen)
+
+
+def test_clean_refuses_while_a_build_runs(project: Path, heygen: LoopbackHeyGen) -> None:
+    process = start_vidbuild("build", str(project), env=heygen.env(**PACE))
+    try:
+        assert wait_for(submits_seen(heygen, 1), process)
+        refused = run_vidbuild("clean", "--yes", str(project), env=heygen.env(**PACE))
+    finally:
+        kill(process)
+
+    assert refused.code == 2
+    assert refused.stderr.startswith("vidbuild: error: a vidbuild build is using ")
+    assert (project / ".vidbuild").is_dir()
+    finish(project, heygen)
+
+
+def test_ctrl_c_exits_130_and_a_rerun_resumes(project: Path, heygen: LoopbackHeyGen) -> None:
+    process = start_vidbuild("build", str(project), env=heygen.env(**PACE))
+    assert wait_for(submits_seen(heygen, 4), process)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1] == "vidbuild: interrupted"
+    finish(project, heygen)
