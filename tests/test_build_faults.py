@@ -125,7 +125,7 @@ def test_a_reply_lost_after_the_video_was_created_is_found_not_resent(project: P
 
 
 def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
-    heygen.restart(faults={"drop_after": 0.3, "drop_after:files": 0.3}, seed=5)
+    heygen.restart(faults={"drop_after": 0.3, "drop_after:submit": 0.6, "drop_after:files": 0.3}, seed=5)
 
     code, err = build(project)
 

@@ -30,6 +30,7 @@ from vidbuild.errors import (
     TransportError,
     UncertainSubmitError,
 )
+from vidbuild.pacing import Pacer
 from vidbuild.plan import Plan, Step, estimate_seconds, field_digests
 from vidbuild.reconcile import find_submission
 from vidbuild.report import Reporter
@@ -45,6 +46,7 @@ MAX_LOST_REPLIES = 5        # submissions of one job in a row that got no reply 
 class Options:
     jobs: int = DEFAULT_JOBS
     fail_fast: bool = False
+    render_ratio: float | None = None   # learned by earlier builds against this API (see pacing)
 
 
 @dataclass
@@ -92,7 +94,7 @@ class Engine:
         self._in_flight: set[str] = set()
         self._submit_after = 0.0
         self._failures: dict[str, int] = {}
-        self._render_ratio = 1.0   # learned: actual render time / the timing model's guess
+        self.pacer = Pacer(self.timing, self.options.render_ratio)
         self._stopping = False
 
     # -- the loop -------------------------------------------------------------------------
@@ -120,8 +122,7 @@ class Engine:
         elif step.action in ("submit", "retry"):
             self._queue.append(step)
         elif step.action == "poll":
-            self._in_flight.add(step.job.hash)
-            self._schedule(0.0, "poll", step)
+            self._begin_polling(step, step.record, at_once=True)
         elif step.action == "download":
             self._schedule(0.0, "download", step)
         elif step.action == "reconcile":
@@ -200,8 +201,15 @@ class Engine:
         record.video_id, record.submitted_at, record.error = video_id, time.time(), None
         self._mark(record, "submitted")
         self.reporter.submitted(step, video_id)
-        self._in_flight.add(job.hash)
-        self._schedule(self._first_poll_delay(step), "poll", step)
+        self._begin_polling(step, record, at_once=False)
+
+    def _begin_polling(self, step: Step, record: Record | None, *, at_once: bool) -> None:
+        """Track a rendering video: its first poll now (state from an earlier run or another
+        process may be stale) or when the pacer expects it to be nearly done."""
+        self._in_flight.add(step.job.hash)
+        submitted_at = record.submitted_at if record and record.submitted_at else time.time()
+        delay = self.pacer.start(step.job.hash, estimate_seconds(step.job), submitted_at, time.time())
+        self._schedule(0.0 if at_once else delay, "poll", step)
 
     def _follow_existing(self, step: Step, outcome: str, record: Record) -> None:
         """Someone else (another process, or an earlier run) got there first: follow its record."""
@@ -211,8 +219,7 @@ class Engine:
         elif outcome == "orphaned":
             self._schedule(self._grace_left(step), "reconcile", step)
         elif record.status in ("submitted", "rendering"):
-            self._in_flight.add(step.job.hash)
-            self._schedule(0.0, "poll", step)
+            self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
         else:
@@ -261,8 +268,7 @@ class Engine:
             record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
             self._mark(record, "submitted")
             self.reporter.note(step, f"found the lost submission: {finding.video_id}; not resending")
-            self._in_flight.add(step.job.hash)
-            self._schedule(0.0, "poll", step)
+            self._begin_polling(step, record, at_once=True)
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
             self._submit(step, confirmed_absent=True)
@@ -305,15 +311,14 @@ class Engine:
             self._transient(step, "poll", exc)
             return
         self._failures.pop(step.job.hash, None)
+        if status.finished:
+            self._video_finished(step)
         if status.status == "completed" and status.video_url:
-            self._in_flight.discard(step.job.hash)
-            self._learn(step, record)
             record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
             record.duration, record.completed_at = status.duration, time.time()
             self._mark(record, "completed")
             self._download(step)
         elif status.status == "failed":
-            self._in_flight.discard(step.job.hash)
             error = status.error
             text = f"{error.code} {error.message}".strip() if error else "render failed"
             self._fail(step, record, f"HeyGen failed the render: {text}", permanent=False)
@@ -321,7 +326,26 @@ class Engine:
             if record.status != "rendering":
                 self._mark(record, "rendering")
             self.reporter.rendering(step, status.status)
-            self._schedule(self._next_poll_delay(step, record), "poll", step)
+            if step.job.hash not in self.pacer.tracked:   # polled again for a fresh URL
+                self.pacer.start(step.job.hash, estimate_seconds(step.job), time.time(), time.time())
+            self._schedule(self.pacer.unfinished(step.job.hash, time.time()), "poll", step)
+
+    def _video_finished(self, step: Step) -> None:
+        """A render slot is free: widen a window a rate limit narrowed, and learn the render pace."""
+        self._in_flight.discard(step.job.hash)
+        if self.window < self.options.jobs and self.clock() >= self._submit_after:
+            self.window += 1
+        if self.pacer.finished(step.job.hash, time.time()):
+            self._replan_first_polls()
+
+    def _replan_first_polls(self) -> None:
+        """The first finished video taught the pace: move the others' first polls accordingly."""
+        waiting = set(self.pacer.waiting_first_poll())
+        now, wall = self.clock(), time.time()
+        self._timers = [(now + max(0.0, self.pacer.first_due(step.job.hash) - wall), tiebreak, task, step)
+                        if task == "poll" and step.job.hash in waiting else (due, tiebreak, task, step)
+                        for due, tiebreak, task, step in self._timers]
+        heapq.heapify(self._timers)
 
     def _download(self, step: Step) -> None:
         record = self.records[step.job.hash]
@@ -386,21 +410,3 @@ class Engine:
     def _mark(self, record: Record, status: str) -> None:
         record.status = status  # type: ignore[assignment]
         self.state.record(record)
-
-    def _first_poll_delay(self, step: Step) -> float:
-        guess = self.timing.render_overhead + self.timing.render_per_second * estimate_seconds(step.job)
-        return max(self.timing.poll_min, guess * self._render_ratio)
-
-    def _next_poll_delay(self, step: Step, record: Record) -> float:
-        polls = self._failures.get(f"polls:{step.job.hash}", 0) + 1
-        self._failures[f"polls:{step.job.hash}"] = polls
-        guess = self._first_poll_delay(step) * 0.1 * 1.5 ** polls
-        return min(self.timing.poll_max, max(self.timing.poll_min, guess))
-
-    def _learn(self, step: Step, record: Record) -> None:
-        """Fold this video's observed render time into the guess for the next ones."""
-        if record.submitted_at is None:
-            return
-        guess = self.timing.render_overhead + self.timing.render_per_second * estimate_seconds(step.job)
-        observed = (time.time() - record.submitted_at) / max(guess, 1e-6)
-        self._render_ratio = 0.7 * self._render_ratio + 0.3 * min(max(observed, 0.1), 10.0)

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from vidbuild.report import Reporter
 
 
+RENDER_RATIO = "render_ratio"
+
+
 @dataclass
 class Loaded:
     project: Project
@@ -94,9 +97,14 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
         backend = _open_backend(loaded, reporter)
         try:
             reporter.planned(result)
-            engine = Engine(backend, loaded.state, reporter, root,
-                            Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast))
-            outcome = engine.run(result)
+            options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
+                              render_ratio=loaded.state.get_meta(RENDER_RATIO))
+            engine = Engine(backend, loaded.state, reporter, root, options)
+            try:
+                outcome = engine.run(result)
+            finally:
+                if engine.pacer.learned:   # the next build starts from this build's pace
+                    loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
         finally:
             backend.close()
             _write_manifest(loaded)
