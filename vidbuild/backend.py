@@ -59,10 +59,7 @@ class Backend:
 
     @property
     def banner(self) -> str:
-        if self.emulated:
-            return ("vidbuild: HEYGEN_API_KEY is not set: using the built-in HeyGen emulator "
-                    "(nothing is sent to HeyGen, no credits are spent)")
-        return f"vidbuild: using the HeyGen API at {self.base_url}"
+        return banner_for(None if self.emulated else self.base_url)
 
     def close(self) -> None:
         self.client.close()
@@ -118,3 +115,18 @@ def backend_namespace(environ: Mapping[str, str] = os.environ) -> str:
     if environ.get("HEYGEN_API_KEY", "").strip():
         return namespace_for(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)
     return EMULATOR_NAMESPACE
+
+
+def banner_for(base_url: str | None) -> str:
+    """The first line of a command that may talk to the API: which API, or the emulator."""
+    if base_url is None:
+        return ("vidbuild: HEYGEN_API_KEY is not set: using the built-in HeyGen emulator "
+                "(nothing is sent to HeyGen, no credits are spent)")
+    return f"vidbuild: using the HeyGen API at {base_url}"
+
+
+def banner(environ: Mapping[str, str] = os.environ) -> str:
+    """The banner for the backend the environment selects, without opening a client."""
+    if not environ.get("HEYGEN_API_KEY", "").strip():
+        return banner_for(None)
+    return banner_for(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)

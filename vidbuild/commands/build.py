@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
 from vidbuild.expand import Job, expand_project
 from vidbuild.plan import Plan, make_plan
-from vidbuild.project import Project, display_path, load_project
+from vidbuild.project import Project, display_path, find_project_file, load_project
 from vidbuild.state import DiskState, state_root
 
 if TYPE_CHECKING:
@@ -79,11 +79,21 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           force: Sequence[str] = (), json_output: bool = False,
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README."""
+    from vidbuild.backend import banner
     from vidbuild.engine import DEFAULT_JOBS, Engine, Options
     from vidbuild.report import choose_reporter
 
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be at least 1")
+    if not (force or dry_run or json_output):
+        unchanged = _unchanged_since_last_build(path, state_dir)
+        if unchanged is not None:
+            if not question:
+                err = stderr or sys.stderr
+                print(banner(), file=err)
+                print(f"everything is up to date ({unchanged} videos); nothing to send", file=err)
+                print(f"0 built, {unchanged} up to date, 0 failed", file=err)
+            return EXIT_OK
     loaded = _load(path, state_dir, force)
     root = loaded.project.root
     try:
@@ -93,6 +103,11 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
         if dry_run:
             print_plan(result, json_output, stdout or sys.stdout)
             return EXIT_OK
+        if not result.up_to_date:
+            # Work is starting: until it completes, the last snapshot no longer speaks for state.
+            from vidbuild.uptodate import forget
+
+            forget(loaded.state)
         reporter = choose_reporter(json_output, stdout if json_output else stderr)
         backend = _open_backend(loaded, reporter)
         try:
@@ -107,7 +122,9 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
                     loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
         finally:
             backend.close()
-            _write_manifest(loaded)
+            manifest = _write_manifest(loaded)
+        if outcome.exit_code == EXIT_OK:
+            _remember_complete_build(loaded, manifest)
         reporter.finished(outcome)
         return outcome.exit_code
     finally:
@@ -122,10 +139,42 @@ def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
     return backend
 
 
-def _write_manifest(loaded: Loaded) -> None:
+def _write_manifest(loaded: Loaded) -> Path:
     from vidbuild.manifest import write_manifest
 
-    write_manifest(loaded.project.root, loaded.project.name, loaded.jobs, loaded.state)
+    return write_manifest(loaded.project.root, loaded.project.name, loaded.jobs, loaded.state)
+
+
+def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int | None:
+    """How many videos, if inputs and outputs are those of the last complete build (no expansion)."""
+    from vidbuild.backend import backend_namespace
+    from vidbuild.uptodate import is_up_to_date
+
+    root = find_project_file(path).parent
+    store = state_root(root, state_dir)
+    if not (store / backend_namespace()).is_dir():
+        return None
+    state = DiskState(store, backend_namespace())
+    try:
+        return is_up_to_date(state, root)
+    finally:
+        state.close()
+
+
+def _remember_complete_build(loaded: Loaded, manifest: Path) -> None:
+    """Every row is downloaded: snapshot inputs and outputs so an unchanged rerun is instant."""
+    from vidbuild.data import data_source
+    from vidbuild.resources import templates_dir
+    from vidbuild.uptodate import input_files, save
+
+    project, root = loaded.project, loaded.project.root
+    template_dirs = [project.templates_dir, templates_dir()]
+    outputs = []
+    for job in loaded.jobs:
+        stat = (root / job.output).stat()
+        outputs.append((job.output, stat.st_size, stat.st_mtime_ns))
+    files = input_files(project.file, data_source(project), template_dirs)
+    save(loaded.state, root, files, template_dirs, outputs, manifest)
 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,

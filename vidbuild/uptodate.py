@@ -1,0 +1,87 @@
+"""Plan stage, shortcut: a build is a no-op when its inputs and outputs are those of the last complete one.
+
+After a build in which every row ended downloaded, vidbuild records a *snapshot*: a fingerprint of
+every input (the project file, the data file, the project's and the built-in templates, vidbuild's
+version and the state namespace) and each output's size and mtime. The next build first compares:
+if the inputs hash the same and every output still has its size and mtime (as make trusts mtimes),
+nothing can have changed, so nothing is expanded, validated or sent. This module imports neither
+Jinja, the YAML parser nor the schema validators, so that check costs little more than the stats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from vidbuild import __version__
+from vidbuild.state import State
+
+SNAPSHOT = "last_complete_build"
+SNAPSHOT_FORMAT = 1
+
+
+def input_files(project_file: Path, data_file: Path | None, template_dirs: Iterable[Path]) -> list[str]:
+    """Every file whose bytes can change what a build sends: sorted absolute paths."""
+    files = {str(project_file)}
+    if data_file is not None:
+        files.add(str(data_file))
+    for directory in template_dirs:
+        files.update(_listing(directory))
+    return sorted(files)
+
+
+def _listing(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    return sorted(str(p) for p in directory.rglob("*") if p.is_file())
+
+
+def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Path]) -> str:
+    """sha256 over vidbuild's version, the namespace, the template listings, and each file's bytes."""
+    digest = hashlib.sha256(f"{SNAPSHOT_FORMAT}\0{__version__}\0{namespace}\0".encode())
+    for directory in template_dirs:   # a new template file can shadow a built-in one
+        digest.update("\0".join(_listing(directory)).encode() + b"\1")
+    for name in files:
+        digest.update(name.encode() + b"\0")
+        try:
+            with open(name, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            digest.update(b"\2missing")
+    return digest.hexdigest()
+
+
+def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
+         outputs: Iterable[tuple[str, int, int]], manifest: Path) -> None:
+    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row."""
+    state.set_meta(SNAPSHOT, {
+        "root": str(root), "files": files, "template_dirs": [str(d) for d in template_dirs],
+        "manifest": str(manifest),
+        "fingerprint": fingerprint(files, state.namespace, template_dirs),
+        "outputs": [list(item) for item in outputs]})
+
+
+def forget(state: State) -> None:
+    state.set_meta(SNAPSHOT, None)
+
+
+def is_up_to_date(state: State, root: Path) -> int | None:
+    """The number of videos if nothing changed since the last complete build, else None."""
+    snapshot: dict[str, Any] | None = state.get_meta(SNAPSHOT)
+    if not snapshot or snapshot.get("root") != str(root) or not os.path.isfile(snapshot["manifest"]):
+        return None
+    template_dirs = [Path(d) for d in snapshot["template_dirs"]]
+    if fingerprint(snapshot["files"], state.namespace, template_dirs) != snapshot["fingerprint"]:
+        return None
+    for output, size, mtime_ns in snapshot["outputs"]:
+        try:
+            stat = os.stat(os.path.join(root, output))
+        except OSError:
+            return None
+        if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
+            return None
+    return len(snapshot["outputs"])
