@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -31,7 +33,7 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.pacing import Pacer
-from vidbuild.plan import Plan, Step, estimate_seconds, field_digests
+from vidbuild.plan import Plan, Step, estimate_seconds, field_digests, file_checksum
 from vidbuild.reconcile import find_submission
 from vidbuild.report import Reporter
 from vidbuild.state import KeyEntry, Record, State
@@ -222,9 +224,27 @@ class Engine:
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
-        else:
+        elif self._has_own_copy(step, record):
             self.outcome.cached.append(step.key)
             self.reporter.cached(step)
+        else:
+            self._schedule(0.0, "download", step)
+
+    def _has_own_copy(self, step: Step, record: Record) -> bool:
+        """A row whose body equals another row's shares its video, but needs its own file: copied
+        from the other row's output when that still holds the video, else downloaded again."""
+        own = self.root / step.job.output
+        if own.is_file() and own.stat().st_size == record.size and file_checksum(own) == record.checksum:
+            return True
+        other = self.root / record.output if record.output else None
+        if other is None or not other.is_file() or file_checksum(other) != record.checksum:
+            return False
+        own.parent.mkdir(parents=True, exist_ok=True)
+        self._check_inside(own)
+        temporary = own.with_name(f".{own.name}.copy")
+        shutil.copyfile(other, temporary)
+        os.replace(temporary, own)
+        return True
 
     def _requeue_rate_limited(self, step: Step, exc: RateLimitError) -> None:
         # Too many videos rendering at once: shrink the window to what the account accepts.
