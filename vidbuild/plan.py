@@ -37,30 +37,66 @@ class Step:
 
 
 @dataclass
-class Plan:
-    steps: list[Step] = field(default_factory=list)
+class Summary:
+    """What a plan comes to, kept as the steps go by: counts per action and the paying seconds."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    paying_seconds: float = 0.0
+
+    def add(self, step: Step) -> None:
+        self.counts[step.action] += 1
+        if step.action in PAYING_ACTIONS:
+            self.paying_seconds += estimate_seconds(step.job)
 
     @property
-    def counts(self) -> Counter[str]:
-        return Counter(step.action for step in self.steps)
+    def total(self) -> int:
+        return sum(self.counts.values())
 
     @property
     def estimated_credits(self) -> float:
-        seconds = sum(estimate_seconds(s.job) for s in self.steps if s.action in PAYING_ACTIONS)
-        return round(seconds / 60 * CREDITS_PER_MINUTE, 1)
+        return round(self.paying_seconds / 60 * CREDITS_PER_MINUTE, 1)
 
     @property
     def up_to_date(self) -> bool:
-        return all(step.action == "up-to-date" for step in self.steps)
+        return self.counts["up-to-date"] == self.total
+
+
+@dataclass
+class Plan:
+    """Every step in memory: for tests and small projects; builds stream ``plan_steps`` instead."""
+
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def summary(self) -> Summary:
+        summary = Summary()
+        for step in self.steps:
+            summary.add(step)
+        return summary
+
+    @property
+    def counts(self) -> Counter[str]:
+        return self.summary.counts
+
+    @property
+    def estimated_credits(self) -> float:
+        return self.summary.estimated_credits
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.summary.up_to_date
+
+
+def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
+    """The same decision for `vidbuild plan` and `vidbuild build`, one row at a time: they cannot
+    disagree, and no more than one row's body is held here."""
+    forced = set(force)
+    for job in jobs:
+        yield decide(job, state, root, forced=job.key in forced)
 
 
 def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Plan:
-    """The same decision for `vidbuild plan` and `vidbuild build`: they cannot disagree."""
-    forced = set(force)
-    plan = Plan()
-    for job in jobs:
-        plan.steps.append(decide(job, state, root, forced=job.key in forced))
-    return plan
+    return Plan(list(plan_steps(jobs, state, root, force)))
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
