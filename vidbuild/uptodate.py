@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,8 @@ from vidbuild import __version__
 from vidbuild.state import State
 
 SNAPSHOT = "last_complete_build"
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2   # 2: outputs in pages
+PAGE_SIZE = 1000      # outputs per page: a page is read, or written, at a time
 
 
 def input_files(project_file: Path, data_file: Path | None, template_dirs: Iterable[Path]) -> list[str]:
@@ -57,12 +58,31 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
 
 def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
          outputs: Iterable[tuple[str, int, int]], manifest: Path) -> None:
-    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row."""
+    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row.
+
+    The outputs go in pages of ``PAGE_SIZE``, written as they come, and the snapshot itself last:
+    until it is written, no snapshot is in force, so a build killed while saving leaves none.
+    """
+    forget(state)
+    pages = 0
+    for page in _pages(outputs):
+        state.set_meta(f"{SNAPSHOT}:{pages}", page)
+        pages += 1
     state.set_meta(SNAPSHOT, {
         "root": str(root), "files": files, "template_dirs": [str(d) for d in template_dirs],
-        "manifest": str(manifest),
-        "fingerprint": fingerprint(files, state.namespace, template_dirs),
-        "outputs": [list(item) for item in outputs]})
+        "manifest": str(manifest), "fingerprint": fingerprint(files, state.namespace, template_dirs),
+        "pages": pages})
+
+
+def _pages(outputs: Iterable[tuple[str, int, int]]) -> Iterator[list[list[Any]]]:
+    page: list[list[Any]] = []
+    for item in outputs:
+        page.append(list(item))
+        if len(page) == PAGE_SIZE:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 def forget(state: State) -> None:
@@ -77,11 +97,17 @@ def is_up_to_date(state: State, root: Path) -> int | None:
     template_dirs = [Path(d) for d in snapshot["template_dirs"]]
     if fingerprint(snapshot["files"], state.namespace, template_dirs) != snapshot["fingerprint"]:
         return None
-    for output, size, mtime_ns in snapshot["outputs"]:
-        try:
-            stat = os.stat(os.path.join(root, output))
-        except OSError:
+    videos = 0
+    for number in range(snapshot["pages"]):
+        page = state.get_meta(f"{SNAPSHOT}:{number}")
+        if page is None:
             return None
-        if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
-            return None
-    return len(snapshot["outputs"])
+        for output, size, mtime_ns in page:
+            try:
+                stat = os.stat(os.path.join(root, output))
+            except OSError:
+                return None
+            if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
+                return None
+            videos += 1
+    return videos
