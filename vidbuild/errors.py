@@ -4,6 +4,7 @@
     ├── UsageError                     bad command line (exit 2)
     ├── ProjectError                   the user's project is wrong; carries Diagnostics (exit 2)
     ├── StateError                     the local state store can't be used (exit 3)
+    ├── InputsChangedError             the project's files changed while a build read them (exit 3)
     └── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
         ├── InvalidRequestError        400: the body was rejected
         ├── AuthError                  401 / 403: missing or bad key
@@ -82,6 +83,13 @@ class ProjectError(VidbuildError):
 
 class StateError(VidbuildError):
     """The state store can't be opened or is inconsistent."""
+
+
+class InputsChangedError(VidbuildError):
+    """The second read of the rows differs from the validated first: the files changed mid-build.
+
+    Nothing of the changed rows was sent; what was sent is in state, so a rerun resumes it.
+    """
 
 
 class ApiError(VidbuildError):
