@@ -1,5 +1,8 @@
 """Run stage: carry out a plan (submit, poll, download) with a bounded window, never paying twice.
 
+The plan comes as a stream of steps, taken only when there is room (see intake), so the engine
+holds about a window's worth of rows, whatever the number of rows.
+
 Every transition is written to state before the next action: a claim before each submit, the
 video_id as soon as it is known, the checksum once the file is in place. So a process killed at
 any moment leaves state that the next build resumes from. The engine never prints: it calls
@@ -9,20 +12,13 @@ the reporter's hooks.
 from __future__ import annotations
 
 import heapq
-import itertools
-import os
-import shutil
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from vidbuild.backend import Backend
 from vidbuild.errors import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_UNFINISHED,
     ApiError,
     AuthError,
     InvalidRequestError,
@@ -32,11 +28,14 @@ from vidbuild.errors import (
     TransportError,
     UncertainSubmitError,
 )
+from vidbuild.intake import Intake
+from vidbuild.outputs import check_inside, has_own_copy
 from vidbuild.pacing import Pacer
-from vidbuild.plan import Plan, Step, estimate_seconds, field_digests, file_checksum
+from vidbuild.plan import Step, estimate_seconds, field_digests
 from vidbuild.reconcile import find_submission
 from vidbuild.report import Reporter
 from vidbuild.state import KeyEntry, Record, State
+from vidbuild.worklist import Outcome, Worklist
 
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
 MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giving up this build
@@ -51,48 +50,24 @@ class Options:
     render_ratio: float | None = None   # learned by earlier builds against this API (see pacing)
 
 
-@dataclass
-class Outcome:
-    """How a build ended, by row key."""
-
-    done: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    unfinished: list[str] = field(default_factory=list)
-    stopped: str | None = None   # why the build stopped early (auth, quota, network)
-
-    @property
-    def exit_code(self) -> int:
-        if self.stopped or self.unfinished:
-            return EXIT_UNFINISHED
-        return EXIT_FAILED if self.failed else EXIT_OK
-
-
 class _Stop(Exception):
     """Stop the whole build: going on can't help (bad key, quota, network gone)."""
 
 
-class Engine:
+class Engine(Worklist):
     """Carries out one plan against one backend and one state store."""
 
     def __init__(self, backend: Backend, state: State, reporter: Reporter, root: Path,
                  options: Options | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        self.options = options or Options()
+        super().__init__(reporter, clock, max(1, self.options.jobs))
         self.backend = backend
         self.client = backend.client
         self.timing = backend.timing
         self.state = state
-        self.reporter = reporter
         self.root = root
-        self.options = options or Options()
-        self.clock = clock
         self.sleep = sleep
-        self.window = max(1, self.options.jobs)
-        self.outcome = Outcome()
-        self.records: dict[str, Record] = {}
-        self._queue: deque[Step] = deque()
-        self._timers: list[tuple[float, int, str, Step]] = []   # (due, tiebreak, task, step)
-        self._tiebreak = itertools.count()
         self._in_flight: set[str] = set()
         self._submit_after = 0.0
         self._failures: dict[str, int] = {}
@@ -101,27 +76,34 @@ class Engine:
 
     # -- the loop -------------------------------------------------------------------------
 
-    def run(self, plan: Plan) -> Outcome:
-        for step in plan.steps:
-            self._start(step)
+    def run(self, steps: Iterable[Step]) -> Outcome:
+        """Carry out ``steps``, taking each from the stream only when there is room for it."""
+        self._intake = Intake(steps, self.clock)
         try:
-            while self._queue or self._timers:
+            self._take_rows()
+            while self._queue or self._timers or self._intake.more:
                 self._submit_ready()
                 if not self._run_due_timer():
                     self._idle()
+                self._take_rows()
         except _Stop as exc:
             self.outcome.stopped = str(exc)
-        self.outcome.unfinished = sorted({s.key for s in self._queue} |
-                                         {s.key for _, _, _, s in self._timers})
+            self._count_the_rest()
+        self._list_unfinished()
         return self.outcome
 
+    def _take_rows(self) -> None:
+        for step in self._intake.take(self._has_room):
+            self._start(step)
+
     def _start(self, step: Step) -> None:
-        if step.record is not None:
-            self.records[step.job.hash] = step.record
         if step.action == "up-to-date":
-            self.outcome.cached.append(step.key)
-            self.reporter.cached(step)
-        elif step.action in ("submit", "retry"):
+            self._cached(step)
+            return
+        if step.action in ("submit", "retry") and self._stopping:
+            return   # fail-fast: nothing more is sent
+        self._hold(step)
+        if step.action in ("submit", "retry"):
             self._queue.append(step)
         elif step.action == "poll":
             self._begin_polling(step, step.record, at_once=True)
@@ -132,13 +114,11 @@ class Engine:
         else:  # "wait": another live process is submitting it
             self._schedule(self.timing.poll_min, "watch", step)
 
-    def _schedule(self, delay: float, task: str, step: Step) -> None:
-        heapq.heappush(self._timers, (self.clock() + delay, next(self._tiebreak), task, step))
-
     def _run_due_timer(self) -> bool:
-        if not self._timers or self._timers[0][0] > self.clock():
+        due = self._pop_due()
+        if due is None:
             return False
-        _, _, task, step = heapq.heappop(self._timers)
+        task, step = due
         tasks = {"poll": self._poll, "download": self._download, "reconcile": self._reconcile,
                  "watch": self._watch}
         try:
@@ -153,9 +133,10 @@ class Engine:
         wake = [self._timers[0][0]] if self._timers else []
         if self._queue and len(self._in_flight) < self.window and not self._stopping:
             wake.append(self._submit_after)
+        if self._intake.more and self._has_room():
+            wake.append(now)   # more rows to take: the last take ran out of time
         if not wake:
-            if self._queue:   # nothing in flight and submits stopped (fail-fast)
-                self._queue.clear()
+            self._drop_queue()   # nothing in flight and submits stopped (fail-fast)
             return
         self.sleep(max(0.0, min(wake) - now))
 
@@ -224,27 +205,11 @@ class Engine:
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
-        elif self._has_own_copy(step, record):
-            self.outcome.cached.append(step.key)
-            self.reporter.cached(step)
+        elif has_own_copy(self.root, step.job.output, record):
+            self._leave(step)
+            self._cached(step)
         else:
             self._schedule(0.0, "download", step)
-
-    def _has_own_copy(self, step: Step, record: Record) -> bool:
-        """A row whose body equals another row's shares its video, but needs its own file: copied
-        from the other row's output when that still holds the video, else downloaded again."""
-        own = self.root / step.job.output
-        if own.is_file() and own.stat().st_size == record.size and file_checksum(own) == record.checksum:
-            return True
-        other = self.root / record.output if record.output else None
-        if other is None or not other.is_file() or file_checksum(other) != record.checksum:
-            return False
-        own.parent.mkdir(parents=True, exist_ok=True)
-        self._check_inside(own)
-        temporary = own.with_name(f".{own.name}.copy")
-        shutil.copyfile(other, temporary)
-        os.replace(temporary, own)
-        return True
 
     def _requeue_rate_limited(self, step: Step, exc: RateLimitError) -> None:
         # Too many videos rendering at once: shrink the window to what the account accepts.
@@ -297,7 +262,11 @@ class Engine:
                                      "videos: check HeyGen, then rebuild with --force KEY", permanent=False)
 
     def _known_video_ids(self) -> set[str]:
-        return {r.video_id for r in self.records.values() if r.video_id}
+        # Every video state knows belongs to its own hash; the engine only keeps the records of
+        # the rows it is working on, so the rest come from state (read only when reconciling).
+        known = {r.video_id for r in self.records.values() if r.video_id}
+        known.update(r.video_id for r in self.state.records() if r.video_id)
+        return known
 
     def _watch(self, step: Step) -> None:
         record = self.state.get(step.job.hash)
@@ -374,7 +343,7 @@ class Engine:
             if not record.video_url:
                 raise NotFoundError("no video_url recorded")
             destination.parent.mkdir(parents=True, exist_ok=True)
-            self._check_inside(destination)
+            check_inside(self.root, destination)
             result = self.client.download(record.video_url, destination)
         except NotFoundError:   # the signed URL expired (or was never known): ask for a fresh one
             self._refresh_url(step, record)
@@ -388,7 +357,8 @@ class Engine:
         self._mark(record, "downloaded")
         self._failures.pop(step.job.hash, None)
         self._failures.pop(f"urls:{step.job.hash}", None)
-        self.outcome.done.append(step.key)
+        self._leave(step)
+        self.outcome.done += 1
         self.reporter.done(step, record)
 
     def _refresh_url(self, step: Step, record: Record) -> None:
@@ -400,11 +370,6 @@ class Engine:
         self._mark(record, "submitted")
         self._in_flight.add(step.job.hash)
         self._schedule(0.0, "poll", step)
-
-    def _check_inside(self, destination: Path) -> None:
-        # Checked again at write time: a symlink created since validation must not lead outside.
-        if not destination.parent.resolve().is_relative_to(self.root.resolve()):
-            raise InvalidRequestError(f"output {destination} leads outside the project directory")
 
     # -- shared -------------------------------------------------------------------------------
 
@@ -421,11 +386,20 @@ class Engine:
     def _fail(self, step: Step, record: Record, message: str, *, permanent: bool) -> None:
         record.error, record.error_permanent = message, permanent
         self._mark(record, "failed")
+        self._leave(step)
         self.outcome.failed.append(step.key)
         self.reporter.failed(step, message)
         if self.options.fail_fast:
             self._stopping = True
-            self._queue.clear()
+            self._drop_queue()
+
+    def _leave(self, step: Step) -> bool:
+        last = super()._leave(step)
+        if last:
+            self.pacer.forget(step.job.hash)
+            for name in (step.job.hash, f"lost:{step.job.hash}", f"urls:{step.job.hash}"):
+                self._failures.pop(name, None)
+        return last
 
     def _mark(self, record: Record, status: str) -> None:
         record.status = status  # type: ignore[assignment]

@@ -1,62 +1,94 @@
-"""Report stage, on disk: out/manifest.json and out/manifest.csv, one entry per row."""
+"""Report stage, on disk: out/manifest.json and out/manifest.csv, one entry per row.
+
+Both files are written as the entries come (one row's entry in memory at a time), each to a
+temporary file renamed into place once complete, so a reader never sees half a manifest.
+"""
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 
-from vidbuild.expand import Job
+from vidbuild.rowindex import IndexEntry
 from vidbuild.state import Record, State
 
 FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error")
 
 
-def manifest_dir(root: Path, jobs: Iterable[Job]) -> Path:
+def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
     """The directory the outputs share (usually out/), or the project directory."""
-    parents = {PurePosixPath(job.output).parent for job in jobs}
-    if not parents:
+    common: str | None = None
+    for output in outputs:
+        parent = str(PurePosixPath(output).parent)
+        if common is None:
+            common = parent
+        elif parent != common:
+            common = os.path.commonpath([common, parent])
+    if common is None:
         return root / "out"
-    common = os.path.commonpath([str(p) for p in parents]) if len(parents) > 1 else str(parents.pop())
     return root / common if common not in ("", ".") else root
 
 
-def entry(job: Job, record: Record | None) -> dict[str, Any]:
-    done = record is not None and record.status == "downloaded" and record.hash == job.hash
-    return {"key": job.key, "hash": job.hash,
+def entry(key: str, content_hash: str, output: str, record: Record | None) -> dict[str, Any]:
+    done = record is not None and record.status == "downloaded" and record.hash == content_hash
+    return {"key": key, "hash": content_hash,
             "video_id": record.video_id if record else None,
             "status": "done" if done else (record.status if record else "not-built"),
-            "output": job.output if done else None,
+            "output": output if done else None,
             "video_url": record.video_url if record else None,
             "thumbnail_url": record.thumbnail_url if record else None,
             "error": record.error if record else None}
 
 
-def write_manifest(root: Path, project_name: str, jobs: list[Job], state: State) -> Path:
-    """Write both files atomically; returns the JSON file's path."""
-    directory = manifest_dir(root, jobs)
+def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+                   state: State) -> Path:
+    """Write both files atomically from the rows, read twice (once for the directory, once for
+    the entries); returns the JSON file's path."""
+    directory = manifest_dir(root, (row.output for row in rows()))
     directory.mkdir(parents=True, exist_ok=True)
-    rows = [entry(job, state.get(job.hash)) for job in jobs]
-    document = {"project": project_name, "videos": rows}
-    _atomic_write(directory / "manifest.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _atomic_write(directory / "manifest.csv", buffer.getvalue())
+    with _atomic(directory / "manifest.json") as json_file, _atomic(directory / "manifest.csv") as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        videos = _JsonList(json_file, project_name)
+        for row in rows():
+            item = entry(row.key, row.hash, row.output, state.get(row.hash))
+            videos.add(item)
+            writer.writerow(item)
+        videos.close()
     return directory / "manifest.json"
 
 
-def _atomic_write(path: Path, text: str) -> None:
+class _JsonList:
+    """Writes ``{"project": name, "videos": [...]}`` exactly as ``json.dumps(..., indent=2)``
+    would, one item at a time."""
+
+    def __init__(self, stream: TextIO, project_name: str) -> None:
+        self.stream = stream
+        self.empty = True
+        stream.write('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False) + ',\n  "videos": [')
+
+    def add(self, item: dict[str, Any]) -> None:
+        text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        self.stream.write(("\n    " if self.empty else ",\n    ") + text)
+        self.empty = False
+
+    def close(self) -> None:
+        self.stream.write("]\n}\n" if self.empty else "\n  ]\n}\n")
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[TextIO]:
+    """A temporary file beside ``path``, renamed over it only if the block completes."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+            yield stream
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

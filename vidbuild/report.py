@@ -12,14 +12,14 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from vidbuild.engine import Outcome
-    from vidbuild.plan import Plan, Step
+    from vidbuild.plan import Step, Summary
     from vidbuild.state import Record
+    from vidbuild.worklist import Outcome
 
 
 class Reporter(Protocol):
     def banner(self, text: str) -> None: ...
-    def planned(self, plan: Plan) -> None: ...
+    def planned(self, summary: Summary) -> None: ...
     def submitted(self, step: Step, video_id: str) -> None: ...
     def rendering(self, step: Step, status: str) -> None: ...
     def done(self, step: Step, record: Record) -> None: ...
@@ -30,7 +30,7 @@ class Reporter(Protocol):
 
 
 def summary_line(outcome: Outcome) -> str:
-    parts = [f"{len(outcome.done)} built", f"{len(outcome.cached)} up to date",
+    parts = [f"{outcome.done} built", f"{outcome.cached} up to date",
              f"{len(outcome.failed)} failed"]
     if outcome.unfinished:
         parts.append(f"{len(outcome.unfinished)} unfinished")
@@ -54,15 +54,15 @@ class PlainReporter:
     def banner(self, text: str) -> None:
         self._line(text)
 
-    def planned(self, plan: Plan) -> None:
-        counts = plan.counts
-        if plan.up_to_date:
-            self._line(f"everything is up to date ({len(plan.steps)} videos); nothing to send")
+    def planned(self, summary: Summary) -> None:
+        counts = summary.counts
+        if summary.up_to_date:
+            self._line(f"everything is up to date ({summary.total} videos); nothing to send")
             return
         shown = ", ".join(f"{counts[a]} {a}" for a in
                           ("submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date")
                           if counts[a])
-        self._line(f"plan: {shown}; estimated {plan.estimated_credits} credits")
+        self._line(f"plan: {shown}; estimated {summary.estimated_credits} credits")
 
     def submitted(self, step: Step, video_id: str) -> None:
         self._line(f"submitted {step.key} as {video_id} ({step.reason})")
@@ -124,9 +124,9 @@ class TerminalReporter(PlainReporter):
         self.stream.flush()
         self._shown = True
 
-    def planned(self, plan: Plan) -> None:
-        self.total = len(plan.steps)
-        super().planned(plan)
+    def planned(self, summary: Summary) -> None:
+        self.total = summary.total
+        super().planned(summary)
 
     def submitted(self, step: Step, video_id: str) -> None:
         self.counts["rendering"] += 1
@@ -166,8 +166,8 @@ class JsonReporter:
     def banner(self, text: str) -> None:
         self._emit("banner", message=text)
 
-    def planned(self, plan: Plan) -> None:
-        self._emit("planned", counts=dict(plan.counts), estimated_credits=plan.estimated_credits)
+    def planned(self, summary: Summary) -> None:
+        self._emit("planned", counts=dict(summary.counts), estimated_credits=summary.estimated_credits)
 
     def submitted(self, step: Step, video_id: str) -> None:
         self._emit("submitted", key=step.key, hash=step.job.hash, video_id=video_id, reason=step.reason)
@@ -189,7 +189,7 @@ class JsonReporter:
         self._emit("note", key=step.key if step else None, message=message)
 
     def finished(self, outcome: Outcome) -> None:
-        self._emit("finished", built=len(outcome.done), cached=len(outcome.cached),
+        self._emit("finished", built=outcome.done, cached=outcome.cached,
                    failed=len(outcome.failed), unfinished=len(outcome.unfinished),
                    stopped=outcome.stopped, exit_code=outcome.exit_code)
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.expand import Job, expand_project
-from vidbuild.plan import Plan, make_plan
+from vidbuild.plan import Step, Summary, decide, plan_steps
 from vidbuild.project import Project, display_path, find_project_file, load_project
+from vidbuild.report import choose_reporter
+from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
 from vidbuild.state import DiskState, state_root
 
 if TYPE_CHECKING:
     from vidbuild.backend import Backend
+    from vidbuild.engine import Options
+    from vidbuild.expand import Job
     from vidbuild.report import Reporter
 
 
@@ -27,51 +30,73 @@ RENDER_RATIO = "render_ratio"
 @dataclass
 class Loaded:
     project: Project
-    jobs: list[Job]
     state: DiskState
     state_root: Path
 
 
-def _load(path: str | None, state_dir: str | None, force: Sequence[str] = ()) -> Loaded:
-    """Validate everything first (a mistake anywhere sends nothing), then open state."""
+def _load(path: str | None, state_dir: str | None) -> Loaded:
+    """Load the project and open its state; the rows are read afterwards, as streams, and each
+    command reads every one of them (so finds every mistake) before it sends or prints anything."""
     from vidbuild.backend import backend_namespace
 
     project = load_project(path)
-    jobs = list(expand_project(project))
-    unknown = set(force) - {job.key for job in jobs}
-    if unknown:
-        raise UsageError(f"--force: no row with key {', '.join(sorted(unknown))}")
     root = state_root(project.root, state_dir)
-    return Loaded(project, jobs, DiskState(root, backend_namespace()), root)
+    return Loaded(project, DiskState(root, backend_namespace()), root)
+
+
+def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
+    """Every row's Job, expanded as it is asked for; an unknown --force key is an error at the end."""
+    from vidbuild.expand import expand_project
+
+    missing = set(force)
+    for job in expand_project(loaded.project):
+        missing.discard(job.key)
+        yield job
+    if missing:
+        raise UsageError(f"--force: no row with key {', '.join(sorted(missing))}")
 
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
          force: Sequence[str] = (), stdout: TextIO | None = None) -> int:
     """Say what a build would do for each row, and why; sends nothing."""
-    loaded = _load(path, state_dir, force)
+    loaded = _load(path, state_dir)
     try:
-        result = make_plan(loaded.jobs, loaded.state, loaded.project.root, force)
+        steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
+        print_plan(steps, json_output, stdout or sys.stdout)
     finally:
         loaded.state.close()
-    print_plan(result, json_output, stdout or sys.stdout)
     return EXIT_OK
 
 
-def print_plan(result: Plan, json_output: bool, stream: TextIO) -> None:
+def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None:
+    """Print each step, then the summary, once every row has been read and found valid.
+
+    Until then the lines wait in a spool (on disk past a megabyte): a mistake in the last row
+    still prints nothing but the mistake, and the key column is as wide as the widest key.
+    """
+    summary = Summary()
+    width = 0
+    with Spool() as lines:
+        for step in steps:
+            summary.add(step)
+            width = max(width, len(step.key))
+            if json_output:
+                lines.add({"key": step.key, "action": step.action, "reason": step.reason,
+                           "hash": step.job.hash, "output": step.job.output})
+            elif step.action != "up-to-date":
+                lines.add([step.action, step.key, step.reason])
+        for line in lines:
+            if json_output:
+                stream.write(json.dumps(line) + "\n")
+            else:
+                action, key, reason = line
+                stream.write(f"{action:<11} {key:<{width}}  {reason}\n")
     if json_output:
-        for step in result.steps:
-            stream.write(json.dumps({"key": step.key, "action": step.action, "reason": step.reason,
-                                     "hash": step.job.hash, "output": step.job.output}) + "\n")
-        stream.write(json.dumps({"summary": dict(result.counts),
-                                 "estimated_credits": result.estimated_credits}) + "\n")
+        stream.write(json.dumps({"summary": dict(summary.counts),
+                                 "estimated_credits": summary.estimated_credits}) + "\n")
         return
-    width = max((len(s.key) for s in result.steps), default=0)
-    for step in result.steps:
-        if step.action != "up-to-date":
-            stream.write(f"{step.action:<11} {step.key:<{width}}  {step.reason}\n")
-    counts = result.counts
-    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items()))
-    stream.write(f"{summary}; estimated {result.estimated_credits} credits\n")
+    counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
+    stream.write(f"{counts}; estimated {summary.estimated_credits} credits\n")
 
 
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
@@ -80,8 +105,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README."""
     from vidbuild.backend import banner
-    from vidbuild.engine import DEFAULT_JOBS, Engine, Options
-    from vidbuild.report import choose_reporter
+    from vidbuild.engine import DEFAULT_JOBS, Options
 
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be at least 1")
@@ -94,41 +118,64 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
                 print(f"everything is up to date ({unchanged} videos); nothing to send", file=err)
                 print(f"0 built, {unchanged} up to date, 0 failed", file=err)
             return EXIT_OK
-    loaded = _load(path, state_dir, force)
-    root = loaded.project.root
+    loaded = _load(path, state_dir)
     try:
-        result = make_plan(loaded.jobs, loaded.state, root, force)
         if question:
-            return EXIT_OK if result.up_to_date else EXIT_FAILED
+            return EXIT_FAILED if _anything_to_do(loaded, force) else EXIT_OK
         if dry_run:
-            print_plan(result, json_output, stdout or sys.stdout)
+            steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
+            print_plan(steps, json_output, stdout or sys.stdout)
             return EXIT_OK
-        if not result.up_to_date:
-            # Work is starting: until it completes, the last snapshot no longer speaks for state.
-            from vidbuild.uptodate import forget
-
-            forget(loaded.state)
-        reporter = choose_reporter(json_output, stdout if json_output else stderr)
-        backend = _open_backend(loaded, reporter)
-        try:
-            reporter.planned(result)
-            options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
-                              render_ratio=loaded.state.get_meta(RENDER_RATIO))
-            engine = Engine(backend, loaded.state, reporter, root, options)
-            try:
-                outcome = engine.run(result)
-            finally:
-                if engine.pacer.learned:   # the next build starts from this build's pace
-                    loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
-        finally:
-            backend.close()
-            manifest = _write_manifest(loaded)
-        if outcome.exit_code == EXIT_OK:
-            _remember_complete_build(loaded, manifest)
-        reporter.finished(outcome)
-        return outcome.exit_code
+        options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
+                          render_ratio=loaded.state.get_meta(RENDER_RATIO))
+        with RowIndex() as index:
+            return _run_build(loaded, force, options, index,
+                              choose_reporter(json_output, stdout if json_output else stderr))
     finally:
         loaded.state.close()
+
+
+def _anything_to_do(loaded: Loaded, force: Sequence[str]) -> bool:
+    """``build -q``: whether any row is not up to date. Deciding stops at the first such row;
+    reading the rows does not, so a mistake anywhere is still reported."""
+    forced, root = set(force), loaded.project.root
+    pending = False
+    for job in _jobs(loaded, force):
+        pending = pending or decide(job, loaded.state, root, forced=job.key in forced).action != "up-to-date"
+    return pending
+
+
+def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
+               reporter: Reporter) -> int:
+    """Read every row once to validate, plan and index it (keeping no body), then again to act."""
+    from vidbuild.engine import Engine
+
+    root = loaded.project.root
+    summary = Summary()
+    for step in plan_steps(indexed(_jobs(loaded, force), index), loaded.state, root, force):
+        summary.add(step)
+    if not summary.up_to_date:
+        # Work is starting: until it completes, the last snapshot no longer speaks for state.
+        from vidbuild.uptodate import forget
+
+        forget(loaded.state)
+    backend = _open_backend(loaded, reporter)
+    try:
+        reporter.planned(summary)
+        engine = Engine(backend, loaded.state, reporter, root, options)
+        again = same_as_indexed(_jobs(loaded, force), index)
+        try:
+            outcome = engine.run(plan_steps(again, loaded.state, root, force))
+        finally:
+            if engine.pacer.learned:   # the next build starts from this build's pace
+                loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+    finally:
+        backend.close()
+        manifest = _write_manifest(loaded, index)
+    if outcome.exit_code == EXIT_OK:
+        _remember_complete_build(loaded, index, manifest)
+    reporter.finished(outcome)
+    return outcome.exit_code
 
 
 def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
@@ -139,10 +186,10 @@ def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
     return backend
 
 
-def _write_manifest(loaded: Loaded) -> Path:
+def _write_manifest(loaded: Loaded, index: RowIndex) -> Path:
     from vidbuild.manifest import write_manifest
 
-    return write_manifest(loaded.project.root, loaded.project.name, loaded.jobs, loaded.state)
+    return write_manifest(loaded.project.root, loaded.project.name, index.entries, loaded.state)
 
 
 def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int | None:
@@ -161,7 +208,7 @@ def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int 
         state.close()
 
 
-def _remember_complete_build(loaded: Loaded, manifest: Path) -> None:
+def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path) -> None:
     """Every row is downloaded: snapshot inputs and outputs so an unchanged rerun is instant."""
     from vidbuild.data import data_source
     from vidbuild.resources import templates_dir
@@ -169,10 +216,8 @@ def _remember_complete_build(loaded: Loaded, manifest: Path) -> None:
 
     project, root = loaded.project, loaded.project.root
     template_dirs = [project.templates_dir, templates_dir()]
-    outputs = []
-    for job in loaded.jobs:
-        stat = (root / job.output).stat()
-        outputs.append((job.output, stat.st_size, stat.st_mtime_ns))
+    outputs = ((row.output, stat.st_size, stat.st_mtime_ns)
+               for row in index.entries() for stat in [(root / row.output).stat()])
     files = input_files(project.file, data_source(project), template_dirs)
     save(loaded.state, root, files, template_dirs, outputs, manifest)
 
@@ -185,20 +230,26 @@ def status(path: str | None, *, state_dir: str | None = None, json_output: bool 
     loaded = _load(path, state_dir)
     stream = stdout or sys.stdout
     try:
-        rows = [entry(job, loaded.state.get(job.hash)) for job in loaded.jobs]
+        with RowIndex() as index:
+            for _ in indexed(_jobs(loaded), index):
+                pass
+            rows = (entry(*row, loaded.state.get(row.hash)) for row in index.entries())
+            _print_status(rows, index.key_width if index.count else 3, json_output, stream)
     finally:
         loaded.state.close()
+    return EXIT_OK
+
+
+def _print_status(rows: Iterable[dict[str, Any]], width: int, json_output: bool, stream: TextIO) -> None:
     if json_output:
         for row in rows:
             stream.write(json.dumps(row) + "\n")
-        return EXIT_OK
-    width = max((len(str(r["key"])) for r in rows), default=3)
+        return
     stream.write(f"{'KEY':<{width}}  {'STATUS':<10}  {'VIDEO_ID':<32}  OUTPUT / ERROR\n")
     for row in rows:
         detail = row["error"] if row["status"] == "failed" else (row["output"] or "")
         stream.write(f"{row['key']:<{width}}  {row['status']:<10}  {row['video_id'] or '-':<32}  "
                      f"{detail}\n")
-    return EXIT_OK
 
 
 def clean(path: str | None, *, state_dir: str | None = None, yes: bool = False,
