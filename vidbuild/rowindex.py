@@ -27,12 +27,12 @@ class Spool:
     """An append-then-read sequence of small JSON values on a temporary file."""
 
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+",
-                                                   encoding="utf-8", newline="\n")
+        # Binary: a text-mode spool asks its (slow) text layer for the position on every write.
+        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+b")
         self.count = 0
 
     def add(self, value: Any) -> None:
-        self._file.write(json.dumps(value) + "\n")
+        self._file.write(json.dumps(value).encode() + b"\n")
         self.count += 1
 
     def __iter__(self) -> Iterator[Any]:
