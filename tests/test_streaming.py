@@ -1,0 +1,200 @@
+"""Rows are streamed: the engine takes a row only when it has room, a build's second read of the rows
+must match its validated first, and nothing is printed or written from half-read rows."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from buildkit import rows, write_project, write_rows
+
+from vidbuild import commands
+from vidbuild.backend import open_backend
+from vidbuild.engine import Engine, Options
+from vidbuild.errors import InputsChangedError, ProjectError
+from vidbuild.expand import Job, expand_project
+from vidbuild.manifest import write_manifest
+from vidbuild.plan import Step, decide, plan_steps
+from vidbuild.project import Project, load_project
+from vidbuild.report import PlainReporter
+from vidbuild.rowindex import IndexEntry, RowIndex, indexed, same_as_indexed
+from vidbuild.state import DiskState, Record, State
+from vidbuild.uptodate import is_up_to_date, save
+
+build_module = importlib.import_module("vidbuild.commands.build")
+WINDOW = 3
+
+
+class Tally(PlainReporter):
+    """Counts the rows the engine is finished with."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.finished_rows = 0
+
+    def done(self, step: Step, record: Record) -> None:
+        self.finished_rows += 1
+
+    def cached(self, step: Step) -> None:
+        self.finished_rows += 1
+
+    def failed(self, step: Step, message: str) -> None:
+        self.finished_rows += 1
+
+
+def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
+    """Build every row with a window of WINDOW; returns how many rows the engine held each time it
+    asked for another, the reporter, and how many rows it had taken when the first was done."""
+    reporter = Tally()
+    held_when_asked: list[int] = []
+    taken_at_first_done: list[int] = []
+
+    def counted(steps: Iterator[Step]) -> Iterator[Step]:
+        taken = 0
+        for step in steps:
+            held_when_asked.append(taken - reporter.finished_rows)
+            if reporter.finished_rows and not taken_at_first_done:
+                taken_at_first_done.append(taken)
+            taken += 1
+            yield step
+
+    backend = open_backend(project / ".vidbuild", {"VIDBUILD_EMULATOR_SPEED": "0.002"})
+    try:
+        engine = Engine(backend, state, reporter, project, Options(jobs=WINDOW))
+        steps = plan_steps(expand_project(load_project(project)), state, project)
+        outcome = engine.run(counted(steps))
+    finally:
+        backend.close()
+    assert outcome.exit_code == 0 and outcome.failed == [] and outcome.unfinished == []
+    return held_when_asked, reporter, (taken_at_first_done or [-1])[0]
+
+
+def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "campaign", rows(12))
+    state = DiskState(project / ".vidbuild", "emulator")
+    try:
+        held, reporter, taken_at_first_done = run_engine(project, state)
+        assert len(held) == 12 and max(held) == WINDOW - 1   # never more than a window's worth
+        assert taken_at_first_done <= WINDOW                   # not the whole stream up front
+        assert reporter.finished_rows == 12
+
+        held, reporter, _ = run_engine(project, state)          # everything is up to date now
+        assert max(held) == 0 and reporter.finished_rows == 12
+    finally:
+        state.close()
+
+
+def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0")
+    project = write_project(tmp_path / "campaign", rows(4))
+    edited = rows(4)
+    edited[2]["line"] = "edited mid-build"
+    passes: list[int] = []
+
+    def edit_before_the_second_pass(spec: Project) -> Iterator[Job]:
+        passes.append(1)
+        if len(passes) == 2:
+            write_rows(project, edited)
+        return expand_project(spec)
+
+    monkeypatch.setattr("vidbuild.expand.expand_project", edit_before_the_second_pass)
+    with pytest.raises(InputsChangedError) as raised:
+        commands.build(str(project), stderr=io.StringIO())
+
+    message = str(raised.value)
+    assert message.startswith("the project's inputs changed during the build: row 3 was row r03 (hash ")
+    assert message.endswith("output out/r03.mp4); run vidbuild build again")
+    monkeypatch.undo()
+    monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0")
+    status = io.StringIO()
+    commands.status(str(project), json_output=True, stdout=status)
+    statuses = {row["key"]: row["status"] for row in map(json.loads, status.getvalue().splitlines())}
+    assert statuses["r03"] == "not-built"                  # the changed row was never sent
+    assert commands.build(str(project), stderr=io.StringIO()) == 0
+
+
+def test_the_second_pass_must_have_every_row_of_the_first(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "campaign", rows(3))
+    jobs = list(expand_project(load_project(project)))
+    with RowIndex() as index:
+        assert list(indexed(jobs, index)) == jobs
+        assert list(same_as_indexed(jobs, index)) == jobs
+        with pytest.raises(InputsChangedError, match="1 of the 3 rows validated are gone"):
+            list(same_as_indexed(jobs[:2], index))
+        with pytest.raises(InputsChangedError, match=r"row 1 was row r01 .* and is now row r02 "):
+            list(same_as_indexed(jobs[1:], index))
+
+
+def test_a_mistake_in_the_last_row_prints_no_plan(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "campaign", [*rows(3), {"id": "bad id", "name": "X", "line": "x"}])
+    out = io.StringIO()
+
+    with pytest.raises(ProjectError):
+        commands.plan(str(project), stdout=out)
+
+    assert out.getvalue() == ""
+
+
+def test_build_q_decides_until_the_first_row_to_build_but_reads_every_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = write_project(tmp_path / "campaign", rows(5))
+    decided: list[str] = []
+
+    def counting(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
+        decided.append(job.key)
+        return decide(job, state, root, forced=forced)
+
+    monkeypatch.setattr(build_module, "decide", counting)
+    assert commands.build(str(project), question=True) == 1
+    assert decided == ["r01"]
+
+    write_rows(project, [*rows(5), {"id": "bad id", "name": "X", "line": "x"}])
+    with pytest.raises(ProjectError):
+        commands.build(str(project), question=True)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: int) -> None:
+    state = DiskState(tmp_path / ".vidbuild", "ns")
+    entries = [IndexEntry(f"clé-{n}", f"{n:064x}", f"out/clé-{n}.mp4") for n in range(count)]
+    try:
+        if entries:
+            state.record(Record(hash=entries[0].hash, key=entries[0].key, kind="video", status="downloaded",
+                                video_id="v0", video_url="https://x/v0.mp4", output=entries[0].output))
+        path = write_manifest(tmp_path, "ünïcode", lambda: iter(entries), state)
+        expected = {"project": "ünïcode", "videos": [
+            {"key": e.key, "hash": e.hash, "video_id": "v0" if n == 0 else None,
+             "status": "done" if n == 0 else "not-built", "output": e.output if n == 0 else None,
+             "video_url": "https://x/v0.mp4" if n == 0 else None, "thumbnail_url": None, "error": None}
+            for n, e in enumerate(entries)]}
+    finally:
+        state.close()
+    assert path == tmp_path / "out" / "manifest.json"
+    assert path.read_text(encoding="utf-8") == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+    assert len((tmp_path / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()) == count + 1
+
+
+def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vidbuild.uptodate.PAGE_SIZE", 2)
+    (tmp_path / "out").mkdir()
+    outputs = []
+    for n in range(5):
+        path = tmp_path / "out" / f"{n}.mp4"
+        path.write_bytes(b"v" * n)
+        outputs.append((f"out/{n}.mp4", path.stat().st_size, path.stat().st_mtime_ns))
+    manifest = tmp_path / "out" / "manifest.json"
+    manifest.write_text("{}")
+    state = DiskState(tmp_path / ".vidbuild", "ns")
+    try:
+        save(state, tmp_path, [str(manifest)], [], iter(outputs), manifest)
+        assert [len(state.get_meta(f"last_complete_build:{n}")) for n in range(3)] == [2, 2, 1]
+        assert is_up_to_date(state, tmp_path) == 5
+        (tmp_path / "out" / "4.mp4").write_bytes(b"changed")   # on the last page
+        assert is_up_to_date(state, tmp_path) is None
+    finally:
+        state.close()
