@@ -107,6 +107,10 @@ class Engine(Worklist):
             self._queue.append(step)
         elif step.action == "poll":
             self._begin_polling(step, step.record, at_once=True)
+        elif step.action == "download" and step.record and step.record.status == "downloaded":
+            # Rows are planned as they are taken, so a twin row (same body) taken after its twin
+            # was built finds the video on disk: it gets a copy, as when planned before the build.
+            self._follow_existing(step, "exists", step.record)
         elif step.action == "download":
             self._schedule(0.0, "download", step)
         elif step.action == "reconcile":
