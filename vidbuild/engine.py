@@ -71,6 +71,7 @@ class Engine(Worklist):
         self._in_flight: set[str] = set()
         self._submit_after = 0.0
         self._failures: dict[str, int] = {}
+        self._known_ids: set[str] | None = None   # see _known_video_ids
         self.pacer = Pacer(self.timing, self.options.render_ratio)
         self._stopping = False
 
@@ -266,11 +267,12 @@ class Engine(Worklist):
                                      "videos: check HeyGen, then rebuild with --force KEY", permanent=False)
 
     def _known_video_ids(self) -> set[str]:
-        # Every video state knows belongs to its own hash; the engine only keeps the records of
-        # the rows it is working on, so the rest come from state (read only when reconciling).
-        known = {r.video_id for r in self.records.values() if r.video_id}
-        known.update(r.video_id for r in self.state.records() if r.video_id)
-        return known
+        """Every video known to belong to some hash. The engine keeps only the held rows'
+        records, so the first reconcile reads the others from state; ids learned later are added."""
+        if self._known_ids is None:
+            self._known_ids = {r.video_id for r in self.state.records() if r.video_id}
+        self._known_ids.update(r.video_id for r in self.records.values() if r.video_id)
+        return self._known_ids
 
     def _watch(self, step: Step) -> None:
         record = self.state.get(step.job.hash)
@@ -398,6 +400,9 @@ class Engine(Worklist):
             self._drop_queue()
 
     def _leave(self, step: Step) -> bool:
+        record = self.records.get(step.job.hash)
+        if self._known_ids is not None and record is not None and record.video_id:
+            self._known_ids.add(record.video_id)
         last = super()._leave(step)
         if last:
             self.pacer.forget(step.job.hash)
