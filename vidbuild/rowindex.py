@@ -24,22 +24,30 @@ IN_MEMORY_UP_TO = 1 << 20   # bytes a spool keeps in memory before it moves to a
 
 
 class Spool:
-    """An append-then-read sequence of small JSON values on a temporary file."""
+    """An append-then-read sequence of lines (or small JSON values) on a temporary file."""
 
     def __init__(self) -> None:
         # Binary: a text-mode spool asks its (slow) text layer for the position on every write.
         self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+b")
         self.count = 0
 
-    def add(self, value: Any) -> None:
-        self._file.write(json.dumps(value).encode() + b"\n")
+    def add_line(self, line: str) -> None:
+        """Append ``line``, which must not contain a newline."""
+        self._file.write(line.encode("utf-8", "surrogateescape") + b"\n")
         self.count += 1
 
-    def __iter__(self) -> Iterator[Any]:
+    def lines(self) -> Iterator[str]:
         self._file.seek(0)
         for line in self._file:
-            yield json.loads(line)
+            yield line[:-1].decode("utf-8", "surrogateescape")
         self._file.seek(0, 2)   # appending goes on at the end
+
+    def add(self, value: Any) -> None:
+        self.add_line(json.dumps(value))
+
+    def __iter__(self) -> Iterator[Any]:
+        for line in self.lines():
+            yield json.loads(line)
 
     def close(self) -> None:
         self._file.close()

@@ -81,16 +81,17 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None
             summary.add(step)
             width = max(width, len(step.key))
             if json_output:
-                lines.add({"key": step.key, "action": step.action, "reason": step.reason,
-                           "hash": step.job.hash, "output": step.job.output})
+                lines.add_line(json.dumps({"key": step.key, "action": step.action, "reason": step.reason,
+                                           "hash": step.job.hash, "output": step.job.output}))
             elif step.action != "up-to-date":
-                lines.add([step.action, step.key, step.reason])
-        for line in lines:
+                # Actions and keys hold no tab or newline; a reason (an API error) might.
+                lines.add_line(f"{step.action}\t{step.key}\t{step.reason.encode('unicode_escape').decode()}")
+        for line in lines.lines():
             if json_output:
-                stream.write(json.dumps(line) + "\n")
+                stream.write(line + "\n")
             else:
-                action, key, reason = line
-                stream.write(f"{action:<11} {key:<{width}}  {reason}\n")
+                action, key, reason = line.split("\t", 2)
+                stream.write(f"{action:<11} {key:<{width}}  {reason.encode().decode('unicode_escape')}\n")
     if json_output:
         stream.write(json.dumps({"summary": dict(summary.counts),
                                  "estimated_credits": summary.estimated_credits}) + "\n")
