@@ -48,38 +48,42 @@ class Tally(PlainReporter):
 
 def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
     """Build every row with a window of WINDOW; returns how many rows the engine held each time it
-    asked for another, the reporter, and how many rows it had taken when the first was done."""
+    asked for another, the reporter, and how many rows were expanded when the first was done."""
     reporter = Tally()
     held_when_asked: list[int] = []
-    taken_at_first_done: list[int] = []
+    expanded_at_first_done: list[int] = []
 
     def counted(steps: Iterator[Step]) -> Iterator[Step]:
-        taken = 0
-        for step in steps:
+        for taken, step in enumerate(steps):
             held_when_asked.append(taken - reporter.finished_rows)
-            if reporter.finished_rows and not taken_at_first_done:
-                taken_at_first_done.append(taken)
-            taken += 1
             yield step
+
+    def expanded(jobs: Iterator[Job]) -> Iterator[Job]:
+        for count, job in enumerate(jobs):
+            if reporter.finished_rows and not expanded_at_first_done:
+                expanded_at_first_done.append(count)
+            yield job
 
     backend = open_backend(project / ".vidbuild", {"VIDBUILD_EMULATOR_SPEED": "0.002"})
     try:
         engine = Engine(backend, state, reporter, project, Options(jobs=WINDOW))
-        steps = plan_steps(expand_project(load_project(project)), state, project)
+        steps = plan_steps(expanded(expand_project(load_project(project))), state, project)
         outcome = engine.run(counted(steps))
     finally:
         backend.close()
     assert outcome.exit_code == 0 and outcome.failed == [] and outcome.unfinished == []
-    return held_when_asked, reporter, (taken_at_first_done or [-1])[0]
+    return held_when_asked, reporter, (expanded_at_first_done or [-1])[0]
 
 
-def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path) -> None:
+def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("vidbuild.plan.ROWS_AT_ONCE", 2)
     project = write_project(tmp_path / "campaign", rows(12))
     state = DiskState(project / ".vidbuild", "emulator")
     try:
-        held, reporter, taken_at_first_done = run_engine(project, state)
+        held, reporter, expanded_at_first_done = run_engine(project, state)
         assert len(held) == 12 and max(held) == WINDOW - 1   # never more than a window's worth
-        assert taken_at_first_done <= WINDOW                   # not the whole stream up front
+        assert 0 < expanded_at_first_done <= WINDOW + 2        # nor rows expanded far ahead
         assert reporter.finished_rows == 12
 
         held, reporter, _ = run_engine(project, state)          # everything is up to date now
