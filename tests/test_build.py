@@ -88,7 +88,7 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     assert commands.plan(str(project), stdout=planned) == 0
     assert planned.getvalue().splitlines() == [
         "submit      r03  changed: video_inputs[0].voice.input_text",
-        "1 submit, 3 up-to-date; estimated 0.0 credits"]
+        "1 submit, 3 up-to-date; estimated 0.03 credits"]
     assert len(heygen.requests()) == before   # planning sends nothing
 
     assert commands.build(str(project), stderr=io.StringIO()) == 0
@@ -198,7 +198,7 @@ def test_question_and_dry_run_send_nothing(project: Path, heygen: LoopbackHeyGen
     dry = run_vidbuild("build", "-n", str(project), env=heygen.env())
     assert dry.code == 0
     assert dry.stdout.splitlines() == [*(f"submit      {key}  new" for key in KEYS),
-                                       "4 submit; estimated 0.1 credits"]
+                                       "4 submit; estimated 0.08 credits"]
     assert heygen.requests() == []
 
     assert build(project, heygen)[0] == 0

@@ -252,6 +252,8 @@ def test_expired_file_urls_are_refreshed_and_never_loop(project: Path, heygen: L
     assert code == 3, err
     assert "URL keeps expiring" in err
     assert set(records(project, heygen).values()) <= {"submitted", "rendering", "completed"}
+    summary = err.splitlines()[-1]
+    assert summary.startswith(f"0 built, 0 up to date, 0 failed, {len(KEYS)} unfinished; stopped: "), summary
 
     heygen.restart()
     code, err = build(project)

@@ -194,7 +194,7 @@ def test_plan_counts_and_estimates_only_what_pays(project: Path, state: DiskStat
                                                        ("r03", "submit")]
     assert dict(plan.counts) == {"up-to-date": 1, "retry": 1, "submit": 1}
     assert not plan.up_to_date
-    assert plan.estimated_credits == round(2 * estimate_seconds(third) / 60, 1)
+    assert plan.estimated_credits == round(2 * estimate_seconds(third) / 60, 2)
     assert make_plan([first], state, project).up_to_date
     assert make_plan([first], state, project, force=["r01"]).steps[0].action == "submit"
 

@@ -131,6 +131,9 @@ class Engine(Worklist):
         except (AuthError, QuotaError) as exc:
             self._schedule(0.0, task, step)  # keeps the row listed as unfinished
             raise _Stop(str(exc)) from exc
+        except _Stop:
+            self._schedule(0.0, task, step)  # the row that gave up is unfinished too
+            raise
         return True
 
     def _idle(self) -> None:

@@ -56,7 +56,7 @@ class Summary:
 
     @property
     def estimated_credits(self) -> float:
-        return round(self.paying_seconds / 60 * CREDITS_PER_MINUTE, 1)
+        return round(self.paying_seconds / 60 * CREDITS_PER_MINUTE, 2)
 
     @property
     def up_to_date(self) -> bool:
