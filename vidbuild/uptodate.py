@@ -98,13 +98,14 @@ def is_up_to_date(state: State, root: Path) -> int | None:
     if fingerprint(snapshot["files"], state.namespace, template_dirs) != snapshot["fingerprint"]:
         return None
     videos = 0
+    prefix = str(root) + os.sep   # outputs are relative POSIX paths inside root (checked at expansion)
     for number in range(snapshot["pages"]):
         page = state.get_meta(f"{SNAPSHOT}:{number}")
         if page is None:
             return None
         for output, size, mtime_ns in page:
             try:
-                stat = os.stat(os.path.join(root, output))
+                stat = os.stat(prefix + output)
             except OSError:
                 return None
             if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
