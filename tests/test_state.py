@@ -264,3 +264,15 @@ def test_records_ignore_fields_they_do_not_know() -> None:
     record = Record(hash=HASH, key="r01", kind="video", status="claimed")
 
     assert Record.from_json({**record.to_json(), "from_a_later_version": 1}) == record
+
+
+def test_a_state_knows_when_it_never_held_a_job(tmp_path: Path) -> None:
+    state = DiskState(tmp_path, "ns")
+    try:
+        assert state.holds_no_jobs()
+        state.set_meta("render_ratio", 0.5)          # meta alone is not a job
+        assert state.holds_no_jobs()
+        state.claim("h" * 64, "a", "video", title=None, output="out/a.mp4")
+        assert not state.holds_no_jobs()
+    finally:
+        state.close()

@@ -94,11 +94,18 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
     disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here."""
     forced = set(force)
     rows = iter(jobs)
+    # A state that never held a job can't know any row: every row is new, no lookups needed.
+    # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
+    cold = state.holds_no_jobs()
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
         for job in batch:
-            yield decide(job, state, root, forced=job.key in forced)
+            if cold:
+                forced_row = job.key in forced
+                yield Step(job, "submit", "forced rebuild (--force)" if forced_row else "new")
+            else:
+                yield decide(job, state, root, forced=job.key in forced)
 
 
 def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Plan:

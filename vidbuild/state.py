@@ -24,6 +24,7 @@ from vidbuild.errors import StateError
 
 STATE_DIR_NAME = ".vidbuild"
 STATE_FORMAT = 1
+_FEW = 16
 
 # claimed: we are about to send it; uncertain: sent, reply lost; submitted..processing: rendering;
 # completed: rendered, not yet downloaded; downloaded: the file is at its output path; failed: HeyGen
@@ -92,6 +93,7 @@ class State(Protocol):
     def remember_key(self, key: str, entry: KeyEntry) -> None: ...
     def owner_alive(self, owner: str) -> bool: ...
     def records(self) -> Iterator[Record]: ...
+    def holds_no_jobs(self) -> bool: ...
     def get_meta(self, name: str) -> Any: ...
     def set_meta(self, name: str, value: Any) -> None: ...
     def close(self) -> None: ...
@@ -209,6 +211,12 @@ class DiskState:
                 record = self.get(name[4:])
                 if record is not None:
                     yield record
+
+    def holds_no_jobs(self) -> bool:
+        """True when nothing was ever claimed here (a cold build): the planner then skips lookups."""
+        if len(self._cache) > _FEW:   # only a handful of meta entries can exist without jobs
+            return False
+        return not any(name.startswith(("job:", "key:")) for name in self._cache.iterkeys())
 
     def get_meta(self, name: str) -> Any:
         return self._cache.get(f"meta:{name}")
