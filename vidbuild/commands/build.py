@@ -220,7 +220,10 @@ def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path) ->
     outputs = ((row.output, stat.st_size, stat.st_mtime_ns)
                for row in index.entries() for stat in [(root / row.output).stat()])
     files = input_files(project.file, data_source(project), template_dirs)
-    save(loaded.state, root, files, template_dirs, outputs, manifest)
+    try:
+        save(loaded.state, root, files, template_dirs, outputs, manifest)
+    except OSError:
+        pass   # an output vanished meanwhile: no snapshot, so the next build checks every row
 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
