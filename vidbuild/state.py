@@ -79,7 +79,12 @@ class KeyEntry:
 
 
 class State(Protocol):
-    """The one interface the planner and the engine use for state."""
+    """The one interface the planner and the engine use for state.
+
+    A backend must make ``claim`` and ``take_over`` atomic across processes, and ``record`` refuse
+    to move a record backwards (an older copy must never undo a newer claim or a download), as
+    ``DiskState`` does in one transaction each.
+    """
 
     namespace: str
     owner: str
