@@ -440,3 +440,15 @@ def test_compile_out_writes_key_json_files(write_tree: WriteTree, tmp_path: Path
     assert record["key"] == "a"
     assert record["body"]["video_inputs"][0]["voice"]["input_text"] == "Hi Ana"
     assert stderr.getvalue().startswith("wrote 2 request bodies to ")
+
+
+def test_each_scene_keeps_its_own_when_on_every_row(expand: Callable[..., list[Job]]) -> None:
+    rows = "".join(f"{i},{'xyz'[i % 3]}\n" for i in range(300))
+    jobs = expand("""
+        data: {source: people.csv, key: "r{{ row.id }}"}
+        scenes:
+          - {id: sx, when: "row.p == 'x'", voice: {text: X}}
+          - {id: sy, when: "row.p == 'y'", voice: {text: Y}}
+          - {id: sz, when: "row.p == 'z'", voice: {text: Z}}
+        """, files={"people.csv": "id,p\n" + rows})
+    assert [job.scenes for job in jobs] == [(f"s{'xyz'[i % 3]}",) for i in range(300)]

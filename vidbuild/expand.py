@@ -119,7 +119,10 @@ class Expander:
         # Keys and outputs seen so far in this pass: both must be unique across rows. Each keeps
         # only where its row is (index, file, line), not the row's values: 100,000 rows add up.
         self.keys: dict[str, tuple[int, str, int]] = {}
-        self._renderers: dict[int, Callable[[Mapping[str, Any]], Any]] = {}
+        # id(tree) -> (tree, its renderer); holding the tree keeps its id from being reused.
+        self._renderers: dict[int, tuple[Any, Render]] = {}
+        # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
+        self._conditions = [None if s.when is None else _Condition(s.when) for s in self.scenes]
         self.outputs: dict[str, tuple[str, int, str, int]] = {}
 
     def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
@@ -171,23 +174,13 @@ class Expander:
     def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
         """A function that renders ``tree`` per row, built once per tree: static parts are shared
         between rows instead of copied, so a row pays only for its templated fields."""
-        found = self._renderers.get(id(tree))
-        if found is None:
-            build = _build_renderer(tree, self.renderer.call)
-            found = build if build is not None else _copy_top(tree)
-            self._renderers[id(tree)] = found
+        cached = self._renderers.get(id(tree))
+        if cached is not None and cached[0] is tree:
+            return cached[1]
+        build = _build_renderer(tree, self.renderer.call)
+        found = build if build is not None else _copy_top(tree)
+        self._renderers[id(tree)] = (tree, found)
         return found
-
-    def _render(self, value: Any, context: Mapping[str, Any]) -> Any:
-        if isinstance(value, Compiled):
-            return self.renderer.call(value.render, context)
-        if isinstance(value, _Condition):
-            return self.renderer.call(value.test, context)
-        if isinstance(value, dict):
-            return {k: self._render(v, context) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._render(v, context) for v in value]
-        return value
 
     def _render_at(self, value: Any, context: Mapping[str, Any], origin: Origin | SceneTemplate,
                    row: Row, key: str | None, sink: DiagnosticSink, scene: str = "") -> Any:
@@ -207,7 +200,7 @@ class Expander:
         if isinstance(tree, dict):
             for name, value in tree.items():
                 try:
-                    self._render(value, context)
+                    self._renderer(value)(context)
                 except TemplateFailure:
                     return self._failing_path(value, context, (*path, name))
         return path
@@ -242,11 +235,11 @@ class Expander:
         used: list[SceneTemplate] = []
         inputs = []
         failed = False
-        for scene in self.scenes:
+        for scene, condition in zip(self.scenes, self._conditions, strict=True):
             try:
-                if scene.when is not None:
+                if condition is not None:
                     when_origin = Origin(scene.origin.document, (*scene.origin.path, "when"))
-                    if not self._render_at(_Condition(scene.when), context, when_origin, row,
+                    if not self._render_at(condition, context, when_origin, row,
                                            key, sink, scene.label):
                         continue
                 inputs.append(self._render_at(scene.tree, context, scene, row, key,
