@@ -39,8 +39,8 @@ def built(write_tree: Callable[[dict[str, str]], Path], monkeypatch: pytest.Monk
     return root
 
 
-def expands(root: Path, monkeypatch: pytest.MonkeyPatch, *, question: bool = False) -> bool:
-    """Run a build and tell whether it had to load and expand the project."""
+def watch_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Record each time a build loads and expands the project (the shortcut never does)."""
     calls: list[object] = []
     real = build_module._load
 
@@ -49,6 +49,12 @@ def expands(root: Path, monkeypatch: pytest.MonkeyPatch, *, question: bool = Fal
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(build_module, "_load", spy)
+    return calls
+
+
+def expands(root: Path, monkeypatch: pytest.MonkeyPatch, *, question: bool = False) -> bool:
+    """Run a build and tell whether it had to load and expand the project."""
+    calls = watch_loads(monkeypatch)
     err = io.StringIO()
     assert commands.build(str(root), question=question, stderr=err) == 0
     assert "0 built, 2 up to date, 0 failed" in err.getvalue() or question
@@ -69,9 +75,7 @@ def test_an_unchanged_rerun_expands_nothing(built: Path, monkeypatch: pytest.Mon
 def test_any_changed_input_takes_the_full_path(built: Path, monkeypatch: pytest.MonkeyPatch,
                                                change: Callable[[Path], object]) -> None:
     change(built)
-    calls: list[object] = []
-    real = build_module._load
-    monkeypatch.setattr(build_module, "_load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    calls = watch_loads(monkeypatch)
     commands.build(str(built), stderr=io.StringIO())
     assert calls
 
@@ -85,9 +89,7 @@ def test_a_changed_output_takes_the_full_path_and_is_repaired(
         built: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], object]) -> None:
     video = (built / "out/a.mp4").read_bytes()
     change(built)
-    calls: list[object] = []
-    real = build_module._load
-    monkeypatch.setattr(build_module, "_load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    calls = watch_loads(monkeypatch)
     assert commands.build(str(built), stderr=io.StringIO()) == 0
     assert calls
     assert (built / "out/a.mp4").read_bytes() == video
@@ -95,8 +97,6 @@ def test_a_changed_output_takes_the_full_path_and_is_repaired(
 
 
 def test_a_forced_rebuild_never_takes_the_shortcut(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[object] = []
-    real = build_module._load
-    monkeypatch.setattr(build_module, "_load", lambda *a, **k: calls.append(a) or real(*a, **k))
+    calls = watch_loads(monkeypatch)
     assert commands.build(str(built), force=["a"], stderr=io.StringIO()) == 0
     assert calls
