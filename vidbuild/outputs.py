@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from vidbuild.errors import InvalidRequestError
-from vidbuild.plan import file_checksum
+from vidbuild.plan import holds_video
 from vidbuild.state import Record
 
 
@@ -25,10 +25,10 @@ def has_own_copy(root: Path, output: str, record: Record) -> bool:
     """Whether ``output`` holds the video of ``record``, copying it there from the output of the
     row that downloaded it when that file still does; False if it must be downloaded again."""
     own = root / output
-    if own.is_file() and own.stat().st_size == record.size and file_checksum(own) == record.checksum:
+    if holds_video(own, record):
         return True
     other = root / record.output if record.output else None
-    if other is None or not other.is_file() or file_checksum(other) != record.checksum:
+    if other is None or not holds_video(other, record):
         return False
     own.parent.mkdir(parents=True, exist_ok=True)
     check_inside(root, own)

@@ -143,7 +143,7 @@ def _check_output(job: Job, record: Record, root: Path) -> Step:
         stat = None
     if stat is not None and not moved and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns):
         return Step(job, "up-to-date", "downloaded, file unchanged", record)
-    if stat is not None and stat.st_size == record.size and file_checksum(path) == record.checksum:
+    if stat is not None and holds_video(path, record):
         detail = f"same video as {record.output}" if moved else "touched"
         return Step(job, "up-to-date", f"downloaded, file unchanged ({detail})", record)
     if moved:
@@ -179,6 +179,12 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
             yield from _leaves(child, f"{path}[{index}]")
     else:
         yield path, value
+
+
+def holds_video(path: Path, record: Record) -> bool:
+    """Whether the file at ``path`` has the bytes of the video ``record`` downloaded."""
+    return (path.is_file() and path.stat().st_size == record.size
+            and file_checksum(path) == record.checksum)
 
 
 def file_checksum(path: Path) -> str:
