@@ -347,7 +347,7 @@ def test_unknown_video_and_route_are_404(client: httpx.Client) -> None:
     assert error_of(client.get(api.STATUS_ROUTE, params={"video_id": "nope"})) == (
         404, "not_found", "Video nope not found")
     assert error_of(client.get(api.STATUS_ROUTE))[:2] == (400, "invalid_parameter")
-    assert error_of(client.get("/v3/videos"))[:2] == (404, "not_found")
+    assert error_of(client.get("/v9/videos"))[:2] == (404, "not_found")
     assert error_of(client.get(VIDEO_ROUTE))[:2] == (405, "method_not_allowed")
 
 

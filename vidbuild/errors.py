@@ -9,8 +9,10 @@
         ├── InvalidRequestError        400: the body was rejected
         ├── AuthError                  401 / 403: missing or bad key
         ├── NotFoundError              404: unknown video or path
+        │   └── RouteGoneError         410, or a 404 confirmed as the route itself being retired
         ├── QuotaError                 402, or 429 quota exhaustion: stop for today
         ├── RateLimitError             429 rate_limit_exceeded: wait Retry-After and go on
+        ├── RequestInProgressError     409 request_in_progress: a twin with this Idempotency-Key runs
         ├── ServerError                5xx
         └── TransportError             no usable reply: connect failure, timeout, dropped connection
             └── UncertainSubmitError   a POST that may have reached the server: never resend blindly
@@ -126,6 +128,15 @@ class NotFoundError(ApiError):
     """404 (or 400 on older deployments for an unknown video id)."""
 
 
+class RouteGoneError(NotFoundError):
+    """The route itself is gone (HeyGen retired it), as opposed to an unknown video on it.
+
+    Raised for a 410, and for a 404 that a probe of the same API generation's list route
+    confirmed (that answered 404 or 410 too). Never means the video is lost: read it
+    through the other API generation instead.
+    """
+
+
 class QuotaError(ApiError):
     """Out of credits or daily quota: retrying today is pointless."""
 
@@ -136,6 +147,14 @@ class RateLimitError(ApiError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.retry_after = retry_after
+
+
+class RequestInProgressError(ApiError):
+    """409 request_in_progress: a request with the same Idempotency-Key is still being processed.
+
+    Nothing new was created by this request. Wait, then resend with the *same* key: once
+    the twin has finished, HeyGen replays its response (for 24 h after the first use).
+    """
 
 
 class ServerError(ApiError):

@@ -1,4 +1,16 @@
-"""The emulator itself: routes each request, checks the API key, applies the faults, logs it."""
+"""The emulator itself: routes each request, checks the API key, applies the faults, logs it.
+
+Both API generations are served: the legacy v1/v2 routes (``endpoints.py``) and v3
+(``v3.py``), over one store of videos. With ``EmulatorConfig.legacy`` set to "gone" (or
+"410") the emulator behaves as HeyGen announced for November 1, 2026: every v1/v2 route
+answers 404 as for a path it never had (or 410 Gone), before any key check, except
+``POST /v2/video/generate``, the Studio API that HeyGen keeps "until a v3 equivalent is
+in place". Gone are therefore ``GET /v1/video_status.get``, ``GET /v1/video.list``,
+``POST /v1/video_agent/generate`` (replaced by ``POST /v3/video-agents``), the
+``/v2/videos`` list and detail, the ``/v2/avatars`` and ``/v2/voices`` catalogues and
+``/v2/user/remaining_quota``. Media files (``/files/``, ``/static/``) are not API routes
+and stay.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +29,14 @@ from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.endpoints import NO_BODY, Endpoints
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, api_error
 from vidbuild.emulator.store import RecordedRequest, Video, VideoStore
+from vidbuild.emulator.v3 import FaultDraws, V3Endpoints
+from vidbuild.emulator.v3_payloads import v3_error
 
 if TYPE_CHECKING:
     from vidbuild.emulator.transport import EmulatorTransport
 
-# An endpoint's answer to (parsed body, now, submit-fault picker).
-Answer = Callable[[object, float, Callable[[str], bool]], EmulatorResponse]
+# An endpoint's answer to (parsed body, now, the faults drawn for the request).
+Answer = Callable[[object, float, FaultDraws], EmulatorResponse]
 
 _API_METHODS: Final = {
     api.SUBMIT_ROUTES["video"]: "POST",
@@ -33,7 +47,7 @@ _API_METHODS: Final = {
     api.VOICES_ROUTE: "GET",
 }
 _SUBMIT_KINDS: Final = {route: kind for kind, route in api.SUBMIT_ROUTES.items()}
-_FILE_PREFIXES: Final = ("/files/", "/static/")
+_FILE_PREFIXES: Final = ("/files/", "/static/", "/share/")
 
 
 class Emulator:
@@ -54,6 +68,8 @@ class Emulator:
         self._random_lock = threading.Lock()
         self._store = VideoStore(self.config.state_dir)
         self._endpoints = Endpoints(self.config, self._store, self._pick)
+        self._v3 = V3Endpoints(self.config, self._store, self._pick,
+                               self._endpoints.retry_after_headers, NO_BODY)
 
     def __enter__(self) -> Emulator:
         return self
@@ -80,23 +96,16 @@ class Emulator:
             self._record(request, body, route.status, [], now)
             return route
         scope, answer = route
-        struck: list[str] = []
-
-        def strikes(kind: str) -> bool:
-            if self._strikes(kind, scope):
-                struck.append(kind)
-                return True
-            return False
-
+        strikes = _Draws(lambda kind: self._strikes(kind, scope))
         if strikes("drop_before"):
-            self._record(request, body, None, struck, now)
+            self._record(request, body, None, strikes.struck, now)
             return EmulatorResponse(0, {}, b"", drop=True)
-        delay = self.config.slow_seconds if strikes("slow") else 0.0
+        strikes.delay = self.config.slow_seconds if strikes("slow") else 0.0
         response = self._gate(request, scope, strikes) or answer(body, now, strikes)
         if strikes("drop_after"):
             response = replace(response, drop=True)
-        self._record(request, body, response.status, struck, now)
-        return replace(response, delay=delay)
+        self._record(request, body, response.status, strikes.struck, now)
+        return replace(response, delay=strikes.delay)
 
     def _route(self, request: EmulatorRequest) -> tuple[str, Answer] | EmulatorResponse:
         path, method = request.path, request.method
@@ -105,7 +114,16 @@ class Emulator:
                 return api_error(405, "method_not_allowed", f"{method} is not allowed on {path}")
             if path.startswith("/files/"):
                 return "files", lambda body, now, strikes: self._endpoints.video_file(request, now)
+            if path.startswith("/share/"):
+                return "files", lambda body, now, strikes: self._v3.share_page(request, now)
             return "files", lambda body, now, strikes: self._endpoints.static_file(request)
+        if path.startswith("/v3/"):
+            return self._v3.route(request)
+        if self.config.legacy != "served" and api.is_legacy_route(path) \
+                and path not in api.LEGACY_ROUTES_KEPT:
+            if self.config.legacy == "410":
+                return api_error(410, "gone", f"{path} has been retired; use the v3 API")
+            return api_error(404, "not_found", f"No route for {path}")
         expected = _API_METHODS.get(path)
         if expected is None:
             return api_error(404, "not_found", f"No route for {path}")
@@ -130,15 +148,16 @@ class Emulator:
     def _gate(self, request: EmulatorRequest, scope: str,
               strikes: Callable[[str], bool]) -> EmulatorResponse | None:
         """The answers that come before an endpoint runs: bad key, rate limit, server fault."""
+        error = v3_error if request.path.startswith("/v3/") else api_error
         if scope != "files":
             key = (request.header("X-Api-Key") or "").strip()
             if not key or (self.config.api_key is not None and key != self.config.api_key):
-                return api_error(401, "unauthorized", "Missing or invalid X-Api-Key header")
+                return error(401, "unauthorized", "Missing or invalid X-Api-Key header")
         if strikes("rate_limit"):
-            return api_error(429, "rate_limit_exceeded", "Too many requests; retry later.",
-                             self._endpoints.retry_after_headers())
+            return error(429, "rate_limit_exceeded", "Too many requests; retry later.",
+                         headers=self._endpoints.retry_after_headers())
         if strikes("server_error"):
-            return api_error(500, "internal_error", "Internal server error")
+            return error(500, "internal_error", "Internal server error")
         return None
 
     def _strikes(self, kind: str, scope: str) -> bool:
@@ -176,6 +195,21 @@ class Emulator:
         """The canonical JSON of every body that created more than one video."""
         counts = Counter(v.body for v in self._store.videos())
         return sorted(body for body, count in counts.items() if count > 1)
+
+
+class _Draws:
+    """The faults drawn for one request: those that struck, and how late its reply will be."""
+
+    def __init__(self, draw: Callable[[str], bool]) -> None:
+        self._draw = draw
+        self.struck: list[str] = []
+        self.delay = 0.0
+
+    def __call__(self, kind: str) -> bool:
+        if self._draw(kind):
+            self.struck.append(kind)
+            return True
+        return False
 
 
 def _parse_body(raw: bytes) -> object:

@@ -26,6 +26,11 @@ ENV_SPEED: Final = "VIDBUILD_EMULATOR_SPEED"
 ENV_SEED: Final = "VIDBUILD_EMULATOR_SEED"
 ENV_STATE_DIR: Final = "VIDBUILD_EMULATOR_STATE_DIR"
 ENV_API_KEY: Final = "VIDBUILD_EMULATOR_API_KEY"
+ENV_LEGACY: Final = "VIDBUILD_EMULATOR_LEGACY"
+
+# How the emulator answers HeyGen's retired v1/v2 routes: "served" (as before November 2026),
+# "gone" (404, as for a path it never had) or "410" (410 Gone).
+LEGACY_MODES: Final = ("served", "gone", "410")
 
 _WEEK: Final = 7 * 24 * 3600.0
 
@@ -40,6 +45,8 @@ class EmulatorConfig:
     extra submissions 429 as pay-as-you-go does. ``state_dir`` makes videos outlive the
     process. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
     by default an agent video echoes ``callback_id`` only when ``callback_url`` was set.
+    ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the retired v1/v2 routes
+    answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes are unaffected.
     """
 
     speed: float = 1.0
@@ -53,6 +60,7 @@ class EmulatorConfig:
     url_ttl: float = _WEEK
     max_video_seconds: float = 1800.0
     agent_echoes_callback_id: bool = False
+    legacy: str = "served"
 
     def __post_init__(self) -> None:
         for name, rate in self.faults.items():
@@ -63,6 +71,8 @@ class EmulatorConfig:
             raise ValueError(f"speed must not be negative, got {self.speed}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+        if self.legacy not in LEGACY_MODES:
+            raise ValueError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
 
     def fault_rate(self, kind: str, scope: str) -> float:
         """The chance that fault ``kind`` strikes a request to a route of ``scope``."""
@@ -84,12 +94,13 @@ class EmulatorConfig:
         """Read ``VIDBUILD_EMULATOR_*`` variables on top of ``base``.
 
         ``VIDBUILD_EMULATOR_FAULTS`` holds a settings string; ``_SPEED``, ``_SEED``,
-        ``_STATE_DIR`` and ``_API_KEY`` set one value each and win over the string.
+        ``_STATE_DIR``, ``_API_KEY`` and ``_LEGACY`` set one value each and win over the string.
         """
         env = os.environ if environ is None else environ
         items = _split_items(env.get(ENV_FAULTS, ""))
         for variable, name in ((ENV_SPEED, "speed"), (ENV_SEED, "seed"),
-                               (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key")):
+                               (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key"),
+                               (ENV_LEGACY, "legacy")):
             if env.get(variable):
                 items.append((name, env[variable]))
         return _apply(base or cls(), items)
@@ -146,6 +157,8 @@ def _convert(name: str, value: str) -> object:
         return Path(value) if value else None
     if name == "api_key":
         return value or None
+    if name == "legacy":
+        return value.lower()
     return _number(name, value)
 
 

@@ -42,7 +42,14 @@ class RenderPlan:
 def plan_render(kind: str, body: dict[str, Any], *, speed: float, max_video_seconds: float,
                 failure: tuple[int, str, str] | None) -> RenderPlan:
     """Plan the render of a valid body; ``failure`` is an injected render fault, if any."""
-    duration = round(video_seconds(kind, body), 3)
+    return plan_for_duration(video_seconds(kind, body), speed=speed,
+                             max_video_seconds=max_video_seconds, failure=failure)
+
+
+def plan_for_duration(seconds: float, *, speed: float, max_video_seconds: float,
+                      failure: tuple[int, str, str] | None) -> RenderPlan:
+    """Plan the render of a video ``seconds`` long, whichever API generation described it."""
+    duration = round(seconds, 3)
     if failure is None and duration > max_video_seconds:
         failure = TOO_LONG
     render_seconds = speed * (RENDER_OVERHEAD_SECONDS + RENDER_SECONDS_PER_VIDEO_SECOND * duration)
@@ -66,11 +73,14 @@ def _scene_seconds(voice: dict[str, Any]) -> float:
         return float(voice.get("duration", 1.0))
     if voice["type"] == "audio":
         return ASSUMED_AUDIO_SECONDS
-    text: str = voice["input_text"]
+    return spoken_seconds(voice["input_text"], float(voice.get("speed", 1.0)))
+
+
+def spoken_seconds(text: str, speed: float = 1.0) -> float:
+    """How long a voice takes to say ``text``, ``<break time="…"/>`` pauses included."""
     pauses = sum(float(amount) / (1000.0 if unit == "ms" else 1.0)
                  for amount, unit in _BREAK.findall(text))
-    spoken = len(_BREAK.sub("", text)) / CHARS_PER_SECOND / float(voice.get("speed", 1.0))
-    return spoken + pauses
+    return len(_BREAK.sub("", text)) / CHARS_PER_SECOND / speed + pauses
 
 
 def status_at(created_at: float, finishes_at: float, failed: bool, now: float) -> str:

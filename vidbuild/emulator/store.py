@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS requests (
     status INTEGER,
     fault TEXT
 );
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    endpoint TEXT NOT NULL,
+    key TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    ready_at REAL,
+    status INTEGER,
+    headers TEXT,
+    body BLOB,
+    PRIMARY KEY (endpoint, key)
+);
 """
 
 
@@ -146,13 +156,22 @@ class VideoStore:
                 f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE video_id = ?", (video_id,)).fetchone()
         return _video_from_row(row) if row else None
 
-    def videos(self, *, limit: int = -1, before_seq: int | None = None) -> list[Video]:
-        """Videos newest first; ``before_seq`` continues a previous page."""
+    def videos(self, *, limit: int = -1, before_seq: int | None = None,
+               title_contains: str | None = None) -> list[Video]:
+        """Videos newest first; ``before_seq`` continues a previous page.
+
+        ``title_contains`` keeps videos whose title holds it, ignoring ASCII case.
+        """
         bound = before_seq if before_seq is not None else 2**62
+        where = "seq < ?"
+        arguments: list[object] = [bound]
+        if title_contains:
+            where += " AND instr(lower(title), lower(?)) > 0"
+            arguments.append(title_contains)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE seq < ? ORDER BY seq DESC LIMIT ?",
-                (bound, limit)).fetchall()
+                f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE {where} ORDER BY seq DESC LIMIT ?",
+                (*arguments, limit)).fetchall()
         return [_video_from_row(row) for row in rows]
 
     def record(self, request: RecordedRequest) -> None:
@@ -174,6 +193,57 @@ class VideoStore:
                             None if body is None else json.loads(body), status, fault, at)
             for method, path, query, body, status, fault, at in rows
         ]
+
+
+    def claim_key(self, endpoint: str, key: str, *, now: float, window: float,
+                  abandoned_after: float) -> KeyRecord | None:
+        """Claim an Idempotency-Key for a new request, or return the record that holds it.
+
+        A record holds the key for ``window`` seconds from its first use; an unfinished
+        claim older than ``abandoned_after`` (its process died) is taken over.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT first_seen, ready_at, status, headers, body FROM idempotency_keys "
+                "WHERE endpoint = ? AND key = ?", (endpoint, key)).fetchone()
+            if row is not None:
+                record = KeyRecord(row[0], row[1], row[2],
+                                   None if row[3] is None else json.loads(row[3]), row[4])
+                finished = record.ready_at is not None
+                if now < record.first_seen + (window if finished else abandoned_after):
+                    return record
+            db.execute("INSERT OR REPLACE INTO idempotency_keys (endpoint, key, first_seen) "
+                       "VALUES (?,?,?)", (endpoint, key, now))
+        return None
+
+    def finish_key(self, endpoint: str, key: str, *, ready_at: float, status: int,
+                   headers: dict[str, str], body: bytes) -> None:
+        """Keep the response to replay for the key; until ``ready_at`` it is still in flight."""
+        with self._write() as db:
+            db.execute("UPDATE idempotency_keys SET ready_at = ?, status = ?, headers = ?, body = ? "
+                       "WHERE endpoint = ? AND key = ?",
+                       (ready_at, status, json.dumps(headers), body, endpoint, key))
+
+    def release_key(self, endpoint: str, key: str) -> None:
+        """Forget a claim whose request created nothing, so the key can be used again."""
+        with self._write() as db:
+            db.execute("DELETE FROM idempotency_keys WHERE endpoint = ? AND key = ?",
+                       (endpoint, key))
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What an Idempotency-Key holds: its first use, and once finished the response to replay.
+
+    ``ready_at`` is None while the first request is being processed; after it is set the
+    request still counts as in flight until then (its reply is on its way).
+    """
+
+    first_seen: float
+    ready_at: float | None
+    status: int | None
+    headers: dict[str, str] | None
+    body: bytes | None
 
 
 def _video_row(video: Video) -> tuple[Any, ...]:
