@@ -198,12 +198,14 @@ def test_every_error_shape_keeps_status_code_and_message(make: Any, reply: httpx
 ])
 def test_status_codes_map_to_errors_without_retry(make: Any, status: int,
                                                   kind: type[errors.ApiError]) -> None:
-    client, script = make(fail(status))
+    # A 404 is checked with one probe of the list route; it answers, so the video is unknown.
+    client, script = make(fail(status), ok({"videos": []}))
     with pytest.raises(kind) as caught:
         client.status("v1")
     assert type(caught.value) is kind
     assert caught.value.path == api.STATUS_ROUTE and "video_id" not in str(caught.value)
-    assert len(script.requests) == 1
+    probes = [r for r in script.requests if r.url.path == api.LIST_ROUTE]
+    assert (len(script.requests), len(probes)) == ((2, 1) if status == 404 else (1, 0))
 
 
 @pytest.mark.parametrize(("status", "code", "message"), [

@@ -5,7 +5,11 @@ Every failure is one of ``vidbuild.errors``, chained from the httpx exception if
     reply or exception                              error                    retried
     400, other 4xx                                  InvalidRequestError      no
     401, 403                                        AuthError                no
-    404 (API)                                       NotFoundError            no
+    404 (API), the route answering otherwise        NotFoundError            no
+    410; or 404 where the generation's list route   RouteGoneError           no
+      (GET /v1/video.list or /v3/videos, limit=1)
+      answers 404/410 too (never a legacy POST)
+    409 request_in_progress (Idempotency-Key twin)  RequestInProgressError   no
     403, 404 (signed file URL)                      ExpiredUrlError          no
     402; 429 quota (code with "limit", "quota",     QuotaError               no
       "credit"; message with "daily", "quota",
@@ -68,15 +72,29 @@ from vidbuild.client._replies import (
     video_page,
     video_status,
 )
+from vidbuild.client._v3_replies import (
+    Account,
+    AgentSession,
+    CreatedVideo,
+    DetailPage,
+    VideoDetail,
+)
+from vidbuild.client.v3 import V3Api
 from vidbuild.errors import AuthError, UncertainSubmitError, UsageError
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "Account",
+    "AgentSession",
     "AvatarCatalogue",
+    "CreatedVideo",
+    "DetailPage",
     "DownloadResult",
     "ExpiredUrlError",
     "HeyGenClient",
     "RetryEvent",
+    "V3Api",
+    "VideoDetail",
     "VideoFailure",
     "VideoPage",
     "VideoStatus",
@@ -94,6 +112,10 @@ class HeyGenClient:
     The key is sent, in ``X-Api-Key`` only, to URLs built from ``base_url``; file
     downloads go to signed URLs on other hosts and never carry it. The client owns
     ``transport`` and closes it with itself. Safe to share between threads.
+
+    The methods here speak HeyGen's legacy v1/v2 routes; ``v3`` (a ``V3Api``) speaks v3
+    over the same session. A 404 on a read raises RouteGoneError when the route itself
+    is not served (see ``_gone.py``), NotFoundError when only the video is unknown.
     """
 
     def __init__(self, base_url: str, api_key: str, *,
@@ -114,6 +136,7 @@ class HeyGenClient:
                                 max_attempts=max_attempts, sleep=sleep, random=random,
                                 on_retry=on_retry)
         self._unknown_statuses: set[str] = set()
+        self.v3 = V3Api(self._session)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ,

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 import httpx
 
 from vidbuild import __version__
+from vidbuild.client._gone import RouteCheck
 from vidbuild.errors import (
     ApiError,
     AuthError,
@@ -21,6 +22,8 @@ from vidbuild.errors import (
     NotFoundError,
     QuotaError,
     RateLimitError,
+    RequestInProgressError,
+    RouteGoneError,
     ServerError,
     TransportError,
     UncertainSubmitError,
@@ -107,19 +110,39 @@ class Session:
         self._sleep = sleep
         self._random = random
         self._on_retry = on_retry
+        self._routes = RouteCheck(lambda route: self._send("GET", route, params={"limit": 1}))
 
     def call(self, method: str, path: str, *, params: Mapping[str, str | int] | None = None,
-             json: Mapping[str, Any] | None = None) -> Any:
-        """Send one API request (retrying where safe) and return the reply's ``data``."""
+             json: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+             envelope: bool = False) -> Any:
+        """Send one API request (retrying where safe) and return the reply's ``data``.
+
+        With ``envelope`` the whole reply object is returned (v3 lists carry ``has_more``
+        and ``next_token`` beside ``data``). A 404 is checked against the route itself
+        (see ``_gone.py``) and raised as RouteGoneError when the route is not served.
+        """
+        try:
+            return self._send(method, path, params=params, json=json, headers=headers,
+                              envelope=envelope)
+        except NotFoundError as error:
+            classified = self._routes.classify(error, method, path, params)
+            if classified is error:
+                raise
+            raise classified from error
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, str | int] | None = None,
+              json: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+              envelope: bool = False) -> Any:
         def attempt() -> Any:
             try:
                 response = self._http.request(method, self._base_url + path, params=params,
                                               json=json, auth=self._auth,
-                                              headers={"Accept": "application/json"})
+                                              headers={"Accept": "application/json",
+                                                       **(headers or {})})
             except HTTPX_ERRORS as exc:
                 self._translate(exc, method, path)
             self._check_status(response, method, path)
-            return read_data(response, method, path, self._auth)
+            return read_data(response, method, path, self._auth, envelope=envelope)
 
         return self._retrying(method, path, attempt)
 
@@ -232,6 +255,11 @@ def error_kind(status: int, code: str | None, message: str, method: str) -> type
         return AuthError
     if status == 404:
         return NotFoundError
+    if status == 410:
+        return RouteGoneError
+    if status == 409 and (code or "").lower() == "request_in_progress":
+        # Nothing was created by this request; the twin with the same key still runs.
+        return RequestInProgressError
     if 400 <= status < 500:
         return InvalidRequestError
     if status >= 500:
@@ -261,7 +289,11 @@ def read_error(response: httpx.Response) -> tuple[str | None, str]:
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict) and (error.get("message") or error.get("code")):
-            return _text(error.get("code")), str(error.get("message") or response.reason_phrase)
+            message = str(error.get("message") or response.reason_phrase)
+            param = _text(error.get("param"))  # v3 names the offending field apart
+            if param and param not in message:
+                message = f"{param}: {message}"
+            return _text(error.get("code")), message
         if isinstance(error, str) and error:
             # A bare identifier such as "trial_video_limit_exceeded" is a code, not prose.
             return (error if CODE_PATTERN.fullmatch(error) else None), error
@@ -272,15 +304,19 @@ def read_error(response: httpx.Response) -> tuple[str | None, str]:
     return None, f"{reason} (reply without an API error body: {kind})"
 
 
-def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth) -> Any:
-    """The ``data`` of a successful reply; a POST whose reply can't be read is uncertain."""
+def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth, *,
+              envelope: bool = False) -> Any:
+    """The ``data`` of a successful reply (the whole object with ``envelope``).
+
+    A POST whose reply can't be read is uncertain.
+    """
     kind = ApiError if method == "GET" else UncertainSubmitError
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("data") is not None:
-        return body["data"]
+        return body if envelope else body["data"]
     code, message = read_error(response) if isinstance(body, dict) else (None, "reply is not JSON")
     message = auth.scrub(f"success status but no data: {message}")
     if kind is UncertainSubmitError:

@@ -42,6 +42,11 @@ class VideoStatus:
         """Completed or failed; any other status, known or not, is still running."""
         return self.status in api.FINISHED_STATUSES
 
+    @property
+    def not_found(self) -> bool:
+        """v3 bulk statuses only: the server holds no such video. Never "lost": read it elsewhere."""
+        return self.status == "not_found"
+
 
 @dataclass(frozen=True)
 class VideoSummary:
