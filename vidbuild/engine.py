@@ -25,6 +25,7 @@ from vidbuild.errors import (
     NotFoundError,
     QuotaError,
     RateLimitError,
+    RouteGoneError,
     TransportError,
     UncertainSubmitError,
 )
@@ -298,6 +299,9 @@ class Engine(Worklist):
         assert record.video_id is not None
         try:
             status = self.client.status(record.video_id)
+        except RouteGoneError:
+            # The read route is retired, not the video: stop with state kept (exit 3).
+            raise
         except NotFoundError as exc:
             self._in_flight.discard(step.job.hash)
             self._fail(step, record, f"HeyGen no longer knows video {record.video_id}: {exc}",
