@@ -38,7 +38,6 @@ from vidbuild.client._v3_replies import (
     account,
     agent_session,
     bulk_statuses,
-    chunks,
     created_video,
     detail_page,
     page_items,
@@ -105,7 +104,7 @@ class V3Api:
         if any(not video_id or "," in video_id for video_id in wanted):
             raise ValueError("video ids must be non-empty and contain no comma")
         found: dict[str, VideoStatus] = {}
-        for chunk in chunks(wanted, api.V3_MAX_STATUS_IDS):
+        for chunk in _chunks(wanted, api.V3_MAX_STATUS_IDS):
             for entry in self._status_entries(chunk):
                 if entry.video_id in chunk:
                     found.setdefault(entry.video_id, entry)
@@ -217,3 +216,8 @@ class V3Api:
         if status not in V3_STATUSES and status not in self._unknown_statuses:
             self._unknown_statuses.add(status)
             log.debug("unknown v3 video status %r, treated as still running", status)
+
+
+def _chunks(ids: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]

@@ -37,6 +37,7 @@ from vidbuild.emulator import catalogue, render, v3_catalogue
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, file_refused
 from vidbuild.emulator.store import KeyRecord, Video, VideoStore
+from vidbuild.emulator.v3_fields import Refusal
 from vidbuild.emulator.v3_payloads import (
     bulk_status,
     detail,
@@ -48,7 +49,7 @@ from vidbuild.emulator.v3_payloads import (
     v3_error,
     v3_ok,
 )
-from vidbuild.emulator.v3_validation import Refusal, check_agent, check_video
+from vidbuild.emulator.v3_validation import check_agent, check_video
 
 CREATE_ENDPOINT: Final = f"POST {api.V3_VIDEOS_ROUTE}"
 # An unfinished claim on a key older than this (emulated seconds) belongs to a dead process.
