@@ -118,8 +118,10 @@ def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
 def _emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("emulator", help="serve the HeyGen emulator on a local port",
                             description="Serve the built-in HeyGen-compatible emulator over HTTP, for "
-                                        "other tools and tests. Faults and speed come from "
-                                        "VIDBUILD_EMULATOR_FAULTS and VIDBUILD_EMULATOR_SPEED.")
+                                        "other tools and tests: HeyGen's v1/v2 and v3 routes. "
+                                        "Faults and speed come from VIDBUILD_EMULATOR_FAULTS and "
+                                        "VIDBUILD_EMULATOR_SPEED; VIDBUILD_EMULATOR_LEGACY=gone "
+                                        "retires every v1/v2 route except POST /v2/video/generate.")
     parser.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
 
