@@ -1,5 +1,8 @@
 """An embedded HeyGen-compatible API emulator, in process (httpx transport) or on a loopback socket.
 
+It speaks HeyGen's legacy v1/v2 routes and its v3 API over one store of videos; see
+``app.py`` for which legacy routes ``EmulatorConfig(legacy="gone")`` retires.
+
     from vidbuild.emulator import Emulator, EmulatorConfig, serve
 
     emulator = Emulator(EmulatorConfig.parse("speed=0.001,drop_after:submit=0.2"))
