@@ -7,7 +7,12 @@ to another endpoint (or a later API generation) is a different piece of work.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from typing import Final, Literal
+from urllib.parse import urlsplit
+
+from vidbuild.errors import UsageError
 
 DEFAULT_BASE_URL: Final = "https://api.heygen.com"
 # The in-process emulator answers at this address; it is never resolved over a network.
@@ -32,6 +37,43 @@ REQUEST_SCHEMAS: Final[dict[str, str]] = {
 
 # Statuses video_status.get reports; anything else is treated as still running.
 FINISHED_STATUSES: Final = frozenset({"completed", "failed"})
+
+
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def normalize_base_url(text: str) -> str:
+    """The one spelling of an API base URL, used both to send requests and to name the state.
+
+    Two spellings of one API must never name two state namespaces (the second would pay for every
+    row again), so: surrounding whitespace is dropped; scheme and host are lower-cased (RFC 3986
+    §6.2.2.1), a trailing dot of the host is dropped, the scheme's default port is dropped (§6.2.3);
+    in the path, repeated slashes collapse, dot segments are resolved and a trailing slash is
+    dropped. The path prefix itself is kept: ``https://h/v`` and ``https://h`` are different APIs.
+    Raises UsageError for anything that is not an http(s) URL with a host, or that carries
+    credentials, a query or a fragment.
+    """
+    stripped = text.strip()
+    if not stripped or re.search(r"\s", stripped):
+        raise UsageError(f"the API base URL {stripped!r} is empty or holds white space")
+    try:
+        parts = urlsplit(stripped)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"the API base URL is not a URL: {exc}") from exc
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise UsageError("the API base URL must be an http(s) URL with a host")
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment \
+            or stripped.endswith(("?", "#")):
+        raise UsageError("the API base URL must not carry credentials, a query or a fragment")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != _DEFAULT_PORTS[scheme]:
+        netloc += f":{port}"
+    path = re.sub(r"/{2,}", "/", parts.path)
+    path = posixpath.normpath(path) if path else ""
+    path = "" if path in (".", "/", "//") else path.rstrip("/")
+    return f"{scheme}://{netloc}{path}"
 
 
 def endpoint_id(kind: str) -> str:

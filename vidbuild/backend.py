@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vidbuild.api import DEFAULT_BASE_URL, EMULATOR_BASE_URL
+from vidbuild.api import DEFAULT_BASE_URL, EMULATOR_BASE_URL, normalize_base_url
 from vidbuild.errors import UsageError
 from vidbuild.state import namespace_for
 
@@ -74,8 +75,9 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     key = environ.get("HEYGEN_API_KEY", "").strip()
     base = environ.get("HEYGEN_API_BASE", "").strip()
     if key:
-        client = HeyGenClient(base or DEFAULT_BASE_URL, key, on_retry=on_retry)
-        return Backend(client, base or DEFAULT_BASE_URL, emulated=False, timing=api_timing(environ))
+        url = api_base_url(environ)
+        client = HeyGenClient(url, key, on_retry=on_retry)
+        return Backend(client, url, emulated=False, timing=api_timing(environ))
     if base:
         raise UsageError("HEYGEN_API_BASE is set but HEYGEN_API_KEY is not: set both to use an API "
                          "server, or neither to use the built-in emulator")
@@ -89,7 +91,9 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     if config.state_dir is None:
         config = replace(config, state_dir=state_root / EMULATOR_NAMESPACE / "emulator-videos")
     emulator = Emulator(config)
-    client = HeyGenClient(EMULATOR_BASE_URL, "emulator", transport=emulator.transport(),
+    # Not a secret, but the client scrubs its key from every reply: a word such as "emulator"
+    # would be cut out of the emulator's own messages.
+    client = HeyGenClient(EMULATOR_BASE_URL, secrets.token_hex(16), transport=emulator.transport(),
                           on_retry=on_retry)
     # The emulator renders overhead 30 s + 4 s per video second, times its speed factor.
     timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
@@ -110,10 +114,15 @@ def api_timing(environ: Mapping[str, str] = os.environ) -> Timing:
     return Timing().scaled(factor)
 
 
+def api_base_url(environ: Mapping[str, str] = os.environ) -> str:
+    """$HEYGEN_API_BASE (default: HeyGen's) in its one normalized spelling; UsageError if not a URL."""
+    return normalize_base_url(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)
+
+
 def backend_namespace(environ: Mapping[str, str] = os.environ) -> str:
     """The state namespace a build would use, without opening a client (no network, no httpx)."""
     if environ.get("HEYGEN_API_KEY", "").strip():
-        return namespace_for(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)
+        return namespace_for(api_base_url(environ))
     return EMULATOR_NAMESPACE
 
 
@@ -129,4 +138,4 @@ def banner(environ: Mapping[str, str] = os.environ) -> str:
     """The banner for the backend the environment selects, without opening a client."""
     if not environ.get("HEYGEN_API_KEY", "").strip():
         return banner_for(None)
-    return banner_for(environ.get("HEYGEN_API_BASE", "").strip() or DEFAULT_BASE_URL)
+    return banner_for(api_base_url(environ))
