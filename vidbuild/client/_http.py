@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -58,6 +59,11 @@ class ExpiredUrlError(NotFoundError):
     """A signed file URL answered 403 or 404: ask the status again for a fresh URL."""
 
 
+class DamagedDownloadError(TransportError):
+    """A downloaded file is not whole (cut short, or not the format expected); nothing was kept.
+    Fetch it again from a fresh URL (ask the status), a bounded number of times."""
+
+
 @dataclass(frozen=True)
 class RetryEvent:
     """What a reporter needs to say "rate limited, retrying in 3 s"."""
@@ -90,8 +96,24 @@ class ApiKeyAuth(httpx.Auth):
         yield request
 
     def scrub(self, text: str) -> str:
-        """Remove the key from text that came from elsewhere (a proxy may echo headers)."""
-        return text.replace(self._api_key, "***") if self._api_key else text
+        """Remove the key, as sent or percent-encoded, from text that came from elsewhere (a proxy
+        or an error message may echo headers)."""
+        if not self._api_key:
+            return text
+        for spelling in (self._api_key, quote(self._api_key, safe="")):
+            text = text.replace(spelling, "***")
+        return text
+
+    def scrub_data(self, value: Any) -> Any:
+        """``value`` (a parsed JSON reply) with the key removed from every string in it, keys of
+        objects included, so nothing read from a reply can carry the key on to a log or a file."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, dict):
+            return {self.scrub(str(name)): self.scrub_data(item) for name, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub_data(item) for item in value]
+        return value
 
     def __repr__(self) -> str:
         return "ApiKeyAuth(<redacted>)"
@@ -316,7 +338,8 @@ def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth
     except ValueError:
         body = None
     if isinstance(body, dict) and body.get("data") is not None:
-        return body if envelope else body["data"]
+        # Every text of HeyGen's that vidbuild shows or stores passes here: scrubbed once, for all.
+        return auth.scrub_data(body if envelope else body["data"])
     code, message = read_error(response) if isinstance(body, dict) else (None, "reply is not JSON")
     message = auth.scrub(f"success status but no data: {message}")
     if kind is UncertainSubmitError:
