@@ -27,6 +27,12 @@ Every failure is one of ``vidbuild.errors``, chained from the httpx exception if
     other httpx exception on GET                    TransportError           no
     2xx without readable data on POST               UncertainSubmitError     no
     2xx without readable data on GET                ApiError                 no
+    file body shorter than its Content-Length       TransportError           yes
+    downloaded file not whole (MP4 boxes, JPEG      DamagedDownloadError     no (a fresh URL)
+      markers) although the body looked complete
+
+Every string of a reply's ``data`` has the API key scrubbed out (``ApiKeyAuth.scrub_data``)
+before anything reads it, as have error messages and codes.
 
 An unknown video id on ``video_status.get`` is 404 on current deployments and 400
 (InvalidRequestError) on older ones; the client does not guess which one it meant.
@@ -47,7 +53,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 import httpx
 
@@ -55,11 +61,14 @@ from vidbuild import api
 from vidbuild.client._http import (
     DEFAULT_TIMEOUT,
     ApiKeyAuth,
+    DamagedDownloadError,
     ExpiredUrlError,
     RetryEvent,
     Session,
+    file_location,
     user_agent,
 )
+from vidbuild.client._media import jpeg_problem, mp4_problem
 from vidbuild.client._replies import (
     KNOWN_STATUSES,
     AvatarCatalogue,
@@ -88,6 +97,7 @@ __all__ = [
     "AgentSession",
     "AvatarCatalogue",
     "CreatedVideo",
+    "DamagedDownloadError",
     "DetailPage",
     "DownloadResult",
     "ExpiredUrlError",
@@ -104,6 +114,8 @@ __all__ = [
 log = logging.getLogger("vidbuild.client")
 
 CHUNK_SIZE = 1 << 20
+# How a downloaded file of each kind is checked to be whole before it is kept.
+MEDIA_CHECKS: dict[str, Callable[[Path], str | None]] = {"mp4": mp4_problem, "jpeg": jpeg_problem}
 
 
 class HeyGenClient:
@@ -225,20 +237,31 @@ class HeyGenClient:
         """The account's voices, as the API's dicts (look up by ``voice_id``)."""
         return catalogue_list(self._session.call("GET", api.VOICES_ROUTE), "voices")
 
-    def download(self, url: str, dest: Path) -> DownloadResult:
-        """Fetch a signed file URL to ``dest`` atomically: complete and synced, or not there.
+    def download(self, url: str, dest: Path, media: Literal["mp4", "jpeg"] | None = None
+                 ) -> DownloadResult:
+        """Fetch a signed file URL to ``dest`` atomically: complete, checked and synced, or not there.
 
-        ExpiredUrlError (403/404) means: ask ``status`` again for a fresh URL. Local disk
-        errors are raised as the OSError they are.
+        A body shorter than its Content-Length is fetched again from the same URL; a file that
+        fails its ``media`` check (see ``_media``: an MP4's boxes must tile it, with ``ftyp``, a
+        whole ``moov`` and an ``mdat``; None: no check) raises DamagedDownloadError, since a
+        body cut off without Content-Length can't be told from a whole one any other way.
+        ExpiredUrlError (403/404) means: ask ``status`` again for a fresh URL. Local disk errors
+        are raised as the OSError they are.
         """
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A hidden sibling, so the rename stays on one filesystem; created with open() rather
         # than mkstemp so the finished file gets the usual umask permissions, not 0600.
+        # The name is one outputs.TEMPORARY_NAME knows, so a build killed meanwhile leaves
+        # nothing the next build won't clean.
         temp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
         temp.open("xb").close()
         try:
             size, digest = self._session.fetch(url, lambda chunks: _write(temp, chunks))
+            problem = MEDIA_CHECKS[media](temp) if media else None
+            if problem:
+                raise DamagedDownloadError(f"the downloaded {media} file is not whole: {problem}",
+                                           method="GET", path=file_location(url))
             os.replace(temp, dest)
         except BaseException:
             temp.unlink(missing_ok=True)
@@ -272,12 +295,9 @@ def _sync_directory(directory: Path) -> None:
 
 
 def _checked_base_url(base_url: str) -> str:
+    url = api.normalize_base_url(base_url)
     try:
-        url = httpx.URL(base_url)
+        httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise UsageError(f"the API base URL is not a URL: {exc}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise UsageError("the API base URL must be an http(s) URL with a host")
-    if url.userinfo or url.query:
-        raise UsageError("the API base URL must not carry credentials or a query")
-    return str(url).rstrip("/")
+    return url
