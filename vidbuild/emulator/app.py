@@ -102,6 +102,11 @@ class Emulator:
             return EmulatorResponse(0, {}, b"", drop=True)
         strikes.delay = self.config.slow_seconds if strikes("slow") else 0.0
         response = self._gate(request, scope, strikes) or answer(body, now, strikes)
+        if scope == "files" and response.status == 200 and len(response.body) > 1 \
+                and strikes("truncate_download"):
+            response = self._cut_off(response)
+        if scope != "files" and strikes("echo_key"):
+            response = _echo_key(response, request.header("X-Api-Key") or "")
         if strikes("drop_after"):
             response = replace(response, drop=True)
         self._record(request, body, response.status, strikes.struck, now)
@@ -160,6 +165,14 @@ class Emulator:
             return error(500, "internal_error", "Internal server error")
         return None
 
+    def _cut_off(self, response: EmulatorResponse) -> EmulatorResponse:
+        """The file's first bytes only, with nothing in the headers that gives the cut away."""
+        with self._random_lock:
+            keep = self._random.randrange(1, len(response.body))
+        headers = {name: value for name, value in response.headers.items()
+                   if name.lower() != "content-length"}
+        return replace(response, headers=headers, body=response.body[:keep], cut_off=True)
+
     def _strikes(self, kind: str, scope: str) -> bool:
         rate = self.config.fault_rate(kind, scope)
         if rate <= 0.0:
@@ -210,6 +223,30 @@ class _Draws:
             self.struck.append(kind)
             return True
         return False
+
+
+_ECHOED_FIELDS: Final = frozenset({"message", "detail", "msg", "failure_message"})
+
+
+def _echo_key(response: EmulatorResponse, key: str) -> EmulatorResponse:
+    """The reply with the caller's key appended to each message and detail in it, as a careless
+    server that quotes the request's headers back would do."""
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return response
+
+    def echo(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: f"{item} (X-Api-Key: {key})" if name in _ECHOED_FIELDS
+                    and isinstance(item, str) else echo(item) for name, item in value.items()}
+        if isinstance(value, list):
+            return [echo(item) for item in value]
+        return value
+
+    body = json.dumps(echo(payload)).encode()
+    headers = {**response.headers, "Content-Length": str(len(body))}
+    return replace(response, headers=headers, body=body)
 
 
 def _parse_body(raw: bytes) -> object:

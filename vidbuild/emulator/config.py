@@ -3,6 +3,8 @@
 A settings string is a comma-separated list of ``name=value`` items, e.g.
 ``"speed=0.001,rate_limit=0.2,drop_after:submit=0.05,max_concurrent=3,seed=7"``.
 Fault items take a rate in [0, 1]; ``kind:scope`` limits a fault to one group of routes.
+``truncate_download`` cuts a media file off mid-stream without a Content-Length (files only);
+``echo_key`` echoes the request's API key in every message and detail of an API reply.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from typing import Final
 REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
 # Faults that only make sense for a submission (POST .../generate).
 SUBMIT_FAULTS: Final = ("quota", "render_fail")
-FAULT_KINDS: Final = REQUEST_FAULTS + SUBMIT_FAULTS
+# Faults of media downloads only: the body cut off mid-stream, with no Content-Length to tell.
+FILE_FAULTS: Final = ("truncate_download",)
+# Faults of API replies only: the request's X-Api-Key echoed in every message and detail text.
+REPLY_FAULTS: Final = ("echo_key",)
+FAULT_KINDS: Final = REQUEST_FAULTS + SUBMIT_FAULTS + FILE_FAULTS + REPLY_FAULTS
 SCOPES: Final = ("submit", "status", "list", "catalogue", "files")
 
 ENV_FAULTS: Final = "VIDBUILD_EMULATOR_FAULTS"
@@ -79,7 +85,7 @@ class EmulatorConfig:
         scoped = self.faults.get(f"{kind}:{scope}")
         if scoped is not None:
             return scoped
-        if scope == "files":
+        if (scope == "files") != (kind in FILE_FAULTS):
             return 0.0
         return self.faults.get(kind, 0.0)
 
@@ -114,6 +120,10 @@ def _check_fault_name(name: str) -> None:
         raise ValueError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
     if scope and kind in SUBMIT_FAULTS and scope != "submit":
         raise ValueError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
+    if scope and kind in FILE_FAULTS and scope != "files":
+        raise ValueError(f"fault {kind!r} only applies to file downloads, not to {scope!r}")
+    if kind in REPLY_FAULTS and scope == "files":
+        raise ValueError(f"fault {kind!r} only applies to API replies, not to file downloads")
 
 
 def _split_items(text: str) -> list[tuple[str, str]]:

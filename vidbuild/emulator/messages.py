@@ -44,13 +44,18 @@ class EmulatorRequest:
 
 @dataclass(frozen=True)
 class EmulatorResponse:
-    """What to answer: a status, headers and body, possibly late (``delay``) or never (``drop``)."""
+    """What to answer: a status, headers and body, possibly late (``delay``) or never (``drop``).
+
+    ``cut_off``: the body is sent without Content-Length and the connection closed after it, so
+    the client can't tell it was cut short (an HTTP/1.1 close-delimited body).
+    """
 
     status: int
     headers: dict[str, str]
     body: bytes
     delay: float = 0.0
     drop: bool = False
+    cut_off: bool = False
 
 
 def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None

@@ -80,7 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if "Content-Length" not in reply.headers:
+        if reply.cut_off:
+            # No length: the body ends where the connection closes, so the cut looks like the end.
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        elif "Content-Length" not in reply.headers:
             self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if reply.body and self.command != "HEAD":
