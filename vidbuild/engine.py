@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidbuild.backend import Backend
+from vidbuild.client import DamagedDownloadError
 from vidbuild.errors import (
     ApiError,
     AuthError,
@@ -41,6 +42,7 @@ from vidbuild.worklist import Outcome, Worklist
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
 MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giving up this build
 MAX_DOWNLOAD_TRIES = 3
+MAX_DAMAGED_DOWNLOADS = 8   # files that arrived cut short, each fetched again from a fresh URL
 MAX_LOST_REPLIES = 5        # submissions of one job in a row that got no reply before giving up
 
 
@@ -355,11 +357,15 @@ class Engine(Worklist):
         try:
             if not record.video_url:
                 raise NotFoundError("no video_url recorded")
+            check_inside(self.root, destination)   # before mkdir: no directory made outside
             destination.parent.mkdir(parents=True, exist_ok=True)
             check_inside(self.root, destination)
-            result = self.client.download(record.video_url, destination)
+            result = self.client.download(record.video_url, destination, media="mp4")
         except NotFoundError:   # the signed URL expired (or was never known): ask for a fresh one
             self._refresh_url(step, record)
+            return
+        except DamagedDownloadError as exc:   # cut short unseen: fetch again, from a fresh URL
+            self._refresh_url(step, record, damaged=exc)
             return
         except (TransportError, ApiError) as exc:
             self._transient(step, "download", exc)
@@ -374,12 +380,17 @@ class Engine(Worklist):
         self.outcome.done += 1
         self.reporter.done(step, record)
 
-    def _refresh_url(self, step: Step, record: Record) -> None:
+    def _refresh_url(self, step: Step, record: Record, damaged: ApiError | None = None) -> None:
         # Counted apart from transient failures: the poll that fetches a fresh URL resets those.
-        tries = self._failures.get(f"urls:{step.job.hash}", 0) + 1
-        self._failures[f"urls:{step.job.hash}"] = tries
-        if tries > MAX_DOWNLOAD_TRIES:
-            raise _Stop(f"{step.key}: the video's URL keeps expiring before it can be downloaded")
+        counter, limit = (f"damaged:{step.job.hash}", MAX_DAMAGED_DOWNLOADS) if damaged else \
+            (f"urls:{step.job.hash}", MAX_DOWNLOAD_TRIES)
+        tries = self._failures.get(counter, 0) + 1
+        self._failures[counter] = tries
+        if tries > limit:
+            raise _Stop(f"{step.key}: {damaged}" if damaged else
+                        f"{step.key}: the video's URL keeps expiring before it can be downloaded")
+        if damaged:
+            self.reporter.note(step, f"download not whole ({damaged}); fetching it again")
         self._mark(record, "submitted")
         self._in_flight.add(step.job.hash)
         self._schedule(0.0, "poll", step)
@@ -413,7 +424,8 @@ class Engine(Worklist):
         last = super()._leave(step)
         if last:
             self.pacer.forget(step.job.hash)
-            for name in (step.job.hash, f"lost:{step.job.hash}", f"urls:{step.job.hash}"):
+            for name in (step.job.hash, f"lost:{step.job.hash}", f"urls:{step.job.hash}",
+                         f"damaged:{step.job.hash}"):
                 self._failures.pop(name, None)
         return last
 
