@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from vidbuild.api import normalize_base_url
 from vidbuild.errors import StateError
 
 STATE_DIR_NAME = ".vidbuild"
@@ -105,7 +106,9 @@ class State(Protocol):
 
 
 def namespace_for(base_url: str) -> str:
-    """A directory name for an API base URL: readable, and unique per URL."""
+    """A directory name for an API base URL: readable, and unique per API (every spelling of one
+    URL, as ``normalize_base_url`` has it, names the same directory). UsageError if not a URL."""
+    base_url = normalize_base_url(base_url)
     readable = re.sub(r"[^A-Za-z0-9.-]+", "-", base_url.split("://", 1)[-1]).strip("-")[:60]
     digest = hashlib.sha256(base_url.encode()).hexdigest()[:8]
     return f"{readable}-{digest}"
@@ -140,6 +143,29 @@ class DiskState:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self._owner_file = (self._owners / f"{_owner_token(self.owner)}.lock").open("a")
         fcntl.flock(self._owner_file, fcntl.LOCK_EX)
+        self._identity = self._store_identity()
+
+    def _store_identity(self) -> tuple[tuple[int, int], ...]:
+        """Device and inode of the namespace directory, the store directory and its database file."""
+        store = self.directory / "store"
+        try:
+            return tuple((info.st_dev, info.st_ino) for info in
+                         (os.stat(path) for path in (self.directory, store, store / "cache.db")))
+        except OSError:
+            return ()
+
+    def _check_store(self) -> None:
+        """Raise StateError if the store was deleted or replaced since it was opened.
+
+        SQLite keeps writing to a database file that was unlinked (``rm -rf .vidbuild`` during a
+        build), where nothing will ever read it: every record would be lost and the next build
+        would pay for every row again. So each write first checks that the store it opened is
+        still the one on disk, and the build stops (exit 3) before sending anything more.
+        """
+        if self._store_identity() != self._identity:
+            raise StateError(f"the state store {self.directory} was deleted or replaced while "
+                             "this command ran; stopped before sending anything more (what it "
+                             "recorded since is lost: check your HeyGen account before rebuilding)")
 
     def get(self, content_hash: str) -> Record | None:
         data = self._cache.get(f"job:{content_hash}")
@@ -156,6 +182,7 @@ class DiskState:
         'claimed': go ahead and send. 'busy': a live process holds it. 'orphaned': a dead process
         claimed it and may have sent it: reconcile first. 'exists': already submitted or done.
         """
+        self._check_store()
         with self._cache.transact():
             current = self.get(content_hash)
             if current is not None and current.owner == self.owner and current.status == "claimed":
@@ -174,6 +201,7 @@ class DiskState:
 
     def take_over(self, record: Record) -> bool:
         """Adopt an orphaned claim so only this process reconciles it; False if someone else did."""
+        self._check_store()
         with self._cache.transact():
             current = self.get(record.hash)
             if current is None or current.owner != record.owner or self.owner_alive(current.owner):
@@ -186,6 +214,7 @@ class DiskState:
 
     def record(self, record: Record) -> None:
         """Write ``record``, unless state has moved past it (see ``_superseded``)."""
+        self._check_store()
         with self._cache.transact():
             current = self.get(record.hash)
             if current is not None and _superseded(record, current):
@@ -194,6 +223,7 @@ class DiskState:
             self._cache.set(f"job:{record.hash}", record.to_json())
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
+        self._check_store()
         self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
 
     def owner_alive(self, owner: str) -> bool:
@@ -227,6 +257,7 @@ class DiskState:
         return self._cache.get(f"meta:{name}")
 
     def set_meta(self, name: str, value: Any) -> None:
+        self._check_store()
         self._cache.set(f"meta:{name}", value)
 
     def close(self) -> None:
