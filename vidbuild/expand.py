@@ -17,6 +17,7 @@ from vidbuild.errors import Diagnostic, ProjectError
 from vidbuild.hashing import content_hash
 from vidbuild.loader import PathKey
 from vidbuild.project import DEFAULT_OUTPUT, Project
+from vidbuild.protected import MANIFEST_NAMES, ProtectedFiles
 from vidbuild.render import Compiled, Renderer, TemplateFailure
 from vidbuild.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
 from vidbuild.validate import body_errors, body_is_valid
@@ -93,10 +94,11 @@ class DiagnosticSink:
 class Expander:
     """Everything compiled once per project; ``expand(row)`` renders one row."""
 
-    def __init__(self, project: Project) -> None:
+    def __init__(self, project: Project, protected: ProtectedFiles | None = None) -> None:
         from vidbuild.resources import templates_dir
 
         self.project = project
+        self.protected = protected
         self.renderer = Renderer([project.templates_dir, templates_dir()])
         spec = project.spec
         self.context_base = {"vars": spec.get("vars", {}), "project": {"name": project.name}}
@@ -224,7 +226,7 @@ class Expander:
             rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
         except TemplateFailure:
             return None
-        problem = output_problem(self.project.root, rendered)
+        problem = output_problem(self.project.root, rendered, self.protected)
         if problem:
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
             return None
@@ -378,8 +380,9 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def output_problem(root: Path, rendered: str) -> str | None:
-    """Why an output path is unsafe, or None: it must be relative and stay inside the project."""
+def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None = None) -> str | None:
+    """Why an output path is unsafe, or None: it must be relative, stay inside the project and
+    overwrite none of the ``protected`` files (the project's inputs, its state, the manifest)."""
     if not rendered:
         return "output path is empty"
     if "\x00" in rendered:
@@ -400,6 +403,9 @@ def output_problem(root: Path, rendered: str) -> str | None:
         target = os.path.realpath(target)
     if not target.startswith(base.rstrip("/") + "/"):
         return f"output path {rendered!r} escapes the project directory"
+    clash = protected.problem(target) if protected is not None else None
+    if clash:
+        return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
     return None
 
 
@@ -408,13 +414,17 @@ def _resolved(root: str, directory: str) -> str:
     return os.path.realpath(os.path.join(root, directory))
 
 
-def expand_project(project: Project) -> Iterator[Job]:
+def expand_project(project: Project, state_dir: Path | None = None) -> Iterator[Job]:
     """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
-    row (or the project) was wrong. Keys and output paths must be unique."""
+    row (or the project) was wrong. Keys and output paths must be unique, and neither an output
+    nor the manifest may overwrite the project's own files or its state (in ``state_dir``,
+    default: ``state_root``'s choice)."""
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
+    protected = ProtectedFiles.of(project, state_dir)
+    directories = _OutputDirectories()
     try:
-        expander = Expander(project)
+        expander = Expander(project, protected)
     except ProjectError as exc:
         # Still read the data: its own mistakes (a missing file, a ragged row) are independent ones.
         for diagnostic in exc.diagnostics:
@@ -423,8 +433,39 @@ def expand_project(project: Project) -> Iterator[Job]:
         for row in read_rows(project):
             job = expander.expand(row, sink) if expander is not None else None
             if job is not None:
+                directories.add(job.output)
                 yield job
     except ProjectError as exc:
         for diagnostic in exc.diagnostics:
             sink.add(diagnostic)
+    clash = directories.manifest_clash(project, protected)
+    if clash:
+        sink.add(Origin(project.document, ("output",)).diagnostic(clash))
     sink.raise_if_any()
+
+
+class _OutputDirectories:
+    """The deepest directory all outputs share, found as rows go by: the manifest goes there."""
+
+    def __init__(self) -> None:
+        self.common: str | None = None
+        self._last = ""
+
+    def add(self, output: str) -> None:
+        parent = posixpath.dirname(output)
+        if parent == self._last and self.common is not None:
+            return
+        self._last = parent
+        self.common = parent if self.common is None else posixpath.commonpath([self.common, parent])
+
+    def manifest_clash(self, project: Project, protected: ProtectedFiles) -> str | None:
+        """Why the manifest, written beside the outputs, would overwrite a protected file."""
+        if self.common is None:
+            return None
+        for name in MANIFEST_NAMES:
+            path = os.path.realpath(project.root / self.common / name)
+            clash = protected.problem(path, output=False)
+            if clash:
+                where = posixpath.join(self.common, name) if self.common else name
+                return f"the manifest {where} {clash}: vidbuild would overwrite it"
+        return None

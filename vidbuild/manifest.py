@@ -15,17 +15,24 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
+from vidbuild.outputs import check_inside
 from vidbuild.rowindex import IndexEntry
 from vidbuild.state import Record, State
 
+MANIFEST_JSON = "manifest.json"
+MANIFEST_CSV = "manifest.csv"
 FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error")
 
 
 def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
     """The directory the outputs share (usually out/), or the project directory."""
+    return shared_dir(root, (str(PurePosixPath(output).parent) for output in outputs))
+
+
+def shared_dir(root: Path, directories: Iterable[str]) -> Path:
+    """The deepest directory holding all ``directories`` (relative, POSIX), or ``root/out`` if none."""
     common: str | None = None
-    for output in outputs:
-        parent = str(PurePosixPath(output).parent)
+    for parent in directories:
         if common is None:
             common = parent
         elif parent != common:
@@ -51,8 +58,12 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
     """Write both files atomically from the rows, read twice (once for the directory, once for
     the entries); returns the JSON file's path."""
     directory = manifest_dir(root, (row.output for row in rows()))
+    # Checked again at write time, as outputs are: a directory swapped for a symlink since
+    # validation must not carry the manifest out of the project.
+    check_inside(root, directory / MANIFEST_JSON)
     directory.mkdir(parents=True, exist_ok=True)
-    with _atomic(directory / "manifest.json") as json_file, _atomic(directory / "manifest.csv") as csv_file:
+    check_inside(root, directory / MANIFEST_JSON)
+    with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
         writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         videos = _JsonList(json_file, project_name)
@@ -61,7 +72,7 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
             videos.add(item)
             writer.writerow(item)
         videos.close()
-    return directory / "manifest.json"
+    return directory / MANIFEST_JSON
 
 
 class _JsonList:

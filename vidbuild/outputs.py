@@ -7,7 +7,10 @@ copied from the other row's output while that still holds the video, else downlo
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 from vidbuild.errors import InvalidRequestError
@@ -32,7 +35,41 @@ def has_own_copy(root: Path, output: str, record: Record) -> bool:
         return False
     own.parent.mkdir(parents=True, exist_ok=True)
     check_inside(root, own)
-    temporary = own.with_name(f".{own.name}.copy")
-    shutil.copyfile(other, temporary)
-    os.replace(temporary, own)
+    # A name of its own: builds running at once may copy the same twin at the same moment.
+    temporary = temporary_sibling(own, "copy")
+    try:
+        shutil.copyfile(other, temporary)
+        os.replace(temporary, own)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return True
+
+
+# vidbuild's own temporary files beside the files it writes; a killed build can leave them behind.
+# A download (".part"), a twin's copy (".copy") and the manifests (".tmp", made by mkstemp).
+TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.(?:part|copy)|\.manifest\.(?:json|csv)\.[a-z0-9_]{8}\.tmp")
+
+
+def temporary_sibling(path: Path, suffix: str) -> Path:
+    """A hidden, unique name beside ``path`` that TEMPORARY_NAME recognises (``part`` or ``copy``)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{suffix}")
+
+
+def remove_leftovers(directories: Iterable[Path]) -> list[Path]:
+    """Delete vidbuild's temporary files (TEMPORARY_NAME) directly in ``directories``; return them.
+
+    Only call this while no other build of the project runs (see ``commands.build``): a running
+    build's temporary files are in use. Anything else in those directories is left alone.
+    """
+    removed = []
+    for directory in directories:
+        try:
+            names = [entry.name for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)]
+        except OSError:
+            continue   # not there (yet): nothing to clean
+        for name in names:
+            if TEMPORARY_NAME.fullmatch(name):
+                (directory / name).unlink(missing_ok=True)
+                removed.append(directory / name)
+    return removed

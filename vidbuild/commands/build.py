@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import posixpath
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,7 +52,7 @@ def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
     from vidbuild.expand import expand_project
 
     missing = set(force)
-    for job in expand_project(loaded.project):
+    for job in expand_project(loaded.project, loaded.state_root):
         missing.discard(job.key)
         yield job
     if missing:
@@ -149,12 +152,22 @@ def _anything_to_do(loaded: Loaded, force: Sequence[str]) -> bool:
 def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
                reporter: Reporter) -> int:
     """Read every row once to validate, plan and index it (keeping no body), then again to act."""
-    from vidbuild.engine import Engine
-
     root = loaded.project.root
     summary = Summary()
     for step in plan_steps(indexed(_jobs(loaded, force), index), loaded.state, root, force):
         summary.add(step)
+    with _BuildLock(root) as lock:
+        if lock.alone():
+            _clean_leftovers(root, index)
+        lock.share()
+        return _act(loaded, force, options, index, reporter, summary)
+
+
+def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
+         reporter: Reporter, summary: Summary) -> int:
+    from vidbuild.engine import Engine
+
+    root = loaded.project.root
     if not summary.up_to_date:
         # Work is starting: until it completes, the last snapshot no longer speaks for state.
         from vidbuild.uptodate import forget
@@ -177,6 +190,42 @@ def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: Ro
         _remember_complete_build(loaded, index, manifest)
     reporter.finished(outcome)
     return outcome.exit_code
+
+
+class _BuildLock:
+    """A flock on the project directory: every build holds it shared while it may leave temporary
+    files; a build that gets it exclusively is the only one running, so any temporary file it
+    finds was left by a build that is gone (killed). Held per project whatever --state-dir says."""
+
+    def __init__(self, root: Path) -> None:
+        self._descriptor = os.open(root, os.O_RDONLY)
+
+    def alone(self) -> bool:
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def share(self) -> None:
+        """Hold it shared (waiting while another build cleans up)."""
+        fcntl.flock(self._descriptor, fcntl.LOCK_SH)
+
+    def __enter__(self) -> _BuildLock:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self._descriptor)   # releases the lock
+
+
+def _clean_leftovers(root: Path, index: RowIndex) -> None:
+    """Remove temporary files killed builds left beside the outputs and the manifest."""
+    from vidbuild.manifest import shared_dir
+    from vidbuild.outputs import remove_leftovers
+
+    directories = {posixpath.dirname(row.output) or "." for row in index.entries()}
+    manifest = shared_dir(root, directories)
+    remove_leftovers([manifest, *(root / directory for directory in sorted(directories))])
 
 
 def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
@@ -282,8 +331,6 @@ def clean(path: str | None, *, state_dir: str | None = None, yes: bool = False,
 
 
 def _build_running(root: Path) -> bool:
-    import fcntl
-
     for lock in root.glob("*/owners/*.lock"):
         with lock.open("a") as handle:
             try:
