@@ -196,6 +196,19 @@ def test_a_manifest_that_would_land_on_the_data_file_is_refused(
     assert untouched(project, before) and heygen.requests() == []
 
 
+def test_compile_out_refuses_to_write_over_the_projects_own_files(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "templates").mkdir()
+    (project / "templates" / "r01.json").write_text("{}")
+
+    assert cli.main(["compile", str(project), "--out", str(project / "templates")]) == 2
+
+    assert "r01.json is inside the templates directory: not writing any request body" in \
+        capsys.readouterr().err
+    assert [p.name for p in (project / "templates").iterdir()] == ["r01.json"]
+    assert (project / "templates" / "r01.json").read_text() == "{}"
+
+
 def test_the_manifest_is_not_written_through_a_symlink_out_of_the_project(tmp_path: Path) -> None:
     root, outside = tmp_path / "project", tmp_path / "elsewhere"
     root.mkdir()
@@ -254,15 +267,20 @@ def twin_rows(count: int) -> list[dict[str, str]]:
     return [{"id": f"t{n:02d}", "name": "Same", "line": "hello"} for n in range(1, count + 1)]
 
 
-def test_concurrent_builds_of_twin_rows_all_finish(project: Path, heygen: LoopbackHeyGen) -> None:
-    write_rows(project, twin_rows(30))
+def test_concurrent_builds_copying_twin_rows_all_finish(project: Path, heygen: LoopbackHeyGen) -> None:
+    count = 200
+    write_rows(project, twin_rows(count))
+    assert run_vidbuild("build", str(project), env=heygen.env()).code == 0
+    outputs = [project / "out" / f"t{n:02d}.mp4" for n in range(1, count + 1)]
+    for output in outputs[1:]:
+        output.unlink()   # each build now copies the one left to every other row, at once
+
     builds = [start_vidbuild("build", str(project), "-j", "8", env=heygen.env()) for _ in range(3)]
     results = [(b.wait(timeout=120), b.communicate()[1]) for b in builds]
 
     for code, err in results:
         assert code == 0, err
-    files = {(project / "out" / f"t{n:02d}.mp4").read_bytes() for n in range(1, 31)}
-    assert len(files) == 1
+    assert {output.read_bytes() for output in outputs} == {outputs[0].read_bytes()}
     assert len(heygen.submits()) == 1
     assert [p.name for p in (project / "out").iterdir() if p.name.startswith(".")] == []
 

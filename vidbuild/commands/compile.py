@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any, TextIO
 from vidbuild.api import endpoint_id
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.expand import Job, expand_project
-from vidbuild.project import display_path, load_project
+from vidbuild.project import Project, display_path, load_project
 
 
 def validate(path: str | None, *, online: bool = False, stderr: TextIO | None = None) -> int:
@@ -26,6 +27,17 @@ def validate(path: str | None, *, online: bool = False, stderr: TextIO | None = 
     print(f"{project.document.display}: ok, {count} video{'s' if count != 1 else ''}",
           file=stderr or sys.stderr)
     return EXIT_OK
+
+
+def _refuse_protected(project: Project, files: Sequence[Path]) -> None:
+    """UsageError, before anything is written, if a file would overwrite the project's own."""
+    from vidbuild.protected import ProtectedFiles
+
+    protected = ProtectedFiles.of(project)
+    for file in files:
+        clash = protected.problem(os.path.realpath(file), output=False)
+        if clash:
+            raise UsageError(f"--out: {display_path(file)} {clash}: not writing any request body")
 
 
 def job_record(job: Job) -> dict[str, Any]:
@@ -47,6 +59,7 @@ def compile_bodies(path: str | None, *, rows: Sequence[str] | None = None, out: 
     stdout = stdout or sys.stdout
     if out is not None:
         directory = Path(out)
+        _refuse_protected(project, [directory / f"{job.key}.json" for job in jobs])
         directory.mkdir(parents=True, exist_ok=True)
         for job in jobs:
             text = json.dumps(job_record(job), indent=2, ensure_ascii=False) + "\n"
