@@ -131,6 +131,7 @@ def set_output(root: Path, template: str) -> None:
     ("templates/{{ key }}.mp4", "is inside the templates directory"),
     (".vidbuild/{{ key }}.mp4", "is inside the state directory"),
     (".vidbuild", "is inside the state directory"),
+    (".gitignore", "is the project's .gitignore"),
     ("out/manifest.json", "is where vidbuild writes its manifest"),
     ("{{ key }}/Manifest.CSV", "is where vidbuild writes its manifest"),
 ])

@@ -1,9 +1,10 @@
 """Validate stage, on disk: the project's own files, which no output (nor the manifest) may overwrite.
 
 vidbuild reads the project file, the data source, the templates directory and the state
-directory; a video written over one of them destroys the project (a corrupt state database
-fails every later command). Paths are compared resolved and case-folded, so a symlink or a
-case-insensitive file system (macOS, Windows) can't slip an output past the check.
+directory (and the project keeps its ``.gitignore``); a video written over one of them destroys
+the project (a corrupt state database fails every later command). Paths are compared resolved
+and case-folded, so a symlink or a case-insensitive file system (macOS, Windows) can't slip an
+output past the check.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class ProtectedFiles:
         from vidbuild.data import data_source
         from vidbuild.state import state_root
 
-        files = {_key(project.file): f"the project file {project.file.name}"}
+        files = {_key(project.file): f"the project file {project.file.name}",
+                 # Not read by vidbuild, but part of the project an output must not replace.
+                 _key(project.root / ".gitignore"): "the project's .gitignore"}
         source = data_source(project)
         if source is not None:
             files[_key(source)] = f"the data source {source.name}"
