@@ -342,6 +342,7 @@ def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth
         return auth.scrub_data(body if envelope else body["data"])
     code, message = read_error(response) if isinstance(body, dict) else (None, "reply is not JSON")
     message = auth.scrub(f"success status but no data: {message}")
+    code = auth.scrub(code) if code is not None else None
     if kind is UncertainSubmitError:
         message = f"{message}; {UNCERTAIN_HINT}"
     raise kind(message, status=response.status_code, code=code, method=method, path=path)

@@ -83,7 +83,7 @@ def _boxes(file: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, i
         elif size == 0:
             size = end - offset
         if size < payload - offset or offset + size > end:
-            raise _Damaged(f"the '{kind.decode()}' box at byte {offset} runs past the end of the "
-                           f"file ({offset + size} of {end} bytes): cut short")
+            raise _Damaged(f"the '{kind.decode()}' box at byte {offset} ends at byte {offset + size}, "
+                           f"past the end at byte {end}: cut short")
         yield kind, payload, offset + size
         offset += size
