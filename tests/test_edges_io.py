@@ -7,6 +7,7 @@ emulator behind a real loopback socket, with real state on disk.
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import shutil
 import signal
@@ -28,14 +29,16 @@ from buildkit import (
 )
 
 import vidbuild.client._http
-from vidbuild import api, cli
+from vidbuild import api, cli, commands
 from vidbuild.api import normalize_base_url
 from vidbuild.client import DamagedDownloadError, HeyGenClient
 from vidbuild.client._media import jpeg_problem, mp4_problem
 from vidbuild.emulator import EmulatorConfig
 from vidbuild.emulator.media import stamped
 from vidbuild.errors import StateError, UsageError
+from vidbuild.expand import Job, expand_project
 from vidbuild.manifest import write_manifest
+from vidbuild.project import Project
 from vidbuild.rowindex import IndexEntry
 from vidbuild.state import DiskState, namespace_for
 
@@ -208,6 +211,31 @@ def test_compile_out_refuses_to_write_over_the_projects_own_files(
         capsys.readouterr().err
     assert [p.name for p in (project / "templates").iterdir()] == ["r01.json"]
     assert (project / "templates" / "r01.json").read_text() == "{}"
+
+
+def test_an_output_dir_swapped_for_a_symlink_mid_build_never_overwrites_the_data(
+        project: Path, heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_rows(project, [{"id": "rows", "name": "Ana", "line": "hi"}])
+    set_output(project, "out/{{ key }}.csv")   # out/rows.csv: fine while out/ is a directory
+    (project / "out").mkdir()
+    data = (project / "rows.csv").read_bytes()
+    passes: list[int] = []
+
+    def swap_before_the_second_pass(spec: Project, state_dir: Path | None = None) -> Iterator[Job]:
+        passes.append(1)
+        if len(passes) == 2:   # validated and planned: now out/ leads to the project directory
+            (project / "out").rmdir()
+            (project / "out").symlink_to(project, target_is_directory=True)
+        return expand_project(spec, state_dir)
+
+    monkeypatch.setattr("vidbuild.expand.expand_project", swap_before_the_second_pass)
+    err = io.StringIO()
+    code = commands.build(str(project), stderr=err)
+
+    assert code == 3, err.getvalue()
+    assert "is the data source rows.csv" in err.getvalue()
+    assert (project / "rows.csv").read_bytes() == data
+    assert not (project / "manifest.csv").exists() or (project / "manifest.csv").read_bytes() != data
 
 
 def test_the_manifest_is_not_written_through_a_symlink_out_of_the_project(tmp_path: Path) -> None:

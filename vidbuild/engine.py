@@ -34,6 +34,7 @@ from vidbuild.intake import Intake
 from vidbuild.outputs import check_inside, has_own_copy
 from vidbuild.pacing import Pacer
 from vidbuild.plan import Step, estimate_seconds, field_digests
+from vidbuild.protected import ProtectedFiles
 from vidbuild.reconcile import find_submission
 from vidbuild.report import Reporter
 from vidbuild.state import KeyEntry, Record, State
@@ -51,6 +52,7 @@ class Options:
     jobs: int = DEFAULT_JOBS
     fail_fast: bool = False
     render_ratio: float | None = None   # learned by earlier builds against this API (see pacing)
+    protected: ProtectedFiles | None = None   # checked again as each file is written
 
 
 class _Stop(Exception):
@@ -216,7 +218,7 @@ class Engine(Worklist):
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
-        elif has_own_copy(self.root, step.job.output, record):
+        elif has_own_copy(self.root, step.job.output, record, self.options.protected):
             self._leave(step)
             self._cached(step)
         else:
@@ -357,9 +359,9 @@ class Engine(Worklist):
         try:
             if not record.video_url:
                 raise NotFoundError("no video_url recorded")
-            check_inside(self.root, destination)   # before mkdir: no directory made outside
+            check_inside(self.root, destination, self.options.protected)   # before mkdir too
             destination.parent.mkdir(parents=True, exist_ok=True)
-            check_inside(self.root, destination)
+            check_inside(self.root, destination, self.options.protected)
             result = self.client.download(record.video_url, destination, media="mp4")
         except NotFoundError:   # the signed URL expired (or was never known): ask for a fresh one
             self._refresh_url(step, record)

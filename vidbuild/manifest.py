@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from vidbuild.outputs import check_inside
+from vidbuild.protected import ProtectedFiles
 from vidbuild.rowindex import IndexEntry
 from vidbuild.state import Record, State
 
@@ -54,15 +55,18 @@ def entry(key: str, content_hash: str, output: str, record: Record | None) -> di
 
 
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
-                   state: State) -> Path:
+                   state: State, protected: ProtectedFiles | None = None) -> Path:
     """Write both files atomically from the rows, read twice (once for the directory, once for
-    the entries); returns the JSON file's path."""
+    the entries); returns the JSON file's path. InvalidRequestError if the manifest would land
+    outside the project or on one of its ``protected`` files."""
     directory = manifest_dir(root, (row.output for row in rows()))
     # Checked again at write time, as outputs are: a directory swapped for a symlink since
-    # validation must not carry the manifest out of the project.
-    check_inside(root, directory / MANIFEST_JSON)
+    # validation must not carry the manifest out of the project, nor onto its inputs.
+    for name in (MANIFEST_JSON, MANIFEST_CSV):
+        check_inside(root, directory / name, protected, output=False)
     directory.mkdir(parents=True, exist_ok=True)
-    check_inside(root, directory / MANIFEST_JSON)
+    for name in (MANIFEST_JSON, MANIFEST_CSV):
+        check_inside(root, directory / name, protected, output=False)
     with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
         writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()

@@ -15,16 +15,26 @@ from pathlib import Path
 
 from vidbuild.errors import InvalidRequestError
 from vidbuild.plan import holds_video
+from vidbuild.protected import ProtectedFiles
 from vidbuild.state import Record
 
 
-def check_inside(root: Path, destination: Path) -> None:
-    """Checked again at write time: a symlink created since validation must not lead outside."""
-    if not destination.parent.resolve().is_relative_to(root.resolve()):
+def check_inside(root: Path, destination: Path, protected: ProtectedFiles | None = None, *,
+                 output: bool = True) -> None:
+    """Checked again at write time: a symlink created since validation must lead neither outside
+    the project nor onto one of its ``protected`` files. InvalidRequestError if it does."""
+    parent = destination.parent.resolve()
+    if not parent.is_relative_to(root.resolve()):
         raise InvalidRequestError(f"output {destination} leads outside the project directory")
+    target = parent / destination.name
+    clash = protected.problem(os.path.realpath(target), output=output) if protected else None
+    if clash:
+        raise InvalidRequestError(f"output {destination} {clash} (a symlink changed since "
+                                  "validation?); not writing it")
 
 
-def has_own_copy(root: Path, output: str, record: Record) -> bool:
+def has_own_copy(root: Path, output: str, record: Record,
+                 protected: ProtectedFiles | None = None) -> bool:
     """Whether ``output`` holds the video of ``record``, copying it there from the output of the
     row that downloaded it when that file still does; False if it must be downloaded again."""
     own = root / output
@@ -33,8 +43,9 @@ def has_own_copy(root: Path, output: str, record: Record) -> bool:
     other = root / record.output if record.output else None
     if other is None or not holds_video(other, record):
         return False
+    check_inside(root, own, protected)
     own.parent.mkdir(parents=True, exist_ok=True)
-    check_inside(root, own)
+    check_inside(root, own, protected)
     # A name of its own: builds running at once may copy the same twin at the same moment.
     temporary = temporary_sibling(own, "copy")
     try:

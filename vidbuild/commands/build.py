@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from vidbuild.backend import Backend
     from vidbuild.engine import Options
     from vidbuild.expand import Job
+    from vidbuild.protected import ProtectedFiles
     from vidbuild.report import Reporter
 
 
@@ -131,7 +132,8 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
             print_plan(steps, json_output, stdout or sys.stdout)
             return EXIT_OK
         options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
-                          render_ratio=loaded.state.get_meta(RENDER_RATIO))
+                          render_ratio=loaded.state.get_meta(RENDER_RATIO),
+                          protected=_protected(loaded))
         with RowIndex() as index:
             return _run_build(loaded, force, options, index,
                               choose_reporter(json_output, stdout if json_output else stderr))
@@ -239,7 +241,14 @@ def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
 def _write_manifest(loaded: Loaded, index: RowIndex) -> Path:
     from vidbuild.manifest import write_manifest
 
-    return write_manifest(loaded.project.root, loaded.project.name, index.entries, loaded.state)
+    return write_manifest(loaded.project.root, loaded.project.name, index.entries, loaded.state,
+                          _protected(loaded))
+
+
+def _protected(loaded: Loaded) -> ProtectedFiles:
+    from vidbuild.protected import ProtectedFiles
+
+    return ProtectedFiles.of(loaded.project, loaded.state_root)
 
 
 def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int | None:
