@@ -35,7 +35,10 @@ class ProtectedFiles:
         files = {_key(project.file): f"the project file {project.file.name}",
                  # Not read by vidbuild, but part of the project an output must not replace.
                  _key(project.root / ".gitignore"): "the project's .gitignore"}
-        source = data_source(project)
+        try:
+            source = data_source(project)
+        except (OSError, ValueError):
+            source = None   # a path that can't exist: reading the data reports it
         if source is not None:
             files[_key(source)] = f"the data source {source.name}"
         state = state_dir or state_root(project.root)
