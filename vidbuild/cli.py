@@ -85,6 +85,9 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="submit nothing new after the first failure")
     parser.add_argument("--force", nargs="+", metavar="KEY", default=[],
                         help="rebuild these rows even if up to date (pays again)")
+    parser.add_argument("--render-timeout", type=float, default=None, metavar="SECONDS",
+                        help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
+                             "still rendering this long after submission (default 3600)")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
 
 
@@ -151,7 +154,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                         force=a.force),
         "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
                                           dry_run=a.dry_run, question=a.question,
-                                          fail_fast=a.fail_fast, force=a.force, json_output=a.json),
+                                          fail_fast=a.fail_fast, force=a.force, json_output=a.json,
+                                          render_timeout=a.render_timeout),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
         "avatars": lambda a: commands.show_catalogue("avatars", a.path, state_dir=a.state_dir,

@@ -12,6 +12,7 @@ the reporter's hooks.
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.intake import Intake
-from vidbuild.outputs import check_inside, has_own_copy
+from vidbuild.outputs import check_inside, has_own_copy, temporary_sibling
 from vidbuild.pacing import Pacer
 from vidbuild.plan import Step, estimate_seconds, field_digests
 from vidbuild.protected import ProtectedFiles
@@ -45,6 +46,8 @@ MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giv
 MAX_DOWNLOAD_TRIES = 3
 MAX_DAMAGED_DOWNLOADS = 8   # files that arrived cut short, each fetched again from a fresh URL
 MAX_LOST_REPLIES = 5        # submissions of one job in a row that got no reply before giving up
+MAX_GRACE_FACTOR = 16       # the wait before a lookup doubles with each lost reply, up to 16 times
+DEFAULT_RENDER_TIMEOUT = 3600.0   # seconds a render may take before its row is left unfinished
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Options:
     fail_fast: bool = False
     render_ratio: float | None = None   # learned by earlier builds against this API (see pacing)
     protected: ProtectedFiles | None = None   # checked again as each file is written
+    render_timeout: float = DEFAULT_RENDER_TIMEOUT
 
 
 class _Stop(Exception):
@@ -79,6 +83,8 @@ class Engine(Worklist):
         self._known_ids: set[str] | None = None   # see _known_video_ids
         self.pacer = Pacer(self.timing, self.options.render_ratio)
         self._stopping = False
+        self._started = time.time()
+        self._deadlines: dict[str, float] = {}   # by hash, on self.clock: see _deadline
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -170,19 +176,17 @@ class Engine(Worklist):
         if outcome != "claimed" and not confirmed_absent:
             self._follow_existing(step, outcome, record)
             return
+        if record.lost_at and not confirmed_absent:
+            # An earlier submission's reply was lost: its video may yet appear. Look first.
+            self._in_flight.add(job.hash)
+            self._schedule(self._grace_left(step), "reconcile", step)
+            return
         self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+        sent_at = time.time()
         try:
             video_id = self.client.submit(job.kind, job.request_body())
         except UncertainSubmitError as exc:
-            record.error = str(exc)
-            self._mark(record, "uncertain")
-            self._in_flight.add(job.hash)   # it may be rendering: it keeps its place in the window
-            lost = self._failures.get(f"lost:{job.hash}", 0) + 1
-            self._failures[f"lost:{job.hash}"] = lost
-            self._schedule(self.timing.reconcile_grace, "reconcile", step)
-            if lost > MAX_LOST_REPLIES:   # the API never answers: resending can't help today
-                raise _Stop(f"{step.key}: {lost} submissions in a row got no reply: {exc}") from exc
-            self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
+            self._reply_lost(step, record, sent_at, exc)
             return
         except RateLimitError as exc:
             self._requeue_rate_limited(step, exc)
@@ -191,21 +195,61 @@ class Engine(Worklist):
             self._fail(step, record, str(exc), permanent=True)
             return
         except (TransportError, AuthError, QuotaError) as exc:
-            self._release(record, exc)  # certainly not sent: nothing was created
-            self._queue.appendleft(step)
+            if self._release(step, record, exc):  # certainly not sent: nothing was created
+                self._queue.appendleft(step)
             raise _Stop(str(exc)) from exc
-        record.video_id, record.submitted_at, record.error = video_id, time.time(), None
-        self._mark(record, "submitted")
+        record.video_id, record.submitted_at, record.error, record.lost_at = video_id, time.time(), None, []
+        if not self._mark(step, record, "submitted"):
+            return
         self.reporter.submitted(step, video_id)
+        self._deadlines.pop(job.hash, None)   # a new submission: its own time to render
         self._begin_polling(step, record, at_once=False)
+
+    def _reply_lost(self, step: Step, record: Record, sent_at: float, exc: UncertainSubmitError) -> None:
+        """The submission may have created a video: keep its time, look it up after a grace that
+        doubles with each lost reply of the body (a lagging video list gets longer to catch up)."""
+        record.error = str(exc)
+        record.lost_at = [*record.lost_at, sent_at]
+        if not self._mark(step, record, "uncertain"):
+            return
+        self._in_flight.add(step.job.hash)   # it may be rendering: it keeps its place in the window
+        lost = self._failures.get(f"lost:{step.job.hash}", 0) + 1
+        self._failures[f"lost:{step.job.hash}"] = lost
+        self._schedule(self._grace_left(step), "reconcile", step)
+        if lost > MAX_LOST_REPLIES:   # the API never answers: resending can't help today
+            raise _Stop(f"{step.key}: {lost} submissions in a row got no reply: {exc}") from exc
+        self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
 
     def _begin_polling(self, step: Step, record: Record | None, *, at_once: bool) -> None:
         """Track a rendering video: its first poll now (state from an earlier run or another
         process may be stale) or when the pacer expects it to be nearly done."""
         self._in_flight.add(step.job.hash)
         submitted_at = record.submitted_at if record and record.submitted_at else time.time()
+        # Counted from submission; a video an earlier build submitted gets its time from now.
+        self._deadline(step, submitted_at if submitted_at >= self._started else time.time())
         delay = self.pacer.start(step.job.hash, estimate_seconds(step.job), submitted_at, time.time())
         self._schedule(0.0 if at_once else delay, "poll", step)
+
+    def _deadline(self, step: Step, since: float | None = None) -> float:
+        """When (on self.clock) this build stops waiting for the row's render: ``render_timeout``
+        after ``since`` (wall clock; default now), fixed the first time it is asked for."""
+        if step.job.hash not in self._deadlines:
+            left = (since if since is not None else time.time()) + self.options.render_timeout - time.time()
+            self._deadlines[step.job.hash] = self.clock() + max(0.0, left)
+        return self._deadlines[step.job.hash]
+
+    def _next_check(self, step: Step, delay: float) -> float | None:
+        """``delay``, shortened to end at the deadline; None once the deadline has passed."""
+        left = self._deadline(step) - self.clock()
+        return None if left <= 0 else min(delay, left)
+
+    def _give_up_waiting(self, step: Step, what: str) -> None:
+        """The render deadline passed: the row is unfinished, its state kept for a rerun to resume."""
+        self._in_flight.discard(step.job.hash)
+        self.reporter.note(step, f"{what} after {self.options.render_timeout:g} s (--render-timeout); "
+                                 f"left unfinished: a rerun resumes it")
+        self.outcome.unfinished.append(step.key)
+        self._leave(step)
 
     def _follow_existing(self, step: Step, outcome: str, record: Record) -> None:
         """Someone else (another process, or an earlier run) got there first: follow its record."""
@@ -232,16 +276,20 @@ class Engine(Worklist):
         self.reporter.note(step, f"rate limited; {self.window} in flight, resuming in "
                                  f"{exc.retry_after or self.timing.poll_min:.0f} s")
 
-    def _release(self, record: Record, exc: ApiError) -> None:
+    def _release(self, step: Step, record: Record, exc: ApiError) -> bool:
         record.error = f"not sent: {exc}"
-        self._mark(record, "failed" if record.attempts > 1 else "claimed")
+        return self._mark(step, record, "failed" if record.attempts > 1 else "claimed")
 
     # -- reconcile ----------------------------------------------------------------------------
 
     def _grace_left(self, step: Step) -> float:
+        """Seconds until a possibly lost submission may be looked up: the grace after the last
+        one sent, doubled for each earlier lost reply of the same body."""
         record = self.records.get(step.job.hash) or step.record
-        claimed_at = record.claimed_at if record and record.claimed_at else time.time()
-        return max(0.0, claimed_at + self.timing.reconcile_grace - time.time())
+        lost = record.lost_at if record else []
+        since = lost[-1] if lost else (record.claimed_at if record and record.claimed_at else time.time())
+        factor = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
+        return max(0.0, since + self.timing.reconcile_grace * factor - time.time())
 
     def _reconcile(self, step: Step) -> None:
         record = self.state.get(step.job.hash)
@@ -264,7 +312,9 @@ class Engine(Worklist):
         self._in_flight.discard(step.job.hash)
         if finding.outcome == "found" and finding.video_id:
             record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
-            self._mark(record, "submitted")
+            record.lost_at = []
+            if not self._mark(step, record, "submitted"):
+                return
             self.reporter.note(step, f"found the lost submission: {finding.video_id}; not resending")
             self._begin_polling(step, record, at_once=True)
         elif finding.outcome == "absent":
@@ -288,7 +338,11 @@ class Engine(Worklist):
             self._queue.append(step)
         elif record.status in ("claimed", "uncertain"):
             if self.state.owner_alive(record.owner):
-                self._schedule(self.timing.poll_max, "watch", step)
+                delay = self._next_check(step, self.timing.poll_max)
+                if delay is None:
+                    self._give_up_waiting(step, "still being submitted by another vidbuild process")
+                else:
+                    self._schedule(delay, "watch", step)
             else:
                 self._schedule(self._grace_left(step), "reconcile", step)
         elif record.status == "failed":
@@ -322,19 +376,27 @@ class Engine(Worklist):
         if status.status == "completed" and status.video_url:
             record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
             record.duration, record.completed_at = status.duration, time.time()
-            self._mark(record, "completed")
-            self._download(step)
+            if self._mark(step, record, "completed"):
+                self._download(step)
         elif status.status == "failed":
             error = status.error
             text = f"{error.code} {error.message}".strip() if error else "render failed"
             self._fail(step, record, f"HeyGen failed the render: {text}", permanent=False)
         else:
-            if record.status != "rendering":
-                self._mark(record, "rendering")
-            self.reporter.rendering(step, status.status)
-            if step.job.hash not in self.pacer.tracked:   # polled again for a fresh URL
-                self.pacer.start(step.job.hash, estimate_seconds(step.job), time.time(), time.time())
-            self._schedule(self.pacer.unfinished(step.job.hash, time.time()), "poll", step)
+            self._still_rendering(step, record, status.status)
+
+    def _still_rendering(self, step: Step, record: Record, status: str) -> None:
+        if record.status != "rendering" and not self._mark(step, record, "rendering"):
+            return
+        self.reporter.rendering(step, status)
+        if step.job.hash not in self.pacer.tracked:   # polled again for a fresh URL
+            self.pacer.start(step.job.hash, estimate_seconds(step.job), time.time(), time.time())
+        delay = self._next_check(step, self.pacer.unfinished(step.job.hash, time.time()))
+        if delay is None:
+            self.pacer.forget(step.job.hash)
+            self._give_up_waiting(step, "still rendering")
+        else:
+            self._schedule(delay, "poll", step)
 
     def _video_finished(self, step: Step) -> None:
         """A render slot is free: widen a window a rate limit narrowed, and learn the render pace."""
@@ -356,13 +418,15 @@ class Engine(Worklist):
     def _download(self, step: Step) -> None:
         record = self.records[step.job.hash]
         destination = self.root / step.job.output
+        # Fetched beside the output, then renamed over it only if the record is still current.
+        staged = temporary_sibling(destination, "landing")
         try:
             if not record.video_url:
                 raise NotFoundError("no video_url recorded")
             check_inside(self.root, destination, self.options.protected)   # before mkdir too
             destination.parent.mkdir(parents=True, exist_ok=True)
             check_inside(self.root, destination, self.options.protected)
-            result = self.client.download(record.video_url, destination, media="mp4")
+            result = self.client.download(record.video_url, staged, media="mp4")
         except NotFoundError:   # the signed URL expired (or was never known): ask for a fresh one
             self._refresh_url(step, record)
             return
@@ -375,12 +439,33 @@ class Engine(Worklist):
         stat = result.path.stat()
         record.checksum, record.size, record.mtime_ns = result.sha256, result.size, stat.st_mtime_ns
         record.output, record.downloaded_at, record.error = step.job.output, time.time(), None
-        self._mark(record, "downloaded")
+        try:
+            if not self._land(step, record, staged, destination):
+                return
+        except ApiError as exc:   # the output's place changed while it downloaded (a symlink)
+            self._transient(step, "download", exc)
+            return
         self._failures.pop(step.job.hash, None)
         self._failures.pop(f"urls:{step.job.hash}", None)
         self._leave(step)
         self.outcome.done += 1
         self.reporter.done(step, record)
+
+    def _land(self, step: Step, record: Record, staged: Path, destination: Path) -> bool:
+        """Rename the fetched file over the output and record it, in one state transaction; if
+        another build superseded the record meanwhile, the file is dropped and not reported."""
+        def install() -> None:
+            check_inside(self.root, destination, self.options.protected)   # again: time has passed
+            os.replace(staged, destination)
+
+        record.status = "downloaded"
+        try:
+            landed = self.state.record(record, install=install)
+        finally:
+            staged.unlink(missing_ok=True)
+        if not landed:
+            self._follow_current(step)
+        return landed
 
     def _refresh_url(self, step: Step, record: Record, damaged: ApiError | None = None) -> None:
         # Counted apart from transient failures: the poll that fetches a fresh URL resets those.
@@ -393,7 +478,8 @@ class Engine(Worklist):
                         f"{step.key}: the video's URL keeps expiring before it can be downloaded")
         if damaged:
             self.reporter.note(step, f"download not whole ({damaged}); fetching it again")
-        self._mark(record, "submitted")
+        if not self._mark(step, record, "submitted"):
+            return
         self._in_flight.add(step.job.hash)
         self._schedule(0.0, "poll", step)
 
@@ -411,7 +497,8 @@ class Engine(Worklist):
 
     def _fail(self, step: Step, record: Record, message: str, *, permanent: bool) -> None:
         record.error, record.error_permanent = message, permanent
-        self._mark(record, "failed")
+        if not self._mark(step, record, "failed"):
+            return
         self._leave(step)
         self.outcome.failed.append(step.key)
         self.reporter.failed(step, message)
@@ -426,11 +513,24 @@ class Engine(Worklist):
         last = super()._leave(step)
         if last:
             self.pacer.forget(step.job.hash)
+            self._deadlines.pop(step.job.hash, None)
             for name in (step.job.hash, f"lost:{step.job.hash}", f"urls:{step.job.hash}",
                          f"damaged:{step.job.hash}"):
                 self._failures.pop(name, None)
         return last
 
-    def _mark(self, record: Record, status: str) -> None:
+    def _mark(self, step: Step, record: Record, status: str) -> bool:
+        """Write the record's new status; False if another build superseded it (a newer claim,
+        say ``--force`` elsewhere): then this build drops its copy and follows the current one."""
         record.status = status  # type: ignore[assignment]
-        self.state.record(record)
+        if self.state.record(record):
+            return True
+        self._follow_current(step)
+        return False
+
+    def _follow_current(self, step: Step) -> None:
+        self._in_flight.discard(step.job.hash)
+        self.pacer.forget(step.job.hash)
+        self.reporter.note(step, "another build took this row over (a newer claim, e.g. --force); "
+                                 "following it instead")
+        self._schedule(0.0, "watch", step)

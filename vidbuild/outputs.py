@@ -58,12 +58,15 @@ def has_own_copy(root: Path, output: str, record: Record,
 
 
 # vidbuild's own temporary files beside the files it writes; a killed build can leave them behind.
-# A download (".part"), a twin's copy (".copy") and the manifests (".tmp", made by mkstemp).
-TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.(?:part|copy)|\.manifest\.(?:json|csv)\.[a-z0-9_]{8}\.tmp")
+# A download (".part"), one waiting to land (".landing"), a twin's copy (".copy") and the
+# manifests (".tmp", made by mkstemp).
+TEMPORARY_NAME = re.compile(
+    r"\..+\.[0-9a-f]{8}\.(?:part|landing|copy)|\.manifest\.(?:json|csv)\.[a-z0-9_]{8}\.tmp")
 
 
 def temporary_sibling(path: Path, suffix: str) -> Path:
-    """A hidden, unique name beside ``path`` that TEMPORARY_NAME recognises (``part`` or ``copy``)."""
+    """A hidden, unique name beside ``path`` that TEMPORARY_NAME recognises (its suffix: ``part``,
+    ``landing`` or ``copy``)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{suffix}")
 
 

@@ -30,7 +30,9 @@ class Finding:
 
 def find_submission(client: HeyGenClient, record: Record, known_ids: set[str]) -> Finding:
     """Look for the video a lost submission of ``record`` may have created."""
-    since = (record.claimed_at or 0.0) - CLOCK_MARGIN
+    # Every submission of this claim whose reply was lost, back to the first: any of them may have
+    # created the video, and a video found for any of them is this body's.
+    since = min([*record.lost_at, record.claimed_at or 0.0]) - CLOCK_MARGIN
     # A retried or forced job's earlier videos carry the same callback_id: they aren't this one.
     known = known_ids | set(record.earlier_video_ids)
     unmarked: list[str] = []

@@ -15,7 +15,7 @@ import os
 import re
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -61,6 +61,9 @@ class Record:
     downloaded_at: float | None = None
     updated_at: float = field(default_factory=time.time)
     earlier_video_ids: list[str] = field(default_factory=list)
+    # When each submission whose reply was lost was sent (Unix seconds), until the body has a
+    # video again: a reconcile looks back to the first of them, and waits longer after each.
+    lost_at: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -83,8 +86,9 @@ class State(Protocol):
     """The one interface the planner and the engine use for state.
 
     A backend must make ``claim`` and ``take_over`` atomic across processes, and ``record`` refuse
-    to move a record backwards (an older copy must never undo a newer claim or a download), as
-    ``DiskState`` does in one transaction each.
+    to move a record backwards (an older copy must never undo a newer claim or a download),
+    telling the caller so, and run its ``install`` step only when it writes, in the same
+    transaction, as ``DiskState`` does.
     """
 
     namespace: str
@@ -95,7 +99,7 @@ class State(Protocol):
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
               output: str, force: bool = False) -> tuple[ClaimOutcome, Record | None]: ...
     def take_over(self, record: Record) -> bool: ...
-    def record(self, record: Record) -> None: ...
+    def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool: ...
     def remember_key(self, key: str, entry: KeyEntry) -> None: ...
     def owner_alive(self, owner: str) -> bool: ...
     def records(self) -> Iterator[Record]: ...
@@ -195,7 +199,8 @@ class DiskState:
             record = Record(hash=content_hash, key=key, kind=kind, status="claimed", owner=self.owner,
                             title=title, output=output, claimed_at=time.time(),
                             attempts=(current.attempts if current else 0) + 1,
-                            earlier_video_ids=_earlier_ids(current))
+                            earlier_video_ids=_earlier_ids(current),
+                            lost_at=[] if force or current is None else current.lost_at)
             self._cache.set(f"job:{content_hash}", record.to_json())
             return "claimed", record
 
@@ -212,15 +217,24 @@ class DiskState:
             record.owner = self.owner
             return True
 
-    def record(self, record: Record) -> None:
-        """Write ``record``, unless state has moved past it (see ``_superseded``)."""
+    def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool:
+        """Write ``record`` and return True, unless state has moved past it (see ``_superseded``):
+        then write nothing and return False, so the caller knows another build took the job over.
+
+        ``install`` (say, renaming a downloaded file into place) runs only when the record is
+        written, inside the same transaction: no claim can come between the check and the write.
+        If it raises, nothing is written.
+        """
         self._check_store()
         with self._cache.transact():
             current = self.get(record.hash)
             if current is not None and _superseded(record, current):
-                return
+                return False
+            if install is not None:
+                install()
             record.updated_at = time.time()
             self._cache.set(f"job:{record.hash}", record.to_json())
+            return True
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         self._check_store()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,47 @@ def _listing(directory: Path) -> list[str]:
     return sorted(str(p) for p in directory.rglob("*") if p.is_file())
 
 
+@dataclass(frozen=True)
+class InputsSeen:
+    """The inputs as a build found them before reading them: each file's stat and the fingerprint.
+
+    A snapshot must describe the bytes the build read. The files are stat'ed before they are read
+    and again at the end; a file whose size, mtime, ctime or inode moved (or that came or went)
+    changed during the build, even if it was changed back, so the snapshot is refused.
+    """
+
+    files: tuple[str, ...]
+    stats: dict[str, tuple[int, ...] | None]
+    fingerprint: str
+
+
+def file_stat(name: str | Path) -> tuple[int, ...] | None:
+    """What changes whenever a file's bytes do (ctime can't be set back by a user); None if absent."""
+    try:
+        stat = os.stat(name)
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def inputs_seen(files: list[str], namespace: str, template_dirs: list[Path],
+                earlier: dict[str, tuple[int, ...] | None] | None = None) -> InputsSeen:
+    """Stat then fingerprint ``files``; ``earlier`` holds stats taken before (the project file's,
+    before it was parsed), which win over the ones taken now."""
+    stats = {name: file_stat(name) for name in files}
+    stats.update({name: stat for name, stat in (earlier or {}).items() if name in stats})
+    return InputsSeen(tuple(files), stats, fingerprint(files, namespace, template_dirs))
+
+
+def changed_since(seen: InputsSeen, now: InputsSeen) -> list[str]:
+    """The files that came, went or changed between two looks; empty if none did."""
+    names = set(seen.files) | set(now.files)
+    changed = sorted(n for n in names if seen.stats.get(n, ()) != now.stats.get(n, ()))
+    if not changed and seen.fingerprint != now.fingerprint:
+        changed = list(seen.files)   # same stats, other bytes: can't tell which, so name them all
+    return changed
+
+
 def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Path]) -> str:
     """sha256 over vidbuild's version, the namespace, the template listings, and each file's bytes."""
     digest = hashlib.sha256(f"{SNAPSHOT_FORMAT}\0{__version__}\0{namespace}\0".encode())
@@ -57,8 +99,11 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
 
 
 def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
-         outputs: Iterable[tuple[str, int, int]], manifest: Path) -> None:
+         outputs: Iterable[tuple[str, int, int]], manifest: Path, *, read: InputsSeen | None = None) -> None:
     """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row.
+
+    ``read`` is how the build found its inputs before reading them (the caller has checked they
+    have not changed since): its fingerprint is recorded, else one is taken now.
 
     The outputs go in pages of ``PAGE_SIZE``, written as they come, and the snapshot itself last:
     until it is written, no snapshot is in force, so a build killed while saving leaves none.
@@ -70,8 +115,8 @@ def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
         pages += 1
     state.set_meta(SNAPSHOT, {
         "root": str(root), "files": files, "template_dirs": [str(d) for d in template_dirs],
-        "manifest": str(manifest), "fingerprint": fingerprint(files, state.namespace, template_dirs),
-        "pages": pages})
+        "manifest": str(manifest), "pages": pages,
+        "fingerprint": read.fingerprint if read else fingerprint(files, state.namespace, template_dirs)})
 
 
 def _pages(outputs: Iterable[tuple[str, int, int]]) -> Iterator[list[list[Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import posixpath
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.plan import Step, Summary, decide, plan_steps
+from vidbuild.plan import Step, Summary, decide, holds_video, plan_steps
 from vidbuild.project import Project, display_path, find_project_file, load_project
 from vidbuild.report import choose_reporter
 from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from vidbuild.expand import Job
     from vidbuild.protected import ProtectedFiles
     from vidbuild.report import Reporter
+    from vidbuild.uptodate import InputsSeen
 
 
 RENDER_RATIO = "render_ratio"
@@ -106,14 +108,21 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None
 
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
           dry_run: bool = False, question: bool = False, fail_fast: bool = False,
-          force: Sequence[str] = (), json_output: bool = False,
+          force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Submit what changed, poll, download, write the manifest; exit code per the README."""
+    """Submit what changed, poll, download, write the manifest; exit code per the README.
+
+    ``render_timeout``: seconds a video may render, from its submission (or from when this build
+    takes up one an earlier build submitted), before its row is left unfinished (exit 3).
+    """
     from vidbuild.backend import banner
-    from vidbuild.engine import DEFAULT_JOBS, Options
+    from vidbuild.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
+    from vidbuild.uptodate import file_stat
 
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be at least 1")
+    if render_timeout is not None and not (math.isfinite(render_timeout) and render_timeout > 0):
+        raise UsageError(f"--render-timeout must be a positive number of seconds, got {render_timeout}")
     if not (force or dry_run or json_output):
         unchanged = _unchanged_since_last_build(path, state_dir)
         if unchanged is not None:
@@ -123,6 +132,9 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
                 print(f"everything is up to date ({unchanged} videos); nothing to send", file=err)
                 print(f"0 built, {unchanged} up to date, 0 failed", file=err)
             return EXIT_OK
+    # Before the project file is parsed: a change from here on must keep the build from counting
+    # as a snapshot of these inputs.
+    project_stat = file_stat(find_project_file(path))
     loaded = _load(path, state_dir)
     try:
         if question:
@@ -133,10 +145,12 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
             return EXIT_OK
         options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
                           render_ratio=loaded.state.get_meta(RENDER_RATIO),
-                          protected=_protected(loaded))
+                          protected=_protected(loaded),
+                          render_timeout=render_timeout or DEFAULT_RENDER_TIMEOUT)
+        seen = _inputs_seen(loaded, {str(loaded.project.file): project_stat})
         with RowIndex() as index:
             return _run_build(loaded, force, options, index,
-                              choose_reporter(json_output, stdout if json_output else stderr))
+                              choose_reporter(json_output, stdout if json_output else stderr), seen)
     finally:
         loaded.state.close()
 
@@ -152,7 +166,7 @@ def _anything_to_do(loaded: Loaded, force: Sequence[str]) -> bool:
 
 
 def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
-               reporter: Reporter) -> int:
+               reporter: Reporter, seen: InputsSeen) -> int:
     """Read every row once to validate, plan and index it (keeping no body), then again to act."""
     root = loaded.project.root
     summary = Summary()
@@ -189,7 +203,12 @@ def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex
         backend.close()
         manifest = _write_manifest(loaded, index)
     if outcome.exit_code == EXIT_OK:
-        _remember_complete_build(loaded, index, manifest)
+        changed = _remember_complete_build(loaded, index, manifest, seen)
+        if changed:
+            shown = ", ".join(display_path(Path(name)) for name in changed[:3])
+            more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            outcome.stopped = (f"the project's inputs changed during the build ({shown}{more}): "
+                               f"what was built is kept; run vidbuild build again")
     reporter.finished(outcome)
     return outcome.exit_code
 
@@ -267,21 +286,60 @@ def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int 
         state.close()
 
 
-def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path) -> None:
-    """Every row is downloaded: snapshot inputs and outputs so an unchanged rerun is instant."""
-    from vidbuild.data import data_source
+def _template_dirs(project: Project) -> list[Path]:
     from vidbuild.resources import templates_dir
-    from vidbuild.uptodate import input_files, save
 
-    project, root = loaded.project, loaded.project.root
-    template_dirs = [project.templates_dir, templates_dir()]
-    outputs = ((row.output, stat.st_size, stat.st_mtime_ns)
-               for row in index.entries() for stat in [(root / row.output).stat()])
+    return [project.templates_dir, templates_dir()]
+
+
+def _inputs_seen(loaded: Loaded, earlier: dict[str, tuple[int, ...] | None]) -> InputsSeen:
+    """The inputs' stats and fingerprint, taken before the rows are read."""
+    from vidbuild.data import data_source
+    from vidbuild.uptodate import input_files, inputs_seen
+
+    project = loaded.project
+    template_dirs = _template_dirs(project)
     files = input_files(project.file, data_source(project), template_dirs)
+    return inputs_seen(files, loaded.state.namespace, template_dirs, earlier)
+
+
+class _NotAsRecorded(Exception):
+    """An output is not the file state records for its row: no snapshot."""
+
+
+def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path, seen: InputsSeen) -> list[str]:
+    """Every row is downloaded: snapshot inputs and outputs so an unchanged rerun is instant.
+
+    Only if the inputs are as the build found them before reading them (else the files that
+    changed are returned, and no snapshot is taken) and every output is the file state records
+    for its row (another build may have taken a row over).
+    """
+    from vidbuild.uptodate import changed_since, save
+
+    template_dirs = _template_dirs(loaded.project)
+    changed = changed_since(seen, _inputs_seen(loaded, {}))
+    if changed:
+        return changed
     try:
-        save(loaded.state, root, files, template_dirs, outputs, manifest)
-    except OSError:
-        pass   # an output vanished meanwhile: no snapshot, so the next build checks every row
+        save(loaded.state, loaded.project.root, list(seen.files), template_dirs,
+             _recorded_outputs(loaded, index), manifest, read=seen)
+    except (OSError, _NotAsRecorded):
+        pass   # an output vanished or was replaced meanwhile: the next build checks every row
+    return []
+
+
+def _recorded_outputs(loaded: Loaded, index: RowIndex) -> Iterator[tuple[str, int, int]]:
+    """(output, size, mtime_ns) per row, each checked against the row's record in state."""
+    root, state = loaded.project.root, loaded.state
+    for row in index.entries():
+        record = state.get(row.hash)
+        stat = (root / row.output).stat()
+        if record is None or record.status != "downloaded":
+            raise _NotAsRecorded(row.key)
+        own = record.output == row.output and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
+        if not own and not holds_video(root / row.output, record):   # a twin row's copy
+            raise _NotAsRecorded(row.key)
+        yield row.output, stat.st_size, stat.st_mtime_ns
 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,

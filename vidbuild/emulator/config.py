@@ -18,8 +18,9 @@ from typing import Final
 # Faults that can strike any API request; with a scope they strike only that group of routes.
 # Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
 REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
-# Faults that only make sense for a submission (POST .../generate).
-SUBMIT_FAULTS: Final = ("quota", "render_fail")
+# Faults that only make sense for a submission (POST .../generate). ``render_stall`` picks bodies
+# (by content and seed) whose renders report "processing" for as long as the fault is on.
+SUBMIT_FAULTS: Final = ("quota", "render_fail", "render_stall")
 # Faults of media downloads only: the body cut off mid-stream, with no Content-Length to tell.
 FILE_FAULTS: Final = ("truncate_download",)
 # Faults of API replies only: the request's X-Api-Key echoed in every message and detail text.
@@ -49,7 +50,8 @@ class EmulatorConfig:
     0.001). ``faults`` maps a fault kind, or ``kind:scope``, to the chance it strikes a
     request. ``max_concurrent`` caps videos rendering at once (None: no cap), answering
     extra submissions 429 as pay-as-you-go does. ``state_dir`` makes videos outlive the
-    process. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
+    process. ``list_lag`` makes the video list leave out videos younger than that many seconds,
+    as a lagging index would. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
     by default an agent video echoes ``callback_id`` only when ``callback_url`` was set.
     ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the retired v1/v2 routes
     answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes are unaffected.
@@ -65,6 +67,7 @@ class EmulatorConfig:
     state_dir: Path | None = None
     url_ttl: float = _WEEK
     max_video_seconds: float = 1800.0
+    list_lag: float = 0.0
     agent_echoes_callback_id: bool = False
     legacy: str = "served"
 
@@ -75,6 +78,8 @@ class EmulatorConfig:
                 raise ValueError(f"fault rate {name}={rate} is outside [0, 1]")
         if self.speed < 0:
             raise ValueError(f"speed must not be negative, got {self.speed}")
+        if self.list_lag < 0:
+            raise ValueError(f"list_lag must not be negative, got {self.list_lag}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if self.legacy not in LEGACY_MODES:

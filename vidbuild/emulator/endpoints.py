@@ -93,8 +93,24 @@ class Endpoints:
             return api_error(404, "not_found", f"Video {video_id} not found")
         return v1_ok(self._status_data(video, request.base_url, now))
 
-    def _status_data(self, video: Video, base_url: str, now: float) -> dict[str, Any]:
+    def render_status(self, video: Video, now: float) -> str:
+        """The video's status at ``now``; a stalled render stays "processing" while the fault is on."""
         status = render.status_at(video.created_at, video.finishes_at, video.error is not None, now)
+        if status in ("completed", "failed") and self.stalled(video):
+            return "processing"
+        return status
+
+    def stalled(self, video: Video) -> bool:
+        """Whether ``render_stall`` holds this video: chosen by its body and the seed, so the same
+        body stalls again if it is resubmitted, and lifting the fault lets it finish."""
+        rate = self._config.fault_rate("render_stall", "submit")
+        if rate <= 0.0:
+            return False
+        digest = hashlib.sha256(f"{self._config.seed}:{video.body_hash}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2.0**64 < rate
+
+    def _status_data(self, video: Video, base_url: str, now: float) -> dict[str, Any]:
+        status = self.render_status(video, now)
         data: dict[str, Any] = {
             "id": video.video_id, "status": status,
             "callback_id": video.callback_id if video.callback_echoed else None,
@@ -124,11 +140,23 @@ class Endpoints:
         before = _token_seq(token) if token else None
         if token and before is None:
             return invalid("token is invalid")
-        # One extra row tells whether another page follows.
-        videos = self._store.videos(limit=page_size + 1, before_seq=before)
+        # One extra row tells whether another page follows; a lagging list hasn't seen the newest.
+        videos = self._store.videos(limit=page_size + 1, before_seq=before,
+                                    created_by=now - self._config.list_lag)
         page = videos[:page_size]
         next_token = _seq_token(page[-1].seq) if len(videos) > page_size else None
-        return v1_ok({"videos": [_list_item(v, now) for v in page], "token": next_token})
+        return v1_ok({"videos": [self._list_item(v, now) for v in page], "token": next_token})
+
+    def _list_item(self, video: Video, now: float) -> dict[str, Any]:
+        # No callback_id here: the real list doesn't carry it, which is why reconciliation
+        # has to ask video_status.get about each candidate.
+        return {
+            "video_id": video.video_id,
+            "video_title": video.title,
+            "status": self.render_status(video, now),
+            "created_at": int(video.created_at),
+            "type": "GENERATED",
+        }
 
     def avatars(self, request: EmulatorRequest) -> EmulatorResponse:
         return v2_ok(catalogue.avatars_payload(request.base_url))
@@ -145,8 +173,7 @@ class Endpoints:
         if problem:
             return file_refused(403, problem)
         video = self._store.video(video_id)
-        if video is None or render.status_at(
-                video.created_at, video.finishes_at, video.error is not None, now) != "completed":
+        if video is None or self.render_status(video, now) != "completed":
             return file_refused(404, "The specified key does not exist.")
         content_type = media.VIDEO_FILES[extension][1]
         return file_response(media.stamped(video_id, extension), content_type,
@@ -164,19 +191,6 @@ class Endpoints:
             return file_refused(404, "The specified key does not exist.")
         name, content_type = media.STATIC_FILES[extension]
         return file_response(media.shipped(name), content_type, head=request.method == "HEAD")
-
-
-def _list_item(video: Video, now: float) -> dict[str, Any]:
-    # No callback_id here: the real list doesn't carry it, which is why reconciliation
-    # has to ask video_status.get about each candidate.
-    return {
-        "video_id": video.video_id,
-        "video_title": video.title,
-        "status": render.status_at(video.created_at, video.finishes_at, video.error is not None,
-                                   now),
-        "created_at": int(video.created_at),
-        "type": "GENERATED",
-    }
 
 
 def _seq_token(seq: int) -> str:

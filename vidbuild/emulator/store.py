@@ -157,10 +157,11 @@ class VideoStore:
         return _video_from_row(row) if row else None
 
     def videos(self, *, limit: int = -1, before_seq: int | None = None,
-               title_contains: str | None = None) -> list[Video]:
+               title_contains: str | None = None, created_by: float | None = None) -> list[Video]:
         """Videos newest first; ``before_seq`` continues a previous page.
 
-        ``title_contains`` keeps videos whose title holds it, ignoring ASCII case.
+        ``title_contains`` keeps videos whose title holds it, ignoring ASCII case;
+        ``created_by`` leaves out videos created after that time (a lagging list).
         """
         bound = before_seq if before_seq is not None else 2**62
         where = "seq < ?"
@@ -168,6 +169,9 @@ class VideoStore:
         if title_contains:
             where += " AND instr(lower(title), lower(?)) > 0"
             arguments.append(title_contains)
+        if created_by is not None:
+            where += " AND created_at <= ?"
+            arguments.append(created_by)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_VIDEO_COLUMNS} FROM videos WHERE {where} ORDER BY seq DESC LIMIT ?",
