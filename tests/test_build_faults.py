@@ -100,7 +100,7 @@ def test_a_server_error_on_submit_is_reconciled_then_resent(project: Path, heyge
 
 def test_a_connection_dropped_before_the_submit_arrived_is_resent(project: Path,
                                                                  heygen: LoopbackHeyGen) -> None:
-    heygen.restart(faults={"drop_before:submit": 0.4}, seed=4)
+    heygen.restart(faults={"drop_before:submit": 0.4}, seed=6)
 
     code, err = build(project)
 

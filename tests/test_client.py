@@ -339,7 +339,7 @@ def test_failures_after_sending_a_post_are_uncertain_after_one_request(
 
 
 def test_transport_errors_on_get_are_retried_then_raised(make: Any, sleeps: list[float]) -> None:
-    client, script = make(httpx.ReadTimeout("read"))
+    client, script = make(httpx.ReadError("read"))
     with pytest.raises(errors.TransportError) as caught:
         client.status("v1")
     assert type(caught.value) is errors.TransportError

@@ -288,7 +288,7 @@ class Engine(Worklist):
         record = self.records.get(step.job.hash) or step.record
         lost = record.lost_at if record else []
         since = lost[-1] if lost else (record.claimed_at if record and record.claimed_at else time.time())
-        factor = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
+        factor: int = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
         return max(0.0, since + self.timing.reconcile_grace * factor - time.time())
 
     def _reconcile(self, step: Step) -> None:

@@ -23,6 +23,7 @@ Every failure is one of ``vidbuild.errors``, chained from the httpx exception if
       ProxyError (nothing was sent)
     InvalidURL, UnsupportedProtocol                 TransportError           no
     any other httpx exception on POST               UncertainSubmitError     no
+    ReadTimeout, WriteTimeout on GET                TransportError           no (the caller's turn)
     other transport/decoding error on GET           TransportError           yes
     other httpx exception on GET                    TransportError           no
     2xx without readable data on POST               UncertainSubmitError     no
@@ -38,7 +39,9 @@ An unknown video id on ``video_status.get`` is 404 on current deployments and 40
 (InvalidRequestError) on older ones; the client does not guess which one it meant.
 Retries wait ``Retry-After`` (seconds or an HTTP date, clamped to [0, 120]) when the
 reply has one, else 1, 2, 4 … s capped at 30 s with ±25 % jitter; ``max_attempts``
-counts every request, the first included.
+counts every request, the first included. Timeouts are per kind of request (see
+``Timeouts``): 45 s to read a create call's reply, 15 s for API reads, 30 s between two
+reads of a file and 15 minutes for the whole file.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from vidbuild.client._http import (
     ExpiredUrlError,
     RetryEvent,
     Session,
+    Timeouts,
     file_location,
     user_agent,
 )
@@ -103,6 +107,7 @@ __all__ = [
     "ExpiredUrlError",
     "HeyGenClient",
     "RetryEvent",
+    "Timeouts",
     "V3Api",
     "VideoDetail",
     "VideoFailure",
@@ -123,7 +128,8 @@ class HeyGenClient:
 
     The key is sent, in ``X-Api-Key`` only, to URLs built from ``base_url``; file
     downloads go to signed URLs on other hosts and never carry it. The client owns
-    ``transport`` and closes it with itself. Safe to share between threads.
+    ``transport`` and closes it with itself. Safe to share between threads. ``timeout``:
+    None for the per-kind ``Timeouts`` (HeyGen's latencies), or one value for every request.
 
     The methods here speak HeyGen's legacy v1/v2 routes; ``v3`` (a ``V3Api``) speaks v3
     over the same session. A 404 on a read raises RouteGoneError when the route itself
@@ -132,7 +138,7 @@ class HeyGenClient:
 
     def __init__(self, base_url: str, api_key: str, *,
                  transport: httpx.BaseTransport | None = None,
-                 timeout: float | httpx.Timeout = DEFAULT_TIMEOUT, max_attempts: int = 5,
+                 timeout: float | httpx.Timeout | None = None, max_attempts: int = 5,
                  sleep: Callable[[float], None] = time.sleep,
                  random: Callable[[], float] = random_module.random,
                  on_retry: Callable[[RetryEvent], None] | None = None) -> None:
@@ -142,11 +148,12 @@ class HeyGenClient:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self._base_url = _checked_base_url(base_url)
-        self._http = httpx.Client(transport=transport, timeout=timeout, follow_redirects=False,
+        timeouts = Timeouts() if timeout is None else Timeouts.uniform(timeout)
+        self._http = httpx.Client(transport=transport, timeout=timeouts.read, follow_redirects=False,
                                   headers={"User-Agent": user_agent()})
         self._session = Session(self._http, self._base_url, ApiKeyAuth(api_key),
                                 max_attempts=max_attempts, sleep=sleep, random=random,
-                                on_retry=on_retry)
+                                on_retry=on_retry, timeouts=timeouts)
         self._unknown_statuses: set[str] = set()
         self.v3 = V3Api(self._session)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, TypeVar
@@ -34,7 +35,15 @@ log = logging.getLogger("vidbuild.client")
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=60.0, pool=10.0)
+# HeyGen's create call answers within about 31 s at the 99th percentile (observed); its reads
+# answer in well under a second. The build engine is single-threaded, so a request's timeout is
+# how long it can hold up every other job: long enough for a slow create (a timeout there costs a
+# lookup before any resend), short for reads, and a download gets a deadline for the whole file.
+SUBMIT_TIMEOUT = httpx.Timeout(connect=10.0, read=45.0, write=30.0, pool=10.0)
+READ_TIMEOUT = httpx.Timeout(connect=10.0, read=15.0, write=15.0, pool=10.0)
+FILE_TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=15.0, pool=10.0)   # between two reads
+DOWNLOAD_DEADLINE = 900.0   # seconds for a whole file: a server trickling bytes can't hold on
+DEFAULT_TIMEOUT = READ_TIMEOUT
 
 # Retry practice of HeyGen's own CLI (see /work/shared/heygen-api.md).
 BACKOFF_START = 1.0
@@ -53,6 +62,21 @@ HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.S
 UNCERTAIN_HINT = "the request may have reached the server, so it was not resent"
 CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 EXPIRED_HINT = "the signed file URL has expired or is gone; ask the status for a fresh one"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per kind of request: creating a video, reading the API, fetching a file."""
+
+    submit: httpx.Timeout = field(default_factory=lambda: SUBMIT_TIMEOUT)
+    read: httpx.Timeout = field(default_factory=lambda: READ_TIMEOUT)
+    file: httpx.Timeout = field(default_factory=lambda: FILE_TIMEOUT)
+
+    @classmethod
+    def uniform(cls, timeout: float | httpx.Timeout) -> Timeouts:
+        """One timeout for every request (tests, and callers that know their server)."""
+        chosen = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        return cls(chosen, chosen, chosen)
 
 
 class ExpiredUrlError(NotFoundError):
@@ -124,8 +148,9 @@ class Session:
 
     def __init__(self, http: httpx.Client, base_url: str, auth: ApiKeyAuth, *,
                  max_attempts: int, sleep: Callable[[float], None], random: Callable[[], float],
-                 on_retry: Callable[[RetryEvent], None] | None) -> None:
+                 on_retry: Callable[[RetryEvent], None] | None, timeouts: Timeouts | None = None) -> None:
         self._http = http
+        self._timeouts = timeouts or Timeouts()
         self._base_url = base_url
         self._auth = auth
         self._max_attempts = max_attempts
@@ -157,10 +182,10 @@ class Session:
               envelope: bool = False) -> Any:
         def attempt() -> Any:
             try:
-                response = self._http.request(method, self._base_url + path, params=params,
-                                              json=json, auth=self._auth,
-                                              headers={"Accept": "application/json",
-                                                       **(headers or {})})
+                response = self._http.request(
+                    method, self._base_url + path, params=params, json=json, auth=self._auth,
+                    headers={"Accept": "application/json", **(headers or {})},
+                    timeout=self._timeouts.read if method == "GET" else self._timeouts.submit)
             except HTTPX_ERRORS as exc:
                 self._translate(exc, method, path)
             self._check_status(response, method, path)
@@ -174,7 +199,8 @@ class Session:
 
         def attempt() -> T:
             try:
-                with self._http.stream("GET", url, follow_redirects=True) as response:
+                with self._http.stream("GET", url, follow_redirects=True,
+                                       timeout=self._timeouts.file) as response:
                     if response.status_code in (403, 404):
                         raise ExpiredUrlError(EXPIRED_HINT, status=response.status_code,
                                               method="GET", path=where)
@@ -189,11 +215,15 @@ class Session:
                        where: str) -> T:
         """Feed the body to ``consume``, then check it against Content-Length (a cut is retried)."""
         received = 0
+        give_up = time.monotonic() + DOWNLOAD_DEADLINE
 
         def body() -> Iterator[bytes]:
             nonlocal received
             for chunk in response.iter_bytes():
                 received += len(chunk)
+                if time.monotonic() > give_up:
+                    raise TransportError(f"the download took longer than {DOWNLOAD_DEADLINE:.0f} s",
+                                         method="GET", path=where)
                 yield chunk
 
         result = consume(body())
@@ -262,6 +292,10 @@ class Session:
         if method != "GET":
             raise UncertainSubmitError(f"{message}; {UNCERTAIN_HINT}",
                                        method=method, path=path) from exc
+        if isinstance(exc, httpx.TimeoutException):
+            # Not retried here: a retry loop would hold a single-threaded caller for several
+            # timeouts; the build engine retries it later without stopping its other jobs.
+            raise TransportError(message, method=method, path=path) from exc
         if isinstance(exc, httpx.TransportError | httpx.DecodingError):
             raise _Retry(TransportError(message, method=method, path=path), name) from exc
         raise TransportError(message, method=method, path=path) from exc

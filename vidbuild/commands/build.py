@@ -336,7 +336,8 @@ def _recorded_outputs(loaded: Loaded, index: RowIndex) -> Iterator[tuple[str, in
         stat = (root / row.output).stat()
         if record is None or record.status != "downloaded":
             raise _NotAsRecorded(row.key)
-        own = record.output == row.output and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
+        own = (record.output == row.output
+               and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns))
         if not own and not holds_video(root / row.output, record):   # a twin row's copy
             raise _NotAsRecorded(row.key)
         yield row.output, stat.st_size, stat.st_mtime_ns

@@ -1,0 +1,123 @@
+"""Nothing waits forever: per-request timeouts in the client, the engine's render deadline (fake clock)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from buildkit import rows, write_project
+
+from vidbuild import errors
+from vidbuild.backend import Backend, Timing
+from vidbuild.client import HeyGenClient
+from vidbuild.client._http import FILE_TIMEOUT, READ_TIMEOUT, SUBMIT_TIMEOUT
+from vidbuild.commands.build import _jobs, _load
+from vidbuild.emulator import Emulator, EmulatorConfig
+from vidbuild.engine import Engine, Options
+from vidbuild.plan import plan_steps
+from vidbuild.report import PlainReporter
+
+BASE = "https://api.heygen.test"
+
+
+def recording_client(seen: list[tuple[str, dict[str, Any]]], reply: httpx.Response | Exception,
+                     **options: Any) -> HeyGenClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.extensions["timeout"]))
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    return HeyGenClient(BASE, "key", transport=httpx.MockTransport(handler), sleep=lambda s: None, **options)
+
+
+def test_each_kind_of_request_has_its_own_timeout() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    reply = httpx.Response(200, json={"data": {"video_id": "v1", "id": "v1", "status": "processing",
+                                               "videos": []}})
+    with recording_client(seen, reply) as client:
+        client.submit("video", {"video_inputs": []})
+        client.status("v1")
+
+    assert seen[0] == ("/v2/video/generate", SUBMIT_TIMEOUT.as_dict())
+    assert seen[1] == ("/v1/video_status.get", READ_TIMEOUT.as_dict())
+    assert SUBMIT_TIMEOUT.read is not None and SUBMIT_TIMEOUT.read > 31.0   # HeyGen's create p99
+    assert READ_TIMEOUT.read is not None and READ_TIMEOUT.read < SUBMIT_TIMEOUT.read
+    assert FILE_TIMEOUT.read is not None
+
+
+def test_a_file_download_uses_the_file_timeout(tmp_path: Path) -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with recording_client(seen, httpx.Response(200, content=b"mp4")) as client:
+        client.download("https://files.test/v1.mp4", tmp_path / "v1.mp4")
+
+    assert seen == [("/v1.mp4", FILE_TIMEOUT.as_dict())]
+
+
+def test_one_timeout_given_applies_to_every_request() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    reply = httpx.Response(200, json={"data": {"video_id": "v1"}})
+    with recording_client(seen, reply, timeout=0.5) as client:
+        client.submit("video", {"video_inputs": []})
+
+    assert seen == [("/v2/video/generate", httpx.Timeout(0.5).as_dict())]
+
+
+def test_a_read_that_times_out_is_not_retried_by_the_client() -> None:
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with recording_client(seen, httpx.ReadTimeout("slow")) as client, \
+            pytest.raises(errors.TransportError) as caught:
+        client.status("v1")
+
+    assert type(caught.value) is errors.TransportError
+    assert len(seen) == 1
+
+
+# -- the render deadline, on a fake clock -------------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def stalled_backend() -> Iterator[tuple[Backend, Emulator]]:
+    emulator = Emulator(EmulatorConfig(speed=0.0, faults={"render_stall": 1.0}))
+    client = HeyGenClient("http://emulator.test", "key", transport=emulator.transport())
+    yield Backend(client, "http://emulator.test", emulated=False, timing=Timing()), emulator
+    client.close()
+    emulator.close()
+
+
+def test_a_stalled_render_is_given_up_at_its_deadline_and_the_rows_behind_go_on(
+        tmp_path: Path, stalled_backend: tuple[Backend, Emulator]) -> None:
+    backend, emulator = stalled_backend
+    project = write_project(tmp_path / "campaign", rows(3))
+    loaded = _load(str(project), None)
+    clock = FakeClock()
+    err = io.StringIO()
+    try:
+        engine = Engine(backend, loaded.state, PlainReporter(err), project,
+                        Options(jobs=1, render_timeout=600.0), clock=clock, sleep=clock.sleep)
+        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+    finally:
+        loaded.state.close()
+
+    assert outcome.unfinished == ["r01", "r02", "r03"] and outcome.exit_code == 3
+    assert len(emulator.videos()) == 3            # each row was submitted in turn, once
+    assert err.getvalue().count("still rendering after 600 s (--render-timeout)") == 3
+    # Each row waited exactly its deadline: no poll went past it, and nothing waited longer.
+    assert clock.now == pytest.approx(1000.0 + 3 * 600.0, abs=1.0)
