@@ -121,3 +121,30 @@ def test_a_stalled_render_is_given_up_at_its_deadline_and_the_rows_behind_go_on(
     assert err.getvalue().count("still rendering after 600 s (--render-timeout)") == 3
     # Each row waited exactly its deadline: no poll went past it, and nothing waited longer.
     assert clock.now == pytest.approx(1000.0 + 3 * 600.0, abs=1.0)
+
+
+def test_a_claim_another_live_build_never_finishes_is_waited_for_until_the_deadline(
+        tmp_path: Path, stalled_backend: tuple[Backend, Emulator]) -> None:
+    # Another process claimed r01 and hangs (say it was stopped): its claim must not hold this build.
+    from vidbuild.state import DiskState
+
+    backend, emulator = stalled_backend
+    project = write_project(tmp_path / "campaign", rows(1))
+    loaded = _load(str(project), None)
+    job = next(_jobs(loaded))
+    other = DiskState(loaded.state_root, loaded.state.namespace)
+    clock = FakeClock()
+    err = io.StringIO()
+    try:
+        assert other.claim(job.hash, job.key, job.kind, title=None, output=job.output)[0] == "claimed"
+        engine = Engine(backend, loaded.state, PlainReporter(err), project,
+                        Options(render_timeout=120.0), clock=clock, sleep=clock.sleep)
+        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+    finally:
+        other.close()
+        loaded.state.close()
+
+    assert outcome.unfinished == ["r01"] and outcome.exit_code == 3
+    assert "r01: still being submitted by another vidbuild process after 120 s" in err.getvalue()
+    assert emulator.videos() == []
+    assert clock.now <= 1000.0 + 120.0 + Timing().poll_min + 1e-6

@@ -531,6 +531,6 @@ class Engine(Worklist):
     def _follow_current(self, step: Step) -> None:
         self._in_flight.discard(step.job.hash)
         self.pacer.forget(step.job.hash)
-        self.reporter.note(step, "another build took this row over (a newer claim, e.g. --force); "
-                                 "following it instead")
+        self.reporter.note(step, "another build moved this row on (it got there first, or claimed it "
+                                 "anew with --force): following its record instead of this one")
         self._schedule(0.0, "watch", step)
