@@ -148,3 +148,44 @@ def test_a_claim_another_live_build_never_finishes_is_waited_for_until_the_deadl
     assert "r01: still being submitted by another vidbuild process after 120 s" in err.getvalue()
     assert emulator.videos() == []
     assert clock.now <= 1000.0 + 120.0 + Timing().poll_min + 1e-6
+
+
+class ScriptedSubmits(httpx.BaseTransport):
+    """The emulator's transport, except that the first submissions get the scripted fates."""
+
+    def __init__(self, emulator: Emulator, fates: list[str]) -> None:
+        self.inner = emulator.transport()
+        self.fates = fates
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.fates:
+            fate = self.fates.pop(0)
+            if fate == "lost":   # the connection drops before the server saw it: nothing created
+                raise httpx.RemoteProtocolError("Server disconnected", request=request)
+            return httpx.Response(429, json={"error": {"code": "rate_limit_exceeded", "message": "busy"}},
+                                  headers={"Retry-After": "1"}, request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_resend_after_a_lost_reply_that_is_rate_limited_is_looked_up_again(tmp_path: Path) -> None:
+    emulator = Emulator(EmulatorConfig(speed=0.0))
+    transport = ScriptedSubmits(emulator, ["lost"] + ["busy"] * 5)
+    client = HeyGenClient("http://emulator.test", "key", transport=transport, sleep=lambda s: None)
+    backend = Backend(client, "http://emulator.test", emulated=False, timing=Timing())
+    project = write_project(tmp_path / "campaign", rows(1))
+    loaded = _load(str(project), None)
+    clock = FakeClock()
+    err = io.StringIO()
+    try:
+        engine = Engine(backend, loaded.state, PlainReporter(err), project, Options(),
+                        clock=clock, sleep=clock.sleep)
+        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+        videos = emulator.videos()
+    finally:
+        loaded.state.close()
+        client.close()
+        emulator.close()
+
+    assert outcome.exit_code == 0, err.getvalue()
+    assert outcome.done == 1 and len(videos) == 1
+    assert "the lost submission never reached HeyGen; sending it now" in err.getvalue()

@@ -256,7 +256,8 @@ class Engine(Worklist):
         self.records[step.job.hash] = record   # what poll and download work from
         if outcome == "busy":
             self._schedule(self.timing.poll_min, "watch", step)
-        elif outcome == "orphaned":
+        elif outcome == "orphaned" or record.status in ("claimed", "uncertain"):
+            # Or our own submission whose reply was lost, queued again after a rate limit.
             self._schedule(self._grace_left(step), "reconcile", step)
         elif record.status in ("submitted", "rendering"):
             self._begin_polling(step, record, at_once=True)
