@@ -180,10 +180,10 @@ def test_a_download_superseded_while_it_ran_does_not_land(project: Path, heygen:
     r02 = manifest_hash(project, "r02")
     seen: list[bool] = []   # at each download of r02: was a file already at out/r02.mp4?
 
-    def download_then_force(client: Any, url: str, destination: Path) -> Any:
+    def download_then_force(client: Any, url: str, destination: Path, **options: Any) -> Any:
         if "r02" in destination.name:
             seen.append((project / "out" / "r02.mp4").exists())
-        result = real_download(client, url, destination)
+        result = real_download(client, url, destination, **options)
         if "r02" in destination.name and len(seen) == 1:
             other = DiskState(project / ".vidbuild", namespace_for(heygen.url))
             try:

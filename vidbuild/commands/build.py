@@ -176,11 +176,11 @@ def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: Ro
         if lock.alone():
             _clean_leftovers(root, index)
         lock.share()
-        return _act(loaded, force, options, index, reporter, summary)
+        return _act(loaded, force, options, index, reporter, summary, seen)
 
 
 def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
-         reporter: Reporter, summary: Summary) -> int:
+         reporter: Reporter, summary: Summary, seen: InputsSeen) -> int:
     from vidbuild.engine import Engine
 
     root = loaded.project.root
