@@ -35,9 +35,9 @@ from vidbuild.outputs import check_inside, has_own_copy
 from vidbuild.pacing import Pacer
 from vidbuild.plan import Step, estimate_seconds, field_digests
 from vidbuild.protected import ProtectedFiles
-from vidbuild.reconcile import find_submission
+from vidbuild.reconcile import find_submission, uncertain_message
 from vidbuild.report import Reporter
-from vidbuild.state import KeyEntry, Record, State
+from vidbuild.state import KeyEntry, Record, State, Status
 from vidbuild.worklist import Outcome, Worklist
 
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
@@ -255,7 +255,8 @@ class Engine(Worklist):
             return
         self.records[step.job.hash] = record
         try:
-            finding = find_submission(self.client, record, self._known_video_ids())
+            finding = find_submission(self.client, record, self._known_video_ids(),
+                                      agent_marked=step.job.callback_id is not None)
         except ApiError as exc:
             if isinstance(exc, AuthError | QuotaError):
                 raise
@@ -270,9 +271,9 @@ class Engine(Worklist):
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
             self._submit(step, confirmed_absent=True)
-        else:
-            self._fail(step, record, "a reply was lost and the account holds several candidate "
-                                     "videos: check HeyGen, then rebuild with --force KEY", permanent=False)
+        else:   # stays uncertain: every build asks again until the user adopts or forces
+            self._fail(step, record, uncertain_message(step.key, finding), permanent=False,
+                       status="uncertain")
 
     def _known_video_ids(self) -> set[str]:
         """Every video known to belong to some hash. The engine keeps only the held rows'
@@ -409,9 +410,10 @@ class Engine(Worklist):
         self.reporter.note(step, f"{task} failed ({exc}); retrying in {wait:.1f} s")
         self._schedule(wait, task, step)
 
-    def _fail(self, step: Step, record: Record, message: str, *, permanent: bool) -> None:
+    def _fail(self, step: Step, record: Record, message: str, *, permanent: bool,
+              status: Status = "failed") -> None:
         record.error, record.error_permanent = message, permanent
-        self._mark(record, "failed")
+        self._mark(record, status)
         self._leave(step)
         self.outcome.failed.append(step.key)
         self.reporter.failed(step, message)

@@ -198,7 +198,7 @@ def file_checksum(path: Path) -> str:
 def estimate_seconds(job: Job) -> float:
     """Rough length of the finished video, for credit estimates and render-time guesses."""
     if job.kind == "agent":
-        return float(job.body.get("config", {}).get("duration_sec") or 60)
+        return float(job.body.get("duration_sec") or 60)
     total = 0.0
     for scene in job.body.get("video_inputs", []):
         voice = scene.get("voice", {})

@@ -185,6 +185,8 @@ def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+        for text in backend.notes():
+            reporter.note(None, text)
     finally:
         backend.close()
         manifest = _write_manifest(loaded, index)

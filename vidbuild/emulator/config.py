@@ -33,10 +33,14 @@ ENV_SEED: Final = "VIDBUILD_EMULATOR_SEED"
 ENV_STATE_DIR: Final = "VIDBUILD_EMULATOR_STATE_DIR"
 ENV_API_KEY: Final = "VIDBUILD_EMULATOR_API_KEY"
 ENV_LEGACY: Final = "VIDBUILD_EMULATOR_LEGACY"
+ENV_CATALOGUE: Final = "VIDBUILD_EMULATOR_CATALOGUE"
 
 # How the emulator answers HeyGen's retired v1/v2 routes: "served" (as before November 2026),
 # "gone" (404, as for a path it never had) or "410" (410 Gone).
 LEGACY_MODES: Final = ("served", "gone", "410")
+# "lenient": IDs outside the emulator's small catalogue are accepted (and named in a note), so a
+# project written for a real account builds offline; "strict": they get HeyGen's 400.
+CATALOGUE_MODES: Final = ("lenient", "strict")
 
 _WEEK: Final = 7 * 24 * 3600.0
 
@@ -49,10 +53,11 @@ class EmulatorConfig:
     0.001). ``faults`` maps a fault kind, or ``kind:scope``, to the chance it strikes a
     request. ``max_concurrent`` caps videos rendering at once (None: no cap), answering
     extra submissions 429 as pay-as-you-go does. ``state_dir`` makes videos outlive the
-    process. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
-    by default an agent video echoes ``callback_id`` only when ``callback_url`` was set.
-    ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the retired v1/v2 routes
-    answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes are unaffected.
+    process. ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the retired v1/v2
+    routes answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes are
+    unaffected. ``catalogue`` is "lenient" (unknown avatar, talking photo and voice IDs pass)
+    or "strict" (they are refused as HeyGen refuses IDs it doesn't know). ``quota_seconds``
+    is the video time the account starts with (GET /v2/user/remaining_quota).
     """
 
     speed: float = 1.0
@@ -65,8 +70,9 @@ class EmulatorConfig:
     state_dir: Path | None = None
     url_ttl: float = _WEEK
     max_video_seconds: float = 1800.0
-    agent_echoes_callback_id: bool = False
     legacy: str = "served"
+    catalogue: str = "lenient"
+    quota_seconds: float = 36000.0
 
     def __post_init__(self) -> None:
         for name, rate in self.faults.items():
@@ -75,6 +81,9 @@ class EmulatorConfig:
                 raise ValueError(f"fault rate {name}={rate} is outside [0, 1]")
         if self.speed < 0:
             raise ValueError(f"speed must not be negative, got {self.speed}")
+        if self.catalogue not in CATALOGUE_MODES:
+            raise ValueError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, "
+                             f"got {self.catalogue!r}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if self.legacy not in LEGACY_MODES:
@@ -89,6 +98,10 @@ class EmulatorConfig:
             return 0.0
         return self.faults.get(kind, 0.0)
 
+    @property
+    def strict_catalogue(self) -> bool:
+        return self.catalogue == "strict"
+
     @classmethod
     def parse(cls, text: str, base: EmulatorConfig | None = None) -> EmulatorConfig:
         """Read a settings string (see the module docstring) on top of ``base``."""
@@ -100,13 +113,14 @@ class EmulatorConfig:
         """Read ``VIDBUILD_EMULATOR_*`` variables on top of ``base``.
 
         ``VIDBUILD_EMULATOR_FAULTS`` holds a settings string; ``_SPEED``, ``_SEED``,
-        ``_STATE_DIR``, ``_API_KEY`` and ``_LEGACY`` set one value each and win over the string.
+        ``_STATE_DIR``, ``_API_KEY``, ``_LEGACY`` and ``_CATALOGUE`` set one value each and win
+        over the string.
         """
         env = os.environ if environ is None else environ
         items = _split_items(env.get(ENV_FAULTS, ""))
         for variable, name in ((ENV_SPEED, "speed"), (ENV_SEED, "seed"),
                                (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key"),
-                               (ENV_LEGACY, "legacy")):
+                               (ENV_LEGACY, "legacy"), (ENV_CATALOGUE, "catalogue")):
             if env.get(variable):
                 items.append((name, env[variable]))
         return _apply(base or cls(), items)
@@ -161,8 +175,8 @@ def _convert(name: str, value: str) -> object:
             return int(value)
         except ValueError:
             raise ValueError(f"emulator setting {name} needs a whole number, got {value!r}") from None
-    if name == "agent_echoes_callback_id":
-        return value.lower() in ("1", "true", "yes", "on")
+    if name == "catalogue":
+        return value.strip().lower()
     if name == "state_dir":
         return Path(value) if value else None
     if name == "api_key":
