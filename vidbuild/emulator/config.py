@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final
 
+from vidbuild.errors import SettingError
+
 # Faults that can strike any API request; with a scope they strike only that group of routes.
 # Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
 REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
@@ -78,16 +80,16 @@ class EmulatorConfig:
         for name, rate in self.faults.items():
             _check_fault_name(name)
             if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"fault rate {name}={rate} is outside [0, 1]")
+                raise SettingError(f"fault rate {name}={rate} is outside [0, 1]")
         if self.speed < 0:
-            raise ValueError(f"speed must not be negative, got {self.speed}")
+            raise SettingError(f"speed must not be negative, got {self.speed}")
         if self.catalogue not in CATALOGUE_MODES:
-            raise ValueError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, "
-                             f"got {self.catalogue!r}")
+            raise SettingError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, "
+                               f"got {self.catalogue!r}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+            raise SettingError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if self.legacy not in LEGACY_MODES:
-            raise ValueError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
+            raise SettingError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
 
     def fault_rate(self, kind: str, scope: str) -> float:
         """The chance that fault ``kind`` strikes a request to a route of ``scope``."""
@@ -129,15 +131,15 @@ class EmulatorConfig:
 def _check_fault_name(name: str) -> None:
     kind, _, scope = name.partition(":")
     if kind not in FAULT_KINDS:
-        raise ValueError(f"unknown emulator fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        raise SettingError(f"unknown emulator fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
     if scope and scope not in SCOPES:
-        raise ValueError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
+        raise SettingError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
     if scope and kind in SUBMIT_FAULTS and scope != "submit":
-        raise ValueError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
+        raise SettingError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
     if scope and kind in FILE_FAULTS and scope != "files":
-        raise ValueError(f"fault {kind!r} only applies to file downloads, not to {scope!r}")
+        raise SettingError(f"fault {kind!r} only applies to file downloads, not to {scope!r}")
     if kind in REPLY_FAULTS and scope == "files":
-        raise ValueError(f"fault {kind!r} only applies to API replies, not to file downloads")
+        raise SettingError(f"fault {kind!r} only applies to API replies, not to file downloads")
 
 
 def _split_items(text: str) -> list[tuple[str, str]]:
@@ -147,7 +149,7 @@ def _split_items(text: str) -> list[tuple[str, str]]:
             continue
         name, equals, value = chunk.partition("=")
         if not equals:
-            raise ValueError(f"emulator setting {chunk.strip()!r} is not of the form name=value")
+            raise SettingError(f"emulator setting {chunk.strip()!r} is not of the form name=value")
         items.append((name.strip(), value.strip()))
     return items
 
@@ -174,7 +176,7 @@ def _convert(name: str, value: str) -> object:
         try:
             return int(value)
         except ValueError:
-            raise ValueError(f"emulator setting {name} needs a whole number, got {value!r}") from None
+            raise SettingError(f"emulator setting {name} needs a whole number, got {value!r}") from None
     if name == "catalogue":
         return value.strip().lower()
     if name == "state_dir":
@@ -190,4 +192,4 @@ def _number(name: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"emulator setting {name} needs a number, got {value!r}") from None
+        raise SettingError(f"emulator setting {name} needs a number, got {value!r}") from None
