@@ -311,7 +311,7 @@ def _print_status(rows: Iterable[dict[str, Any]], width: int, json_output: bool,
         return
     stream.write(f"{'KEY':<{width}}  {'STATUS':<10}  {'VIDEO_ID':<32}  OUTPUT / ERROR\n")
     for row in rows:
-        detail = row["error"] if row["status"] == "failed" else (row["output"] or "")
+        detail = row["error"] if row["status"] in ("failed", "uncertain") else (row["output"] or "")
         stream.write(f"{row['key']:<{width}}  {row['status']:<10}  {row['video_id'] or '-':<32}  "
                      f"{detail}\n")
 
