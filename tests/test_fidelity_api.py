@@ -136,6 +136,18 @@ def test_more_than_20_files_and_over_300_seconds_are_refused_where_written(
     assert lines[-1] == "vidbuild: 2 errors, nothing sent"
 
 
+def test_validate_online_checks_an_agent_projects_avatar_and_voice(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root = agent_project(tmp_path, avatar=ANGELA, voice=REAL_VOICE)
+    monkeypatch.chdir(root)
+    assert main(["validate", "--online"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1:] == [
+        f"vidbuild.yaml:9:14: agent.avatar_id: unknown avatar ID '{ANGELA}' (used by rows a, b)",
+        f"vidbuild.yaml:10:13: agent.voice_id: unknown voice ID '{REAL_VOICE}' (used by rows a, b)",
+        "vidbuild: 2 errors, nothing sent"]
+
+
 # --- the emulator: agent rules, nulls, empty strings --------------------------------------------------
 
 
