@@ -68,6 +68,7 @@ class Emulator:
         self.config = config or EmulatorConfig()
         # IDs outside the catalogue that a lenient catalogue let through, each noted once.
         self._unknown_ids: dict[str, None] = {}
+        self._unknown_lock = threading.Lock()
         self._on_note = on_note
         # Wall-clock time by default, so renders keep progressing across restarts.
         self._clock = clock
@@ -208,7 +209,7 @@ class Emulator:
                                            body, status, fault, now))
 
     def _accepted_unknown(self, ids: list[str]) -> None:
-        with self._random_lock:
+        with self._unknown_lock:
             new = [name for name in ids if name not in self._unknown_ids]
             self._unknown_ids.update(dict.fromkeys(new))
         if new and self._on_note is not None:
@@ -217,7 +218,7 @@ class Emulator:
     def unknown_ids(self) -> list[str]:
         """The catalogue IDs this emulator accepted without knowing them (``field ID``), in the
         order first seen: a real account may refuse them. Empty with a strict catalogue."""
-        with self._random_lock:
+        with self._unknown_lock:
             return list(self._unknown_ids)
 
     def requests(self) -> list[RecordedRequest]:

@@ -94,13 +94,11 @@ class Endpoints:
                    failure: tuple[int, str, str] | None) -> Video:
         plan = render.plan_render(kind, body, speed=self._config.speed, failure=failure,
                                   max_video_seconds=self._config.max_video_seconds)
-        callback_id = body.get("callback_id")
-        # Validation already refused an agent callback_id without a callback_url.
-        echoed = True
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return Video(
             video_id=uuid.uuid4().hex, kind=kind, title=body.get("title"),
-            callback_id=callback_id, callback_echoed=echoed, created_at=now,
+            # Validation refused an agent callback_id without a callback_url: every one is echoed.
+            callback_id=body.get("callback_id"), callback_echoed=True, created_at=now,
             finishes_at=now + plan.render_seconds, duration=plan.duration, error=plan.error,
             body_hash=hashlib.sha256(canonical.encode()).hexdigest(), body=canonical)
 
