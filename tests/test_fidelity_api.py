@@ -300,27 +300,42 @@ def test_remaining_quota_counts_down_with_videos_made(emulator: Emulator, http: 
 
 # --- HeyGen's own clients against `vidbuild emulator` (a real socket) ---------------------------------
 
-# Bodies in the shapes HeyGen's own clients send (see "Optional fields and null" in the contract).
+# Bodies in the shapes HeyGen's own clients send: its MCP server (heygen-com/heygen-mcp,
+# VideoGenerateRequest dumped with its defaults), its n8n node (heygen-com/n8n-integration-heygen-node,
+# createAvatarVideoApi and the video agent body) and its Postman example as quoted in the contract.
+MCP_VIDEO = {
+    "title": "",
+    "video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY, "avatar_style": "normal",
+                                    "scale": 1.0},
+                      "voice": {"type": "text", "input_text": "Hello from the MCP server.",
+                                "voice_id": RACHEL}}],
+    "test": False, "callback_id": None, "dimension": {"width": 1280, "height": 720},
+    "aspect_ratio": None, "caption": False,
+}
+N8N_TALKING_PHOTO = {
+    "caption": False, "test": False, "title": "n8n video", "dimension": {"width": 1280, "height": 720},
+    "video_inputs": [{"character": {"type": "talking_photo", "talking_photo_id": "tp-7f2c1d9e",
+                                    "scale": 1.0, "talking_photo_style": "",
+                                    "offset": {"x": 0.0, "y": 0.0}, "talking_style": "stable",
+                                    "expression": "default"},
+                      "voice": {"type": "text", "voice_id": RACHEL, "input_text": "Hello from n8n.",
+                                "speed": 1.0},
+                      "background": {"type": "color", "value": "#f6f6fc"}}],
+}
+N8N_AVATAR = {
+    "caption": False, "test": False, "dimension": {"width": 1280, "height": 720},
+    "video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY, "scale": 1.0,
+                                    "avatar_style": "normal", "offset": {"x": 0.0, "y": 0.0}},
+                      "voice": {"type": "silence", "duration": 1.0}}],
+}
+N8N_AGENT = {"prompt": "A short welcome.", "duration_sec": 30, "orientation": "landscape",
+             "avatar_id": DAISY}
 POSTMAN_VIDEO = {
     "video_inputs": [{
         "character": {"type": "avatar", "avatar_id": DAISY, "avatar_style": "normal"},
         "voice": {"type": "text", "input_text": "Welcome to the HeyGen API!", "voice_id": RACHEL},
     }],
     "dimension": {"width": 1280, "height": 720}, "aspect_ratio": None, "callback_id": None,
-}
-MCP_VIDEO = {
-    "video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY, "avatar_style": "normal"},
-                      "voice": {"type": "text", "input_text": "Hello from the MCP server.",
-                                "voice_id": RACHEL}}],
-    "dimension": {"width": 1280, "height": 720}, "title": "",
-}
-N8N_TALKING_PHOTO = {
-    "video_inputs": [{"character": {"type": "talking_photo", "talking_photo_id": "tp-7f2c1d9e",
-                                    "talking_photo_style": "", "scale": None},
-                      "voice": {"type": "text", "input_text": "Hello from n8n.", "voice_id": RACHEL,
-                                "speed": None, "pitch": None},
-                      "background": None}],
-    "title": "n8n video", "dimension": {"width": 1280, "height": 720}, "caption": None,
 }
 VIDEO_ALL_NULL = {
     "video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY, "avatar_style": None,
@@ -372,21 +387,19 @@ def test_heygens_own_clients_bodies_and_reads_against_vidbuild_emulator(
     url, stop = served
     with httpx.Client(base_url=url, headers={"X-Api-Key": "any"}) as http:
         made = []
-        for route, body in ((VIDEO_ROUTE, POSTMAN_VIDEO), (VIDEO_ROUTE, MCP_VIDEO),
-                            (VIDEO_ROUTE, N8N_TALKING_PHOTO), (VIDEO_ROUTE, VIDEO_ALL_NULL),
+        for route, body in ((VIDEO_ROUTE, MCP_VIDEO), (VIDEO_ROUTE, N8N_TALKING_PHOTO),
+                            (VIDEO_ROUTE, N8N_AVATAR), (VIDEO_ROUTE, POSTMAN_VIDEO),
+                            (VIDEO_ROUTE, VIDEO_ALL_NULL), (AGENT_ROUTE, N8N_AGENT),
                             (AGENT_ROUTE, AGENT_ALL_NULL)):
-            reply = http.post(route, json=body).json()
-            assert reply["error"] is None, (body, reply)
-            made.append(reply["data"]["video_id"])   # as the MCP server reads it
+            reply = http.post(route, json=body)
+            assert reply.status_code == 200, (body, reply.text)
+            made.append(mcp_video_id(reply.json()))
         for video_id in made:
             assert wait_detail(http, video_id)["status"] == "completed"
-        quota = http.get(api.QUOTA_ROUTE).json()["data"]
-        assert isinstance(quota["remaining_quota"], int) and quota["remaining_quota"] / 60 > 0
-        assert set(quota["details"]) == {"api", "streaming_avatar", "streaming_avatar_instance_quota",
-                                         "seat"}
-        voices = http.get(api.VOICES_ROUTE).json()["data"]["voices"]
-        assert all(isinstance(v["support_interactive_avatar"], bool) for v in voices)
-        assert any(v["support_interactive_avatar"] for v in voices)
+            mcp_status(http.get(api.STATUS_ROUTE, params={"video_id": video_id}).json())
+        assert mcp_credits(http.get(api.QUOTA_ROUTE).json()) > 0
+        voices = mcp_voices(http.get(api.VOICES_ROUTE).json())
+        assert any(voice["support_interactive_avatar"] for voice in voices)
         listed = http.get(api.LIST_ROUTE, params={"limit": 100}).json()["data"]
         assert {v["video_id"] for v in listed["videos"]} == set(made) and listed["token"] is None
         unknown = {"prompt": "Hi", "avatar_id": ANGELA}
@@ -395,6 +408,44 @@ def test_heygens_own_clients_bodies_and_reads_against_vidbuild_emulator(
     notes = [line for line in stop().splitlines() if ANGELA in line]
     assert notes == [f"emulator: accepted IDs its catalogue doesn't know: avatar_id {ANGELA} (a real "
                      "account must hold them; VIDBUILD_EMULATOR_CATALOGUE=strict refuses them)"]
+
+
+# How HeyGen's MCP server reads the replies (the types its response models require).
+
+def mcp_video_id(payload: dict[str, Any]) -> str:
+    assert payload["error"] is None or isinstance(payload["error"], str)
+    video_id = payload["data"].get("video_id")
+    assert isinstance(video_id, str) and video_id
+    return video_id
+
+
+def mcp_status(payload: dict[str, Any]) -> None:
+    assert isinstance(payload["code"], int) and isinstance(payload["message"], str)
+    data = payload["data"]
+    assert isinstance(data["id"], str) and isinstance(data["status"], str)
+    assert data["created_at"] is None or isinstance(data["created_at"], int)
+    assert data["duration"] is None or isinstance(data["duration"], int | float)
+    assert data["error"] is None or isinstance(data["error"], dict)
+
+
+def mcp_credits(payload: dict[str, Any]) -> int:
+    data = payload["data"]
+    assert isinstance(data["remaining_quota"], int)
+    details = data["details"]
+    for name in ("api", "streaming_avatar", "streaming_avatar_instance_quota", "seat"):
+        assert isinstance(details[name], int), name
+    return int(data["remaining_quota"] / 60)
+
+
+def mcp_voices(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    voices: list[dict[str, Any]] = payload["data"]["voices"]
+    for voice in voices:
+        for name in ("voice_id", "language", "gender", "name"):
+            assert isinstance(voice[name], str), name
+        assert str(voice["preview_audio"]).startswith("http")
+        for name in ("support_pause", "emotion_support", "support_interactive_avatar"):
+            assert isinstance(voice[name], bool), name
+    return voices
 
 
 # --- a project written for a real account builds offline ------------------------------------------
