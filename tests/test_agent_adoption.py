@@ -203,3 +203,39 @@ def test_a_lost_agent_request_with_no_video_in_its_window_is_sent_again(
     assert code == 0, err
     assert "r01: the lost submission never reached HeyGen; sending it now" in err
     assert len(videos_made(heygen)) == 1
+
+
+TWINS = """\
+    version: 1
+    name: twins
+    kind: %s
+    data:
+      key: "{{ row.id }}"
+      rows: [{id: r01}, {id: r02}]
+    %s
+    output: "out/{{ key }}.mp4"
+"""
+SAME_AGENT_BODY = """agent: {prompt: "The same welcome for everyone", duration_sec: 5}"""
+SAME_VIDEO_BODY = """video: {title: Same}
+    scenes:
+      - avatar: {avatar_id: Daisy-inskirt-20220818}
+        voice: {voice_id: 2d5b0e6cf36f460aa7fc47e3eee4ba54, text: "The same welcome"}"""
+
+
+@pytest.mark.parametrize(("kind", "section", "expected"), [
+    ("agent", SAME_AGENT_BODY, 1), ("video", SAME_VIDEO_BODY, 0)], ids=["agent", "video"])
+def test_twin_rows_follow_their_one_lost_reply(tmp_path: Path, heygen: LoopbackHeyGen, kind: str,
+                                               section: str, expected: int) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "vidbuild.yaml").write_text(textwrap.dedent(TWINS % (kind, section)))
+    heygen.restart(faults={"drop_after:submit": 1.0})
+
+    code, err = build(project)
+
+    assert code == expected, err
+    assert len(videos_made(heygen)) == 1   # one body, one video, whatever happened to the reply
+    if kind == "agent":
+        assert "FAILED r01: a reply was lost" in err and "FAILED r02: a reply was lost" in err
+    else:
+        assert (project / "out" / "r01.mp4").read_bytes() == (project / "out" / "r02.mp4").read_bytes()

@@ -218,6 +218,8 @@ class Engine(Worklist):
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
+        elif record.status in ("claimed", "uncertain"):   # a twin row of this build is sending it
+            self._schedule(self.timing.poll_min, "watch", step)
         elif has_own_copy(self.root, step.job.output, record, self.options.protected):
             self._leave(step)
             self._cached(step)
@@ -288,7 +290,12 @@ class Engine(Worklist):
         if record is None:
             self._queue.append(step)
         elif record.status in ("claimed", "uncertain"):
-            if self.state.owner_alive(record.owner):
+            if record.status == "uncertain" and record.owner == self.state.owner \
+                    and step.job.hash not in self._in_flight:
+                # A twin row of this build looked the lost reply up and could not tell: nor can this.
+                self._fail(step, record, record.error or "its reply was lost", permanent=False,
+                           status="uncertain")
+            elif self.state.owner_alive(record.owner):
                 self._schedule(self.timing.poll_max, "watch", step)
             else:
                 self._schedule(self._grace_left(step), "reconcile", step)
