@@ -5,6 +5,8 @@ A settings string is a comma-separated list of ``name=value`` items, e.g.
 Fault items take a rate in [0, 1]; ``kind:scope`` limits a fault to one group of routes.
 ``truncate_download`` cuts a media file off mid-stream without a Content-Length (files only);
 ``echo_key`` echoes the request's API key in every message and detail of an API reply.
+``catalogue=strict`` refuses avatar, talking photo and voice IDs the emulator doesn't know.
+A bad setting raises SettingError (a UsageError and a ValueError).
 """
 
 from __future__ import annotations
