@@ -106,6 +106,12 @@ def test_another_projects_agent_video_is_never_shipped_as_this_rows(tmp_path: Pa
     shown = io.StringIO()
     commands.status(str(project), stdout=shown)
     assert theirs in shown.getvalue().splitlines()[1]   # `vidbuild status` says why, too
+    planned = io.StringIO()
+    commands.plan(str(project), stdout=planned)
+    assert planned.getvalue().splitlines()[0] == (
+        "reconcile   r01  a submission may have been sent but its reply was lost; nothing ties a "
+        "video to it (no callback_url, so no callback_id): if candidates exist, you decide "
+        "(vidbuild adopt r01 VIDEO_ID, or --force r01)")
 
     heygen.restart()
     code, err = build(project)   # still uncertain: no guess, no new video, until the user decides
