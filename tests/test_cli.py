@@ -107,7 +107,7 @@ def test_compile_out_writes_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["developers.json", "managers.json", "students.json"]
     record = json.loads((out / "managers.json").read_text(encoding="utf-8"))
     assert record["endpoint"] == "POST /v1/video_agent/generate"
-    assert record["body"]["config"]["duration_sec"] == 45
+    assert record["body"]["duration_sec"] == 45 and "callback_id" not in record["body"]
 
 
 def test_init_then_validate_and_compile(tmp_path: Path) -> None:

@@ -132,8 +132,8 @@ def test_list_videos_sends_paging_and_reads_the_page(make: Any) -> None:
     videos = [{"video_id": "a", "video_title": "Welcome Ana", "status": "completed",
                "created_at": 1732000000, "type": "GENERATED"}, {"video_title": "no id"}]
     client, script = make(ok({"videos": videos, "token": None}))
-    page = client.list_videos(page_size=10, token="t1")
-    assert dict(script.requests[0].url.params) == {"page_size": "10", "token": "t1"}
+    page = client.list_videos(limit=10, token="t1")
+    assert dict(script.requests[0].url.params) == {"limit": "10", "token": "t1"}
     assert [(v.video_id, v.title, v.status, v.created_at) for v in page.videos] == [
         ("a", "Welcome Ana", "completed", 1732000000.0)]
     assert page.token is None

@@ -28,7 +28,7 @@ from vidbuild.emulator import media as emulator_media
 
 KEY = "hg-LOOPBACK-q7Zx-DISTINCTIVE-5e1f-key"
 WRONG_KEY = "hg-WRONG-k3Yv-DISTINCTIVE-0a9b-key"
-FAST = EmulatorConfig(speed=0.001)
+FAST = EmulatorConfig(speed=0.001, catalogue="strict")   # unknown IDs get HeyGen's 400
 VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
 AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
 DAISY = "Daisy-inskirt-20220818"
@@ -53,7 +53,7 @@ def video_body(callback_id: str = "row-ana", text: str = "Hi Ana, welcome!",
 def agent_body(callback_id: str = "agent-ana") -> dict[str, Any]:
     # With a callback_url, so the emulator's strict reading of the contract echoes callback_id.
     return {"prompt": "A 5-second welcome for Ana, friendly tone.",
-            "config": {"avatar_id": DAISY, "duration_sec": 5, "orientation": "landscape"},
+            "avatar_id": DAISY, "duration_sec": 5, "orientation": "landscape",
             "callback_id": callback_id, "callback_url": "https://hooks.example.test/heygen"}
 
 
@@ -191,13 +191,13 @@ def test_list_pages_newest_first_and_iter_videos_stops_at_created_after(
 
     pages, token = [], None
     while True:
-        page = rig.client.list_videos(page_size=3, token=token)
+        page = rig.client.list_videos(limit=3, token=token)
         pages.append([v.video_id for v in page.videos])
         token = page.token
         if token is None:
             break
     assert pages == [created[:3:-1], created[3:0:-1], created[:1]]
-    newest = rig.client.list_videos(page_size=1).videos[0]
+    newest = rig.client.list_videos(limit=1).videos[0]
     assert (newest.title, newest.status, newest.created_at) == ("Video 6", "completed",
                                                                 START + 60)
 
@@ -212,8 +212,8 @@ def test_iter_videos_follows_the_emulators_page_tokens(start: Callable[..., Loop
     created = [rig.client.submit("video", video_body(f"row-{n}")) for n in range(103)]
     assert [v.video_id for v in rig.client.iter_videos()] == created[::-1]
     lists = rig.recorded(api.LIST_ROUTE)
-    assert [("token" in r.query, r.query["page_size"]) for r in lists] == [(False, "100"),
-                                                                           (True, "100")]
+    assert [("token" in r.query, r.query["limit"]) for r in lists] == [(False, "100"),
+                                                                       (True, "100")]
 
 
 def test_catalogues_read_through_the_client(start: Callable[..., Loopback]) -> None:
@@ -231,7 +231,7 @@ def test_catalogues_read_through_the_client(start: Callable[..., Loopback]) -> N
     assert RACHEL in {v["voice_id"] for v in voices} and len(voices) >= 12
     for voice in voices:
         assert set(voice) == {"voice_id", "language", "gender", "name", "preview_audio",
-                              "support_pause", "emotion_support"}
+                              "support_pause", "emotion_support", "support_interactive_avatar"}
     preview = httpx.get(voices[0]["preview_audio"])
     assert preview.status_code == 200 and preview.headers["content-type"] == "audio/mpeg"
 
@@ -258,7 +258,7 @@ def _unknown_avatar(body: dict[str, Any]) -> dict[str, Any]:
      "video_inputs[0].voice: 'input_text' is a required property"),
     ("video", _speed(video_body()),
      "video_inputs[0].voice.speed: 3 is greater than the maximum of 1.5"),
-    ("agent", {**agent_body(), "config": {"avatar_id": "Ghost"}},
+    ("agent", {**agent_body(), "avatar_id": "Ghost"},
      "Avatar Ghost not found or no longer available"),
 ], ids=["unknown-avatar", "missing-input-text", "speed-3", "agent-unknown-avatar"])
 def test_emulator_400s_are_invalid_request_errors(start: Callable[..., Loopback],

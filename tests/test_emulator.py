@@ -23,6 +23,7 @@ from vidbuild.emulator import Emulator, EmulatorConfig, EmulatorRequest, serve
 from vidbuild.emulator import media as emulator_media
 
 FAST = EmulatorConfig(speed=0.001)
+STRICT = EmulatorConfig(speed=0.001, catalogue="strict")   # unknown IDs get HeyGen's 400
 KEY = {"X-Api-Key": "test-key"}
 VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
 AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
@@ -48,7 +49,7 @@ def video_body(callback_id: str = "job-1", text: str = "Hi Ana, welcome!") -> di
 
 
 def agent_body(**extra: Any) -> dict[str, Any]:
-    return {"prompt": "A 30-second welcome for Ana.", "config": {"duration_sec": 5}, **extra}
+    return {"prompt": "A 30-second welcome for Ana.", "duration_sec": 5, **extra}
 
 
 @contextmanager
@@ -70,7 +71,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator(FAST) as instance:
+    with Emulator(STRICT) as instance:
         yield instance
 
 
@@ -168,21 +169,13 @@ def test_head_gives_the_size_without_the_body(client: httpx.Client) -> None:
 
 
 def test_agent_video_renders(client: httpx.Client) -> None:
-    video_id = submit(client, agent_body(callback_id="agent-1"), AGENT_ROUTE)
+    video_id = submit(client, agent_body(), AGENT_ROUTE)
     data = wait_finished(client, video_id)
     assert data["status"] == "completed" and data["duration"] == 5
-    # Unconfirmed point of the contract, strict default: echoed only with a callback_url.
     assert data["callback_id"] is None
     with_url = submit(client, agent_body(callback_id="agent-2", callback_url="https://e.com/h"),
                       AGENT_ROUTE)
     assert status(client, with_url)["callback_id"] == "agent-2"
-
-
-def test_agent_can_always_echo_callback_id() -> None:
-    config = EmulatorConfig.parse("agent_echoes_callback_id=true", FAST)
-    with Emulator(config) as emulator, connect(emulator, "in_process") as client:
-        video_id = submit(client, agent_body(callback_id="agent-1"), AGENT_ROUTE)
-        assert status(client, video_id)["callback_id"] == "agent-1"
 
 
 def test_status_moves_through_every_stage_with_the_clock() -> None:
@@ -216,7 +209,7 @@ def test_list_pages_newest_first_without_callback_ids(client: httpx.Client) -> N
     created = [submit(client, video_body(f"job-{n}")) for n in range(5)]
     seen, token, pages = [], None, 0
     while True:
-        params: dict[str, Any] = {"page_size": 2, **({"token": token} if token else {})}
+        params: dict[str, Any] = {"limit": 2, **({"token": token} if token else {})}
         response = client.get(api.LIST_ROUTE, params=params)
         payload = response.json()
         assert (response.status_code, payload["code"], payload["message"]) == (200, 100, "Success")
@@ -231,7 +224,7 @@ def test_list_pages_newest_first_without_callback_ids(client: httpx.Client) -> N
     assert seen == created[::-1] and pages == 3
 
 
-@pytest.mark.parametrize("query", [{"page_size": "0"}, {"page_size": "101"}, {"page_size": "x"},
+@pytest.mark.parametrize("query", [{"limit": "-1"}, {"limit": "101"}, {"limit": "x"},
                                    {"token": "not-a-token"}])
 def test_list_rejects_bad_paging(client: httpx.Client, query: dict[str, str]) -> None:
     status_code, code, _ = error_of(client.get(api.LIST_ROUTE, params=query))
@@ -260,7 +253,7 @@ def test_voice_catalogue(client: httpx.Client) -> None:
     assert len(voices) >= 12
     for voice in voices:
         assert set(voice) == {"voice_id", "language", "gender", "name", "preview_audio",
-                              "support_pause", "emotion_support"}
+                              "support_pause", "emotion_support", "support_interactive_avatar"}
     audio = client.get(voices[0]["preview_audio"])
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg"
 
@@ -316,7 +309,9 @@ def test_invalid_bodies_get_400_and_create_nothing(client: httpx.Client, emulato
 
 
 @pytest.mark.parametrize(("body", "message"), [
+    (agent_body(avatar_id="Ghost"), "Avatar Ghost not found or no longer available"),
     (agent_body(config={"avatar_id": "Ghost"}), "Avatar Ghost not found or no longer available"),
+    (agent_body(voice_id="feedface"), "Voice feedface not found"),
     ({"prompt": ""}, "prompt: '' should be non-empty"),
 ])
 def test_invalid_agent_bodies_get_400(client: httpx.Client, body: dict[str, Any],

@@ -287,7 +287,7 @@ data:
 """
 
 
-def test_agent_prompt_with_config_nested(expand: Callable[..., list[Job]]) -> None:
+def test_agent_fields_go_top_level(expand: Callable[..., list[Job]]) -> None:
     (job,) = expand("""
         agent:
           prompt: "Intro for {{ row.id }}"
@@ -301,7 +301,7 @@ def test_agent_prompt_with_config_nested(expand: Callable[..., list[Job]]) -> No
     assert job.scenes == ()
     assert job.body == {
         "prompt": "Intro for devs",
-        "config": {"avatar_id": "Daisy-inskirt-20220818", "duration_sec": 30, "orientation": "portrait"},
+        "avatar_id": "Daisy-inskirt-20220818", "duration_sec": 30, "orientation": "portrait",
         "files": [{"asset_id": "asset-devs"}],
         "callback_url": "https://hooks.example.test/done",
     }

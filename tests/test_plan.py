@@ -216,7 +216,7 @@ def test_estimates_follow_words_pauses_silence_and_agent_length(project: Path) -
     assert estimate_seconds(with_voices({"type": "text", "input_text": 'Hi <break time="3s"/> there'})) == 3.8
     assert estimate_seconds(with_voices({"type": "silence", "duration": 7}, five_words)) == 9.0
     assert estimate_seconds(with_voices({"type": "text", "input_text": ""})) == 1.0
-    agent = Job(job.key, "agent", {"prompt": "p", "config": {"duration_sec": 45}}, job.hash, job.output,
+    agent = Job(job.key, "agent", {"prompt": "p", "duration_sec": 45}, job.hash, job.output,
                 job.scenes, job.row)
     assert estimate_seconds(agent) == 45.0
 

@@ -47,9 +47,8 @@ def contract_video_body() -> dict[str, Any]:
 def contract_agent_body() -> dict[str, Any]:
     return {
         "prompt": "A 30-second welcome for Ana, a new Pro customer of Acme, friendly tone.",
-        "config": {"avatar_id": "Daisy-inskirt-20220818", "duration_sec": 30,
-                   "orientation": "landscape"},
-        "callback_id": "job-1",
+        "avatar_id": "Daisy-inskirt-20220818", "duration_sec": 30, "orientation": "landscape",
+        "callback_url": "https://hooks.example.test/heygen", "callback_id": "job-1",
     }
 
 
@@ -313,13 +312,19 @@ INVALID_AGENT_BODIES: list[tuple[str, Callable[[dict[str, Any]], None], str, str
     ("empty prompt", _set("prompt", ""), "prompt", "'' should be non-empty"),
     ("prompt too long", _set("prompt", "p" * 10001), "prompt", f"'{'p' * 10001}' is too long"),
     ("missing prompt", _delete("prompt"), "", "'prompt' is a required property"),
-    ("short duration", _set("config/duration_sec", 4), "config/duration_sec",
+    ("short duration", _set("duration_sec", 4), "duration_sec",
      "4 is less than the minimum of 5"),
-    ("square", _set("config/orientation", "square"), "config/orientation",
+    ("long duration", _set("duration_sec", 301), "duration_sec",
+     "301 is greater than the maximum of 300"),
+    ("square", _set("orientation", "square"), "orientation",
      "'square' is not one of ['landscape', 'portrait']"),
-    ("config typo", _set("config/avatar", "a"), "config",
+    ("config typo", _set("config", {"avatar": "a"}), "config",
      "Additional properties are not allowed ('avatar' was unexpected)"),
     ("file without asset id", _set("files", [{}]), "files/0", "'asset_id' is a required property"),
+    ("21 files", _set("files", [{"asset_id": f"a{n}"} for n in range(21)]), "files",
+     f"{[{'asset_id': f'a{n}'} for n in range(21)]} is too long"),
+    ("callback_id without callback_url", _delete("callback_url"), "",
+     "'callback_url' is a dependency of 'callback_id'"),
     ("title (unconfirmed)", _set("title", "t"), "",
      "Additional properties are not allowed ('title' was unexpected)"),
     ("script instead of prompt", _set("script", [{"actor": "a", "text": "t"}]), "",

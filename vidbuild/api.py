@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Final, Literal
+from collections.abc import Mapping
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from vidbuild.errors import UsageError
@@ -28,6 +29,10 @@ STATUS_ROUTE: Final = "/v1/video_status.get"
 LIST_ROUTE: Final = "/v1/video.list"
 AVATARS_ROUTE: Final = "/v2/avatars"
 VOICES_ROUTE: Final = "/v2/voices"
+QUOTA_ROUTE: Final = "/v2/user/remaining_quota"
+VIDEOS_ROUTE: Final = "/v2/videos"             # the newer list; GET VIDEOS_ROUTE/{video_id} details one
+# GET /v1/video.list pages by `limit` (0 to 100) and `token`; it knows no other size parameter.
+LIST_PAGE_LIMIT: Final = 100
 
 # Request-body schemas in schemas/, by job kind.
 REQUEST_SCHEMAS: Final[dict[str, str]] = {
@@ -74,6 +79,16 @@ def normalize_base_url(text: str) -> str:
     path = posixpath.normpath(path) if path else ""
     path = "" if path in (".", "/", "//") else path.rstrip("/")
     return f"{scheme}://{netloc}{path}"
+
+
+def sends_callback_id(kind: str, body: Mapping[str, Any]) -> bool:
+    """Whether a body of this kind may carry ``callback_id``.
+
+    HeyGen's agent guide (and a fix in its official skills repository) says
+    ``/v1/video_agent/generate`` answers 400 to a ``callback_id`` without a ``callback_url``;
+    ``/v2/video/generate`` takes one always.
+    """
+    return kind != "agent" or bool(body.get("callback_url"))
 
 
 def endpoint_id(kind: str) -> str:

@@ -53,6 +53,8 @@ class Backend:
     base_url: str
     emulated: bool
     timing: Timing
+    # Lines worth telling the user once the build is done (the emulator's accepted unknown IDs).
+    notes: Callable[[], list[str]] = lambda: []
 
     @property
     def namespace(self) -> str:
@@ -84,6 +86,7 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     from dataclasses import replace
 
     from vidbuild.emulator import Emulator, EmulatorConfig
+    from vidbuild.emulator.app import unknown_ids_note
 
     # Realistic renders take minutes; a newcomer's first build should take seconds, so the
     # speed defaults to LOCAL_EMULATOR_SPEED unless the environment names one.
@@ -97,7 +100,8 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
                           on_retry=on_retry)
     # The emulator renders overhead 30 s + 4 s per video second, times its speed factor.
     timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
-    return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing)
+    return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing,
+                   notes=lambda: [unknown_ids_note(ids)] if (ids := emulator.unknown_ids()) else [])
 
 
 def api_timing(environ: Mapping[str, str] = os.environ) -> Timing:

@@ -108,6 +108,18 @@ def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
 
 
+def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("adopt", help="record an existing video as a row's video",
+                            description="Record VIDEO_ID as the video of row KEY's current body, so "
+                                        "the next build polls and downloads it instead of paying for "
+                                        "a new one: for a lost agent reply that vidbuild can't match "
+                                        "on its own. Asks the API about the video only.")
+    parser.add_argument("key", metavar="KEY", help="the row's key")
+    parser.add_argument("video_id", metavar="VIDEO_ID", help="the video to record as the row's")
+    _project_arg(parser)
+    _state_arg(parser)
+
+
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
     parser = sub.add_parser(name, help=f"list the account's {what}",
                             description=f"List the account's {what} (cached for a day in the state "
@@ -135,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _status, _clean, _init):
+    for add in (_validate, _compile, _plan, _build, _status, _clean, _init, _adopt):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -158,6 +170,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           render_timeout=a.render_timeout),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
+        "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir),
         "avatars": lambda a: commands.show_catalogue("avatars", a.path, state_dir=a.state_dir,
                                                      json_output=a.json, refresh=a.refresh),
         "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,

@@ -36,9 +36,9 @@ from vidbuild.outputs import check_inside, has_own_copy, temporary_sibling
 from vidbuild.pacing import Pacer
 from vidbuild.plan import Step, estimate_seconds, field_digests
 from vidbuild.protected import ProtectedFiles
-from vidbuild.reconcile import find_submission
+from vidbuild.reconcile import find_submission, uncertain_message
 from vidbuild.report import Reporter
-from vidbuild.state import KeyEntry, Record, State
+from vidbuild.state import KeyEntry, Record, State, Status
 from vidbuild.worklist import Outcome, Worklist
 
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
@@ -263,6 +263,8 @@ class Engine(Worklist):
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self._schedule(0.0, "download", step)
+        elif record.status in ("claimed", "uncertain"):   # a twin row of this build is sending it
+            self._schedule(self.timing.poll_min, "watch", step)
         elif has_own_copy(self.root, step.job.output, record, self.options.protected):
             self._leave(step)
             self._cached(step)
@@ -304,7 +306,8 @@ class Engine(Worklist):
             return
         self.records[step.job.hash] = record
         try:
-            finding = find_submission(self.client, record, self._known_video_ids())
+            finding = find_submission(self.client, record, self._known_video_ids(),
+                                      agent_marked=step.job.callback_id is not None)
         except ApiError as exc:
             if isinstance(exc, AuthError | QuotaError):
                 raise
@@ -321,9 +324,9 @@ class Engine(Worklist):
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
             self._submit(step, confirmed_absent=True)
-        else:
-            self._fail(step, record, "a reply was lost and the account holds several candidate "
-                                     "videos: check HeyGen, then rebuild with --force KEY", permanent=False)
+        else:   # stays uncertain: every build asks again until the user adopts or forces
+            self._fail(step, record, uncertain_message(step.key, finding), permanent=False,
+                       status="uncertain")
 
     def _known_video_ids(self) -> set[str]:
         """Every video known to belong to some hash. The engine keeps only the held rows'
@@ -338,7 +341,12 @@ class Engine(Worklist):
         if record is None:
             self._queue.append(step)
         elif record.status in ("claimed", "uncertain"):
-            if self.state.owner_alive(record.owner):
+            if record.status == "uncertain" and record.owner == self.state.owner \
+                    and step.job.hash not in self._in_flight:
+                # A twin row of this build looked the lost reply up and could not tell: nor can this.
+                self._fail(step, record, record.error or "its reply was lost", permanent=False,
+                           status="uncertain")
+            elif self.state.owner_alive(record.owner):
                 delay = self._next_check(step, self.timing.poll_max)
                 if delay is None:
                     self._give_up_waiting(step, "still being submitted by another vidbuild process")
@@ -496,9 +504,10 @@ class Engine(Worklist):
         self.reporter.note(step, f"{task} failed ({exc}); retrying in {wait:.1f} s")
         self._schedule(wait, task, step)
 
-    def _fail(self, step: Step, record: Record, message: str, *, permanent: bool) -> None:
+    def _fail(self, step: Step, record: Record, message: str, *, permanent: bool,
+              status: Status = "failed") -> None:
         record.error, record.error_permanent = message, permanent
-        if not self._mark(step, record, "failed"):
+        if not self._mark(step, record, status):
             return
         self._leave(step)
         self.outcome.failed.append(step.key)

@@ -2,6 +2,7 @@
 
     VidbuildError                      root; never raised itself
     ├── UsageError                     bad command line (exit 2)
+    │   └── SettingError               a bad setting in the environment, e.g. VIDBUILD_EMULATOR_*
     ├── ProjectError                   the user's project is wrong; carries Diagnostics (exit 2)
     ├── StateError                     the local state store can't be used (exit 3)
     ├── InputsChangedError             the project's files changed while a build read them (exit 3)
@@ -66,6 +67,13 @@ class Diagnostic:
                 location += f":{self.column}"
         head = f"{location}: {self.where}: " if self.where else f"{location}: "
         return head + self.message
+
+
+class SettingError(UsageError, ValueError):
+    """A setting (an environment variable, an emulator settings string) can't be used.
+
+    Also a ValueError, the error of a bad value handed to a constructor in code.
+    """
 
 
 class ProjectError(VidbuildError):

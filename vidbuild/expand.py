@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild.api import REQUEST_SCHEMAS
+from vidbuild.api import REQUEST_SCHEMAS, sends_callback_id
 from vidbuild.data import Row, read_rows
 from vidbuild.errors import Diagnostic, ProjectError
 from vidbuild.hashing import content_hash
@@ -26,8 +26,6 @@ SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
                              *(f"lpt{i}" for i in range(10))})
 DEFAULT_DIMENSION = {"width": 1280, "height": 720}  # works on every plan; never rely on the API default
-# Agent fields that the API nests under "config".
-AGENT_CONFIG = ("avatar_id", "duration_sec", "orientation")
 ERRORS_SHOWN_PER_PLACE = 10
 
 
@@ -43,9 +41,16 @@ class Job:
     scenes: tuple[str, ...]
     row: Row
 
+    @property
+    def callback_id(self) -> str | None:
+        """The ``callback_id`` sent with the body (its hash), or None where the API refuses one:
+        on an agent request without ``callback_url`` (see ``api.sends_callback_id``)."""
+        return self.hash if sends_callback_id(self.kind, self.body) else None
+
     def request_body(self) -> dict[str, Any]:
         """The body as sent: the content plus ``callback_id`` so a lost reply can be recognised."""
-        return {**self.body, "callback_id": self.hash}
+        callback_id = self.callback_id
+        return dict(self.body) if callback_id is None else {**self.body, "callback_id": callback_id}
 
 
 class DiagnosticSink:
@@ -267,6 +272,8 @@ class Expander:
 
     def _agent_body(self, row: Row, key: str, context: Mapping[str, Any],
                     sink: DiagnosticSink) -> dict[str, Any] | None:
+        """The agent request: the section's fields at the top level, as HeyGen's published
+        description has them (its ``config`` object is deprecated), a ``script`` sent as the prompt."""
         try:
             agent = self._render_at(self.top, context, Origin(self.project.document, ("agent",)),
                                     row, key, sink)
@@ -274,11 +281,8 @@ class Expander:
             return None
         script = agent.pop("script", None)
         if script is not None:
-            agent["prompt"] = "\n".join(
-                f"{line['actor']}: {line['text']}" if line.get("actor") else str(line["text"])
-                for line in script)
-        config = {name: agent.pop(name) for name in AGENT_CONFIG if name in agent}
-        return {**agent, **({"config": config} if config else {})}
+            agent["prompt"] = _script_prompt(script)
+        return dict(agent)
 
     def _checked_hash(self, body: dict[str, Any], used: list[SceneTemplate], row: Row, key: str,
                       sink: DiagnosticSink) -> str | None:
@@ -307,15 +311,20 @@ class Expander:
             scene = used[path[1]]
             return scene.locate(path[2:]), scene.label
         section = "video" if self.project.kind == "video" else "agent"
-        spec_path = _AGENT_SOURCES.get(path[:2], path[:1]) if section == "agent" else path
-        for depth in range(len(spec_path), 0, -1):
-            found = self.top_origins.get(tuple(spec_path[:depth]))
-            if found is not None:
-                return found, ""
+        # An agent's prompt may have been written as a script.
+        candidates = [path, *([("script",)] if section == "agent" and path[:1] == ("prompt",) else [])]
+        for spec_path in candidates:
+            for depth in range(len(spec_path), 0, -1):
+                found = self.top_origins.get(tuple(spec_path[:depth]))
+                if found is not None:
+                    return found, ""
         return Origin(self.project.document, (section,) if section in self.project.spec else ()), ""
 
 
-_AGENT_SOURCES: dict[PathKey, PathKey] = {("config", name): (name,) for name in AGENT_CONFIG}
+def _script_prompt(script: list[dict[str, Any]]) -> str:
+    """An agent ``script`` as the one prompt the API takes: a line per item, ``actor: text``."""
+    return "\n".join(f"{line['actor']}: {line['text']}" if line.get("actor") else str(line["text"])
+                     for line in script)
 
 
 Render = Callable[[Mapping[str, Any]], Any]

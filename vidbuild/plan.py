@@ -123,8 +123,11 @@ def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
     if record.status in ("claimed", "uncertain"):
         if record.owner != state.owner and state.owner_alive(record.owner):
             return Step(job, "wait", "being submitted by another vidbuild process", record)
+        how = ("looking it up by callback_id before any resend" if job.callback_id else
+               "nothing ties a video to it (no callback_url, so no callback_id): if candidates "
+               f"exist, you decide (vidbuild adopt {job.key} VIDEO_ID, or --force {job.key})")
         return Step(job, "reconcile", "a submission may have been sent but its reply was lost; "
-                                      "looking it up by callback_id before any resend", record)
+                                      + how, record)
     if record.status in ("submitted", "rendering"):
         return Step(job, "poll", f"submitted as {record.video_id}, not finished", record)
     if record.status == "completed":
@@ -198,7 +201,7 @@ def file_checksum(path: Path) -> str:
 def estimate_seconds(job: Job) -> float:
     """Rough length of the finished video, for credit estimates and render-time guesses."""
     if job.kind == "agent":
-        return float(job.body.get("config", {}).get("duration_sec") or 60)
+        return float(job.body.get("duration_sec") or 60)
     total = 0.0
     for scene in job.body.get("video_inputs", []):
         voice = scene.get("voice", {})

@@ -121,6 +121,8 @@ def _short_message(error: ValidationError) -> str:
     if error.validator == "maxLength" and isinstance(instance, str):
         return (f"{_show(instance)} is too long: {len(instance):,} characters, "
                 f"more than the maximum of {error.validator_value:,}")
+    if error.validator == "maxItems" and isinstance(instance, list):
+        return f"{len(instance):,} items, more than the maximum of {error.validator_value:,}"
     return error.message.replace(repr(instance), _show(instance), 1)
 
 

@@ -77,11 +77,13 @@ from vidbuild.client._replies import (
     KNOWN_STATUSES,
     AvatarCatalogue,
     DownloadResult,
+    RemainingQuota,
     VideoFailure,
     VideoPage,
     VideoStatus,
     VideoSummary,
     catalogue_list,
+    remaining_quota,
     video_page,
     video_status,
 )
@@ -106,6 +108,7 @@ __all__ = [
     "DownloadResult",
     "ExpiredUrlError",
     "HeyGenClient",
+    "RemainingQuota",
     "RetryEvent",
     "Timeouts",
     "V3Api",
@@ -207,9 +210,12 @@ class HeyGenClient:
             log.debug("unknown video status %r, treated as still running", result.status)
         return result
 
-    def list_videos(self, page_size: int = 100, token: str | None = None) -> VideoPage:
-        """One page of the account's videos, newest first."""
-        params: dict[str, str | int] = {"page_size": page_size}
+    def list_videos(self, limit: int = api.LIST_PAGE_LIMIT, token: str | None = None) -> VideoPage:
+        """One page of the account's videos, newest first: ``limit`` (1 to 100) per page,
+        ``token`` from the previous page. HeyGen's reference names no other size parameter."""
+        if not 1 <= limit <= api.LIST_PAGE_LIMIT:
+            raise ValueError(f"limit must be between 1 and {api.LIST_PAGE_LIMIT}, got {limit}")
+        params: dict[str, str | int] = {"limit": limit}
         if token:
             params["token"] = token
         return video_page(self._session.call("GET", api.LIST_ROUTE, params=params), api.LIST_ROUTE)
@@ -233,6 +239,10 @@ class HeyGenClient:
                 return
             seen_tokens.add(page.token)
             token = page.token
+
+    def remaining_quota(self) -> RemainingQuota:
+        """What the account has left (GET /v2/user/remaining_quota), in seconds of video."""
+        return remaining_quota(self._session.call("GET", api.QUOTA_ROUTE), api.QUOTA_ROUTE)
 
     def avatars(self) -> AvatarCatalogue:
         """The account's avatars and talking photos, as the API's dicts."""

@@ -87,6 +87,19 @@ class DownloadResult:
     sha256: str
 
 
+@dataclass(frozen=True)
+class RemainingQuota:
+    """What the account has left: ``seconds`` of video (HeyGen's MCP server shows seconds / 60
+    as credits, 1 credit = 1 minute) and the API's ``details`` as given (``api``, ``seat`` …)."""
+
+    seconds: float
+    details: dict[str, Any]
+
+    @property
+    def credits(self) -> float:
+        return self.seconds / 60
+
+
 KNOWN_STATUSES = frozenset({"waiting", "pending", "processing", "completed", "failed"})
 
 
@@ -119,6 +132,14 @@ def video_page(data: Any, path: str) -> VideoPage:
         videos.append(VideoSummary(video_id, _text(entry.get("video_title")),
                                    _text(entry.get("status")), _number(entry.get("created_at"))))
     return VideoPage(videos, _text(data.get("token")))
+
+
+def remaining_quota(data: Any, path: str) -> RemainingQuota:
+    seconds = _number(data.get("remaining_quota")) if isinstance(data, dict) else None
+    if seconds is None:
+        raise ApiError("quota reply carries no remaining_quota", method="GET", path=path)
+    details = data.get("details")
+    return RemainingQuota(seconds, dict(details) if isinstance(details, dict) else {})
 
 
 def catalogue_list(data: Any, key: str) -> list[dict[str, Any]]:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from vidbuild.commands.adopt import adopt
 from vidbuild.commands.build import build, clean, plan, status
 from vidbuild.commands.catalogue import emulator, show_catalogue
 from vidbuild.commands.compile import compile_bodies, validate
 from vidbuild.commands.init import init
 
-__all__ = ["build", "clean", "compile_bodies", "emulator", "init", "plan", "show_catalogue", "status",
-           "validate"]
+__all__ = ["adopt", "build", "clean", "compile_bodies", "emulator", "init", "plan", "show_catalogue",
+           "status", "validate"]

@@ -199,6 +199,8 @@ def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 loaded.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+        for text in backend.notes():
+            reporter.note(None, text)
     finally:
         backend.close()
         manifest = _write_manifest(loaded, index)
@@ -368,7 +370,7 @@ def _print_status(rows: Iterable[dict[str, Any]], width: int, json_output: bool,
         return
     stream.write(f"{'KEY':<{width}}  {'STATUS':<10}  {'VIDEO_ID':<32}  OUTPUT / ERROR\n")
     for row in rows:
-        detail = row["error"] if row["status"] == "failed" else (row["output"] or "")
+        detail = row["error"] if row["status"] in ("failed", "uncertain") else (row["output"] or "")
         stream.write(f"{row['key']:<{width}}  {row['status']:<10}  {row['video_id'] or '-':<32}  "
                      f"{detail}\n")
 

@@ -130,9 +130,9 @@ def _id_uses(jobs: Iterable[Job]) -> dict[tuple[str, str, str], list[str]]:
     uses: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for job in jobs:
         if job.kind == "agent":
-            avatar = job.body.get("config", {}).get("avatar_id")
-            if avatar:
-                uses[("agent", "avatar_id", avatar)].append(job.key)
+            for field in ("avatar_id", "voice_id"):
+                if job.body.get(field):
+                    uses[("agent", field, job.body[field])].append(job.key)
             continue
         for label, scene in zip(job.scenes, job.body["video_inputs"], strict=True):
             for part, field in (("character", "avatar_id"), ("character", "talking_photo_id"),

@@ -45,7 +45,10 @@ _API_METHODS: Final = {
     api.LIST_ROUTE: "GET",
     api.AVATARS_ROUTE: "GET",
     api.VOICES_ROUTE: "GET",
+    api.QUOTA_ROUTE: "GET",
+    api.VIDEOS_ROUTE: "GET",
 }
+_VIDEO_DETAIL_PREFIX: Final = api.VIDEOS_ROUTE + "/"
 _SUBMIT_KINDS: Final = {route: kind for kind, route in api.SUBMIT_ROUTES.items()}
 _FILE_PREFIXES: Final = ("/files/", "/static/", "/share/")
 
@@ -60,14 +63,19 @@ class Emulator:
     """
 
     def __init__(self, config: EmulatorConfig | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_note: Callable[[str], None] | None = None) -> None:
         self.config = config or EmulatorConfig()
+        # IDs outside the catalogue that a lenient catalogue let through, each noted once.
+        self._unknown_ids: dict[str, None] = {}
+        self._unknown_lock = threading.Lock()
+        self._on_note = on_note
         # Wall-clock time by default, so renders keep progressing across restarts.
         self._clock = clock
         self._random = random.Random(self.config.seed)
         self._random_lock = threading.Lock()
         self._store = VideoStore(self.config.state_dir)
-        self._endpoints = Endpoints(self.config, self._store, self._pick)
+        self._endpoints = Endpoints(self.config, self._store, self._pick, self._accepted_unknown)
         self._v3 = V3Endpoints(self.config, self._store, self._pick,
                                self._endpoints.retry_after_headers, NO_BODY)
 
@@ -130,6 +138,8 @@ class Emulator:
                 return api_error(410, "gone", f"{path} has been retired; use the v3 API")
             return api_error(404, "not_found", f"No route for {path}")
         expected = _API_METHODS.get(path)
+        if expected is None and path.startswith(_VIDEO_DETAIL_PREFIX):
+            expected = "GET"
         if expected is None:
             return api_error(404, "not_found", f"No route for {path}")
         if method != expected:
@@ -146,6 +156,12 @@ class Emulator:
             return "status", lambda body, now, strikes: endpoints.status(request, now)
         if path == api.LIST_ROUTE:
             return "list", lambda body, now, strikes: endpoints.list(request, now)
+        if path == api.VIDEOS_ROUTE:
+            return "list", lambda body, now, strikes: endpoints.videos(request, now)
+        if path.startswith(_VIDEO_DETAIL_PREFIX):
+            return "status", lambda body, now, strikes: endpoints.video_detail(request, now)
+        if path == api.QUOTA_ROUTE:
+            return "catalogue", lambda body, now, strikes: endpoints.remaining_quota()
         if path == api.AVATARS_ROUTE:
             return "catalogue", lambda body, now, strikes: endpoints.avatars(request)
         return "catalogue", lambda body, now, strikes: endpoints.voices(request)
@@ -191,6 +207,19 @@ class Emulator:
         fault = ",".join(struck) or None
         self._store.record(RecordedRequest(request.method, request.path, dict(request.query),
                                            body, status, fault, now))
+
+    def _accepted_unknown(self, ids: list[str]) -> None:
+        with self._unknown_lock:
+            new = [name for name in ids if name not in self._unknown_ids]
+            self._unknown_ids.update(dict.fromkeys(new))
+        if new and self._on_note is not None:
+            self._on_note(unknown_ids_note(new))
+
+    def unknown_ids(self) -> list[str]:
+        """The catalogue IDs this emulator accepted without knowing them (``field ID``), in the
+        order first seen: a real account may refuse them. Empty with a strict catalogue."""
+        with self._unknown_lock:
+            return list(self._unknown_ids)
 
     def requests(self) -> list[RecordedRequest]:
         """Every request the emulator (or any emulator on the same state_dir) has seen, oldest first."""
@@ -247,6 +276,12 @@ def _echo_key(response: EmulatorResponse, key: str) -> EmulatorResponse:
     body = json.dumps(echo(payload)).encode()
     headers = {**response.headers, "Content-Length": str(len(body))}
     return replace(response, headers=headers, body=body)
+
+
+def unknown_ids_note(ids: list[str]) -> str:
+    """The one line naming IDs the emulator accepted without knowing them."""
+    return (f"emulator: accepted IDs its catalogue doesn't know: {', '.join(ids)} (a real account "
+            f"must hold them; VIDBUILD_EMULATOR_CATALOGUE=strict refuses them)")
 
 
 def _parse_body(raw: bytes) -> object:

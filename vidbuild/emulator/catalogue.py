@@ -28,6 +28,7 @@ class Voice:
     gender: str
     emotion_support: bool = False
     support_pause: bool = True
+    support_interactive_avatar: bool = False
 
 
 # The first four are used by vidbuild's example projects; the rest make the list look lived in.
@@ -55,7 +56,8 @@ TALKING_PHOTOS: Final = (
 VOICES: Final = (
     Voice("2d5b0e6cf36f460aa7fc47e3eee4ba54", "Rachel - Friendly", "English", "female",
           emotion_support=True),
-    Voice("1bd001e7e50f421d891986aad5158bc8", "Paul - Natural", "English", "male"),
+    Voice("1bd001e7e50f421d891986aad5158bc8", "Paul - Natural", "English", "male",
+          support_interactive_avatar=True),
     Voice("131a436c47064f708210df6628ef8f32", "Sara - Cheerful", "English", "female",
           emotion_support=True),
     Voice("56320ddd565f4809ac36d1d45d373d20", "Oliver - Calm", "English", "male"),
@@ -118,6 +120,7 @@ def voices_payload(base_url: str) -> dict[str, Any]:
                 "preview_audio": f"{base_url}/static/voices/{v.voice_id}.mp3",
                 "support_pause": v.support_pause,
                 "emotion_support": v.emotion_support,
+                "support_interactive_avatar": v.support_interactive_avatar,
             }
             for v in VOICES
         ]

@@ -5,6 +5,8 @@ A settings string is a comma-separated list of ``name=value`` items, e.g.
 Fault items take a rate in [0, 1]; ``kind:scope`` limits a fault to one group of routes.
 ``truncate_download`` cuts a media file off mid-stream without a Content-Length (files only);
 ``echo_key`` echoes the request's API key in every message and detail of an API reply.
+``catalogue=strict`` refuses avatar, talking photo and voice IDs the emulator doesn't know.
+A bad setting raises SettingError (a UsageError and a ValueError).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final
+
+from vidbuild.errors import SettingError
 
 # Faults that can strike any API request; with a scope they strike only that group of routes.
 # Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
@@ -34,10 +38,14 @@ ENV_SEED: Final = "VIDBUILD_EMULATOR_SEED"
 ENV_STATE_DIR: Final = "VIDBUILD_EMULATOR_STATE_DIR"
 ENV_API_KEY: Final = "VIDBUILD_EMULATOR_API_KEY"
 ENV_LEGACY: Final = "VIDBUILD_EMULATOR_LEGACY"
+ENV_CATALOGUE: Final = "VIDBUILD_EMULATOR_CATALOGUE"
 
 # How the emulator answers HeyGen's retired v1/v2 routes: "served" (as before November 2026),
 # "gone" (404, as for a path it never had) or "410" (410 Gone).
 LEGACY_MODES: Final = ("served", "gone", "410")
+# "lenient": IDs outside the emulator's small catalogue are accepted (and named in a note), so a
+# project written for a real account builds offline; "strict": they get HeyGen's 400.
+CATALOGUE_MODES: Final = ("lenient", "strict")
 
 _WEEK: Final = 7 * 24 * 3600.0
 
@@ -51,10 +59,11 @@ class EmulatorConfig:
     request. ``max_concurrent`` caps videos rendering at once (None: no cap), answering
     extra submissions 429 as pay-as-you-go does. ``state_dir`` makes videos outlive the
     process. ``list_lag`` makes the video list leave out videos younger than that many seconds,
-    as a lagging index would. ``agent_echoes_callback_id`` decides the unconfirmed point of the contract:
-    by default an agent video echoes ``callback_id`` only when ``callback_url`` was set.
-    ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the retired v1/v2 routes
-    answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes are unaffected.
+    as a lagging index would. ``legacy`` is one of ``LEGACY_MODES``: with "gone" or "410" the
+    retired v1/v2 routes answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes
+    are unaffected. ``catalogue`` is "lenient" (unknown avatar, talking photo and voice IDs pass)
+    or "strict" (they are refused as HeyGen refuses IDs it doesn't know). ``quota_seconds``
+    is the video time the account starts with (GET /v2/user/remaining_quota).
     """
 
     speed: float = 1.0
@@ -68,22 +77,26 @@ class EmulatorConfig:
     url_ttl: float = _WEEK
     max_video_seconds: float = 1800.0
     list_lag: float = 0.0
-    agent_echoes_callback_id: bool = False
     legacy: str = "served"
+    catalogue: str = "lenient"
+    quota_seconds: float = 36000.0
 
     def __post_init__(self) -> None:
         for name, rate in self.faults.items():
             _check_fault_name(name)
             if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"fault rate {name}={rate} is outside [0, 1]")
+                raise SettingError(f"fault rate {name}={rate} is outside [0, 1]")
         if self.speed < 0:
-            raise ValueError(f"speed must not be negative, got {self.speed}")
+            raise SettingError(f"speed must not be negative, got {self.speed}")
         if self.list_lag < 0:
-            raise ValueError(f"list_lag must not be negative, got {self.list_lag}")
+            raise SettingError(f"list_lag must not be negative, got {self.list_lag}")
+        if self.catalogue not in CATALOGUE_MODES:
+            raise SettingError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, "
+                               f"got {self.catalogue!r}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
-            raise ValueError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+            raise SettingError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if self.legacy not in LEGACY_MODES:
-            raise ValueError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
+            raise SettingError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
 
     def fault_rate(self, kind: str, scope: str) -> float:
         """The chance that fault ``kind`` strikes a request to a route of ``scope``."""
@@ -93,6 +106,10 @@ class EmulatorConfig:
         if (scope == "files") != (kind in FILE_FAULTS):
             return 0.0
         return self.faults.get(kind, 0.0)
+
+    @property
+    def strict_catalogue(self) -> bool:
+        return self.catalogue == "strict"
 
     @classmethod
     def parse(cls, text: str, base: EmulatorConfig | None = None) -> EmulatorConfig:
@@ -105,13 +122,14 @@ class EmulatorConfig:
         """Read ``VIDBUILD_EMULATOR_*`` variables on top of ``base``.
 
         ``VIDBUILD_EMULATOR_FAULTS`` holds a settings string; ``_SPEED``, ``_SEED``,
-        ``_STATE_DIR``, ``_API_KEY`` and ``_LEGACY`` set one value each and win over the string.
+        ``_STATE_DIR``, ``_API_KEY``, ``_LEGACY`` and ``_CATALOGUE`` set one value each and win
+        over the string.
         """
         env = os.environ if environ is None else environ
         items = _split_items(env.get(ENV_FAULTS, ""))
         for variable, name in ((ENV_SPEED, "speed"), (ENV_SEED, "seed"),
                                (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key"),
-                               (ENV_LEGACY, "legacy")):
+                               (ENV_LEGACY, "legacy"), (ENV_CATALOGUE, "catalogue")):
             if env.get(variable):
                 items.append((name, env[variable]))
         return _apply(base or cls(), items)
@@ -120,15 +138,15 @@ class EmulatorConfig:
 def _check_fault_name(name: str) -> None:
     kind, _, scope = name.partition(":")
     if kind not in FAULT_KINDS:
-        raise ValueError(f"unknown emulator fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
+        raise SettingError(f"unknown emulator fault {kind!r}; known: {', '.join(FAULT_KINDS)}")
     if scope and scope not in SCOPES:
-        raise ValueError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
+        raise SettingError(f"unknown fault scope {scope!r} in {name!r}; known: {', '.join(SCOPES)}")
     if scope and kind in SUBMIT_FAULTS and scope != "submit":
-        raise ValueError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
+        raise SettingError(f"fault {kind!r} only applies to submissions, not to {scope!r}")
     if scope and kind in FILE_FAULTS and scope != "files":
-        raise ValueError(f"fault {kind!r} only applies to file downloads, not to {scope!r}")
+        raise SettingError(f"fault {kind!r} only applies to file downloads, not to {scope!r}")
     if kind in REPLY_FAULTS and scope == "files":
-        raise ValueError(f"fault {kind!r} only applies to API replies, not to file downloads")
+        raise SettingError(f"fault {kind!r} only applies to API replies, not to file downloads")
 
 
 def _split_items(text: str) -> list[tuple[str, str]]:
@@ -138,7 +156,7 @@ def _split_items(text: str) -> list[tuple[str, str]]:
             continue
         name, equals, value = chunk.partition("=")
         if not equals:
-            raise ValueError(f"emulator setting {chunk.strip()!r} is not of the form name=value")
+            raise SettingError(f"emulator setting {chunk.strip()!r} is not of the form name=value")
         items.append((name.strip(), value.strip()))
     return items
 
@@ -165,9 +183,9 @@ def _convert(name: str, value: str) -> object:
         try:
             return int(value)
         except ValueError:
-            raise ValueError(f"emulator setting {name} needs a whole number, got {value!r}") from None
-    if name == "agent_echoes_callback_id":
-        return value.lower() in ("1", "true", "yes", "on")
+            raise SettingError(f"emulator setting {name} needs a whole number, got {value!r}") from None
+    if name == "catalogue":
+        return value.strip().lower()
     if name == "state_dir":
         return Path(value) if value else None
     if name == "api_key":
@@ -181,4 +199,4 @@ def _number(name: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"emulator setting {name} needs a number, got {value!r}") from None
+        raise SettingError(f"emulator setting {name} needs a number, got {value!r}") from None

@@ -8,9 +8,10 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
-from vidbuild.emulator import catalogue, media, render
+from vidbuild.emulator import catalogue, library, media, render
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.messages import (
     EmulatorRequest,
@@ -23,9 +24,12 @@ from vidbuild.emulator.messages import (
     v2_ok,
 )
 from vidbuild.emulator.store import Video, VideoStore
-from vidbuild.emulator.validation import check_submission
+from vidbuild.emulator.validation import as_sent_unset, check_submission, unknown_ids
 
-DEFAULT_PAGE_SIZE: Final = 100
+# GET /v1/video.list pages by `limit` (0 to 100 per HeyGen's reference) and knows no other size
+# parameter; the reference gives no default page, so the emulator takes a small one (as GET
+# /v2/videos has), which makes a client that asks by another name visibly get short pages.
+DEFAULT_PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 100
 _TOKEN_PREFIX: Final = "vidbuild-emulator-page:"
 
@@ -33,16 +37,28 @@ _TOKEN_PREFIX: Final = "vidbuild-emulator-page:"
 Strikes = Callable[[str], bool]
 # Stands for the parsed body when it is empty or not JSON.
 NO_BODY: Final = object()
+# A page of videos, newest first, and the token of the next page (None: the last).
+_Page = tuple[list[Video], str | None]
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A query parameter the list endpoints refuse, and why."""
+
+    parameter: str
+    message: str
 
 
 class Endpoints:
     """Answers each route from the store; the caller has already applied auth and request faults."""
 
     def __init__(self, config: EmulatorConfig, store: VideoStore,
-                 pick: Callable[[tuple[Any, ...]], Any]) -> None:
+                 pick: Callable[[tuple[Any, ...]], Any],
+                 accepted_unknown: Callable[[list[str]], None] = lambda ids: None) -> None:
         self._config = config
         self._store = store
         self._pick = pick
+        self._accepted_unknown = accepted_unknown
 
     def retry_after_headers(self) -> dict[str, str]:
         seconds = self._config.retry_after
@@ -54,9 +70,12 @@ class Endpoints:
         """POST /v2/video/generate and /v1/video_agent/generate."""
         if body is NO_BODY:
             return invalid("Request body must be valid JSON")
-        problem = check_submission(kind, body)
+        body = as_sent_unset(body)
+        strict = self._config.strict_catalogue
+        problem = check_submission(kind, body, strict_catalogue=strict)
         if problem or not isinstance(body, dict):  # the schema already requires an object
             return invalid(problem or "Request body must be a JSON object")
+        unknown = [] if strict else unknown_ids(kind, body)
         if strikes("quota"):
             return api_error(429, "trial_video_limit_exceeded",
                              "You have reached your daily api trial limit.")
@@ -67,19 +86,19 @@ class Endpoints:
             return api_error(429, "rate_limit_exceeded",
                              "Too many videos are rendering at once; retry later.",
                              self.retry_after_headers())
+        if unknown:
+            self._accepted_unknown(unknown)
         return v2_ok({"video_id": stored.video_id})
 
     def _new_video(self, kind: str, body: dict[str, Any], now: float,
                    failure: tuple[int, str, str] | None) -> Video:
         plan = render.plan_render(kind, body, speed=self._config.speed, failure=failure,
                                   max_video_seconds=self._config.max_video_seconds)
-        callback_id = body.get("callback_id")
-        echoed = kind == "video" or self._config.agent_echoes_callback_id or (
-            "callback_url" in body)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return Video(
             video_id=uuid.uuid4().hex, kind=kind, title=body.get("title"),
-            callback_id=callback_id, callback_echoed=echoed, created_at=now,
+            # Validation refused an agent callback_id without a callback_url: every one is echoed.
+            callback_id=body.get("callback_id"), callback_echoed=True, created_at=now,
             finishes_at=now + plan.render_seconds, duration=plan.duration, error=plan.error,
             body_hash=hashlib.sha256(canonical.encode()).hexdigest(), body=canonical)
 
@@ -129,23 +148,29 @@ class Endpoints:
         return data
 
     def list(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
-        """GET /v1/video.list?page_size=N&token=T, newest first."""
-        try:
-            page_size = int(request.query.get("page_size") or DEFAULT_PAGE_SIZE)
-        except ValueError:
-            return invalid("page_size must be an integer")
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            return invalid(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        token = request.query.get("token")
-        before = _token_seq(token) if token else None
-        if token and before is None:
-            return invalid("token is invalid")
-        # One extra row tells whether another page follows; a lagging list hasn't seen the newest.
-        videos = self._store.videos(limit=page_size + 1, before_seq=before,
-                                    created_by=now - self._config.list_lag)
-        page = videos[:page_size]
-        next_token = _seq_token(page[-1].seq) if len(videos) > page_size else None
-        return v1_ok({"videos": [self._list_item(v, now) for v in page], "token": next_token})
+        """GET /v1/video.list?limit=N&token=T, newest first; an unknown ``page_size`` is ignored."""
+        page = self._page(request, now, minimum=0)
+        if isinstance(page, _Refused):
+            return invalid(page.message)
+        videos, next_token = page
+        return v1_ok({"videos": [self._list_item(v, now) for v in videos], "token": next_token})
+
+    def videos(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
+        """GET /v2/videos?limit=N&token=T&title=TEXT&folder_id=F, newest first."""
+        if request.query.get("folder_id"):
+            return library.list_response([], None, request, self._config, now)  # no folders here
+        page = self._page(request, now, minimum=1, title_contains=request.query.get("title") or None)
+        if isinstance(page, _Refused):
+            return library.standard_error(400, "invalid_parameter", page.message, page.parameter)
+        return library.list_response(*page, request, self._config, now)
+
+    def video_detail(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
+        """GET /v2/videos/{video_id}."""
+        return library.detail_response(request, self._config, self._store, now)
+
+    def remaining_quota(self) -> EmulatorResponse:
+        """GET /v2/user/remaining_quota."""
+        return library.remaining_quota(self._config, self._store)
 
     def _list_item(self, video: Video, now: float) -> dict[str, Any]:
         # No callback_id here: the real list doesn't carry it, which is why reconciliation
@@ -157,6 +182,28 @@ class Endpoints:
             "created_at": int(video.created_at),
             "type": "GENERATED",
         }
+
+    def _page(self, request: EmulatorRequest, now: float, *, minimum: int, title_contains: str | None = None
+              ) -> _Page | _Refused:
+        """One page of videos, newest first, by the ``limit`` and ``token`` query parameters (an
+        empty value counts as unset, as a JSON null does), or why they are refused."""
+        text = request.query.get("limit") or ""
+        try:
+            limit = int(text) if text else DEFAULT_PAGE_SIZE
+        except ValueError:
+            return _Refused("limit", "'limit' must be an integer.")
+        if not minimum <= limit <= MAX_PAGE_SIZE:
+            return _Refused("limit", f"'limit' must be between {minimum} and {MAX_PAGE_SIZE}.")
+        limit = limit or DEFAULT_PAGE_SIZE   # 0 asks for the server's default page
+        token = request.query.get("token")
+        before = _token_seq(token) if token else None
+        if token and before is None:
+            return _Refused("token", "token is invalid")
+        # One extra video tells whether another page follows; a lagging list hasn't seen the newest.
+        videos = self._store.videos(limit=limit + 1, before_seq=before, title_contains=title_contains,
+                                    created_by=now - self._config.list_lag)
+        page = videos[:limit]
+        return page, _seq_token(page[-1].seq) if len(videos) > limit else None
 
     def avatars(self, request: EmulatorRequest) -> EmulatorResponse:
         return v2_ok(catalogue.avatars_payload(request.base_url))

@@ -63,7 +63,8 @@ def plan_for_duration(seconds: float, *, speed: float, max_video_seconds: float,
 def video_seconds(kind: str, body: dict[str, Any]) -> float:
     """The length of the video the body describes, in seconds."""
     if kind == "agent":
-        target = (body.get("config") or {}).get("duration_sec")
+        # The deprecated config object still counts where the top-level field is left out.
+        target = body.get("duration_sec") or (body.get("config") or {}).get("duration_sec")
         return float(target) if target else max(5.0, len(body["prompt"]) / CHARS_PER_SECOND)
     return max(1.0, sum(_scene_seconds(scene["voice"]) for scene in body["video_inputs"]))
 

@@ -152,7 +152,8 @@ def run_forever(emulator: Emulator, host: str = "127.0.0.1", port: int = 0,
 
 def main_serve(host: str, port: int, config: EmulatorConfig | None = None) -> int:
     """``vidbuild emulator``: serve until Ctrl-C, announcing the address on stderr; returns 0."""
-    with Emulator(config or EmulatorConfig.from_env()) as emulator:
+    with Emulator(config or EmulatorConfig.from_env(),
+                  on_note=lambda text: print(text, file=sys.stderr, flush=True)) as emulator:
         try:
             run_forever(emulator, host, port, announce=lambda url: print(
                 f"HeyGen emulator listening on {url}", file=sys.stderr, flush=True))

@@ -1,5 +1,8 @@
 """Judges a submitted body as HeyGen does: documented messages, then the request schema, then the catalogue.
 
+HeyGen accepts JSON null for every optional field and the empty strings its own clients send
+for a few of them (``as_sent_unset``); those are dropped before the body meets the request
+schema, which stays strict because vidbuild checks its own bodies with it too.
 jsonschema is imported on the first validation only, so importing the emulator stays cheap.
 """
 
@@ -24,15 +27,32 @@ _EXACTLY_ONE: Final = (
     ("background", "video", "url", "video_asset_id"),
     ("voice", "audio", "audio_url", "audio_asset_id"),
 )
+# Fields HeyGen's own clients send as "" when unset: its MCP server's `title`, its n8n node's
+# `talking_photo_style` (see "Optional fields and null" in the API contract).
+BLANK_MEANS_UNSET: Final = frozenset({"title", "talking_photo_style"})
 
 
-def check_submission(kind: str, body: object) -> str | None:
+def as_sent_unset(value: Any) -> Any:
+    """``value`` without the fields its sender left unset: every null object member, and the
+    empty strings of ``BLANK_MEANS_UNSET``. A null list item is kept: it is not optional."""
+    if isinstance(value, dict):
+        return {name: as_sent_unset(item) for name, item in value.items()
+                if item is not None and not (item == "" and name in BLANK_MEANS_UNSET)}
+    if isinstance(value, list):
+        return [as_sent_unset(item) for item in value]
+    return value
+
+
+def check_submission(kind: str, body: object, *, strict_catalogue: bool = True) -> str | None:
     """The 400 ``invalid_parameter`` message HeyGen would give ``body``, or None if it is fine.
 
-    ``kind`` is a key of ``vidbuild.api.SUBMIT_ROUTES`` ("video" or "agent").
+    ``kind`` is a key of ``vidbuild.api.SUBMIT_ROUTES`` ("video" or "agent"); ``body`` has been
+    through ``as_sent_unset``. Without ``strict_catalogue``, IDs the emulator's small catalogue
+    doesn't know pass (a real account holds thousands; see ``unknown_ids``).
     """
-    checks: tuple[Callable[[str, object], str | None], ...] = (
-        _documented_rules, _schema_problem, _catalogue_problem)
+    checks: list[Callable[[str, object], str | None]] = [
+        _documented_rules, _schema_problem, *([_catalogue_problem] if strict_catalogue else []),
+        _emotion_problem]
     for check in checks:
         message = check(kind, body)
         if message:
@@ -53,8 +73,8 @@ def _part(scene: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _documented_rules(kind: str, body: object) -> str | None:
     # The contract quotes these messages word for word, so they win over the schema's wording.
-    if kind != "video":
-        return None
+    if kind == "agent":
+        return _agent_callback_problem(body)
     for scene in _scenes(body):
         colour = _part(scene, "character").get("circle_background_color")
         if colour is not None and not (isinstance(colour, str) and _HEX_COLOUR.fullmatch(colour)):
@@ -63,6 +83,13 @@ def _documented_rules(kind: str, body: object) -> str | None:
             part = _part(scene, part_name)
             if part.get("type") == part_type and (url_field in part) == (asset_field in part):
                 return f"Either {url_field} or {asset_field} needs to be provided"
+    return None
+
+
+def _agent_callback_problem(body: object) -> str | None:
+    # HeyGen's agent guide: a callback_id without a callback_url is answered 400.
+    if isinstance(body, dict) and "callback_id" in body and not body.get("callback_url"):
+        return "callback_id requires callback_url"
     return None
 
 
@@ -94,38 +121,55 @@ def describe_error(error: ValidationError) -> str:
     return f"{where}: {error.message}" if where else error.message
 
 
-def _catalogue_problem(kind: str, body: object) -> str | None:
+def unknown_ids(kind: str, body: object) -> list[str]:
+    """The avatar, talking photo and voice IDs in a valid body that the catalogue doesn't know,
+    as ``field ID`` (``avatar_id Angela-inTshirt-20220820``), each once, in body order."""
+    found: dict[str, None] = {}
+    for field, value in _catalogue_ids(kind, body):
+        if value not in _KNOWN[field]:
+            found[f"{field} {value}"] = None
+    return list(found)
+
+
+def _catalogue_ids(kind: str, body: object) -> Iterator[tuple[str, str]]:
+    """(field, ID) for every catalogue ID a body names."""
     if kind == "agent":
-        config = body.get("config") if isinstance(body, dict) else None
-        avatar_id = config.get("avatar_id") if isinstance(config, dict) else None
-        if avatar_id is not None and avatar_id not in catalogue.AVATAR_IDS:
-            return f"Avatar {avatar_id} not found or no longer available"
-        return None
+        if not isinstance(body, dict):
+            return
+        config = _part(body, "config")
+        for field in ("avatar_id", "voice_id"):
+            for holder in (body, config):
+                if isinstance(holder.get(field), str):
+                    yield field, holder[field]
+        return
     for scene in _scenes(body):
-        message = _character_problem(_part(scene, "character")) or _voice_problem(
-            _part(scene, "voice"))
-        if message:
-            return message
+        character, voice = _part(scene, "character"), _part(scene, "voice")
+        if character.get("type") == "avatar":
+            yield "avatar_id", str(character.get("avatar_id"))
+        if character.get("type") == "talking_photo":
+            yield "talking_photo_id", str(character.get("talking_photo_id"))
+        if voice.get("type") == "text":
+            yield "voice_id", str(voice.get("voice_id"))
+
+
+_KNOWN: Final = {"avatar_id": catalogue.AVATAR_IDS, "talking_photo_id": catalogue.TALKING_PHOTO_IDS,
+                 "voice_id": frozenset(catalogue.VOICES_BY_ID)}
+_NOT_FOUND: Final = {"avatar_id": "Avatar {} not found or no longer available",
+                     "talking_photo_id": "Talking photo {} not found", "voice_id": "Voice {} not found"}
+
+
+def _catalogue_problem(kind: str, body: object) -> str | None:
+    for field, value in _catalogue_ids(kind, body):
+        if value not in _KNOWN[field]:
+            return _NOT_FOUND[field].format(value)
     return None
 
 
-def _character_problem(character: dict[str, Any]) -> str | None:
-    avatar_id = character.get("avatar_id")
-    if character.get("type") == "avatar" and avatar_id not in catalogue.AVATAR_IDS:
-        return f"Avatar {avatar_id} not found or no longer available"
-    photo_id = character.get("talking_photo_id")
-    if character.get("type") == "talking_photo" and photo_id not in catalogue.TALKING_PHOTO_IDS:
-        return f"Talking photo {photo_id} not found"
-    return None
-
-
-def _voice_problem(voice: dict[str, Any]) -> str | None:
-    if voice.get("type") != "text":
-        return None
-    voice_id = voice.get("voice_id")
-    known = catalogue.VOICES_BY_ID.get(str(voice_id))
-    if known is None:
-        return f"Voice {voice_id} not found"
-    if "emotion" in voice and not known.emotion_support:
-        return f"Voice {voice_id} does not support emotion"
+def _emotion_problem(kind: str, body: object) -> str | None:
+    # Checked for the voices the catalogue knows, whatever the catalogue mode.
+    for scene in _scenes(body) if kind == "video" else ():
+        voice = _part(scene, "voice")
+        known = catalogue.VOICES_BY_ID.get(str(voice.get("voice_id")))
+        if voice.get("type") == "text" and known and "emotion" in voice and not known.emotion_support:
+            return f"Voice {voice['voice_id']} does not support emotion"
     return None
