@@ -91,11 +91,6 @@ def sends_callback_id(kind: str, body: Mapping[str, Any]) -> bool:
     return kind != "agent" or bool(body.get("callback_url"))
 
 
-def endpoint_id(kind: str) -> str:
-    """The method and route a job of this kind is submitted to, e.g. 'POST /v2/video/generate'."""
-    return f"POST {SUBMIT_ROUTES[kind]}"
-
-
 # --- HeyGen's v3 API (see /work/shared/heygen-api.md, "Lifecycle" and the v3 sections) -------
 
 V3_VIDEOS_ROUTE: Final = "/v3/videos"  # POST: create; GET: list
@@ -127,3 +122,29 @@ V3_PROBE_ROUTE: Final = V3_VIDEOS_ROUTE
 def is_legacy_route(path: str) -> bool:
     """Whether ``path`` belongs to HeyGen's v1/v2 API generation."""
     return path.startswith(("/v1/", "/v2/"))
+
+
+# API generations a job can go through. `legacy` is what vidbuild hashes and plans (the routes above);
+# `v3` is HeyGen's current API, used where it renders the very same video (client/v3_bodies.py).
+Generation = Literal["legacy", "v3"]
+# What a project (`api:`) or the command line (`--api`) may ask for; `auto` picks per row.
+API_CHOICES: Final = ("auto", "v3", "legacy")
+DEFAULT_API_CHOICE: Final = "auto"
+V3_SUBMIT_ROUTES: Final[dict[str, str]] = {
+    "video": V3_VIDEOS_ROUTE,
+    "agent": V3_AGENTS_ROUTE,
+}
+
+
+def endpoint_id(kind: str, generation: Generation = "legacy") -> str:
+    """The method and route a job of this kind is submitted to, e.g. 'POST /v2/video/generate'.
+
+    The content hash always names the legacy route, whatever generation a row is sent through.
+    """
+    routes = V3_SUBMIT_ROUTES if generation == "v3" else SUBMIT_ROUTES
+    return f"POST {routes[kind]}"
+
+
+def legacy_version(kind: str) -> str:
+    """The version a legacy route of this kind belongs to, as people name it: 'v2' or 'v1'."""
+    return SUBMIT_ROUTES[kind].split("/")[1]
