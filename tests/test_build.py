@@ -87,7 +87,7 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     planned = io.StringIO()
     assert commands.plan(str(project), stdout=planned) == 0
     assert planned.getvalue().splitlines() == [
-        "submit      r03  changed: video_inputs[0].voice.input_text",
+        "submit      r03  changed: video_inputs[0].voice.input_text; via v3",
         "1 submit, 3 up-to-date; estimated 0.03 credits"]
     assert len(heygen.requests()) == before   # planning sends nothing
 
@@ -96,7 +96,7 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     new = heygen.requests()[before:]
     submits = [r for r in new if r.method == "POST"]
     assert len(submits) == 1
-    assert submits[0].body["title"] == "Hi Name3"
+    assert submits[0].body["title"] == f"Hi Name3 [vb:{manifest(project)['r03']['hash'][:12]}]"
     assert submits[0].body["video_inputs"][0]["voice"]["input_text"] == "Hi Name3, thanks for staying!"
     assert submits[0].body["callback_id"] == manifest(project)["r03"]["hash"]
     heygen.assert_each_body_paid_once()
@@ -114,7 +114,8 @@ def test_a_changed_title_is_named_in_the_plan(project: Path, use_heygen: Loopbac
 
     lines = [json.loads(line) for line in planned.getvalue().splitlines()]
     assert lines[0] == {"key": "r01", "action": "submit", "output": "out/r01.mp4", "hash": lines[0]["hash"],
-                        "reason": "changed: title, video_inputs[0].voice.input_text"}
+                        "reason": "changed: title, video_inputs[0].voice.input_text", "api": "v3",
+                        "endpoint": "POST /v3/videos", "api_reason": "one avatar scene: v3 avatar video"}
     assert [line["action"] for line in lines[1:4]] == ["up-to-date"] * 3
     assert lines[4]["summary"] == {"submit": 1, "up-to-date": 3}
 
@@ -197,7 +198,7 @@ def test_question_and_dry_run_send_nothing(project: Path, heygen: LoopbackHeyGen
     assert run_vidbuild("build", "-q", str(project), env=heygen.env()).code == 1
     dry = run_vidbuild("build", "-n", str(project), env=heygen.env())
     assert dry.code == 0
-    assert dry.stdout.splitlines() == [*(f"submit      {key}  new" for key in KEYS),
+    assert dry.stdout.splitlines() == [*(f"submit      {key}  new; via v3" for key in KEYS),
                                        "4 submit; estimated 0.08 credits"]
     assert heygen.requests() == []
 

@@ -12,7 +12,7 @@ import pytest
 
 from vidbuild import __version__
 from vidbuild.cli import build_parser
-from vidbuild.hashing import content_hash
+from vidbuild.hashing import content_hash, find_title_marker, unmarked_title
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = sorted(p.parent for p in (REPO / "projects").glob("*/vidbuild.yaml"))
@@ -80,7 +80,7 @@ def test_validate_every_example_project(project: Path) -> None:
 
 
 def test_compile_prints_json_lines_with_hash_and_body() -> None:
-    result = vidbuild("compile", "projects/spring-welcome")
+    result = vidbuild("compile", "projects/spring-welcome", "--api", "legacy")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 24
@@ -88,6 +88,8 @@ def test_compile_prints_json_lines_with_hash_and_body() -> None:
         assert record["endpoint"] == "POST /v2/video/generate"
         body = record["body"]
         assert body["callback_id"] == record["hash"]
+        assert find_title_marker(body["title"]) == record["hash"][:12]
+        body["title"] = unmarked_title(body["title"])   # the marker, like callback_id, isn't content
         assert content_hash("video", body) == record["hash"]
         assert record["output"] == f"out/{record['key']}.mp4"
     assert len({r["hash"] for r in records}) == 24

@@ -221,12 +221,13 @@ def test_an_output_dir_swapped_for_a_symlink_mid_build_never_overwrites_the_data
     data = (project / "rows.csv").read_bytes()
     passes: list[int] = []
 
-    def swap_before_the_second_pass(spec: Project, state_dir: Path | None = None) -> Iterator[Job]:
+    def swap_before_the_second_pass(spec: Project, state_dir: Path | None = None, *,
+                                    api: str | None = None) -> Iterator[Job]:
         passes.append(1)
         if len(passes) == 2:   # validated and planned: now out/ leads to the project directory
             (project / "out").rmdir()
             (project / "out").symlink_to(project, target_is_directory=True)
-        return expand_project(spec, state_dir)
+        return expand_project(spec, state_dir, api=api)
 
     monkeypatch.setattr("vidbuild.expand.expand_project", swap_before_the_second_pass)
     err = io.StringIO()

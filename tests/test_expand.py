@@ -69,7 +69,8 @@ def test_a_whole_body_with_defaults_merged(expand: Callable[..., list[Job]]) -> 
                           "background": DEFAULT_BACKGROUND}],
     }
     assert (job.key, job.kind, job.output, job.scenes) == ("t", "video", "out/t.mp4", ("intro",))
-    assert job.request_body() == {**job.body, "callback_id": job.hash}
+    assert job.request_body() == {**job.body, "callback_id": job.hash,
+                                  "title": f"t t [vb:{job.hash[:12]}]"}
 
 
 def test_scene_values_win_and_an_avatar_override_keeps_the_default_style(
@@ -404,10 +405,10 @@ scenes:
 def test_compile_prints_one_json_line_per_row(write_tree: WriteTree) -> None:
     root = write_tree({"vidbuild.yaml": CAMPAIGN})
     stdout = io.StringIO()
-    assert compile_bodies(str(root), stdout=stdout, stderr=io.StringIO()) == 0
+    assert compile_bodies(str(root), stdout=stdout, stderr=io.StringIO(), api="legacy") == 0
     records = [json.loads(line) for line in stdout.getvalue().splitlines()]
     assert [r["key"] for r in records] == ["a", "b"]
-    assert set(records[0]) == {"key", "hash", "endpoint", "output", "scenes", "body"}
+    assert set(records[0]) == {"key", "hash", "endpoint", "api", "api_reason", "output", "scenes", "body"}
     assert records[0]["endpoint"] == "POST /v2/video/generate"
     assert records[0]["body"]["callback_id"] == records[0]["hash"]
     assert records[0]["body"]["video_inputs"][0]["voice"]["input_text"] == "Hi Ana"

@@ -100,11 +100,12 @@ def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
     edited[2]["line"] = "edited mid-build"
     passes: list[int] = []
 
-    def edit_before_the_second_pass(spec: Project, state_dir: Path | None = None) -> Iterator[Job]:
+    def edit_before_the_second_pass(spec: Project, state_dir: Path | None = None, *,
+                                    api: str | None = None) -> Iterator[Job]:
         passes.append(1)
         if len(passes) == 2:
             write_rows(project, edited)
-        return expand_project(spec, state_dir)
+        return expand_project(spec, state_dir, api=api)
 
     monkeypatch.setattr("vidbuild.expand.expand_project", edit_before_the_second_pass)
     with pytest.raises(InputsChangedError) as raised:

@@ -73,7 +73,7 @@ def test_installed_package_runs_without_the_checkout(unpacked: Path, tmp_path: P
     assert validated.stderr.endswith(": ok, 24 videos\n")
 
     compiled = run_installed(unpacked, elsewhere, "-m", "vidbuild", "compile", str(project),
-                             "--row", "c-001")
+                             "--row", "c-001", "--api", "legacy")
     assert compiled.returncode == 0, compiled.stderr
     record = json.loads(compiled.stdout)
     outro = record["body"]["video_inputs"][-1]["voice"]["input_text"]

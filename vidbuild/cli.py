@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from vidbuild import __version__
+from vidbuild.api import API_CHOICES
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
@@ -29,6 +30,7 @@ def _validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _project_arg(parser)
     parser.add_argument("--online", action="store_true",
                         help="also check avatar and voice IDs against the account's catalogue")
+    _api_arg(parser)
 
 
 def _compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +42,7 @@ def _compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="only this row's body (repeatable)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="write one KEY.json per row into DIR instead of printing JSON lines")
+    _api_arg(parser)
 
 
 def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +51,13 @@ def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "template) in DIR.")
     parser.add_argument("directory", nargs="?", default=".", metavar="DIR",
                         help="where to create the project (default: current directory)")
+
+
+def _api_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api", choices=API_CHOICES, default=None,
+                        help="HeyGen API generation: v3 where it renders the same video (auto, the "
+                             "default), v3 for every row (an error where it can't), or legacy; wins "
+                             "over the project's api:")
 
 
 def _state_arg(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +74,7 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _state_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
     parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
+    _api_arg(parser)
 
 
 def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,6 +100,7 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    _api_arg(parser)
 
 
 def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -159,15 +171,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     from vidbuild import commands
 
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "validate": lambda a: commands.validate(a.path, online=a.online),
-        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out),
+        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api),
+        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
-                                        force=a.force),
+                                        force=a.force, api=a.api),
         "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
-                                          render_timeout=a.render_timeout),
+                                          render_timeout=a.render_timeout, api=a.api),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
         "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir),

@@ -168,7 +168,8 @@ class Engine(Worklist):
 
     def _submit(self, step: Step, *, confirmed_absent: bool = False) -> None:
         job = step.job
-        outcome, record = self.state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),
+        sent = job.request_body()   # its title (marked) is what a lost reply is looked up by
+        outcome, record = self.state.claim(job.hash, job.key, job.kind, title=sent.get("title"),
                                            output=job.output, force=step.action == "submit"
                                            and step.reason.startswith("forced"))
         assert record is not None
@@ -184,7 +185,7 @@ class Engine(Worklist):
         self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
         sent_at = time.time()
         try:
-            video_id = self.client.submit(job.kind, job.request_body())
+            video_id = self.client.submit(job.kind, sent)
         except UncertainSubmitError as exc:
             self._reply_lost(step, record, sent_at, exc)
             return

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild.api import REQUEST_SCHEMAS, sends_callback_id
+from vidbuild.api import DEFAULT_API_CHOICE, REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
 from vidbuild.data import Row, read_rows
 from vidbuild.errors import Diagnostic, ProjectError
-from vidbuild.hashing import content_hash
+from vidbuild.hashing import content_hash, marked_title
 from vidbuild.loader import PathKey
 from vidbuild.project import DEFAULT_OUTPUT, Project
 from vidbuild.protected import MANIFEST_NAMES, ProtectedFiles
@@ -40,6 +40,11 @@ class Job:
     output: str                   # relative to the project directory, POSIX separators
     scenes: tuple[str, ...]
     row: Row
+    # The API generation the row is sent through, and why (see vidbuild/client/v3_bodies.py).
+    # Neither is part of the hash: a row built through one generation is up to date in the other.
+    generation: Generation = "legacy"
+    route_reason: str = ""
+    title_marker: bool = True     # the project's `title_marker`
 
     @property
     def callback_id(self) -> str | None:
@@ -48,9 +53,28 @@ class Job:
         return self.hash if sends_callback_id(self.kind, self.body) else None
 
     def request_body(self) -> dict[str, Any]:
-        """The body as sent: the content plus ``callback_id`` so a lost reply can be recognised."""
+        """The legacy body as sent: the content plus ``callback_id`` so a lost reply can be
+        recognised (where the API takes one), and the hash's marker at the end of the title
+        (unless switched off)."""
         callback_id = self.callback_id
-        return dict(self.body) if callback_id is None else {**self.body, "callback_id": callback_id}
+        sent = dict(self.body) if callback_id is None else {**self.body, "callback_id": callback_id}
+        if self.title_marker and isinstance(sent.get("title"), str):
+            sent["title"] = marked_title(sent["title"], self.hash)
+        return sent
+
+    def submission(self) -> tuple[str, dict[str, Any]]:
+        """The endpoint (``POST /v3/videos``) and the exact body sent through the row's generation."""
+        if self.generation == "legacy":
+            return endpoint_id(self.kind), self.request_body()
+        from vidbuild.client.v3_bodies import v3_body
+
+        body = v3_body(self.kind, self.body, self.scenes)
+        if "title" in body and self.title_marker:
+            body["title"] = marked_title(body["title"], self.hash)
+        # callback_id is echoed in webhooks only; an agent takes it only beside a callback_url.
+        if sends_callback_id(self.kind, body):
+            body["callback_id"] = self.hash
+        return endpoint_id(self.kind, "v3"), body
 
 
 class DiagnosticSink:
@@ -97,13 +121,20 @@ class DiagnosticSink:
 
 
 class Expander:
-    """Everything compiled once per project; ``expand(row)`` renders one row."""
+    """Everything compiled once per project; ``expand(row)`` renders one row.
 
-    def __init__(self, project: Project, protected: ProtectedFiles | None = None) -> None:
+    ``api`` ('auto', 'v3' or 'legacy', from ``--api``) wins over the project's ``api:``.
+    """
+
+    def __init__(self, project: Project, protected: ProtectedFiles | None = None,
+                 api: str | None = None) -> None:
         from vidbuild.resources import templates_dir
 
         self.project = project
         self.protected = protected
+        self.api = api or str(project.spec.get("api", DEFAULT_API_CHOICE))
+        self.api_source = f"--api {self.api}" if api else f"api: {self.api}"
+        self.title_marker = project.spec.get("title_marker", True) is not False
         self.renderer = Renderer([project.templates_dir, templates_dir()])
         spec = project.spec
         self.context_base = {"vars": spec.get("vars", {}), "project": {"name": project.name}}
@@ -175,8 +206,27 @@ class Expander:
         content = self._checked_hash(body, used, row, key, sink)
         if content is None:
             return None
+        scenes = tuple(s.label for s in used)
+        route = self._route(body, scenes, row, key, sink)
+        if route is None:
+            return None
         return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
-                   scenes=tuple(s.label for s in used), row=row)
+                   scenes=scenes, row=row, generation=route[0], route_reason=route[1],
+                   title_marker=self.title_marker)
+
+    def _route(self, body: dict[str, Any], scenes: tuple[str, ...], row: Row, key: str,
+               sink: DiagnosticSink) -> tuple[Generation, str] | None:
+        """The generation the row goes through and why; under ``v3``, a row v3 can't render is an error."""
+        if self.api == "legacy":   # nothing to weigh, and the client package needn't be imported
+            return "legacy", f"{self.api_source} chosen"
+        from vidbuild.client.v3_bodies import choose_route
+
+        route = choose_route(self.project.kind, body, scenes, self.api, self.api_source)
+        if self.api == "v3" and route.generation != "v3":
+            sink.add(row.diagnostic(f"{self.api_source}: v3 can't render this row: {route.reason}", key),
+                     "api v3")
+            return None
+        return route.generation, route.reason
 
     def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
         """A function that renders ``tree`` per row, built once per tree: static parts are shared
@@ -423,17 +473,18 @@ def _resolved(root: str, directory: str) -> str:
     return os.path.realpath(os.path.join(root, directory))
 
 
-def expand_project(project: Project, state_dir: Path | None = None) -> Iterator[Job]:
+def expand_project(project: Project, state_dir: Path | None = None, *,
+                   api: str | None = None) -> Iterator[Job]:
     """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
     row (or the project) was wrong. Keys and output paths must be unique, and neither an output
     nor the manifest may overwrite the project's own files or its state (in ``state_dir``,
-    default: ``state_root``'s choice)."""
+    default: ``state_root``'s choice). ``api`` is ``--api``."""
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
     protected = ProtectedFiles.of(project, state_dir)
     directories = _OutputDirectories()
     try:
-        expander = Expander(project, protected)
+        expander = Expander(project, protected, api)
     except ProjectError as exc:
         # Still read the data: its own mistakes (a missing file, a ragged row) are independent ones.
         for diagnostic in exc.diagnostics:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,3 +42,33 @@ def canonical_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [canonical_value(v) for v in value]
     return value
+
+
+# A video's title in the account carries a marker of its body's content hash, so a video can be
+# tied back to its body (finding lost submissions, recovering state from the account). HeyGen
+# documents no limit on a title's length (neither the legacy contract nor the v3 description has a
+# maxLength), so appending 17 characters never makes a body invalid.
+TITLE_MARKER_DIGITS = 12
+_TITLE_MARKER = re.compile(r"\[vb:(?P<digits>[0-9a-f]{" + str(TITLE_MARKER_DIGITS) + r"})\]$")
+
+
+def title_marker(content: str) -> str:
+    """The marker for a content hash: ``[vb:`` + its first 12 hex digits + ``]``."""
+    return f"[vb:{content[:TITLE_MARKER_DIGITS]}]"
+
+
+def marked_title(title: str, content: str) -> str:
+    """``title`` as sent: followed by a space and the hash's marker (``Welcome Ana [vb:3fa9c2d1e0b7]``)."""
+    return f"{title} {title_marker(content)}"
+
+
+def find_title_marker(title: str | None) -> str | None:
+    """The 12 hex digits of the marker that ends ``title``, or None if it carries none."""
+    found = _TITLE_MARKER.search(title or "")
+    return found["digits"] if found else None
+
+
+def unmarked_title(title: str) -> str:
+    """``title`` without the marker (and the space before it) that ``marked_title`` appended."""
+    found = _TITLE_MARKER.search(title)
+    return title[:found.start()].removesuffix(" ") if found else title

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vidbuild.api import endpoint_id, legacy_version
 from vidbuild.expand import Job
 from vidbuild.hashing import canonical_json
 from vidbuild.state import KeyEntry, Record, State
@@ -182,6 +183,19 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
             yield from _leaves(child, f"{path}[{index}]")
     else:
         yield path, value
+
+
+def via(job: Job) -> str:
+    """The route a row is sent through, as plan shows it: 'via v3' or 'via v2: <why not v3>'."""
+    if job.generation == "v3":
+        return "via v3"
+    return f"via {legacy_version(job.kind)}: {job.route_reason}"
+
+
+def route_fields(job: Job) -> dict[str, str]:
+    """The route of a row for JSON output: generation, endpoint and the reason."""
+    return {"api": job.generation, "endpoint": endpoint_id(job.kind, job.generation),
+            "api_reason": job.route_reason}
 
 
 def holds_video(path: Path, record: Record) -> bool:

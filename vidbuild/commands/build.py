@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.plan import Step, Summary, decide, holds_video, plan_steps
+from vidbuild.plan import PAYING_ACTIONS, Step, Summary, decide, holds_video, plan_steps, route_fields, via
 from vidbuild.project import Project, display_path, find_project_file, load_project
 from vidbuild.report import choose_reporter
 from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
@@ -38,16 +38,17 @@ class Loaded:
     project: Project
     state: DiskState
     state_root: Path
+    api: str | None = None     # --api: the API generation to choose, over the project's `api:`
 
 
-def _load(path: str | None, state_dir: str | None) -> Loaded:
+def _load(path: str | None, state_dir: str | None, api: str | None = None) -> Loaded:
     """Load the project and open its state; the rows are read afterwards, as streams, and each
     command reads every one of them (so finds every mistake) before it sends or prints anything."""
     from vidbuild.backend import backend_namespace
 
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    return Loaded(project, DiskState(root, backend_namespace()), root)
+    return Loaded(project, DiskState(root, backend_namespace()), root, api)
 
 
 def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
@@ -55,7 +56,7 @@ def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
     from vidbuild.expand import expand_project
 
     missing = set(force)
-    for job in expand_project(loaded.project, loaded.state_root):
+    for job in expand_project(loaded.project, loaded.state_root, api=loaded.api):
         missing.discard(job.key)
         yield job
     if missing:
@@ -63,9 +64,9 @@ def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
 
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
-         force: Sequence[str] = (), stdout: TextIO | None = None) -> int:
-    """Say what a build would do for each row, and why; sends nothing."""
-    loaded = _load(path, state_dir)
+         force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None) -> int:
+    """Say what a build would do for each row, why, and through which API; sends nothing."""
+    loaded = _load(path, state_dir, api)
     try:
         steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
         print_plan(steps, json_output, stdout or sys.stdout)
@@ -88,10 +89,12 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None
             width = max(width, len(step.key))
             if json_output:
                 lines.add_line(json.dumps({"key": step.key, "action": step.action, "reason": step.reason,
-                                           "hash": step.job.hash, "output": step.job.output}))
+                                           "hash": step.job.hash, "output": step.job.output,
+                                           **route_fields(step.job)}))
             elif step.action != "up-to-date":
                 # Actions and keys hold no tab or newline; a reason (an API error) might.
-                lines.add_line(f"{step.action}\t{step.key}\t{step.reason.encode('unicode_escape').decode()}")
+                reason = f"{step.reason}; {via(step.job)}" if step.action in PAYING_ACTIONS else step.reason
+                lines.add_line(f"{step.action}\t{step.key}\t{reason.encode('unicode_escape').decode()}")
         for line in lines.lines():
             if json_output:
                 stream.write(line + "\n")
@@ -109,6 +112,7 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
           dry_run: bool = False, question: bool = False, fail_fast: bool = False,
           force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
+          api: str | None = None,
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
 
@@ -135,7 +139,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     # Before the project file is parsed: a change from here on must keep the build from counting
     # as a snapshot of these inputs.
     project_stat = file_stat(find_project_file(path))
-    loaded = _load(path, state_dir)
+    loaded = _load(path, state_dir, api)
     try:
         if question:
             return EXIT_FAILED if _anything_to_do(loaded, force) else EXIT_OK
@@ -350,7 +354,8 @@ def status(path: str | None, *, state_dir: str | None = None, json_output: bool 
     """Every row's state from local state alone: no network."""
     from vidbuild.manifest import entry
 
-    loaded = _load(path, state_dir)
+    # Status reads state, which is keyed by content alone: which API a row would go through is moot.
+    loaded = _load(path, state_dir, api="legacy")
     stream = stdout or sys.stdout
     try:
         with RowIndex() as index:

@@ -9,16 +9,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from vidbuild.api import endpoint_id
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.expand import Job, expand_project
 from vidbuild.project import Project, display_path, load_project
 
 
-def validate(path: str | None, *, online: bool = False, stderr: TextIO | None = None) -> int:
-    """Check everything that can be checked before sending; ProjectError carries every problem."""
+def validate(path: str | None, *, online: bool = False, api: str | None = None,
+             stderr: TextIO | None = None) -> int:
+    """Check everything that can be checked before sending; ProjectError carries every problem.
+
+    Under ``api`` (or the project's ``api:``) 'v3', a row v3 can't render is one of them.
+    """
     project = load_project(path)
-    jobs = list(expand_project(project))
+    jobs = list(expand_project(project, api=api))
     if online:
         from vidbuild.commands.catalogue import check_online
 
@@ -41,18 +44,22 @@ def _refuse_protected(project: Project, files: Sequence[Path]) -> None:
 
 
 def job_record(job: Job) -> dict[str, Any]:
-    """What compile shows of a job: identity, destination and the exact body sent."""
-    return {"key": job.key, "hash": job.hash, "endpoint": endpoint_id(job.kind),
-            "output": job.output, "scenes": list(job.scenes), "body": job.request_body()}
+    """What compile shows of a job: identity, destination, the API generation it goes through
+    and why, and the exact body sent there (the hash is always the legacy body's)."""
+    endpoint, body = job.submission()
+    return {"key": job.key, "hash": job.hash, "endpoint": endpoint, "api": job.generation,
+            "api_reason": job.route_reason, "output": job.output, "scenes": list(job.scenes),
+            "body": body}
 
 
 def compile_bodies(path: str | None, *, rows: Sequence[str] | None = None, out: str | None = None,
-                   stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+                   api: str | None = None, stdout: TextIO | None = None,
+                   stderr: TextIO | None = None) -> int:
     """Print one JSON line per job (or pretty JSON for a single --row), or write DIR/KEY.json files."""
     project = load_project(path)
     wanted = set(rows or ())
     # Expand every row even when only some are wanted: a mistake anywhere is still reported.
-    jobs = [job for job in expand_project(project) if not wanted or job.key in wanted]
+    jobs = [job for job in expand_project(project, api=api) if not wanted or job.key in wanted]
     missing = wanted - {job.key for job in jobs}
     if missing:
         raise UsageError(f"no row with key {', '.join(sorted(missing))} in {project.document.display}")
