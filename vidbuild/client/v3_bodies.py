@@ -102,8 +102,17 @@ def _describe(kind: str, v3: Mapping[str, Any]) -> str:
 
 # -- videos ---------------------------------------------------------------------------------------
 
+# The fields each legacy object may have for v3 to render it (others keep the row legacy).
 _VIDEO_FIELDS = frozenset({"video_inputs", "dimension", "title", "caption", "caption_mode",
                            "callback_url", "callback_id"})
+_SCENE_FIELDS = frozenset({"character", "voice", "background"})
+_COLOUR_FIELDS = frozenset({"type", "value"})
+_IMAGE_FIELDS = frozenset({"type", "url", "image_asset_id", "fit"})
+_TEXT_FIELDS = frozenset({"type", "voice_id", "input_text", "speed", "pitch", "locale"})
+_AUDIO_FIELDS = frozenset({"type", "audio_url", "audio_asset_id"})
+_SILENCE_FIELDS = frozenset({"type", "duration"})
+_PLAIN_CHARACTER = {"avatar": frozenset({"type", "avatar_id", "use_avatar_iv_model"}),
+                    "talking_photo": frozenset({"type", "talking_photo_id"})}
 
 
 def _video(body: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
@@ -122,6 +131,8 @@ def _video(body: Mapping[str, Any], labels: Sequence[str]) -> dict[str, Any]:
 
 def _refuse_unknown(owner: str, fields: Mapping[str, Any], known: frozenset[str]) -> None:
     """Fields without a v3 counterpart (or unknown to this module) keep the row legacy."""
+    if fields.keys() <= known:   # the common case, checked at C speed (no `known` holds NO_V3_FIELD)
+        return
     for name, value in fields.items():
         if name in OFF_WHEN_FALSE and value is False:
             continue
@@ -155,7 +166,7 @@ def _caption(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _scene(scene: Mapping[str, Any], name: str, *, single: bool) -> dict[str, Any]:
     where = f"scene {name}"
-    _refuse_unknown(where, scene, frozenset({"character", "voice", "background"}))
+    _refuse_unknown(where, scene, _SCENE_FIELDS)
     background = scene.get("background")
     kind = background.get("type") if isinstance(background, Mapping) else None
     if "character" in scene:
@@ -182,7 +193,7 @@ def _avatar_scene(scene: Mapping[str, Any], where: str, background: Any, *, sing
                              "as their speech")
     source = {"type": "avatar", **_character(scene["character"], where), **_speech(voice, where)}
     source["background"] = {"type": "color", "color": scene["background"].get("value", DEFAULT_COLOUR)}
-    _refuse_unknown(f"{where} background", scene["background"], frozenset({"type", "value"}))
+    _refuse_unknown(f"{where} background", scene["background"], _COLOUR_FIELDS)
     return {"type": "avatar_video", "input": source}
 
 
@@ -201,7 +212,8 @@ _NEUTRAL: dict[str, Any] = {"avatar_style": "normal", "scale": 1, "offset": {"x"
 def _character(character: Mapping[str, Any], where: str) -> dict[str, Any]:
     kind = character.get("type")
     identity = "avatar_id" if kind == "avatar" else "talking_photo_id"
-    for name, value in character.items():
+    plain = _PLAIN_CHARACTER.get(str(kind))
+    for name, value in () if plain is not None and character.keys() <= plain else character.items():
         if name in ("type", identity) or (name == "use_avatar_iv_model" and kind == "avatar"):
             continue
         if (name in _NEUTRAL and _same(value, _NEUTRAL[name])) or (name in OFF_WHEN_FALSE and value is False):
@@ -230,10 +242,9 @@ def _shown(value: Any) -> str:
 def _speech(voice: Mapping[str, Any], where: str) -> dict[str, Any]:
     """A text or audio voice as v3's script + voice_id + voice_settings, or audio_url / audio_asset_id."""
     if voice.get("type") == "audio":
-        _refuse_unknown(f"{where} voice", voice, frozenset({"type", "audio_url", "audio_asset_id"}))
+        _refuse_unknown(f"{where} voice", voice, _AUDIO_FIELDS)
         return {name: voice[name] for name in ("audio_url", "audio_asset_id") if name in voice}
-    _refuse_unknown(f"{where} voice", voice,
-                    frozenset({"type", "voice_id", "input_text", "speed", "pitch", "locale"}))
+    _refuse_unknown(f"{where} voice", voice, _TEXT_FIELDS)
     speech: dict[str, Any] = {"script": voice["input_text"], "voice_id": voice["voice_id"]}
     settings = {name: voice[name] for name in ("speed", "pitch", "locale") if name in voice}
     if settings:
@@ -243,7 +254,7 @@ def _speech(voice: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _image_scene(scene: Mapping[str, Any], where: str) -> dict[str, Any]:
     background = scene["background"]
-    _refuse_unknown(f"{where} background", background, frozenset({"type", "url", "image_asset_id", "fit"}))
+    _refuse_unknown(f"{where} background", background, _IMAGE_FIELDS)
     if background.get("fit", "cover") != "cover":
         # v3 centre-crops every scene to the frame: that is legacy's `cover`, and only that.
         raise _Inexpressible(f"{where}'s image background has fit: {background['fit']}; v3 image scenes "
@@ -254,7 +265,7 @@ def _image_scene(scene: Mapping[str, Any], where: str) -> dict[str, Any]:
         source = {"type": "asset_id", "asset_id": background["image_asset_id"]}
     voice = scene["voice"]
     if voice.get("type") == "silence":
-        _refuse_unknown(f"{where} voice", voice, frozenset({"type", "duration"}))
+        _refuse_unknown(f"{where} voice", voice, _SILENCE_FIELDS)
         return {"type": "image", "source": source, "duration": voice.get("duration", 1)}
     return {"type": "image", "source": source, **_speech(voice, where)}
 
