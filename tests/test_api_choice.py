@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, write_project
+from jsonschema import Draft202012Validator
 
 from vidbuild import commands
 from vidbuild.errors import ProjectError
 from vidbuild.expand import expand_project
 from vidbuild.hashing import find_title_marker, marked_title, title_marker, unmarked_title
 from vidbuild.project import load_project
+from vidbuild.resources import load_schema
 
 WriteTree = Callable[[dict[str, str]], Path]
 
@@ -209,3 +211,26 @@ def test_an_agent_sent_through_v3_carries_callback_id_only_beside_a_webhook(writ
     job = dataclasses.replace(plain, body=hooked)
     assert job.submission()[1] == {**body, "callback_url": "https://hooks.example.com/x",
                                    "callback_id": plain.hash}
+
+
+def test_status_reads_state_whatever_api_the_project_asks_for(write_tree: WriteTree, tmp_path: Path) -> None:
+    root = mixed(write_tree, api="api: v3")
+    stdout = io.StringIO()
+    assert commands.status(str(root), state_dir=str(tmp_path / "state"), json_output=True, stdout=stdout) == 0
+    assert [json.loads(line)["status"] for line in stdout.getvalue().splitlines()] == ["not-built"] * 2
+
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA_OF_ENDPOINT = {"POST /v2/video/generate": "heygen/video_generate.request.schema.json",
+                      "POST /v1/video_agent/generate": "heygen/video_agent_generate.request.schema.json",
+                      "POST /v3/videos": "heygen/v3_videos.request.schema.json",
+                      "POST /v3/video-agents": "heygen/v3_video_agents.request.schema.json"}
+
+
+@pytest.mark.parametrize("name", ["hello", "spring-welcome", "agent-intro"])
+@pytest.mark.parametrize("api", ["auto", "legacy"])
+def test_every_example_body_as_sent_passes_its_endpoints_schema(name: str, api: str) -> None:
+    for job in expand_project(load_project(REPO / "projects" / name), api):
+        endpoint, body = job.submission()
+        validator = Draft202012Validator(load_schema(SCHEMA_OF_ENDPOINT[endpoint]))
+        assert [e.message for e in validator.iter_errors(body)] == [], (job.key, endpoint)
