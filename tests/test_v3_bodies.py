@@ -138,6 +138,9 @@ INEXPRESSIBLE: dict[str, tuple[dict[str, Any], str]] = {
     "avatar over a video": (
         legacy(scene(), scene(background=VIDEO)),
         "scene outro has a video background, which v3 studio scenes can't carry yet"),
+    "avatar over a video alone": (
+        legacy(scene(background=VIDEO)),
+        "scene intro has a video background, which v3 studio scenes can't carry yet"),
     "circle": (legacy(scene(character={**AVATAR, "avatar_style": "circle"})),
                "scene intro has avatar_style: circle, which v3 can't express"),
     "close-up": (legacy(scene(character={**AVATAR, "avatar_style": "closeUp"})),

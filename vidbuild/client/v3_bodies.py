@@ -184,7 +184,10 @@ def _avatar_scene(scene: Mapping[str, Any], where: str, background: Any, *, sing
         raise _Inexpressible(f"{where} has no background: legacy's default backdrop is not documented "
                              "to match v3's")
     if background != "color":
-        extra = " (and v3 avatar videos don't say how an image fills the frame)" if single else ""
+        # A single scene could be a v3 avatar video, which takes an image background, but v3
+        # doesn't say how it fills the frame (legacy's fit: cover by default).
+        extra = (" (and v3 avatar videos don't say how an image fills the frame)"
+                 if single and background == "image" else "")
         raise _Inexpressible(f"{where} has {'an' if background == 'image' else 'a'} {background} "
                              f"background, which v3 studio scenes can't carry yet{extra}")
     voice = scene["voice"]
