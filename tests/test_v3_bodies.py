@@ -298,3 +298,30 @@ def test_the_v3_schema_refuses_what_v3_refuses() -> None:
     assert schema_errors(VIDEOS, studio()) == ["scenes: [] should be non-empty"]
     assert schema_errors(AGENTS, {"prompt": "p", "duration_sec": 30}) == [
         ": Additional properties are not allowed ('duration_sec' was unexpected)"]
+
+
+# -- the emulator's v3 validation (HeyGen's rules, written independently) agrees ---------------------
+
+CATALOGUE_IDS = {"Daisy-inskirt-20220818": "Daisy-inskirt-20220818", "tp-ana": "tp-3a9b0c41",
+                 "v-1": "2d5b0e6cf36f460aa7fc47e3eee4ba54"}
+
+
+def with_catalogue_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: with_catalogue_ids(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [with_catalogue_ids(item) for item in value]
+    return CATALOGUE_IDS.get(value, value) if isinstance(value, str) else value
+
+
+def test_every_translated_body_is_accepted_by_the_emulators_v3_endpoint() -> None:
+    from vidbuild.client import HeyGenClient
+    from vidbuild.emulator import Emulator, EmulatorConfig, serve
+
+    with (Emulator(EmulatorConfig(speed=0.001)) as emulator, serve(emulator) as server,
+          HeyGenClient(server.url, "test-key", sleep=lambda seconds: None) as client):
+        for number, (_, expected) in enumerate(EXPRESSIBLE.values()):
+            body = with_catalogue_ids({**expected, "callback_id": f"{number:064x}"})
+            assert client.v3.create_video(body, idempotency_key=f"{number:064x}").video_id
+        agent = {**v3_body("agent", LEGACY_AGENT, []), "avatar_id": "Daisy-inskirt-20220818"}
+        assert client.v3.create_agent_video(agent).session_id
