@@ -234,3 +234,42 @@ def test_every_example_body_as_sent_passes_its_endpoints_schema(name: str, api: 
         endpoint, body = job.submission()
         validator = Draft202012Validator(load_schema(SCHEMA_OF_ENDPOINT[endpoint]))
         assert [e.message for e in validator.iter_errors(body)] == [], (job.key, endpoint)
+
+
+# -- routes weighed once per set of scenes, unless a row can change what decides them ----------------
+
+def routes(root: Path) -> list[tuple[str, str, str]]:
+    return [(job.key, job.generation, job.route_reason) for job in expand_project(load_project(root))]
+
+
+def test_a_templated_field_that_decides_the_route_is_weighed_row_by_row(write_tree: WriteTree) -> None:
+    root = write_tree({"vidbuild.yaml": """
+        version: 1
+        name: styles
+        data:
+          key: "{{ row.id }}"
+          rows: [{id: a, style: normal, w: 1280}, {id: b, style: circle, w: 1280},
+                 {id: c, style: normal, w: 1000}, {id: d, style: normal, w: 1280}]
+        video: {dimension: {width: "{{ row.w }}", height: 720}}
+        scenes:
+          - id: intro
+            avatar: {avatar_id: "Daisy-{{ row.id }}", avatar_style: "{{ row.style }}"}
+            voice: {voice_id: v-1, text: "Hi {{ row.id }}"}
+            background: {value: "#000000"}
+        """})
+    assert routes(root) == [
+        ("a", "v3", "one avatar scene: v3 avatar video"),
+        ("b", "legacy", "scene intro has avatar_style: circle, which v3 can't express"),
+        ("c", "legacy", "dimension 1000x720 has no exact v3 resolution and aspect ratio (v3 makes "
+                        "1280x720 and 1920x1080, upright or square)"),
+        ("d", "v3", "one avatar scene: v3 avatar video")]
+
+
+def test_routes_weighed_once_per_set_of_scenes_are_those_weighed_row_by_row() -> None:
+    from vidbuild.client.v3_bodies import choose_route
+
+    jobs = list(expand_project(load_project(REPO / "projects" / "spring-welcome")))
+    assert {len(job.scenes) for job in jobs} == {3, 4}
+    for job in jobs:
+        route = choose_route(job.kind, job.body, job.scenes, "auto")
+        assert (job.generation, job.route_reason) == (route.generation, route.reason), job.key

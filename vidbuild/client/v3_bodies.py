@@ -33,6 +33,11 @@ V3_CAPTIONS = {"file_only": {"file_format": "srt"}, "burn_in": {"file_format": "
 # Legacy fields with no v3 counterpart at all (v3 create has no fps, subtitle styling, folder or
 # test mode; its `watermark` is a custom image, not HeyGen's mark).
 NO_V3_FIELD = ("fps", "subtitles", "folder_id", "test", "enable_watermark")
+# Fields whose values never decide whether v3 can render a legacy body, only what it says (given a
+# body the legacy schema accepts): rows whose other fields are equal take the same route.
+FREE_FIELDS = frozenset({"title", "callback_url", "avatar_id", "talking_photo_id", "voice_id",
+                         "input_text", "speed", "pitch", "locale", "audio_url", "audio_asset_id",
+                         "duration", "value", "url", "image_asset_id"})
 # Flags whose `false` asks for nothing, so it renders what leaving them out renders.
 OFF_WHEN_FALSE = frozenset({"test", "enable_watermark", "matting", "super_resolution"})
 
