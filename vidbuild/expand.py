@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild.api import DEFAULT_API_CHOICE, REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
+from vidbuild.api import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
 from vidbuild.data import Row, read_rows
 from vidbuild.errors import Diagnostic, ProjectError
 from vidbuild.hashing import content_hash, marked_title
@@ -19,6 +19,7 @@ from vidbuild.loader import PathKey
 from vidbuild.project import DEFAULT_OUTPUT, Project
 from vidbuild.protected import MANIFEST_NAMES, ProtectedFiles
 from vidbuild.render import Compiled, Renderer, TemplateFailure
+from vidbuild.routing import Router
 from vidbuild.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
 from vidbuild.validate import body_errors, body_is_valid
 
@@ -132,8 +133,6 @@ class Expander:
 
         self.project = project
         self.protected = protected
-        self.api = api or str(project.spec.get("api", DEFAULT_API_CHOICE))
-        self.api_source = f"--api {self.api}" if api else f"api: {self.api}"
         self.title_marker = project.spec.get("title_marker", True) is not False
         self.renderer = Renderer([project.templates_dir, templates_dir()])
         spec = project.spec
@@ -162,19 +161,7 @@ class Expander:
         # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
         self._conditions = [None if s.when is None else _Condition(s.when) for s in self.scenes]
         self.outputs: dict[str, tuple[str, int, str, int]] = {}
-        self._routes: dict[tuple[int, ...], tuple[Generation, str]] = {}
-        self._fixed_routes = self._scenes_routed_alike()
-
-    def _scenes_routed_alike(self) -> dict[int, bool]:
-        """Per scene (by id): whether every row gets the same route from it, because its templated
-        fields are all free ones (see v3_bodies.FREE_FIELDS) and so is the top of the body."""
-        if self.api == "legacy" or self.project.kind != "video":
-            return {}
-        from vidbuild.client.v3_bodies import FREE_FIELDS
-
-        if not _templated_only_in(self.top, FREE_FIELDS):
-            return {}
-        return {id(scene): _templated_only_in(scene.tree, FREE_FIELDS) for scene in self.scenes}
+        self.router = Router(project, api, self.top, self.scenes)
 
     def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
         value = self.project.spec.get(path[0], {}) if len(path) == 2 else self.project.spec
@@ -219,32 +206,14 @@ class Expander:
         content = self._checked_hash(body, used, row, key, sink)
         if content is None:
             return None
-        scenes = tuple(s.label for s in used)
-        route = self._route(body, used, scenes)
-        if self.api == "v3" and route[0] != "v3":
-            sink.add(row.diagnostic(f"{self.api_source}: v3 can't render this row: {route[1]}", key),
-                     "api v3")
+        generation, reason = self.router.route(body, used)
+        refusal = self.router.refusal(generation, reason)
+        if refusal is not None:
+            sink.add(row.diagnostic(refusal, key), "api v3")
             return None
         return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
-                   scenes=scenes, row=row, generation=route[0], route_reason=route[1],
-                   title_marker=self.title_marker)
-
-    def _route(self, body: dict[str, Any], used: list[SceneTemplate],
-               scenes: tuple[str, ...]) -> tuple[Generation, str]:
-        """The generation the row goes through and why: weighed once per set of scenes where no
-        row can differ in what decides it, else row by row."""
-        if self.api == "legacy":   # nothing to weigh, and the client package needn't be imported
-            return "legacy", f"{self.api_source} chosen"
-        shape = tuple(id(scene) for scene in used)
-        alike = bool(self._fixed_routes) and all(self._fixed_routes[part] for part in shape)
-        if alike and shape in self._routes:
-            return self._routes[shape]
-        from vidbuild.client.v3_bodies import choose_route
-
-        route = choose_route(self.project.kind, body, scenes, self.api, self.api_source)
-        if alike:
-            self._routes[shape] = (route.generation, route.reason)
-        return route.generation, route.reason
+                   scenes=tuple(s.label for s in used), row=row, generation=generation,
+                   route_reason=reason, title_marker=self.title_marker)
 
     def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
         """A function that renders ``tree`` per row, built once per tree: static parts are shared
@@ -416,16 +385,6 @@ def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any])
             return None
         return lambda context: [child if render is None else render(context) for child, render in items]
     return None
-
-
-def _templated_only_in(tree: Any, fields: frozenset[str]) -> bool:
-    """Whether every templated value in ``tree`` is the value of a field named in ``fields``."""
-    if isinstance(tree, dict):
-        return all(name in fields if isinstance(value, Compiled) else _templated_only_in(value, fields)
-                   for name, value in tree.items())
-    if isinstance(tree, list):
-        return all(not isinstance(item, Compiled) and _templated_only_in(item, fields) for item in tree)
-    return not isinstance(tree, Compiled)
 
 
 def _copy_top(tree: Any) -> Render:
