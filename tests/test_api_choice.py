@@ -230,7 +230,7 @@ SCHEMA_OF_ENDPOINT = {"POST /v2/video/generate": "heygen/video_generate.request.
 @pytest.mark.parametrize("name", ["hello", "spring-welcome", "agent-intro"])
 @pytest.mark.parametrize("api", ["auto", "legacy"])
 def test_every_example_body_as_sent_passes_its_endpoints_schema(name: str, api: str) -> None:
-    for job in expand_project(load_project(REPO / "projects" / name), api):
+    for job in expand_project(load_project(REPO / "projects" / name), api=api):
         endpoint, body = job.submission()
         validator = Draft202012Validator(load_schema(SCHEMA_OF_ENDPOINT[endpoint]))
         assert [e.message for e in validator.iter_errors(body)] == [], (job.key, endpoint)
