@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from vidbuild.emulator import media, render
+from vidbuild.emulator import v3_payloads
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, v2_ok
 from vidbuild.emulator.store import Video, VideoStore
 
 VIDEOS_PREFIX: Final = "/v2/videos/"
-# VideoDetail knows no "waiting": a video not yet picked up is "pending" there.
-_DETAIL_STATUS: Final = {"waiting": "pending"}
 
 
 def standard_error(status: int, code: str, message: str, param: str | None = None) -> EmulatorResponse:
@@ -28,26 +26,8 @@ def standard_error(status: int, code: str, message: str, param: str | None = Non
 
 
 def video_detail(video: Video, config: EmulatorConfig, base_url: str, now: float) -> dict[str, Any]:
-    """One VideoDetail: status, fresh signed URLs once completed, the failure once failed."""
-    status = render.status_at(video.created_at, video.finishes_at, video.error is not None, now)
-    finished = status in ("completed", "failed")
-    detail: dict[str, Any] = {
-        "id": video.video_id, "title": video.title, "status": _DETAIL_STATUS.get(status, status),
-        "created_at": int(video.created_at),
-        "completed_at": int(video.finishes_at) if finished else None,
-        "video_url": None, "thumbnail_url": None, "gif_url": None, "captioned_video_url": None,
-        "subtitle_url": None, "duration": None, "folder_id": None, "failure_code": None,
-        "failure_message": None, "video_page_url": None,
-    }
-    if status == "completed":
-        expires = int(now + config.url_ttl)
-        for field, extension in (("video_url", "mp4"), ("thumbnail_url", "jpg"), ("gif_url", "gif")):
-            detail[field] = media.signed_url(base_url, video.video_id, extension, expires)
-        detail["duration"] = video.duration
-    elif status == "failed" and video.error is not None:
-        detail["failure_code"] = str(video.error.get("code"))
-        detail["failure_message"] = str(video.error.get("message"))
-    return detail
+    """One VideoDetail, the same shape HeyGen's description gives GET /v2/videos and /v3/videos."""
+    return v3_payloads.detail(video, base_url, now, config.url_ttl)
 
 
 def remaining_quota(config: EmulatorConfig, store: VideoStore) -> EmulatorResponse:
