@@ -5,13 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidbuild.errors import Diagnostic, ProjectError
-from vidbuild.loader import load_yaml
+from vidbuild.loader import MAX_DEPTH, MAX_INTEGER_DIGITS, load_yaml
 from vidbuild.project import Project, display_path
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -38,8 +40,13 @@ def data_source(project: Project) -> Path | None:
 
 
 def read_rows(project: Project) -> Iterator[Row]:
-    """Yield every row in order; file-level problems raise ProjectError, row-level ones come as rows."""
+    """Yield every row in order; file-level problems raise ProjectError, row-level ones come as rows.
+
+    Rows of a CSV or TSV file whose every cell is empty (spreadsheets write them as ``,,`` lines
+    at the end of a sheet) are skipped and counted in ``project.empty_rows``.
+    """
     data = project.spec.get("data")
+    project.empty_rows = 0
     if data is None:
         yield Row(0, {}, project.document.display, 1)
         return
@@ -60,9 +67,22 @@ def read_rows(project: Project) -> Iterator[Row]:
         line, column = project.document.locate(("data", "source"))
         raise ProjectError([Diagnostic(project.document.display, line, column, "data.source",
                                        f"data file not found: {display}")])
-    readers = {"csv": _delimited_rows, "tsv": _delimited_rows, "json": _json_rows,
-               "jsonl": _jsonl_rows, "yaml": _yaml_rows}
+    if fmt in ("csv", "tsv"):
+        delimiter = data.get("delimiter")
+        yield from _delimited_rows(project, path, display, fmt, delimiter)
+        return
+    if "delimiter" in data:
+        line, column = project.document.locate(("data", "delimiter"), key=True)
+        raise ProjectError([Diagnostic(project.document.display, line, column, "data.delimiter",
+                                       f"a delimiter applies to CSV and TSV files, not to {fmt}")])
+    readers = {"json": _json_rows, "jsonl": _jsonl_rows, "yaml": _yaml_rows}
     yield from readers[fmt](path, display, fmt)
+
+
+def empty_rows_note(project: Project) -> str:
+    """``", 2 empty rows skipped"`` after the rows were read, for a command's summary; else ""."""
+    count = project.empty_rows
+    return f", {count} empty row{'s' if count != 1 else ''} skipped" if count else ""
 
 
 def _inline_rows(project: Project, rows: list[Any]) -> Iterator[Row]:
@@ -77,46 +97,62 @@ def _file_error(display: str, line: int, message: str) -> ProjectError:
 
 
 def _open_text(path: Path, display: str) -> io.StringIO:
-    """The file's text, decoded whole so that a bad byte is reported at its own line."""
+    """The file's text, decoded whole so that a bad byte is reported at its own line.
+
+    A UTF-8 byte-order mark is dropped: Excel's "CSV UTF-8" export starts with one, and it is an
+    encoding mark, not part of the first column's name. Other encodings are refused, not guessed.
+    """
     raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        # A BOM would silently become part of the first column's name.
-        raise _file_error(display, 1, "file starts with a UTF-8 byte-order mark (BOM); "
-                                      "save it as UTF-8 without BOM")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _file_error(display, 1, "file is UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                                      "save it as UTF-8 (in Excel: CSV UTF-8)")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise _file_error(display, line, f"not UTF-8 text (byte {exc.start + 1} of the file)") from exc
+        raise _file_error(display, line, f"not UTF-8 text (byte {exc.start + 1} of the file); save it as "
+                                         "UTF-8 (in Excel: CSV UTF-8)") from exc
     return io.StringIO(text, newline="")
 
 
-def _delimited_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
-    delimiter = "\t" if fmt == "tsv" else ","
+def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
+                    delimiter: str | None) -> Iterator[Row]:
     with _open_text(path, display) as handle:
-        reader = csv.reader(handle, delimiter=delimiter, strict=True)
+        reader = csv.reader(handle, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), strict=True)
         try:
             header = next(reader, None)
             if header is None:
                 raise _file_error(display, 1, "data file is empty: expected a header line")
-            _check_header(header, display)
+            _check_header(header, display, None if delimiter else reader.dialect.delimiter)
             start = reader.line_num + 1
             index = 0
             for record in reader:
-                if len(record) != len(header):
-                    if not any(record):
-                        start = reader.line_num + 1
-                        continue
+                if not any(cell.strip() for cell in record):
+                    project.empty_rows += 1
+                elif len(record) != len(header):
                     raise _file_error(display, start, f"row has {len(record)} fields, "
                                                       f"the header has {len(header)}")
-                yield Row(index, dict(zip(header, record, strict=True)), display, start)
-                index += 1
+                else:
+                    yield Row(index, dict(zip(header, record, strict=True)), display, start)
+                    index += 1
                 start = reader.line_num + 1
         except csv.Error as exc:
             raise _file_error(display, reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
 
 
-def _check_header(header: list[str], display: str) -> None:
+_DELIMITERS = {";": "';'", "\t": "a tab", ",": "','", "|": "'|'"}
+
+
+def _check_header(header: list[str], display: str, assumed: str | None) -> None:
+    """Names must be unique, named and unpadded. With ``assumed`` (the delimiter by default, not
+    set by the user), a one-column header holding another delimiter means the file uses that one."""
+    if assumed is not None and len(header) == 1:
+        found = [mark for mark in _DELIMITERS if mark != assumed and mark in header[0]]
+        if found:
+            written = "\\t" if found[0] == "\t" else found[0]
+            raise _file_error(display, 1, f"the header is one column {header[0]!r}: the file looks "
+                                          f"{_DELIMITERS[found[0]]}-separated; set data.delimiter: "
+                                          f'"{written}"')
     problems = []
     seen: set[str] = set()
     for position, name in enumerate(header, start=1):
@@ -134,7 +170,6 @@ def _check_header(header: list[str], display: str) -> None:
 def _json_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
     # Decode element by element so each row keeps the line it starts on.
     text = _read_text(path, display)
-    decoder = json.JSONDecoder()
     position = _skip_space(text, 0)
     if not text.startswith("[", position):
         raise _file_error(display, _line_at(text, position), "expected a JSON array of objects")
@@ -142,12 +177,9 @@ def _json_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
     index = 0
     line, counted = 1, 0
     while not text.startswith("]", position):
-        try:
-            value, end = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as exc:
-            raise _file_error(display, exc.lineno, f"invalid JSON: {exc.msg}") from exc
         line += text.count("\n", counted, position)
         counted = position
+        value, end = _decode(text, position, display, line)
         yield Row(index, value, display, line)
         index += 1
         position = _skip_space(text, end)
@@ -163,12 +195,87 @@ def _jsonl_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _file_error(display, line_number, f"invalid JSON: {exc.msg}") from exc
+            text = line.rstrip("\r\n")
+            value, end = _decode(text, _skip_space(text, 0), display, line_number)
+            if text[end:].strip():
+                raise _file_error(display, line_number, "invalid JSON: one value per line, found more")
             yield Row(index, value, display, line_number)
             index += 1
+
+
+class _NotData(ValueError):
+    """A JSON text the standard library would accept but that can't be data as written."""
+
+
+def _decode(text: str, position: int, display: str, line: int) -> tuple[Any, int]:
+    """One JSON value starting at ``position`` and where it ends, refusing what Python's decoder
+    lets through: NaN and Infinity (not JSON), numbers out of range, duplicate keys (the last
+    would silently win), lone surrogates (UTF-8 can't carry them) and nesting past MAX_DEPTH."""
+    try:
+        value, end = _DECODER.raw_decode(text, position)
+    except json.JSONDecodeError as exc:
+        raise _file_error(display, line + text.count("\n", position, exc.pos),
+                          f"invalid JSON: {exc.msg}") from exc
+    except _NotData as exc:
+        raise _file_error(display, line, str(exc)) from exc
+    except RecursionError as exc:
+        raise _file_error(display, line, f"nested deeper than {MAX_DEPTH} levels") from exc
+    if _SURROGATE_ESCAPE.search(text, position, end):
+        _check_text(value, display, line)
+    if text.count("[", position, end) + text.count("{", position, end) > MAX_DEPTH:
+        if _depth(value) > MAX_DEPTH:
+            raise _file_error(display, line, f"nested deeper than {MAX_DEPTH} levels")
+    return value, end
+
+
+def _json_integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _NotData(f"a number of {len(text.lstrip('-')):,} digits is longer than {MAX_INTEGER_DIGITS}; "
+                       f"write it as a string if it is text")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotData(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _json_constant(text: str) -> Any:
+    raise _NotData(f"invalid JSON: {text} is not a JSON value")
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise _NotData(f"key {name!r} appears twice in one object")
+        result[name] = value
+    return result
+
+
+_DECODER = json.JSONDecoder(parse_int=_json_integer, parse_float=_json_float,
+                            parse_constant=_json_constant, object_pairs_hook=_json_object)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _check_text(value: Any, display: str, line: int) -> None:
+    """Refuse a lone surrogate (``"\\ud800"``): a valid JSON escape, but not a character."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _file_error(display, line, "a \\u escape names a lone surrogate, which is not a "
+                                         "character: UTF-8 can't carry it") from exc
+
+
+def _depth(value: Any) -> int:
+    depth, level = 0, [value]
+    while level:
+        depth += 1
+        level = [child for item in level if isinstance(item, dict | list)
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return depth - 1
 
 
 def _yaml_rows(path: Path, display: str, fmt: str) -> Iterator[Row]:

@@ -24,6 +24,8 @@ class Project:
     document: Document
     # Schema violations of single values: reported together with what expansion finds.
     value_errors: list[Diagnostic] = field(default_factory=list)
+    # Data rows with nothing in them, skipped: counted by the last read of the rows.
+    empty_rows: int = 0
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbuild.hashing import canonical_value
+from vidbuild.jinja_rules import RefusedValue, environment_class, printable, syntax_message
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%).)+)\}\}$", re.DOTALL)
 _HAS_SYNTAX = ("{{", "{%", "{#")
@@ -43,10 +44,9 @@ class Renderer:
 
     def __init__(self, search_path: list[Path]) -> None:
         from jinja2 import FileSystemLoader, StrictUndefined
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         self.search_path = [p for p in search_path if p.is_dir()]
-        self.environment = ImmutableSandboxedEnvironment(
+        self.environment = environment_class()(
             undefined=StrictUndefined, loader=FileSystemLoader(self.search_path),
             autoescape=False, keep_trailing_newline=False)
 
@@ -71,8 +71,7 @@ class Renderer:
             return Compiled(value, _with_fast_path(_interpolation(value),
                                                    lambda context: template.render(context)))
         except TemplateSyntaxError as exc:
-            raise TemplateFailure(f"template syntax error: {exc.message}",
-                                  self._shown(exc.filename), exc.lineno) from exc
+            raise TemplateFailure(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
 
     def compile_condition(self, expression: str) -> Callable[[Mapping[str, Any]], Any]:
         from jinja2 import TemplateSyntaxError
@@ -80,7 +79,8 @@ class Renderer:
         try:
             return self._expression(expression)
         except TemplateSyntaxError as exc:
-            raise TemplateFailure(f"expression syntax error: {exc.message}") from exc
+            message = syntax_message(exc).replace("template syntax error", "expression syntax error")
+            raise TemplateFailure(message) from exc
 
     def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
         """Compile one expression. Its generated code has no template lines to map back to, so a
@@ -89,7 +89,7 @@ class Renderer:
 
         def evaluate(context: Mapping[str, Any]) -> Any:
             try:
-                return canonical_value(_defined(compiled(**context)))
+                return canonical_value(printable(_defined(compiled(**context))))
             except Exception as exc:  # as in call(): a filter's TypeError, a SecurityError...
                 raise TemplateFailure(_message(exc)) from exc
 
@@ -217,7 +217,9 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, TemplateNotFound):
         return f"template not found: {exc.name}"
     if isinstance(exc, TemplateSyntaxError):
-        return f"template syntax error: {exc.message}"
+        return syntax_message(exc)
+    if isinstance(exc, RefusedValue):
+        return str(exc)
     if isinstance(exc, SecurityError):
         return f"not allowed in the sandbox: {exc}"
     return f"{type(exc).__name__}: {exc}"

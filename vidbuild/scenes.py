@@ -7,15 +7,17 @@ can name the line it came from.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.jinja_rules import RefusedValue
 from vidbuild.loader import Document, PathKey, load_yaml
 from vidbuild.project import Project, display_path
-from vidbuild.render import Renderer, TemplateFailure
+from vidbuild.render import Compiled, Renderer, TemplateFailure
 from vidbuild.validate import check_document, spec_path
 
 SCENE_POINTER = "#/properties/scenes/items"
@@ -117,7 +119,10 @@ def compile_tree(flat: Flat, renderer: Renderer,
     for path, (value, source) in sorted(flat.items(), key=lambda item: len(item[0])):
         origins[path] = source
         try:
-            _set(tree, path, {} if value is _CONTAINER else renderer.compile(value))
+            if isinstance(value, _TypeOfUrl):
+                _set(tree, path, _type_of_url(value.url, renderer))
+            else:
+                _set(tree, path, {} if value is _CONTAINER else renderer.compile(value))
         except TemplateFailure as exc:
             diagnostics.append(_compile_diagnostic(exc, source))
     return tree, origins, diagnostics
@@ -213,8 +218,7 @@ def _to_api(merged: Flat, scene: Origin) -> Flat:
         else:
             api[path] = (value, source)
     _add_voice_type(merged, api)
-    _add_background_type(api)
-    problems = list(_conflicts(merged, scene))
+    problems = _add_background_type(api) + list(_conflicts(merged, scene))
     if problems:
         raise ProjectError(problems)
     return api
@@ -230,11 +234,71 @@ def _add_voice_type(merged: Flat, api: Flat) -> None:
             api.pop(("voice", name), None)
 
 
-def _add_background_type(api: Flat) -> None:
+def _add_background_type(api: Flat) -> list[Diagnostic]:
     kind = _background_kind(api)
     if kind is None or ("background", "type") in api:
-        return
-    api[("background", "type")] = (kind, api[("background",)][1])
+        return []
+    if kind is _PER_ROW:
+        url, origin = api[("background", "url")]
+        api[("background", "type")] = (_TypeOfUrl(url), origin)
+    elif kind is _UNKNOWN:
+        url, origin = api[("background", "url")]
+        return [origin.diagnostic(unknown_media(url))]
+    else:
+        api[("background", "type")] = (kind, api[("background",)][1])
+    return []
+
+
+# A background written as a templated URL: its type is that of each row's URL.
+_PER_ROW = object()
+# A background URL whose extension names no format HeyGen takes.
+_UNKNOWN = object()
+# From heygen-api.md: remote files must have the extension of their format (JPG/PNG images,
+# MP4 videos); WebM and MOV are taken as video too.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov")
+
+
+@dataclass(frozen=True)
+class _TypeOfUrl:
+    """Marks ``background.type`` as following the rendered ``url`` (compiled by compile_tree)."""
+
+    url: Any
+
+
+def media_kind(url: Any) -> str | None:
+    """'image' or 'video' from a URL's path extension (query and fragment ignored), else None."""
+    if not isinstance(url, str):
+        return None
+    path = urllib.parse.urlsplit(url.strip()).path.lower()
+    if path.endswith(VIDEO_EXTENSIONS):
+        return "video"
+    if path.endswith(IMAGE_EXTENSIONS):
+        return "image"
+    return None
+
+
+def unknown_media(url: Any) -> str:
+    shown = repr(url) if len(repr(url)) <= 80 else repr(url)[:77] + "..."
+    return (f"can't tell whether background url {shown} is an image or a video: its extension is "
+            f"none of {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)}; set background.type "
+            f"(image or video)")
+
+
+def _type_of_url(url: Any, renderer: Renderer) -> Any:
+    """A Compiled that renders the URL and answers its media kind, or the kind of a literal URL."""
+    compiled = renderer.compile(url)
+    if not isinstance(compiled, Compiled):
+        return media_kind(compiled)
+
+    def kind(context: Mapping[str, Any]) -> str:
+        rendered = compiled.render(context)
+        found = media_kind(rendered)
+        if found is None:
+            raise RefusedValue(unknown_media(rendered))
+        return found
+
+    return Compiled(compiled.source, kind)
 
 
 def _background_kind(flat: Flat) -> Any:
@@ -252,8 +316,9 @@ def _background_kind(flat: Flat) -> Any:
     if ("background", "url") not in flat:
         return None
     url = flat[("background", "url")][0]
-    is_video = isinstance(url, str) and url.lower().split("?")[0].endswith((".mp4", ".mov", ".webm"))
-    return "video" if is_video else "image"
+    if isinstance(url, str) and any(mark in url for mark in ("{{", "{%", "{#")):
+        return _PER_ROW
+    return media_kind(url) or _UNKNOWN
 
 
 def _conflicts(merged: Flat, scene: Origin) -> Iterator[Diagnostic]:

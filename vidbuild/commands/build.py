@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from vidbuild.data import empty_rows_note
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
 from vidbuild.plan import PAYING_ACTIONS, Step, Summary, decide, holds_video, plan_steps, route_fields, via
 from vidbuild.project import Project, display_path, find_project_file, load_project
@@ -69,13 +70,14 @@ def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = 
     loaded = _load(path, state_dir, api)
     try:
         steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
-        print_plan(steps, json_output, stdout or sys.stdout)
+        print_plan(steps, json_output, stdout or sys.stdout, loaded.project)
     finally:
         loaded.state.close()
     return EXIT_OK
 
 
-def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None:
+def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO,
+               project: Project | None = None) -> None:
     """Print each step, then the summary, once every row has been read and found valid.
 
     Until then the lines wait in a spool (on disk past a megabyte): a mistake in the last row
@@ -101,12 +103,14 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO) -> None
             else:
                 action, key, reason = line.split("\t", 2)
                 stream.write(f"{action:<11} {key:<{width}}  {reason.encode().decode('unicode_escape')}\n")
+    empty = project.empty_rows if project is not None else 0
     if json_output:
-        stream.write(json.dumps({"summary": dict(summary.counts),
-                                 "estimated_credits": summary.estimated_credits}) + "\n")
+        record = {"summary": dict(summary.counts), "estimated_credits": summary.estimated_credits}
+        stream.write(json.dumps({**record, **({"empty_rows_skipped": empty} if empty else {})}) + "\n")
         return
     counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
-    stream.write(f"{counts}; estimated {summary.estimated_credits} credits\n")
+    note = empty_rows_note(project) if project is not None else ""
+    stream.write(f"{counts}; estimated {summary.estimated_credits} credits{note}\n")
 
 
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
@@ -145,7 +149,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
             return EXIT_FAILED if _anything_to_do(loaded, force) else EXIT_OK
         if dry_run:
             steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
-            print_plan(steps, json_output, stdout or sys.stdout)
+            print_plan(steps, json_output, stdout or sys.stdout, loaded.project)
             return EXIT_OK
         options = Options(jobs=jobs or DEFAULT_JOBS, fail_fast=fail_fast,
                           render_ratio=loaded.state.get_meta(RENDER_RATIO),
@@ -195,6 +199,8 @@ def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex
         forget(loaded.state)
     backend = _open_backend(loaded, reporter)
     try:
+        if loaded.project.empty_rows:
+            reporter.note(None, empty_rows_note(loaded.project).lstrip(", "))
         reporter.planned(summary)
         engine = Engine(backend, loaded.state, reporter, root, options)
         again = same_as_indexed(_jobs(loaded, force), index)

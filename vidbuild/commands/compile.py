@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from vidbuild.data import empty_rows_note
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.expand import Job, expand_project
 from vidbuild.project import Project, display_path, load_project
@@ -27,8 +28,8 @@ def validate(path: str | None, *, online: bool = False, api: str | None = None,
 
         check_online(project, jobs, stderr=stderr)
     count = len(jobs)
-    print(f"{project.document.display}: ok, {count} video{'s' if count != 1 else ''}",
-          file=stderr or sys.stderr)
+    print(f"{project.document.display}: ok, {count} video{'s' if count != 1 else ''}"
+          f"{empty_rows_note(project)}", file=stderr or sys.stderr)
     return EXIT_OK
 
 
