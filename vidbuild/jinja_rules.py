@@ -102,28 +102,31 @@ def syntax_message(exc: Any) -> str:
 def printable(value: Any) -> Any:
     """What ``{{ }}`` may print: data (text, numbers, booleans, lists, mappings), not an object
     whose text holds a memory address (a generator, a method, a cycler)."""
-    if isinstance(value, _PLAIN):
+    if type(value) in _PLAIN:
         return value
     from jinja2 import Undefined
 
     if isinstance(value, Undefined):
         return value
-    problem = _not_data(value)
-    if problem:
-        raise RefusedValue(problem)
-    return value
+    return as_data(value)
 
 
-def _not_data(value: Any) -> str | None:
-    if isinstance(value, _PLAIN):
-        return None
+def as_data(value: Any) -> Any:
+    """``value`` as plain JSON-like data: Jinja's Markup (from ``tojson`` or ``escape``) becomes a
+    plain str, tuples become lists; anything else that isn't data raises RefusedValue."""
+    if type(value) in _PLAIN:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool | int | float):
+        return value
     if isinstance(value, Mapping):
-        return next((p for item in value.values() if (p := _not_data(item))), None)
+        return {key: as_data(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return next((p for item in value if (p := _not_data(item))), None)
-    kind = type(value).__name__
+        return [as_data(item) for item in value]
+    kind = "function or method" if callable(value) else type(value).__name__
     hint = " (add `| list` or `| join(', ')`)" if kind == "generator" else ""
-    return f"can't print a {kind}: only text, numbers, lists and mappings{hint}"
+    raise RefusedValue(f"can't print a {kind}: only text, numbers, lists and mappings{hint}")
 
 
 def to_float(context: Any, value: Any, default: Any = _UNSET) -> Any:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbuild.hashing import canonical_value
-from vidbuild.jinja_rules import RefusedValue, environment_class, printable, syntax_message
+from vidbuild.jinja_rules import RefusedValue, as_data, environment_class, syntax_message
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%).)+)\}\}$", re.DOTALL)
 _HAS_SYNTAX = ("{{", "{%", "{#")
@@ -89,7 +89,7 @@ class Renderer:
 
         def evaluate(context: Mapping[str, Any]) -> Any:
             try:
-                return canonical_value(printable(_defined(compiled(**context))))
+                return canonical_value(as_data(_defined(compiled(**context))))
             except Exception as exc:  # as in call(): a filter's TypeError, a SecurityError...
                 raise TemplateFailure(_message(exc)) from exc
 
