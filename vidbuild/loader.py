@@ -6,6 +6,7 @@ import datetime
 import functools
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,13 +87,16 @@ def alias_budget(text: str) -> int:
 
 def _parse(text: str, display: str) -> Any:
     from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning, YAMLError
 
     yaml = YAML(typ="rt")
     yaml.Constructor = _as_written_constructor()
     yaml.max_depth = MAX_DEPTH
     try:
-        return yaml.load(text)
+        with warnings.catch_warnings():
+            # YAML lets an anchor be defined again (an alias means the latest): not worth a warning.
+            warnings.simplefilter("ignore", ReusedAnchorWarning)
+            return yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
