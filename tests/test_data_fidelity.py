@@ -331,3 +331,20 @@ def test_an_explicit_default_is_a_choice_not_a_silent_zero(bodies: Bodies) -> No
     found = bodies({"vidbuild.yaml": project('data: {source: p.csv, key: "{{ row.id }}"}\n', scenes),
                     "p.csv": "id,speed\na,\nb,0.9\n"})
     assert {k: b["video_inputs"][0]["voice"]["speed"] for k, b in found.items()} == {"a": 1.1, "b": 0.9}
+
+
+def test_a_build_says_how_many_empty_rows_it_skipped_and_builds_the_rest(tmp_path: Path) -> None:
+    from buildkit import LoopbackHeyGen, rows, run_vidbuild, write_project
+
+    project_dir = write_project(tmp_path / "campaign", rows(2))
+    with (project_dir / "rows.csv").open("a", encoding="utf-8", newline="") as handle:
+        handle.write(",,\r\n,,\r\n")  # what Excel leaves below the last row
+    heygen = LoopbackHeyGen(tmp_path / "heygen")
+    try:
+        run = run_vidbuild("build", str(project_dir), env=heygen.env())
+        assert run.code == 0, run.stderr
+        assert "2 empty rows skipped" in run.stderr.splitlines()
+        assert run.stderr.splitlines()[-1] == "2 built, 0 up to date, 0 failed"
+        assert len(heygen.submits()) == 2
+    finally:
+        heygen.close()
