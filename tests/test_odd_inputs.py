@@ -227,3 +227,31 @@ def test_deterministic_helpers_still_work(tmp_path: Path, capsys: pytest.Capture
     monkeypatch.chdir(tmp_path)
     assert main(["compile"]) == 0
     assert '"input_text": "xyxab{\\"k\\": 1}"' in capsys.readouterr().out
+
+
+# --- Templates that nest too deeply or would build values too big for any body --------------------
+
+def test_templates_nested_too_deeply(errors: Errors) -> None:
+    when = "(" * 3000 + "true" + ")" * 3000
+    text = "{{ " + "[" * 3000 + "]" * 3000 + " }}"
+    blocks = "{% if true %}" * 3000 + "x" + "{% endif %}" * 3000
+    project = (HEAD + 'data: {rows: [{id: a, name: x}], key: "{{ row.id }}"}\nscenes:\n'
+               f'  - id: s\n    when: "{when}"\n    voice: {{text: "{text}"}}\n'
+               f'  - id: t\n    voice: {{text: "{blocks}"}}\n')
+    assert errors({"vidbuild.yaml": project}) == [
+        "vidbuild.yaml:9:11: scenes[s].when: expression nested too deeply",
+        "vidbuild.yaml:10:19: scenes[s].voice.text: template nested too deeply",
+        "vidbuild.yaml:12:19: scenes[t].voice.text: template nested too deeply"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{{ 'x' * 10**10 }}", "repeating a sequence 10,000,000,000 times makes more than 10,000,000 items"),
+    ("{{ [1, 2] * 9999999 }}", "repeating a sequence 9,999,999 times makes more than 10,000,000 items"),
+    ("{{ 7 ** 99999999 }}", "7 ** 99999999 is too large a number"),
+    ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+     "recursion too deep (a macro or include that calls itself?)"),
+])
+def test_templates_that_would_build_too_much(errors: Errors, text: str, message: str) -> None:
+    # Refused before the value is built: memory and time stay bounded (not asserted by timing).
+    assert errors({"vidbuild.yaml": scene_project(f'"{text}"')}) == [
+        f"vidbuild.yaml:10:13: scenes[s].voice.text: {message} (row a at vidbuild.yaml:6, scene s)"]

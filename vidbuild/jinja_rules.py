@@ -18,6 +18,8 @@ from typing import Any
 NON_DETERMINISTIC_FILTERS = frozenset({"random"})
 NON_DETERMINISTIC_GLOBALS = frozenset({"lipsum"})
 MAX_INTEGER_DIGITS = 300
+MAX_BUILT_LENGTH = 10_000_000   # characters or items a template may build by repetition
+MAX_POWER_BITS = 100_000
 
 _INTEGER = re.compile(r"\s*[-+]?[0-9]+\s*")
 _DECIMAL = re.compile(r"\s*[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?\s*")
@@ -67,6 +69,14 @@ def environment_class() -> type:
             raise error
 
     class StrictEnvironment(ImmutableSandboxedEnvironment):  # type: ignore[misc]
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            refused = oversized(operator, left, right)
+            if refused:
+                raise RefusedValue(refused)
+            return super().call_binop(context, operator, left, right)
+
         def __init__(self, **options: Any) -> None:
             super().__init__(finalize=printable, **options)
             for name in NON_DETERMINISTIC_FILTERS:
@@ -92,6 +102,22 @@ def environment_class() -> type:
             return super().compile_expression(source, undefined_to_none)
 
     return StrictEnvironment
+
+
+def oversized(operator: str, left: Any, right: Any) -> str | None:
+    """Why ``left operator right`` would build a value too big to be part of a body, or None.
+
+    ``'x' * 10**10`` would allocate 10 GB and ``10**10**10`` would compute for hours.
+    """
+    if operator == "*":
+        for sequence, count in ((left, right), (right, left)):
+            if isinstance(sequence, str | list | tuple) and isinstance(count, int):
+                if len(sequence) * count > MAX_BUILT_LENGTH:
+                    return f"repeating a sequence {count:,} times makes more than {MAX_BUILT_LENGTH:,} items"
+    elif isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+        if right * abs(left).bit_length() > MAX_POWER_BITS:
+            return f"{left} ** {right} is too large a number"
+    return None
 
 
 def syntax_message(exc: Any) -> str:

@@ -72,6 +72,8 @@ class Renderer:
                                                    lambda context: template.render(context)))
         except TemplateSyntaxError as exc:
             raise TemplateFailure(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
+        except RecursionError as exc:  # Jinja's parser and code generator recurse per nesting level
+            raise TemplateFailure("template nested too deeply") from exc
 
     def compile_condition(self, expression: str) -> Callable[[Mapping[str, Any]], Any]:
         from jinja2 import TemplateSyntaxError
@@ -81,6 +83,8 @@ class Renderer:
         except TemplateSyntaxError as exc:
             message = syntax_message(exc).replace("template syntax error", "expression syntax error")
             raise TemplateFailure(message) from exc
+        except RecursionError as exc:
+            raise TemplateFailure("expression nested too deeply") from exc
 
     def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
         """Compile one expression. Its generated code has no template lines to map back to, so a
@@ -220,6 +224,8 @@ def _message(exc: BaseException) -> str:
         return syntax_message(exc)
     if isinstance(exc, RefusedValue):
         return str(exc)
+    if isinstance(exc, RecursionError):
+        return "recursion too deep (a macro or include that calls itself?)"
     if isinstance(exc, SecurityError):
         return f"not allowed in the sandbox: {exc}"
     return f"{type(exc).__name__}: {exc}"
