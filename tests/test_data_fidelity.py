@@ -348,3 +348,9 @@ def test_a_build_says_how_many_empty_rows_it_skipped_and_builds_the_rest(tmp_pat
         assert len(heygen.submits()) == 2
     finally:
         heygen.close()
+
+
+def test_an_ordered_map_row_is_a_mapping(bodies: Bodies) -> None:
+    found = bodies({"vidbuild.yaml": project('data: {source: p.yaml, key: "{{ row.id }}"}\n'),
+                    "p.yaml": "- !!omap [id: a, name: Ana]\n"})
+    assert texts(found) == {"a": "Hi Ana"}

@@ -198,3 +198,31 @@ def test_odd_json_files(names: list[str], lines: bool, bom: bool) -> None:
     project = HEAD + f'data: {{source: {source}, key: "{{{{ row.id }}}}"}}\n'
     data = ("\ufeff" if bom else "") + text
     assert_located_or_ok({"vidbuild.yaml": project.encode(), source: data.encode("utf-8", "surrogatepass")})
+
+
+# --- Jinja templates ------------------------------------------------------------------------------
+
+JINJA = st.lists(st.sampled_from([
+    "{{", "}}", "{%", "%}", "{#", "#}", " ", "row.name", "row.missing", "row", "vars", "key", "|", "float",
+    "int", "random", "lipsum()", "lipsum", "range(3)", "range(10**9)", "cycler(1)", "joiner()", "(", ")",
+    "[", "]", "{", "}", "*", "**", "%", "10", "99999", "'x'", "'1,5'", "if", "else", "endif", "for x in",
+    "endfor", "set y =", "macro m()", "endmacro", "m()", "include 'nope.j2'", "~", ",", ":", ".", "row.items",
+    "map('upper')", "join", "tojson", "default(1)", "replace(',', '.')", "none", "true", "\n", "\t", "\\",
+]), max_size=25).map("".join)
+
+
+@FUZZ
+@given(template=JINJA, field=st.sampled_from(["text", "speed", "when", "key", "title"]))
+def test_odd_jinja_templates(template: str, field: str) -> None:
+    quoted = "'" + template.replace("'", "''") + "'"
+    text = HEAD.replace("speed: \"{{ row.speed | default('1.0') | float }}\"",
+                        f"speed: {quoted}" if field == "speed" else "speed: 1.0")
+    if field == "text":
+        text = text.replace('"Hi {{ row.name }}"', quoted)
+    elif field == "when":
+        text += f"    when: {quoted}\n"
+    key = quoted if field == "key" else '"{{ row.id }}"'
+    text += f"data: {{rows: [{{id: a, name: x}}], key: {key}}}\n"
+    if field == "title":
+        text += f"video: {{title: {quoted}}}\n"
+    assert_located_or_ok({"vidbuild.yaml": text.encode()})

@@ -150,8 +150,10 @@ def test_json_that_python_would_accept_but_is_not_data(errors: Errors, text: str
                   "true/false, a list or a mapping"),
     ("!!binary aGk=", "[0].name: unsupported YAML value of type bytes: write text, a number, "
                       "true/false, a list or a mapping"),
-    ("!!set {x}", "[0].name: unsupported YAML value of type CommentedSet: write text, a number, "
-                  "true/false, a list or a mapping"),
+    ("!!set {x}", "[0].name: unsupported YAML collection (a tag such as !!pairs or !!set): write a plain "
+                  "list or mapping"),
+    ("!!pairs [a: 1]", "[0].name: unsupported YAML collection (a tag such as !!pairs or !!set): write a "
+                       "plain list or mapping"),
 ])
 def test_yaml_tags_that_json_cannot_carry(errors: Errors, value: str, message: str) -> None:
     assert errors({"vidbuild.yaml": data_project("p.yaml"), "p.yaml": f"- id: a\n  name: {value}\n"}) == [

@@ -7,6 +7,7 @@ import functools
 import math
 import re
 import warnings
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,9 @@ class _Converter:
             self.document.block_scalars.add(path)
         if isinstance(node, str):
             self._check_text(node, path)
+        if isinstance(node, list | tuple | AbstractSet | dict):
+            raise self._error(path, "unsupported YAML collection (a tag such as !!pairs or !!set): "
+                                    "write a plain list or mapping")
         value = plain_scalar(node)
         if not (value is None or isinstance(value, str | int | float)):
             raise self._error(path, f"unsupported YAML value {_tag_of(node)}: write text, a number, "
@@ -217,16 +221,18 @@ class _Converter:
         for key, value in node.items():
             name = self._key(key, path)
             child = (*path, name)
-            self.document.keys[child] = _merged_position(node, key, "key")
-            self.document.values[child] = _merged_position(node, key, "value")
+            here = self.document.locate(path)
+            self.document.keys[child] = _merged_position(node, key, "key") or here
+            self.document.values[child] = _merged_position(node, key, "value") or here
             result[name] = self.plain(value, child, depth + 1)
         return result
 
     def _sequence(self, node: Any, path: PathKey, depth: int) -> list[Any]:
         items = []
         for index, value in enumerate(node):
-            line, column = node.lc.item(index)
-            self.document.values[(*path, index)] = (line + 1, column + 1)
+            position = node.lc.item(index)
+            self.document.values[(*path, index)] = (
+                (position[0] + 1, position[1] + 1) if position else self.document.locate(path))
             items.append(self.plain(value, (*path, index), depth + 1))
         return items
 
@@ -261,18 +267,20 @@ class _Converter:
         return ProjectError([self.document.diagnostic(path, _path_text(path), message)])
 
 
-def _merged_position(node: Any, key: Any, which: str) -> tuple[int, int]:
+def _merged_position(node: Any, key: Any, which: str) -> tuple[int, int] | None:
     """Where ``key`` (or its value) was written: in the mapping itself or, for a key it has
-    through a merge key (``<<: *defaults``), in the mapping it was merged from."""
+    through a merge key (``<<: *defaults``), in the mapping it was merged from; None if ruamel
+    didn't record it (an ``!!omap``)."""
     try:
-        line, column = node.lc.key(key) if which == "key" else node.lc.value(key)
-        return line + 1, column + 1
+        position = node.lc.key(key) if which == "key" else node.lc.value(key)
     except KeyError:
-        pass
+        position = None
+    if position:
+        return position[0] + 1, position[1] + 1
     for source in getattr(node, "merge", ()):
         if key in source:
             return _merged_position(source, key, which)
-    return 0, 0
+    return None
 
 
 def _tag_of(node: Any) -> str:
