@@ -14,10 +14,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vidbuild.loader import MAX_INTEGER_DIGITS
+
 # Jinja names whose result changes between two renders of the same row.
 NON_DETERMINISTIC_FILTERS = frozenset({"random"})
 NON_DETERMINISTIC_GLOBALS = frozenset({"lipsum"})
-MAX_INTEGER_DIGITS = 300
 MAX_BUILT_LENGTH = 10_000_000   # characters or items a template may build by repetition
 MAX_POWER_BITS = 100_000
 
