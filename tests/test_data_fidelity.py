@@ -258,7 +258,7 @@ def test_semicolon_csv_gets_a_hint_naming_the_delimiter(errors: Errors) -> None:
 
 def test_tab_separated_csv_gets_a_hint(errors: Errors) -> None:
     assert errors({"vidbuild.yaml": CSV_PROJECT, "p.csv": "id\tname\na\tAna\n"}) == [
-        "p.csv:1: the header is one column 'id\\tname': the file looks a tab-separated; "
+        "p.csv:1: the header is one column 'id\\tname': the file looks tab-separated; "
         "set data.delimiter: \"\\t\""]
 
 
@@ -354,3 +354,35 @@ def test_an_ordered_map_row_is_a_mapping(bodies: Bodies) -> None:
     found = bodies({"vidbuild.yaml": project('data: {source: p.yaml, key: "{{ row.id }}"}\n'),
                     "p.yaml": "- !!omap [id: a, name: Ana]\n"})
     assert texts(found) == {"a": "Hi Ana"}
+
+
+# --- A null is never printed as the word "None" ------------------------------------------------
+
+NULL_DATA = {
+    "yaml": ("p.yaml", 'data: {source: p.yaml, key: "{{ row.id }}"}\n',
+             "- {id: a, name: Ana}\n- {id: b, name: ~}\n"),
+    "json": ("p.json", 'data: {source: p.json, key: "{{ row.id }}"}\n',
+             '[{"id": "a", "name": "Ana"}, {"id": "b", "name": null}]'),
+    "inline": (None, 'data:\n  key: "{{ row.id }}"\n  rows:\n'
+                     '    - {id: a, name: Ana}\n    - {id: b, name: ~}\n', ""),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NULL_DATA))
+def test_a_null_value_printed_into_text_is_a_located_error(errors: Errors, kind: str) -> None:
+    name, data, content = NULL_DATA[kind]
+    files: dict[str, str | bytes] = {"vidbuild.yaml": project(data)}
+    if name:
+        files[name] = content
+    lines = errors(files)
+    assert len(lines) == 1, lines
+    assert "row b" in lines[0] and "scenes[s].voice.text" in lines[0]
+    assert "null" in lines[0] and "default" in lines[0]
+
+
+def test_a_null_value_with_a_default_or_a_test_builds(bodies: Bodies) -> None:
+    scenes = ('scenes:\n  - id: s\n    voice: {text: "Hi {{ row.name | default(\'friend\', true) }}'
+              '{% if row.name is none %}!{% endif %}"}\n')
+    found = bodies({"vidbuild.yaml": project('data: {source: p.json, key: "{{ row.id }}"}\n', scenes),
+                    "p.json": '[{"id": "a", "name": "Ana"}, {"id": "b", "name": null}]'})
+    assert texts(found) == {"a": "Hi Ana", "b": "Hi friend!"}

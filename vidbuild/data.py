@@ -140,7 +140,7 @@ def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
             raise _file_error(display, reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
 
 
-_DELIMITERS = {";": "';'", "\t": "a tab", ",": "','", "|": "'|'"}
+_DELIMITERS = {";": "';'", "\t": "tab", ",": "','", "|": "'|'"}
 
 
 def _check_header(header: list[str], display: str, assumed: str | None) -> None:

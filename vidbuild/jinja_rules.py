@@ -29,6 +29,10 @@ _UNSET: Any = object()
 _PLAIN = (str, int, float, bool, type(None))
 
 
+NULL_PRINTED = ("can't print a null (an empty value in the data): give the row a value, or write "
+                "`| default('…', true)` or test it with `is none`")
+
+
 class RefusedValue(ValueError):
     """A template asked for something vidbuild refuses; the message says what and why."""
 
@@ -128,7 +132,10 @@ def syntax_message(exc: Any) -> str:
 
 def printable(value: Any) -> Any:
     """What ``{{ }}`` may print: data (text, numbers, booleans, lists, mappings), not an object
-    whose text holds a memory address (a generator, a method, a cycler)."""
+    whose text holds a memory address (a generator, a method, a cycler), nor a null, which Python
+    would print as the word "None" into a paid video."""
+    if value is None:
+        raise RefusedValue(NULL_PRINTED)
     if type(value) in _PLAIN:
         return value
     from jinja2 import Undefined

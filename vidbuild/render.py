@@ -177,6 +177,12 @@ def _lookup(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
 _MISSING = object()
 
 
+def _text_of(value: Any) -> str:
+    if value is None:
+        raise _NotSimple   # Jinja's path refuses to print it, with the row and column
+    return str(value)
+
+
 def _with_fast_path(parts: list[Part] | None, jinja: Callable[[Mapping[str, Any]], Any], *,
                     whole: bool = False) -> Callable[[Mapping[str, Any]], Any]:
     if parts is None:
@@ -194,7 +200,7 @@ def _with_fast_path(parts: list[Part] | None, jinja: Callable[[Mapping[str, Any]
 
     def text(context: Mapping[str, Any]) -> Any:
         try:
-            return "".join(p if isinstance(p, str) else str(_lookup(context, p)) for p in parts)
+            return "".join(p if isinstance(p, str) else _text_of(_lookup(context, p)) for p in parts)
         except _NotSimple:
             return jinja(context)
 
