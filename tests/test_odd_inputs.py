@@ -61,6 +61,31 @@ def test_nul_byte_in_a_yaml_data_file(errors: Errors) -> None:
         "p.yaml:1:17: invalid YAML: unacceptable character #x0000: special characters are not allowed"]
 
 
+def test_nul_escape_in_a_yaml_string(errors: Errors) -> None:
+    assert errors({"vidbuild.yaml": data_project('"rows\\0.csv"')}) == [
+        "vidbuild.yaml:6:16: data.source: a NUL character (\\0) is not text"]
+
+
+@pytest.mark.parametrize("text", ['[{"id": "a", "name": "A\\u0000b"}]', '[{"id": "a", "n\\u0000": 1}]'])
+def test_nul_escape_in_json_data(errors: Errors, text: str) -> None:
+    assert errors({"vidbuild.yaml": data_project("p.json"), "p.json": text}) == [
+        "p.json:1: a NUL character (\\u0000) is not text"]
+
+
+def test_an_escaped_backslash_before_u0000_is_text(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "vidbuild.yaml").write_text(data_project("p.json"))
+    (tmp_path / "p.json").write_text('[{"id": "a", "name": "A\\\\u0000b"}]')
+    monkeypatch.chdir(tmp_path)
+    assert main(["validate"]) == 0, capsys.readouterr().err
+
+
+def test_a_data_source_name_the_os_cannot_look_up(errors: Errors) -> None:
+    name = "a" * 300 + ".csv"
+    assert errors({"vidbuild.yaml": data_project(name)}) == [
+        f"vidbuild.yaml:6:16: data.source: data file can't be opened: {name}: File name too long"]
+
+
 def test_lone_surrogate_in_yaml(errors: Errors) -> None:
     assert errors({"vidbuild.yaml": data_project("p.yaml"), "p.yaml": '- {id: a, name: "x\\ud800"}\n'}) == [
         "p.yaml:1:17: [0].name: character U+D800 (a lone surrogate) is not text: UTF-8 can't carry it"]

@@ -35,8 +35,24 @@ class Row:
 
 
 def data_source(project: Project) -> Path | None:
-    source = project.spec.get("data", {}).get("source")
-    return (project.root / source).resolve() if source else None
+    source: str | None = project.spec.get("data", {}).get("source")
+    if not source:
+        return None
+    try:
+        return (project.root / source).resolve()
+    except (OSError, ValueError):   # a name the OS can't look up: read_rows reports it
+        return project.root / source
+
+
+def _unreadable(path: Path, display: str) -> str | None:
+    """Why ``path`` can't be read as a data file, or None; a name the OS can't even look up (a NUL
+    byte, a name too long) is the user's mistake, not an internal error."""
+    try:
+        if path.is_file():
+            return None
+    except (OSError, ValueError) as exc:
+        return f"data file can't be opened: {display}: {getattr(exc, 'strerror', None) or exc}"
+    return f"data file not found: {display}"
 
 
 def read_rows(project: Project) -> Iterator[Row]:
@@ -63,10 +79,10 @@ def read_rows(project: Project) -> Iterator[Row]:
         raise ProjectError([Diagnostic(project.document.display, line, column, "data.source",
                                        f"can't tell the format of '{path.name}' from its extension; "
                                        f"set data.format to one of {known}")])
-    if not path.is_file():
+    problem = _unreadable(path, display)
+    if problem:
         line, column = project.document.locate(("data", "source"))
-        raise ProjectError([Diagnostic(project.document.display, line, column, "data.source",
-                                       f"data file not found: {display}")])
+        raise ProjectError([Diagnostic(project.document.display, line, column, "data.source", problem)])
     if fmt in ("csv", "tsv"):
         delimiter = data.get("delimiter")
         yield from _delimited_rows(project, path, display, fmt, delimiter)
@@ -222,6 +238,8 @@ def _decode(text: str, position: int, display: str, line: int) -> tuple[Any, int
         raise _file_error(display, line, f"nested deeper than {MAX_DEPTH} levels") from exc
     if _SURROGATE_ESCAPE.search(text, position, end):
         _check_text(value, display, line)
+    if _NUL_ESCAPE.search(text, position, end) and _holds_nul(value):
+        raise _file_error(display, line, "a NUL character (\\u0000) is not text")
     if text.count("[", position, end) + text.count("{", position, end) > MAX_DEPTH:
         if _depth(value) > MAX_DEPTH:
             raise _file_error(display, line, f"nested deeper than {MAX_DEPTH} levels")
@@ -258,6 +276,7 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(parse_int=_json_integer, parse_float=_json_float,
                             parse_constant=_json_constant, object_pairs_hook=_json_object)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_NUL_ESCAPE = re.compile(r"\\u0000")
 
 
 def _check_text(value: Any, display: str, line: int) -> None:
@@ -267,6 +286,14 @@ def _check_text(value: Any, display: str, line: int) -> None:
     except UnicodeEncodeError as exc:
         raise _file_error(display, line, "a \\u escape names a lone surrogate, which is not a "
                                          "character: UTF-8 can't carry it") from exc
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(_holds_nul(item) for item in value)
 
 
 def _depth(value: Any) -> int:

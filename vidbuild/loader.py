@@ -245,6 +245,8 @@ class _Converter:
         raise self._error(path, f"a mapping key must be text, not {_show(key)}")
 
     def _check_text(self, text: str, path: PathKey) -> None:
+        if "\x00" in text:   # written as "\0" or "\x00": no file name, script or URL can hold it
+            raise self._error(path, "a NUL character (\\0) is not text")
         if text.isascii():
             return
         try:
