@@ -1,0 +1,233 @@
+"""Held-out trial of what HeyGen really accepts: bodies its published description allows replayed
+against `vidbuild emulator` over loopback, the v3 routes' nulls and unknown IDs, and
+`validate --online` without a key on a project written for a real account.
+
+Facts come from HeyGen's published description (heygen-com/heygen-cli: codegen/external-api.json
+before 88b1673, excerpt in tests/published/; gen/video.go and gen/video-agent.go, 2026-07).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from buildkit import run_vidbuild
+from jsonschema import Draft202012Validator
+
+from vidbuild import api
+from vidbuild.emulator import Emulator, EmulatorConfig
+
+PUBLISHED_AGENT = Draft202012Validator(json.loads(
+    (Path(__file__).parent / "published" / "video_agent_generate.request.json").read_text()))
+AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
+DAISY = "Daisy-inskirt-20220818"
+RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
+ANGELA = "Angela-inTshirt-20220820"          # a real account's IDs, unknown to the emulator
+REAL_VOICE = "0123456789abcdef0123456789abcdef"
+REAL_PHOTO = "tp-real-account-123"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
+    return {**env, "VIDBUILD_EMULATOR_SPEED": "0.001", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+    """`vidbuild emulator --port N` in a subprocess, and a client for it."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "vidbuild", "emulator", "--port", str(port)],
+                               env=clean_env(), stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    assert "listening on" in process.stderr.readline()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-Api-Key": "any"}) as http:
+            yield http, process
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+# --- POST /v1/video_agent/generate: what the published description accepts, the emulator accepts ---
+
+ACCEPTED_AGENT_BODIES = {
+    # callback_url is `string | null` in the description: no URL format, no scheme.
+    "callback_url empty": {"prompt": "Hi", "callback_url": ""},
+    "callback_url without scheme": {"prompt": "Hi", "callback_url": "hooks.example.test/h"},
+    # files[].asset_id is a plain string.
+    "empty asset_id": {"prompt": "Hi", "files": [{"asset_id": ""}]},
+    # duration_sec is `integer, minimum 5`, with no maximum, at the top and in `config`.
+    "duration 600": {"prompt": "Hi", "duration_sec": 600},
+    "config duration 600": {"prompt": "Hi", "config": {"duration_sec": 600}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTED_AGENT_BODIES))
+def test_agent_bodies_heygens_description_accepts_are_accepted_over_loopback(
+        served: tuple[httpx.Client, subprocess.Popen[str]], name: str) -> None:
+    body = ACCEPTED_AGENT_BODIES[name]
+    assert list(PUBLISHED_AGENT.iter_errors(body)) == []
+    reply = served[0].post(AGENT_ROUTE, json=body)
+    assert reply.status_code == 200, reply.text
+    assert isinstance(reply.json()["data"]["video_id"], str)
+
+
+def test_a_null_incognito_mode_is_refused_as_heygen_refuses_it(
+        served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
+    # incognito_mode is `boolean, default false`: unlike every other optional field, not nullable.
+    body = {"prompt": "Hi", "incognito_mode": None}
+    assert list(PUBLISHED_AGENT.iter_errors(body)) != []
+    reply = served[0].post(AGENT_ROUTE, json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["message"] == "incognito_mode: None is not of type 'boolean'"
+
+
+# --- the v3 routes: null only where the description says `nullable` ------------------------------
+
+AVATAR_BODY = {"type": "avatar", "avatar_id": DAISY, "script": "Hi", "voice_id": RACHEL}
+# Fields gen/video.go and gen/video-agent.go give a default but do not mark `nullable`.
+NOT_NULLABLE = {
+    "agent incognito_mode": (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "incognito_mode": None},
+                             "incognito_mode"),
+    "agent mode": (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "mode": None}, "mode"),
+    "output_format": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "output_format": None}, "output_format"),
+    "voice speed": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"speed": None}},
+                    "voice_settings.speed"),
+    "voice pitch": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"pitch": None}},
+                    "voice_settings.pitch"),
+    "caption file_format": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "caption": {"file_format": None}},
+                            "caption.file_format"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_NULLABLE))
+def test_v3_refuses_null_where_the_description_does_not_allow_it(
+        served: tuple[httpx.Client, subprocess.Popen[str]], name: str) -> None:
+    route, body, param = NOT_NULLABLE[name]
+    reply = served[0].post(route, json=body)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert (error["code"], error["param"]) == ("invalid_parameter", param)
+    assert error["message"] == f"{param}: must not be null"
+
+
+def test_v3_still_takes_null_for_nullable_fields(served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
+    body = {**AVATAR_BODY, "title": None, "fit": None, "engine": None, "caption": None,
+            "voice_settings": {"locale": None}, "callback_url": None}
+    assert served[0].post(api.V3_VIDEOS_ROUTE, json=body).status_code == 200
+    agent = {"prompt": "Hi", "avatar_id": None, "files": None, "orientation": None, "style_id": None}
+    assert served[0].post(api.V3_AGENTS_ROUTE, json=agent).status_code == 200
+
+
+# --- v3 and a real account's IDs: accepted with one note, refused under a strict catalogue --------
+
+def real_account_v3_bodies() -> list[tuple[str, dict[str, Any]]]:
+    studio_scene = {"type": "avatar_video", "input": {
+        "type": "avatar", "avatar_id": REAL_PHOTO, "script": "Bye", "voice_id": REAL_VOICE,
+        "engine": {"type": "avatar_iii"}, "background": {"type": "color", "color": "#000000"}}}
+    return [
+        (api.V3_VIDEOS_ROUTE, {"type": "avatar", "avatar_id": ANGELA, "script": "Hi",
+                               "voice_id": REAL_VOICE, "engine": {"type": "avatar_iii"}}),
+        (api.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [studio_scene]}),
+        (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "avatar_id": ANGELA, "voice_id": REAL_VOICE}),
+    ]
+
+
+def test_v3_accepts_a_real_accounts_ids_and_names_them_once(tmp_path: Path) -> None:
+    with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
+            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+                         transport=emulator.transport()) as http:
+        for route, body in real_account_v3_bodies() * 2:
+            reply = http.post(route, json=body)
+            assert reply.status_code == 200, reply.text
+        assert emulator.unknown_ids() == [f"avatar_id {ANGELA}", f"voice_id {REAL_VOICE}",
+                                          f"avatar_id {REAL_PHOTO}"]
+
+
+def test_v3_under_a_strict_catalogue_refuses_a_real_accounts_ids() -> None:
+    with Emulator(EmulatorConfig(speed=0.001, catalogue="strict")) as emulator, \
+            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+                         transport=emulator.transport()) as http:
+        for route, body in real_account_v3_bodies():
+            reply = http.post(route, json=body)
+            assert reply.status_code == 400, reply.text
+            assert reply.json()["error"]["code"] == "avatar_not_found"
+        assert emulator.unknown_ids() == []
+
+
+def test_a_real_account_project_goes_through_v3_offline_with_one_note(tmp_path: Path) -> None:
+    """Every row this project has routes to v3; the emulator takes each v3 body as sent."""
+    (tmp_path / "vidbuild.yaml").write_text(REAL_ACCOUNT_PROJECT, encoding="utf-8")
+    compiled = run_vidbuild("compile", "--api", "v3", str(tmp_path), env=clean_env())
+    assert compiled.code == 0, compiled.stderr
+    lines = [json.loads(line) for line in compiled.stdout.splitlines()]
+    with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
+            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+                         transport=emulator.transport()) as http:
+        for line in lines:
+            assert line["api"] == "v3"
+            route = line["endpoint"].split(" ", 1)[1]
+            reply = http.post(route, json=line["body"])
+            assert reply.status_code == 200, reply.text
+        assert emulator.unknown_ids() == [f"avatar_id {ANGELA}", f"voice_id {REAL_VOICE}",
+                                          f"avatar_id {REAL_PHOTO}"]
+
+
+# --- validate --online without a key --------------------------------------------------------------
+
+REAL_ACCOUNT_PROJECT = f"""\
+version: 1
+name: real-account
+data:
+  key: "{{{{ row.id }}}}"
+  rows: [{{id: ana, name: Ana}}, {{id: ben, name: Ben}}]
+defaults:
+  avatar: {{avatar_id: {ANGELA}}}
+  voice: {{voice_id: {REAL_VOICE}}}
+  background: {{type: color, value: "#0B1F3A"}}
+scenes:
+  - id: hello
+    voice: {{text: "Hi {{{{ row.name }}}}!"}}
+  - id: bye
+    character: {{type: talking_photo, talking_photo_id: {REAL_PHOTO}}}
+    voice: {{text: "Bye"}}
+output: "out/{{{{ key }}}}.mp4"
+"""
+
+
+def test_validate_online_without_a_key_notes_a_real_accounts_ids_as_the_build_does(
+        tmp_path: Path) -> None:
+    (tmp_path / "vidbuild.yaml").write_text(REAL_ACCOUNT_PROJECT, encoding="utf-8")
+    checked = run_vidbuild("validate", "--online", str(tmp_path), env=clean_env())
+    assert checked.code == 0, checked.stderr
+    assert "internal error" not in checked.stderr
+    notes = [line for line in checked.stderr.splitlines() if ANGELA in line]
+    assert notes == [f"emulator: accepted IDs its catalogue doesn't know: avatar_id {ANGELA}, "
+                     f"voice_id {REAL_VOICE}, talking_photo_id {REAL_PHOTO} (a real account must "
+                     "hold them; VIDBUILD_EMULATOR_CATALOGUE=strict refuses them)"]
+    assert checked.stderr.splitlines()[-1] == "vidbuild.yaml: ok, 2 videos"
+
+
+def test_validate_online_without_a_key_under_a_strict_catalogue_reports_each_id(
+        tmp_path: Path) -> None:
+    (tmp_path / "vidbuild.yaml").write_text(REAL_ACCOUNT_PROJECT, encoding="utf-8")
+    checked = run_vidbuild("validate", "--online", str(tmp_path),
+                           env=clean_env(VIDBUILD_EMULATOR_CATALOGUE="strict"))
+    assert checked.code == 2, checked.stderr
+    assert f"vidbuild.yaml:7:23: defaults.avatar.avatar_id (scene hello): unknown avatar ID '{ANGELA}' " \
+           "(used by rows ana, ben)" in checked.stderr
+    assert "emulator: accepted IDs" not in checked.stderr
