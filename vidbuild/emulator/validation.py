@@ -1,8 +1,10 @@
 """Judges a submitted body as HeyGen does: documented messages, then the request schema, then the catalogue.
 
-HeyGen accepts JSON null for every optional field and the empty strings its own clients send
-for a few of them (``as_sent_unset``); those are dropped before the body meets the request
-schema, which stays strict because vidbuild checks its own bodies with it too.
+HeyGen accepts JSON null for every optional field (but an agent's ``incognito_mode``) and the
+empty strings its own clients send for a few of them (``as_sent_unset``); those are dropped
+before the body meets its schema. A video body meets vidbuild's own request schema (strict,
+since vidbuild checks its bodies with it too); an agent body meets ``ACCEPTED_AGENT_SCHEMA``,
+which says what HeyGen's published description of the endpoint allows, no more, no less.
 jsonschema is imported on the first validation only, so importing the emulator stays cheap.
 """
 
@@ -30,14 +32,22 @@ _EXACTLY_ONE: Final = (
 # Fields HeyGen's own clients send as "" when unset: its MCP server's `title`, its n8n node's
 # `talking_photo_style` (see "Optional fields and null" in the API contract).
 BLANK_MEANS_UNSET: Final = frozenset({"title", "talking_photo_style"})
+# Optional fields HeyGen's published description doesn't let be null (`boolean, default false`):
+# a null is kept, for the schema to refuse.
+NEVER_NULL: Final = frozenset({"incognito_mode"})
+# Every agent body HeyGen's published description allows (any string as an ID or callback_url,
+# duration_sec without an upper bound), wider than vidbuild's own strict request schema.
+ACCEPTED_AGENT_SCHEMA: Final = "heygen/video_agent_generate.accepted.schema.json"
 
 
 def as_sent_unset(value: Any) -> Any:
-    """``value`` without the fields its sender left unset: every null object member, and the
-    empty strings of ``BLANK_MEANS_UNSET``. A null list item is kept: it is not optional."""
+    """``value`` without the fields its sender left unset: every null object member (but those
+    of ``NEVER_NULL``), and the empty strings of ``BLANK_MEANS_UNSET``. A null list item is
+    kept: it is not optional."""
     if isinstance(value, dict):
         return {name: as_sent_unset(item) for name, item in value.items()
-                if item is not None and not (item == "" and name in BLANK_MEANS_UNSET)}
+                if (item is not None or name in NEVER_NULL)
+                and not (item == "" and name in BLANK_MEANS_UNSET)}
     if isinstance(value, list):
         return [as_sent_unset(item) for item in value]
     return value
@@ -97,7 +107,7 @@ def _agent_callback_problem(body: object) -> str | None:
 def _validator(kind: str) -> Validator:
     from jsonschema import Draft202012Validator
 
-    schema = resources.load_schema(api.REQUEST_SCHEMAS[kind])
+    schema = resources.load_schema(ACCEPTED_AGENT_SCHEMA if kind == "agent" else api.REQUEST_SCHEMAS[kind])
     validator: Validator = Draft202012Validator(schema)
     return validator
 
