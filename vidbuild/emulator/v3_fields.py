@@ -1,7 +1,9 @@
 """Single-field checks for the emulator's v3 request validation, raising HeyGen's 400 as ``Refusal``.
 
 ``where`` is the path of the object holding the field (``scenes[0].input``), so a refusal
-names the field as HeyGen's ``param`` does. JSON ``null`` counts as absent throughout.
+names the field as HeyGen's ``param`` does. JSON ``null`` counts as absent, except for a field
+checked with ``nullable=False``: one HeyGen's published description gives a default but does not
+mark ``nullable`` (gen/video.go's ``output_format``, ``voice_settings.speed``), which HeyGen refuses.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ def join(where: str, name: str) -> str:
     return f"{where}.{name}" if where else name
 
 
-def present(holder: dict[str, Any], name: str) -> Any:
-    """The field's value, None when it is missing or JSON null (HeyGen's optional fields)."""
-    return holder.get(name)
+def present(holder: dict[str, Any], name: str, where: str = "", *, nullable: bool = True) -> Any:
+    """The field's value, None when it is missing or JSON null (HeyGen's optional fields); a
+    Refusal for a JSON null where the field is not ``nullable``."""
+    value = holder.get(name)
+    if value is None and not nullable and name in holder:
+        path = join(where, name)
+        raise Refusal(f"{path}: must not be null", param=path)
+    return value
 
 
 def as_object(value: object, where: str) -> dict[str, Any]:
@@ -49,8 +56,8 @@ def only(holder: dict[str, Any], where: str, allowed: Iterable[str]) -> None:
 
 
 def text(holder: dict[str, Any], name: str, where: str, *, required: bool = False,
-            choices: tuple[str, ...] | None = None) -> str | None:
-    value = present(holder, name)
+            choices: tuple[str, ...] | None = None, nullable: bool = True) -> str | None:
+    value = present(holder, name, where, nullable=nullable)
     path = join(where, name)
     if value is None:
         if required:
@@ -65,8 +72,8 @@ def text(holder: dict[str, Any], name: str, where: str, *, required: bool = Fals
 
 
 def number(holder: dict[str, Any], name: str, where: str, *, low: float, high: float | None,
-            low_open: bool = False) -> float | None:
-    value = present(holder, name)
+            low_open: bool = False, nullable: bool = True) -> float | None:
+    value = present(holder, name, where, nullable=nullable)
     path = join(where, name)
     if value is None:
         return None
@@ -81,8 +88,8 @@ def number(holder: dict[str, Any], name: str, where: str, *, low: float, high: f
     return float(value)
 
 
-def boolean(holder: dict[str, Any], name: str, where: str) -> None:
-    value = present(holder, name)
+def boolean(holder: dict[str, Any], name: str, where: str, *, nullable: bool = True) -> None:
+    value = present(holder, name, where, nullable=nullable)
     if value is not None and not isinstance(value, bool):
         path = join(where, name)
         raise Refusal(f"{path}: must be true or false", param=path)

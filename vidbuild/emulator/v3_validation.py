@@ -5,7 +5,9 @@ gen/video.go and gen/video-agent.go at 73f8efd, 2026-07-23, the version our cont
 records). Where that description is silent the reading is the strict one, as the contract
 asks of request validation (each such place says so): unknown fields are refused, a
 ``voice_id`` needs a ``script``, ``callback_id`` needs ``callback_url`` on agent requests.
-Every optional field may be JSON ``null``, which counts as absent.
+Every optional field the description marks ``nullable`` may be JSON ``null``, which counts as
+absent; the few it gives only a default (``output_format``, ``voice_settings.speed``,
+``incognito_mode``, ``mode``, …) refuse null, as HeyGen's request models do.
 
 A refused body raises ``Refusal`` carrying HeyGen's status, code, message and ``param``
 (the offending field's path, e.g. ``scenes[0].input.background.type``).
@@ -74,11 +76,11 @@ def check_agent(body: object) -> None:
     prompt = text(agent, "prompt", "", required=True) or ""
     if not 1 <= len(prompt) <= MAX_PROMPT:
         raise Refusal(f"prompt: must be 1 to {MAX_PROMPT} characters long", param="prompt")
-    text(agent, "mode", "", choices=("generate", "chat"))
+    text(agent, "mode", "", choices=("generate", "chat"), nullable=False)
     text(agent, "orientation", "", choices=("landscape", "portrait"))
     for name in ("style_id", "brand_kit_id", "callback_url"):
         text(agent, name, "")
-    boolean(agent, "incognito_mode", "")
+    boolean(agent, "incognito_mode", "", nullable=False)
     _avatar_look(agent, "")
     _voice(agent, "")
     _agent_files(agent)
@@ -94,7 +96,7 @@ def _check_avatar_video(video: dict[str, Any]) -> None:
                       "remove_background", "output_format"))
     _output_settings(video)
     text(video, "fit", "", choices=("contain", "cover"))
-    text(video, "output_format", "", choices=("mp4", "webm"))
+    text(video, "output_format", "", choices=("mp4", "webm"), nullable=False)
     boolean(video, "remove_background", "")
     _avatar_background(video)
     _avatar_source(video, "", audio_required=True)
@@ -163,15 +165,15 @@ def _output_settings(video: dict[str, Any]) -> None:
     if caption is not None:
         caption = as_object(caption, "caption")
         only(caption, "caption", ("file_format", "style"))
-        text(caption, "file_format", "caption", choices=("srt",))
+        text(caption, "file_format", "caption", choices=("srt",), nullable=False)
         text(caption, "style", "caption", choices=("default",))
     watermark = present(video, "watermark")
     if watermark is not None:
         watermark = as_object(watermark, "watermark")
         only(watermark, "watermark", ("image", "opacity", "placement", "scale"))
         _asset(watermark, "image", "watermark", required=True)
-        number(watermark, "opacity", "watermark", low=0.0, high=1.0)
-        number(watermark, "scale", "watermark", low=0.0, high=None)
+        number(watermark, "opacity", "watermark", low=0.0, high=1.0, nullable=False)
+        number(watermark, "scale", "watermark", low=0.0, high=None, nullable=False)
 
 
 def _avatar_source(source: dict[str, Any], where: str, *, audio_required: bool) -> None:
@@ -254,8 +256,8 @@ def _playback(scene: dict[str, Any], where: str) -> None:
     path = join(where, "playback")
     playback = as_object(playback, path)
     only(playback, path, ("volume", "mute"))
-    number(playback, "volume", path, low=0.0, high=1.0)
-    boolean(playback, "mute", path)
+    number(playback, "volume", path, low=0.0, high=1.0, nullable=False)
+    boolean(playback, "mute", path, nullable=False)
 
 
 def _voice_settings(holder: dict[str, Any], where: str) -> None:
@@ -265,9 +267,9 @@ def _voice_settings(holder: dict[str, Any], where: str) -> None:
     path = join(where, "voice_settings")
     settings = as_object(settings, path)
     only(settings, path, ("speed", "pitch", "volume", "locale", "engine_settings"))
-    number(settings, "speed", path, low=0.5, high=1.5)
-    number(settings, "pitch", path, low=-50.0, high=50.0)
-    number(settings, "volume", path, low=0.0, high=1.0)
+    number(settings, "speed", path, low=0.5, high=1.5, nullable=False)
+    number(settings, "pitch", path, low=-50.0, high=50.0, nullable=False)
+    number(settings, "volume", path, low=0.0, high=1.0, nullable=False)
     text(settings, "locale", path)
     engine = present(settings, "engine_settings")
     if engine is not None:
