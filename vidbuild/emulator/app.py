@@ -77,7 +77,7 @@ class Emulator:
         self._store = VideoStore(self.config.state_dir)
         self._endpoints = Endpoints(self.config, self._store, self._pick, self._accepted_unknown)
         self._v3 = V3Endpoints(self.config, self._store, self._pick,
-                               self._endpoints.retry_after_headers, NO_BODY)
+                               self._endpoints.retry_after_headers, NO_BODY, self._accepted_unknown)
 
     def __enter__(self) -> Emulator:
         return self

@@ -49,7 +49,7 @@ from vidbuild.emulator.v3_payloads import (
     v3_error,
     v3_ok,
 )
-from vidbuild.emulator.v3_validation import check_agent, check_video
+from vidbuild.emulator.v3_validation import IdCheck, check_agent, check_video
 
 CREATE_ENDPOINT: Final = f"POST {api.V3_VIDEOS_ROUTE}"
 # An unfinished claim on a key older than this (emulated seconds) belongs to a dead process.
@@ -78,8 +78,11 @@ class V3Endpoints:
 
     def __init__(self, config: EmulatorConfig, store: VideoStore,
                  pick: Callable[[tuple[Any, ...]], Any],
-                 retry_after_headers: Callable[[], dict[str, str]], no_body: object) -> None:
+                 retry_after_headers: Callable[[], dict[str, str]], no_body: object,
+                 accepted_unknown: Callable[[list[str]], None]) -> None:
         self._config = config
+        # Told the IDs outside the catalogue a lenient emulator let through (the v2 routes' note).
+        self._accepted_unknown = accepted_unknown
         self._store = store
         self._pick = pick
         self._retry_after_headers = retry_after_headers
@@ -144,37 +147,41 @@ class V3Endpoints:
         return response
 
     def _create_video(self, body: object, now: float, draws: FaultDraws) -> EmulatorResponse:
-        refused = self._refusal(body, check_video)
-        if refused is not None:
-            return refused
+        judged = self._judge(body, check_video)
+        if isinstance(judged, EmulatorResponse):
+            return judged
         assert isinstance(body, dict)  # check_video refuses anything else
         created = self._add("video", body, video_seconds(body), now, draws)
         if isinstance(created, EmulatorResponse):
             return created
+        self._accepted_unknown(judged.unknown)
         return v3_ok({"video_id": created.video_id, "status": "waiting",
                       "output_format": body.get("output_format") or "mp4"})
 
     def create_agent(self, body: object, now: float, draws: FaultDraws) -> EmulatorResponse:
         """POST /v3/video-agents: a session whose one video renders like any other."""
-        refused = self._refusal(body, check_agent)
-        if refused is not None:
-            return refused
+        judged = self._judge(body, check_agent)
+        if isinstance(judged, EmulatorResponse):
+            return judged
         assert isinstance(body, dict)
         seconds = max(5.0, len(body["prompt"]) / render.CHARS_PER_SECOND)
         created = self._add("agent", body, seconds, now, draws)
         if isinstance(created, EmulatorResponse):
             return created
+        self._accepted_unknown(judged.unknown)
         return v3_ok({"session_id": f"session-{uuid.uuid4().hex}", "status": "generating",
                       "video_id": created.video_id, "created_at": int(now)})
 
-    def _refusal(self, body: object, check: Callable[[object], None]) -> EmulatorResponse | None:
+    def _judge(self, body: object, check: Callable[[object, IdCheck], None]) -> EmulatorResponse | IdCheck:
+        """HeyGen's refusal of ``body``, or the catalogue IDs it names that the emulator let through."""
         if body is self._no_body:
             return v3_error(400, "invalid_parameter", "Request body must be valid JSON")
+        ids = IdCheck(strict=self._config.strict_catalogue)
         try:
-            check(body)
+            check(body, ids)
         except Refusal as refusal:
             return v3_error(refusal.status, refusal.code, refusal.message, refusal.param)
-        return None
+        return ids
 
     def _add(self, kind: str, body: dict[str, Any], seconds: float, now: float,
              draws: FaultDraws) -> Video | EmulatorResponse:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
+from dataclasses import dataclass
 from typing import Any, Final
 
 from vidbuild.emulator import catalogue, v3_catalogue
@@ -51,14 +53,31 @@ _ENGINE_SETTINGS: Final = {
 }
 
 
-def check_video(body: object) -> None:
-    """Refuse a POST /v3/videos body the way HeyGen would; return if it is fine."""
+@dataclass
+class IdCheck:
+    """How IDs outside the emulator's catalogue are met: refused with HeyGen's answer when
+    ``strict``, else collected in ``unknown`` (``field ID``, each once, in body order) and let
+    through, as a real account holds thousands the emulator doesn't (see EmulatorConfig)."""
+
+    strict: bool
+    unknown: list[str] = dataclasses.field(default_factory=list)
+
+    def unknown_id(self, name: str, value: str, where: str, message: str, code: str) -> None:
+        if self.strict:
+            raise Refusal(message.format(value), param=join(where, name), code=code)
+        if f"{name} {value}" not in self.unknown:
+            self.unknown.append(f"{name} {value}")
+
+
+def check_video(body: object, ids: IdCheck) -> None:
+    """Refuse a POST /v3/videos body the way HeyGen would; return if it is fine. IDs outside
+    the catalogue are refused or collected as ``ids`` says."""
     video = as_object(body, "")
     kind = text(video, "type", "", required=True)
     if kind == "avatar":
-        _check_avatar_video(video)
+        _check_avatar_video(video, ids)
     elif kind == "studio":
-        _check_studio_video(video)
+        _check_studio_video(video, ids)
     elif kind in ("image", "cinematic_avatar"):
         # Valid at HeyGen, but vidbuild never sends them, so the emulator doesn't pretend.
         raise Refusal(f"type: '{kind}' videos are not emulated; use 'avatar' or 'studio'",
@@ -68,8 +87,9 @@ def check_video(body: object) -> None:
                       "'studio'", param="type")
 
 
-def check_agent(body: object) -> None:
-    """Refuse a POST /v3/video-agents body the way HeyGen would; return if it is fine."""
+def check_agent(body: object, ids: IdCheck) -> None:
+    """Refuse a POST /v3/video-agents body the way HeyGen would; return if it is fine. IDs
+    outside the catalogue are refused or collected as ``ids`` says."""
     agent = as_object(body, "")
     only(agent, "", ("prompt", "mode", "avatar_id", "voice_id", "style_id", "orientation",
                       "files", "callback_url", "callback_id", "incognito_mode", "brand_kit_id"))
@@ -81,8 +101,8 @@ def check_agent(body: object) -> None:
     for name in ("style_id", "brand_kit_id", "callback_url"):
         text(agent, name, "")
     boolean(agent, "incognito_mode", "", nullable=False)
-    _avatar_look(agent, "")
-    _voice(agent, "")
+    _avatar_look(agent, "", ids)
+    _voice(agent, "", ids)
     _agent_files(agent)
     # Confirmed for /v1/video_agent/generate only; the strict reading carries it over.
     if text(agent, "callback_id", "") is not None and present(agent, "callback_url") is None:
@@ -91,7 +111,7 @@ def check_agent(body: object) -> None:
 
 # --- the two video types --------------------------------------------------------------------
 
-def _check_avatar_video(video: dict[str, Any]) -> None:
+def _check_avatar_video(video: dict[str, Any], ids: IdCheck) -> None:
     only(video, "", (*_AVATAR_FIELDS, *_OUTPUT_FIELDS, "fit", "background",
                       "remove_background", "output_format"))
     _output_settings(video)
@@ -99,10 +119,10 @@ def _check_avatar_video(video: dict[str, Any]) -> None:
     text(video, "output_format", "", choices=("mp4", "webm"), nullable=False)
     boolean(video, "remove_background", "")
     _avatar_background(video)
-    _avatar_source(video, "", audio_required=True)
+    _avatar_source(video, "", ids, audio_required=True)
 
 
-def _check_studio_video(video: dict[str, Any]) -> None:
+def _check_studio_video(video: dict[str, Any], ids: IdCheck) -> None:
     only(video, "", ("type", "scenes", *_OUTPUT_FIELDS))
     _output_settings(video)
     scenes = present(video, "scenes")
@@ -112,31 +132,31 @@ def _check_studio_video(video: dict[str, Any]) -> None:
         raise Refusal(f"scenes: must contain 1 to {MAX_SCENES} scenes, got {len(scenes)}",
                       param="scenes")
     for index, scene in enumerate(scenes):
-        _check_scene(scene, f"scenes[{index}]")
+        _check_scene(scene, f"scenes[{index}]", ids)
 
 
-def _check_scene(value: object, where: str) -> None:
+def _check_scene(value: object, where: str, ids: IdCheck) -> None:
     scene = as_object(value, where)
     kind = text(scene, "type", where, required=True,
                    choices=("avatar_video", "image", "video"))
     if kind == "avatar_video":
         only(scene, where, ("type", "input"))
         _scene_avatar(as_object(present(scene, "input"), join(where, "input")),
-                      join(where, "input"))
+                      join(where, "input"), ids)
     elif kind == "image":
         only(scene, where, ("type", "source", "duration", *_AUDIO_SOURCES, "voice_id",
                              "voice_settings"))
         _asset(scene, "source", where, required=True)
-        _image_timing(scene, where)
+        _image_timing(scene, where, ids)
     else:
         only(scene, where, ("type", "source", "playback", *_AUDIO_SOURCES, "voice_id",
                              "voice_settings"))
         _asset(scene, "source", where, required=True)
         _playback(scene, where)
-        _narration(scene, where, required=False, default_voice=False)
+        _narration(scene, where, ids, required=False, default_voice=False)
 
 
-def _scene_avatar(source: dict[str, Any], where: str) -> None:
+def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
     only(source, where, (*_AVATAR_FIELDS, "background"))
     # This version of the description knows one scene source: an avatar look.
     text(source, "type", where, required=True, choices=("avatar",))
@@ -151,7 +171,7 @@ def _scene_avatar(source: dict[str, Any], where: str) -> None:
                           param=f"{path}.type")
         only(background, path, ("type", "color"))
         hex_colour(background, "color", path, required=True)
-    _avatar_source(source, where, audio_required=True)
+    _avatar_source(source, where, ids, audio_required=True)
 
 
 # --- pieces shared by several shapes --------------------------------------------------------
@@ -176,21 +196,22 @@ def _output_settings(video: dict[str, Any]) -> None:
         number(watermark, "scale", "watermark", low=0.0, high=None, nullable=False)
 
 
-def _avatar_source(source: dict[str, Any], where: str, *, audio_required: bool) -> None:
-    """``avatar_id`` plus one audio source, and the engine options that depend on the look."""
-    look = _avatar_look(source, where, required=True)
-    _narration(source, where, required=audio_required, default_voice=True)
+def _avatar_source(source: dict[str, Any], where: str, ids: IdCheck, *, audio_required: bool) -> None:
+    """``avatar_id`` plus one audio source, and the engine options that depend on the look
+    (checked only for a look the catalogue knows)."""
+    look = _avatar_look(source, where, ids, required=True)
+    _narration(source, where, ids, required=audio_required, default_voice=True)
     engine = _engine(source, where)
     if look is not None and engine not in look.engines:
         raise Refusal(f"{join(where, 'engine')}: avatar {look.id} does not support engine "
                       f"{engine!r} (supported: {', '.join(look.engines)})",
                       param=join(where, "engine.type"))
     expressiveness = text(source, "expressiveness", where, choices=("high", "medium", "low"))
-    if expressiveness is not None and (look is None or not look.is_photo or engine != "avatar_iv"):
+    if expressiveness is not None and (engine != "avatar_iv" or (look is not None and not look.is_photo)):
         raise Refusal(f"{join(where, 'expressiveness')}: only for photo avatars on avatar_iv",
                       param=join(where, "expressiveness"))
     motion = text(source, "motion_prompt", where)
-    allowed = engine != "avatar_iii" and (engine == "avatar_v" or (look is not None and look.is_photo))
+    allowed = engine != "avatar_iii" and (engine == "avatar_v" or look is None or look.is_photo)
     if motion is not None and not allowed:
         raise Refusal(f"{join(where, 'motion_prompt')}: only for photo avatars, or video "
                       "avatars on avatar_v", param=join(where, "motion_prompt"))
@@ -214,7 +235,7 @@ def _avatar_background(video: dict[str, Any]) -> None:
                       param="background.url")
 
 
-def _narration(holder: dict[str, Any], where: str, *, required: bool,
+def _narration(holder: dict[str, Any], where: str, ids: IdCheck, *, required: bool,
                default_voice: bool) -> None:
     """At most one audio source (exactly one if ``required``); a script's voice and settings."""
     sources = [name for name in _AUDIO_SOURCES if text(holder, name, where) is not None]
@@ -227,7 +248,7 @@ def _narration(holder: dict[str, Any], where: str, *, required: bool,
     script = present(holder, "script")
     if script is not None and not script.strip():
         raise Refusal(f"{join(where, 'script')}: must not be empty", param=join(where, "script"))
-    voice = _voice(holder, where)
+    voice = _voice(holder, where, ids)
     if voice is not None and script is None:
         # Silent on whether a voice without a script is ignored; the strict reading refuses it.
         raise Refusal(f"{join(where, 'voice_id')}: only used with script",
@@ -238,7 +259,7 @@ def _narration(holder: dict[str, Any], where: str, *, required: bool,
     _voice_settings(holder, where)
 
 
-def _image_timing(scene: dict[str, Any], where: str) -> None:
+def _image_timing(scene: dict[str, Any], where: str, ids: IdCheck) -> None:
     """An image scene is silent for ``duration`` seconds or narrated, never both or neither."""
     duration = number(scene, "duration", where, low=0.0, high=MAX_SILENT_IMAGE_SECONDS,
                        low_open=True)
@@ -246,7 +267,7 @@ def _image_timing(scene: dict[str, Any], where: str) -> None:
     if duration is not None and narrated:
         raise Refusal(f"{join(where, 'duration')}: a narrated image scene takes no duration",
                       param=join(where, "duration"))
-    _narration(scene, where, required=duration is None, default_voice=False)
+    _narration(scene, where, ids, required=duration is None, default_voice=False)
 
 
 def _playback(scene: dict[str, Any], where: str) -> None:
@@ -293,23 +314,24 @@ def _engine(source: dict[str, Any], where: str) -> str:
     return str(kind)
 
 
-def _avatar_look(holder: dict[str, Any], where: str,
+def _avatar_look(holder: dict[str, Any], where: str, ids: IdCheck,
                  required: bool = False) -> v3_catalogue.Look | None:
+    """The look ``avatar_id`` names; None if there is none, or one the catalogue doesn't know
+    that ``ids`` lets through."""
     avatar_id = text(holder, "avatar_id", where, required=required)
     if avatar_id is None:
         return None
     look = v3_catalogue.LOOKS_BY_ID.get(avatar_id)
     if look is None:
-        raise Refusal(f"Avatar {avatar_id} not found or no longer available",
-                      param=join(where, "avatar_id"), code="avatar_not_found")
+        ids.unknown_id("avatar_id", avatar_id, where, "Avatar {} not found or no longer available",
+                       "avatar_not_found")
     return look
 
 
-def _voice(holder: dict[str, Any], where: str) -> str | None:
+def _voice(holder: dict[str, Any], where: str, ids: IdCheck) -> str | None:
     voice_id = text(holder, "voice_id", where)
     if voice_id is not None and voice_id not in catalogue.VOICES_BY_ID:
-        raise Refusal(f"Voice {voice_id} not found", param=join(where, "voice_id"),
-                      code="voice_not_found")
+        ids.unknown_id("voice_id", voice_id, where, "Voice {} not found", "voice_not_found")
     return voice_id
 
 
