@@ -44,9 +44,11 @@ def project(write_tree: Callable[[dict[str, str]], Path], monkeypatch: pytest.Mo
 
 
 def test_validate_online_names_each_unknown_id_its_scene_and_rows(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["validate"]) == 0            # offline, the IDs look fine
     capsys.readouterr()
+    # The emulator's default catalogue takes unknown IDs (with a note); a strict one refuses them.
+    monkeypatch.setenv("VIDBUILD_EMULATOR_CATALOGUE", "strict")
 
     assert main(["validate", "--online"]) == 2
 

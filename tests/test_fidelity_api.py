@@ -140,6 +140,8 @@ def test_validate_online_checks_an_agent_projects_avatar_and_voice(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     root = agent_project(tmp_path, avatar=ANGELA, voice=REAL_VOICE)
     monkeypatch.chdir(root)
+    # The emulator's default catalogue takes a real account's IDs (with a note); a strict one doesn't.
+    monkeypatch.setenv("VIDBUILD_EMULATOR_CATALOGUE", "strict")
     assert main(["validate", "--online"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err[1:] == [

@@ -219,7 +219,7 @@ def test_validate_online_without_a_key_notes_a_real_accounts_ids_as_the_build_do
     assert notes == [f"emulator: accepted IDs its catalogue doesn't know: avatar_id {ANGELA}, "
                      f"voice_id {REAL_VOICE}, talking_photo_id {REAL_PHOTO} (a real account must "
                      "hold them; VIDBUILD_EMULATOR_CATALOGUE=strict refuses them)"]
-    assert checked.stderr.splitlines()[-1] == "vidbuild.yaml: ok, 2 videos"
+    assert checked.stderr.splitlines()[-1].endswith("vidbuild.yaml: ok, 2 videos")
 
 
 def test_validate_online_without_a_key_under_a_strict_catalogue_reports_each_id(

@@ -55,6 +55,8 @@ class Backend:
     timing: Timing
     # Lines worth telling the user once the build is done (the emulator's accepted unknown IDs).
     notes: Callable[[], list[str]] = lambda: []
+    # The emulator takes catalogue IDs it doesn't know (a real account's), naming them in a note.
+    lenient_catalogue: bool = False
 
     @property
     def namespace(self) -> str:
@@ -101,7 +103,8 @@ def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
     # The emulator renders overhead 30 s + 4 s per video second, times its speed factor.
     timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
     return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing,
-                   notes=lambda: [unknown_ids_note(ids)] if (ids := emulator.unknown_ids()) else [])
+                   notes=lambda: [unknown_ids_note(ids)] if (ids := emulator.unknown_ids()) else [],
+                   lenient_catalogue=not config.strict_catalogue)
 
 
 def api_timing(environ: Mapping[str, str] = os.environ) -> Timing:

@@ -99,7 +99,12 @@ def _table(stream: TextIO, header: list[str], rows: list[list[Any]]) -> None:
 
 def check_online(project: Project, jobs: Iterable[Job], *, state_dir: str | None = None,
                  stderr: TextIO | None = None) -> None:
-    """Raise ProjectError naming each unknown avatar, talking photo or voice ID, its scene and rows."""
+    """Raise ProjectError naming each unknown avatar, talking photo or voice ID, its scene and rows.
+
+    Against the emulator (no key) with its default lenient catalogue, which a build would get
+    through with a note, unknown IDs get that same note on ``stderr`` instead.
+    """
+    from vidbuild.emulator.app import unknown_ids_note
     from vidbuild.expand import Expander
 
     uses = _id_uses(jobs)
@@ -115,12 +120,14 @@ def check_online(project: Project, jobs: Iterable[Job], *, state_dir: str | None
     known = {"avatar_id": {a.get("avatar_id") for a in avatars["avatars"]},
              "talking_photo_id": {p.get("talking_photo_id") for p in avatars["talking_photos"]},
              "voice_id": {v.get("voice_id") for v in voices["voices"]}}
+    unknown = [use for use in uses if use[2] not in known[use[1]]]
+    if unknown and backend.lenient_catalogue:
+        named = dict.fromkeys(f"{field} {value}" for _, field, value in unknown)
+        print(unknown_ids_note(list(named)), file=stderr or sys.stderr)
+        return
     scenes = {scene.label: scene for scene in Expander(project).scenes}
-    diagnostics = []
-    for (scene, field, value), keys in sorted(uses.items()):
-        if value in known[field]:
-            continue
-        diagnostics.append(_unknown_id(project, scenes.get(scene), scene, field, value, keys))
+    diagnostics = [_unknown_id(project, scenes.get(scene), scene, field, value, uses[(scene, field, value)])
+                   for scene, field, value in sorted(unknown)]
     if diagnostics:
         raise ProjectError(diagnostics)
 
