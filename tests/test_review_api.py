@@ -8,6 +8,7 @@ before 88b1673, excerpt in tests/published/; gen/video.go and gen/video-agent.go
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -23,7 +24,9 @@ from buildkit import run_vidbuild
 from jsonschema import Draft202012Validator
 
 from vidbuild import api
+from vidbuild.client.v3_bodies import choose_route, v3_body
 from vidbuild.emulator import Emulator, EmulatorConfig
+from vidbuild.validate import body_is_valid
 
 PUBLISHED_AGENT = Draft202012Validator(json.loads(
     (Path(__file__).parent / "published" / "video_agent_generate.request.json").read_text()))
@@ -231,3 +234,80 @@ def test_validate_online_without_a_key_under_a_strict_catalogue_reports_each_id(
     assert f"vidbuild.yaml:7:23: defaults.avatar.avatar_id (scene hello): unknown avatar ID '{ANGELA}' " \
            "(used by rows ana, ben)" in checked.stderr
     assert "emulator: accepted IDs" not in checked.stderr
+
+
+# --- v3 translation: every legacy body vidbuild accepts and routes to v3 is one v3 accepts ----------
+
+_CHARACTERS: list[dict[str, Any] | None] = [
+    None, {"type": "avatar", "avatar_id": DAISY},
+    {"type": "avatar", "avatar_id": DAISY, "use_avatar_iv_model": True, "scale": 1.0, "offset": {"x": 0}},
+    {"type": "talking_photo", "talking_photo_id": "tp-7f2c1d9e"}]
+_VOICES: list[dict[str, Any]] = [
+    {"type": "text", "voice_id": RACHEL, "input_text": "Hi"},
+    {"type": "text", "voice_id": RACHEL, "input_text": " "},
+    {"type": "text", "voice_id": RACHEL, "input_text": "Hi", "speed": 1.5, "pitch": -50, "locale": "en-US"},
+    {"type": "audio", "audio_url": "https://files.example.test/a.mp3"},
+    {"type": "silence", "duration": 100}, {"type": "silence"}]
+_BACKGROUNDS: list[dict[str, Any] | None] = [
+    None, {"type": "color", "value": "#0B1F3A"}, {"type": "color"},
+    {"type": "image", "url": "https://files.example.test/i.jpg"},
+    {"type": "image", "image_asset_id": "img-1", "fit": "cover"}]
+
+
+def _legacy_scenes() -> list[dict[str, Any]]:
+    scenes = []
+    for character, voice, background in itertools.product(_CHARACTERS, _VOICES, _BACKGROUNDS):
+        scene: dict[str, Any] = {"voice": voice}
+        if character is not None:
+            scene["character"] = character
+        if background is not None:
+            scene["background"] = background
+        scenes.append(scene)
+    return scenes
+
+
+def test_every_legacy_body_routed_to_v3_is_accepted_by_v3() -> None:
+    schema = api.REQUEST_SCHEMAS["video"]
+    refused = []
+    with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
+            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+                         transport=emulator.transport()) as http:
+        for scene, top in itertools.product(_legacy_scenes(), ({}, {"caption_mode": "burn_in"})):
+            body = {"video_inputs": [scene, scene], "dimension": {"width": 1080, "height": 1920},
+                    "title": "T", **top}
+            for scenes in (body["video_inputs"][:1], body["video_inputs"]):
+                legacy = {**body, "video_inputs": scenes}
+                labels = [f"s{n}" for n in range(len(scenes))]
+                if not body_is_valid(legacy, schema) or \
+                        choose_route("video", legacy, labels, "auto").generation != "v3":
+                    continue
+                reply = http.post(api.V3_VIDEOS_ROUTE, json=v3_body("video", legacy, labels))
+                if reply.status_code != 200:
+                    refused.append((scene, reply.json()["error"]["message"]))
+    assert refused == []
+
+
+BLANK_TEXT_PROJECT = """\
+version: 1
+name: blank
+data:
+  key: "{{ row.id }}"
+  rows: [{id: a, line: "Hello"}, {id: b, line: "   "}]
+defaults:
+  avatar: {avatar_id: Daisy-inskirt-20220818}
+  voice: {voice_id: 2d5b0e6cf36f460aa7fc47e3eee4ba54}
+  background: {type: color, value: "#0B1F3A"}
+scenes:
+  - id: hello
+    voice: {text: "{{ row.line }}"}
+output: "out/{{ key }}.mp4"
+"""
+
+
+def test_a_text_of_only_spaces_is_a_located_error_before_any_route(tmp_path: Path) -> None:
+    (tmp_path / "vidbuild.yaml").write_text(BLANK_TEXT_PROJECT, encoding="utf-8")
+    checked = run_vidbuild("validate", str(tmp_path), env=clean_env())
+    assert checked.code == 2, checked.stderr
+    assert "vidbuild.yaml:12:19: scenes[hello].voice.text: has only spaces: nothing to say " \
+           "(row b at " in checked.stderr
+    assert "row a" not in checked.stderr

@@ -109,7 +109,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[PathKey, str, bool, str]]
             yield path, custom, False, keyword
         else:
             yield path, f"{_show(error.instance)} is not {_expected(error)}", False, keyword
-    elif custom and keyword in ("not", "anyOf", "oneOf", "allOf"):
+    elif custom and keyword in ("not", "anyOf", "oneOf", "allOf", "pattern"):
         yield path, custom, False, keyword
     else:
         yield path, _short_message(error), False, keyword
