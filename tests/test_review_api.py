@@ -311,3 +311,36 @@ def test_a_text_of_only_spaces_is_a_located_error_before_any_route(tmp_path: Pat
     assert "vidbuild.yaml:12:19: scenes[hello].voice.text: has only spaces: nothing to say " \
            "(row b at " in checked.stderr
     assert "row a" not in checked.stderr
+
+
+# --- v3 studio: an avatar_video scene may animate a still image (StudioImageInput) -----------------
+
+def image_input_studio(**input_fields: Any) -> dict[str, Any]:
+    source = {"type": "image", "image": {"type": "url", "url": "https://files.example.test/face.jpg"},
+              **input_fields}
+    return {"type": "studio", "scenes": [{"type": "avatar_video", "input": source}]}
+
+
+@pytest.mark.parametrize("fields", [
+    {"script": "Hello there", "voice_id": RACHEL, "voice_settings": {"speed": 1.1}},
+    {"audio_url": "https://files.example.test/a.mp3", "expressiveness": "high"},
+    {"audio_asset_id": "audio-1", "motion_prompt": "nods"},
+], ids=["script", "audio_url", "audio_asset_id"])
+def test_v3_studio_takes_an_image_animated_avatar_scene(
+        served: tuple[httpx.Client, subprocess.Popen[str]], fields: dict[str, Any]) -> None:
+    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
+    assert reply.status_code == 200, reply.text
+
+
+@pytest.mark.parametrize(("fields", "param"), [
+    ({}, "scenes[0].input.script"),                                   # an audio source is required
+    ({"script": "Hi"}, "scenes[0].input.voice_id"),                   # no avatar: no default voice
+    ({"script": "Hi", "voice_id": RACHEL, "audio_url": "https://files.example.test/a.mp3"},
+     "scenes[0].input.audio_url"),
+    ({"script": "Hi", "voice_id": RACHEL, "avatar_id": DAISY}, "scenes[0].input.avatar_id"),
+])
+def test_v3_studio_refuses_an_image_scene_heygen_refuses(
+        served: tuple[httpx.Client, subprocess.Popen[str]], fields: dict[str, Any], param: str) -> None:
+    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param

@@ -157,9 +157,13 @@ def _check_scene(value: object, where: str, ids: IdCheck) -> None:
 
 
 def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
+    """An avatar_video scene's source: an avatar look, or a still image animated with lip-sync
+    (StudioImageInput, in heygen-cli's gen/video.go since 2026-07-21)."""
+    kind = text(source, "type", where, required=True, choices=("avatar", "image"))
+    if kind == "image":
+        _scene_image_source(source, where, ids)
+        return
     only(source, where, (*_AVATAR_FIELDS, "background"))
-    # This version of the description knows one scene source: an avatar look.
-    text(source, "type", where, required=True, choices=("avatar",))
     background = present(source, "background")
     if background is not None:
         path = join(where, "background")
@@ -172,6 +176,16 @@ def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
         only(background, path, ("type", "color"))
         hex_colour(background, "color", path, required=True)
     _avatar_source(source, where, ids, audio_required=True)
+
+
+def _scene_image_source(source: dict[str, Any], where: str, ids: IdCheck) -> None:
+    """An image to animate and exactly one audio source; with no avatar there is no default voice."""
+    only(source, where, ("type", "image", *_AUDIO_SOURCES, "voice_id", "voice_settings",
+                         "expressiveness", "motion_prompt"))
+    _asset(source, "image", where, required=True)
+    _narration(source, where, ids, required=True, default_voice=False)
+    text(source, "expressiveness", where, choices=("high", "medium", "low"))
+    text(source, "motion_prompt", where)
 
 
 # --- pieces shared by several shapes --------------------------------------------------------
