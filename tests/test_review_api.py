@@ -26,6 +26,8 @@ from jsonschema import Draft202012Validator
 from vidbuild import api
 from vidbuild.client.v3_bodies import choose_route, v3_body
 from vidbuild.emulator import Emulator, EmulatorConfig
+from vidbuild.expand import expand_project
+from vidbuild.project import load_project
 from vidbuild.validate import body_is_valid
 
 PUBLISHED_AGENT = Draft202012Validator(json.loads(
@@ -344,3 +346,45 @@ def test_v3_studio_refuses_an_image_scene_heygen_refuses(
     reply = served[0].post(api.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
+
+
+# --- agent bodies vidbuild writes, for varied projects, as HeyGen's description has them -------------
+
+AGENT_OPTIONS = {
+    "form": ['prompt: "Intro for {{ row.id }}"',
+             'script: [{actor: Host, text: "Hi {{ row.id }}"}, {text: "Bye"}]'],
+    "files": ["", "files: [" + ", ".join(f"{{asset_id: a{n}}}" for n in range(20)) + "]"],
+    "webhook": ["", "callback_url: https://hooks.example.test/h"],
+    "people": ["", f"avatar_id: {DAISY}\n  voice_id: {RACHEL}"],
+    "shape": ["", "orientation: portrait\n  duration_sec: 300", "incognito_mode: false"],
+}
+
+
+def agent_projects(tmp_path: Path) -> Iterator[Path]:
+    for number, lines in enumerate(itertools.product(*AGENT_OPTIONS.values())):
+        root = tmp_path / f"p{number}"
+        root.mkdir()
+        agent = "".join(f"  {line}\n" for line in lines if line)
+        (root / "vidbuild.yaml").write_text(
+            "version: 1\nname: ag\nkind: agent\ndata:\n  key: \"{{ row.id }}\"\n  rows: [{id: a}]\n"
+            f"agent:\n{agent}output: \"out/{{{{ key }}}}.mp4\"\n", encoding="utf-8")
+        yield root
+
+
+def test_every_agent_body_meets_heygens_description_and_is_accepted_on_its_route(tmp_path: Path) -> None:
+    problems = []
+    with Emulator(EmulatorConfig(speed=0.001, catalogue="strict")) as emulator, \
+            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+                         transport=emulator.transport()) as http:
+        for root in agent_projects(tmp_path):
+            for choice in ("auto", "legacy"):
+                for job in expand_project(load_project(str(root)), api=choice):
+                    endpoint, body = job.submission()
+                    if job.generation == "legacy":
+                        problems += [f"{root.name}: {e.message}" for e in PUBLISHED_AGENT.iter_errors(body)]
+                    if "callback_id" in body and not body.get("callback_url"):
+                        problems.append(f"{root.name}: callback_id without callback_url")
+                    reply = http.post(endpoint.split(" ", 1)[1], json=body)
+                    if reply.status_code != 200:
+                        problems.append(f"{root.name} {endpoint}: {reply.text}")
+    assert problems == []
