@@ -388,3 +388,13 @@ def test_every_agent_body_meets_heygens_description_and_is_accepted_on_its_route
                     if reply.status_code != 200:
                         problems.append(f"{root.name} {endpoint}: {reply.text}")
     assert problems == []
+
+
+def test_the_emulator_refuses_a_text_of_only_spaces_in_words(
+        served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
+    body = {"video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY},
+                              "voice": {"type": "text", "voice_id": RACHEL, "input_text": "  "}}]}
+    reply = served[0].post(api.SUBMIT_ROUTES["video"], json=body)
+    assert reply.status_code == 400
+    assert reply.json()["error"]["message"] == \
+        "video_inputs[0].voice.input_text: has only spaces: nothing to say"

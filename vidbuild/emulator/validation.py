@@ -128,7 +128,10 @@ def describe_error(error: ValidationError) -> str:
     where = ""
     for step in error.absolute_path:
         where += f"[{step}]" if isinstance(step, int) else (f".{step}" if where else str(step))
-    return f"{where}: {error.message}" if where else error.message
+    # A pattern says little to a person; the schema's own words say what is wrong.
+    custom = error.schema.get("x-message") if isinstance(error.schema, dict) else None
+    message = custom if custom and error.validator == "pattern" else error.message
+    return f"{where}: {message}" if where else message
 
 
 def unknown_ids(kind: str, body: object) -> list[str]:
