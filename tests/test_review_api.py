@@ -339,7 +339,6 @@ def test_v3_studio_takes_an_image_animated_avatar_scene(
     ({"script": "Hi"}, "scenes[0].input.voice_id"),                   # no avatar: no default voice
     ({"script": "Hi", "voice_id": RACHEL, "audio_url": "https://files.example.test/a.mp3"},
      "scenes[0].input.audio_url"),
-    ({"script": "Hi", "voice_id": RACHEL, "avatar_id": DAISY}, "scenes[0].input.avatar_id"),
 ])
 def test_v3_studio_refuses_an_image_scene_heygen_refuses(
         served: tuple[httpx.Client, subprocess.Popen[str]], fields: dict[str, Any], param: str) -> None:
@@ -398,3 +397,38 @@ def test_the_emulator_refuses_a_text_of_only_spaces_in_words(
     assert reply.status_code == 400
     assert reply.json()["error"]["message"] == \
         "video_inputs[0].voice.input_text: has only spaces: nothing to say"
+
+
+# --- POST /v3/videos ignores fields it doesn't know, as HeyGen's request models do ------------------
+
+# The shape HeyGen's n8n node sends to POST /v3/videos (nodes/Heygen/shared/build_post_v3_video_body.ts
+# in heygen-com/n8n-integration-heygen-node): `test` always, `folder_id` and `enable_caption` when set,
+# none of them fields of CreateVideoFromAvatar, which (unlike the agent's request and the asset
+# inputs) external-api.json doesn't close with additionalProperties: false.
+N8N_V3_VIDEO = {
+    "test": False, "title": "n8n v3", "callback_id": "c-1", "folder_id": "folder-1",
+    "aspect_ratio": "16:9", "resolution": "720p", "avatar_id": DAISY, "type": "avatar",
+    "script": "Hello from n8n.", "voice_id": RACHEL, "voice_settings": {"speed": 1},
+    "background": {"type": "color", "value": "#f6f6fc"}, "enable_caption": True,
+}
+
+
+def test_v3_videos_take_heygens_n8n_body_with_fields_they_ignore(
+        served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
+    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=N8N_V3_VIDEO)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["data"]["status"] == "waiting"
+
+
+@pytest.mark.parametrize(("route", "body", "param"), [
+    (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "title": "agents take no title"}, "title"),
+    (api.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [{"type": "image", "duration": 3, "source": {
+        "type": "url", "url": "https://files.example.test/i.jpg", "fit": "cover"}}]},
+     "scenes[0].source.fit"),
+])
+def test_v3_still_refuses_unknown_fields_where_heygen_forbids_them(
+        served: tuple[httpx.Client, subprocess.Popen[str]], route: str, body: dict[str, Any],
+        param: str) -> None:
+    reply = served[0].post(route, json=body)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["param"] == param

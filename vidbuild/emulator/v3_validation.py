@@ -3,8 +3,11 @@
 Shapes and rules from HeyGen's published description as its CLI carries it (heygen-cli
 gen/video.go and gen/video-agent.go at 73f8efd, 2026-07-23, the version our contract
 records). Where that description is silent the reading is the strict one, as the contract
-asks of request validation (each such place says so): unknown fields are refused, a
-``voice_id`` needs a ``script``, ``callback_id`` needs ``callback_url`` on agent requests.
+asks of request validation (each such place says so): a ``voice_id`` needs a ``script``,
+``callback_id`` needs ``callback_url`` on agent requests. Unknown fields are refused where the
+description forbids them (``additionalProperties: false`` in external-api.json: the agent
+request and the asset inputs) and ignored elsewhere in POST /v3/videos, as HeyGen's request
+models ignore them: its own n8n node sends ``test``, ``folder_id`` and ``enable_caption`` there.
 Every optional field the description marks ``nullable`` may be JSON ``null``, which counts as
 absent; the few it gives only a default (``output_format``, ``voice_settings.speed``,
 ``incognito_mode``, ``mode``, …) refuse null, as HeyGen's request models do.
@@ -42,15 +45,7 @@ MAX_SILENT_IMAGE_SECONDS: Final = 300.0
 _RESOLUTIONS: Final = ("4k", "1080p", "720p")
 _ASPECT_RATIOS: Final = ("16:9", "9:16", "4:5", "5:4", "1:1", "auto")
 _AUDIO_SOURCES: Final = ("script", "audio_url", "audio_asset_id")
-_OUTPUT_FIELDS: Final = ("title", "resolution", "aspect_ratio", "caption", "watermark",
-                         "callback_url", "callback_id")
-_AVATAR_FIELDS: Final = ("type", "avatar_id", *_AUDIO_SOURCES, "voice_id", "voice_settings",
-                         "engine", "motion_prompt", "expressiveness")
-_ENGINE_SETTINGS: Final = {
-    "elevenlabs": ("model", "stability", "similarity_boost", "style", "use_speaker_boost"),
-    "fish": ("model", "similarity", "stability"),
-    "starfish": (),
-}
+_ENGINE_TYPES: Final = ("elevenlabs", "fish", "starfish")
 
 
 @dataclass
@@ -112,8 +107,6 @@ def check_agent(body: object, ids: IdCheck) -> None:
 # --- the two video types --------------------------------------------------------------------
 
 def _check_avatar_video(video: dict[str, Any], ids: IdCheck) -> None:
-    only(video, "", (*_AVATAR_FIELDS, *_OUTPUT_FIELDS, "fit", "background",
-                      "remove_background", "output_format"))
     _output_settings(video)
     text(video, "fit", "", choices=("contain", "cover"))
     text(video, "output_format", "", choices=("mp4", "webm"), nullable=False)
@@ -123,7 +116,6 @@ def _check_avatar_video(video: dict[str, Any], ids: IdCheck) -> None:
 
 
 def _check_studio_video(video: dict[str, Any], ids: IdCheck) -> None:
-    only(video, "", ("type", "scenes", *_OUTPUT_FIELDS))
     _output_settings(video)
     scenes = present(video, "scenes")
     if not isinstance(scenes, list):
@@ -140,17 +132,12 @@ def _check_scene(value: object, where: str, ids: IdCheck) -> None:
     kind = text(scene, "type", where, required=True,
                    choices=("avatar_video", "image", "video"))
     if kind == "avatar_video":
-        only(scene, where, ("type", "input"))
         _scene_avatar(as_object(present(scene, "input"), join(where, "input")),
                       join(where, "input"), ids)
     elif kind == "image":
-        only(scene, where, ("type", "source", "duration", *_AUDIO_SOURCES, "voice_id",
-                             "voice_settings"))
         _asset(scene, "source", where, required=True)
         _image_timing(scene, where, ids)
     else:
-        only(scene, where, ("type", "source", "playback", *_AUDIO_SOURCES, "voice_id",
-                             "voice_settings"))
         _asset(scene, "source", where, required=True)
         _playback(scene, where)
         _narration(scene, where, ids, required=False, default_voice=False)
@@ -163,7 +150,6 @@ def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
     if kind == "image":
         _scene_image_source(source, where, ids)
         return
-    only(source, where, (*_AVATAR_FIELDS, "background"))
     background = present(source, "background")
     if background is not None:
         path = join(where, "background")
@@ -173,15 +159,12 @@ def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
             raise Refusal(f"{path}.type: {kind!r} is not supported; an avatar_video scene's "
                           "background can only be {\"type\": \"color\", \"color\": \"#RRGGBB\"}",
                           param=f"{path}.type")
-        only(background, path, ("type", "color"))
         hex_colour(background, "color", path, required=True)
     _avatar_source(source, where, ids, audio_required=True)
 
 
 def _scene_image_source(source: dict[str, Any], where: str, ids: IdCheck) -> None:
     """An image to animate and exactly one audio source; with no avatar there is no default voice."""
-    only(source, where, ("type", "image", *_AUDIO_SOURCES, "voice_id", "voice_settings",
-                         "expressiveness", "motion_prompt"))
     _asset(source, "image", where, required=True)
     _narration(source, where, ids, required=True, default_voice=False)
     text(source, "expressiveness", where, choices=("high", "medium", "low"))
@@ -198,13 +181,11 @@ def _output_settings(video: dict[str, Any]) -> None:
     caption = present(video, "caption")
     if caption is not None:
         caption = as_object(caption, "caption")
-        only(caption, "caption", ("file_format", "style"))
         text(caption, "file_format", "caption", choices=("srt",), nullable=False)
         text(caption, "style", "caption", choices=("default",))
     watermark = present(video, "watermark")
     if watermark is not None:
         watermark = as_object(watermark, "watermark")
-        only(watermark, "watermark", ("image", "opacity", "placement", "scale"))
         _asset(watermark, "image", "watermark", required=True)
         number(watermark, "opacity", "watermark", low=0.0, high=1.0, nullable=False)
         number(watermark, "scale", "watermark", low=0.0, high=None, nullable=False)
@@ -238,10 +219,8 @@ def _avatar_background(video: dict[str, Any]) -> None:
     background = as_object(background, "background")
     kind = text(background, "type", "background", required=True, choices=("color", "image"))
     if kind == "color":
-        only(background, "background", ("type", "value"))
         hex_colour(background, "value", "background", required=True)
         return
-    only(background, "background", ("type", "url", "asset_id"))
     url = text(background, "url", "background")
     asset_id = text(background, "asset_id", "background")
     if (url is None) == (asset_id is None):
@@ -290,7 +269,6 @@ def _playback(scene: dict[str, Any], where: str) -> None:
         return
     path = join(where, "playback")
     playback = as_object(playback, path)
-    only(playback, path, ("volume", "mute"))
     number(playback, "volume", path, low=0.0, high=1.0, nullable=False)
     boolean(playback, "mute", path, nullable=False)
 
@@ -301,7 +279,6 @@ def _voice_settings(holder: dict[str, Any], where: str) -> None:
         return
     path = join(where, "voice_settings")
     settings = as_object(settings, path)
-    only(settings, path, ("speed", "pitch", "volume", "locale", "engine_settings"))
     number(settings, "speed", path, low=0.5, high=1.5, nullable=False)
     number(settings, "pitch", path, low=-50.0, high=50.0, nullable=False)
     number(settings, "volume", path, low=0.0, high=1.0, nullable=False)
@@ -310,9 +287,7 @@ def _voice_settings(holder: dict[str, Any], where: str) -> None:
     if engine is not None:
         engine_path = join(path, "engine_settings")
         engine = as_object(engine, engine_path)
-        kind = text(engine, "engine_type", engine_path, required=True,
-                       choices=tuple(_ENGINE_SETTINGS))
-        only(engine, engine_path, ("engine_type", *_ENGINE_SETTINGS[kind or ""]))
+        text(engine, "engine_type", engine_path, required=True, choices=_ENGINE_TYPES)
 
 
 def _engine(source: dict[str, Any], where: str) -> str:
@@ -323,7 +298,6 @@ def _engine(source: dict[str, Any], where: str) -> str:
     path = join(where, "engine")
     engine = as_object(engine, path)
     kind = text(engine, "type", path, required=True, choices=v3_catalogue.ENGINES)
-    only(engine, path, ("type", "reference_look_id") if kind == "avatar_v" else ("type",))
     text(engine, "reference_look_id", path)
     return str(kind)
 
