@@ -56,6 +56,13 @@ def test_callback_id_is_outside_the_hash() -> None:
     assert content_hash("video", {**BODY, "callback_id": "anything"}) == BODY_HASH
 
 
+def test_a_webhook_address_is_outside_the_hash() -> None:
+    # Where HeyGen reports completion changes nothing in the video: moving a webhook pays nothing.
+    assert content_hash("video", {**BODY, "callback_url": "https://hooks.example.test/a"}) == BODY_HASH
+    assert content_hash("agent", {"prompt": "p", "callback_url": "https://hooks.example.test/b"}) == \
+        content_hash("agent", {"prompt": "p"})
+
+
 def test_one_and_one_point_zero_are_the_same() -> None:
     body = copy.deepcopy(BODY)
     body["video_inputs"][0]["voice"]["speed"] = 1

@@ -12,8 +12,9 @@ from vidbuild.api import endpoint_id
 
 # Bump when the canonical form changes, so old cache entries stop matching instead of lying.
 HASH_FORMAT = 1
-# Fields vidbuild sets for its own bookkeeping; they never change what the API renders.
-BOOKKEEPING_FIELDS = frozenset({"callback_id"})
+# Fields for bookkeeping and delivery (vidbuild's callback_id, the user's webhook address); they
+# never change what the API renders, so changing them must not make a built row look changed.
+BOOKKEEPING_FIELDS = frozenset({"callback_id", "callback_url"})
 
 
 def canonical_json(value: Any, *, is_canonical: bool = False) -> str:
