@@ -7,6 +7,7 @@ to another endpoint (or a later API generation) is a different piece of work.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import re
 from collections.abc import Mapping
@@ -53,8 +54,10 @@ def normalize_base_url(text: str) -> str:
     Two spellings of one API must never name two state namespaces (the second would pay for every
     row again), so: surrounding whitespace is dropped; scheme and host are lower-cased (RFC 3986
     §6.2.2.1), a trailing dot of the host is dropped, the scheme's default port is dropped (§6.2.3);
-    in the path, repeated slashes collapse, dot segments are resolved and a trailing slash is
-    dropped. The path prefix itself is kept: ``https://h/v`` and ``https://h`` are different APIs.
+    an IPv6 host takes its one text form (RFC 5952); in the path, percent-encoded unreserved
+    characters are decoded and other escapes upper-cased (§6.2.2.1-2), repeated slashes collapse,
+    dot segments are resolved and a trailing slash is dropped. The path prefix itself is kept:
+    ``https://h/v`` and ``https://h`` are different APIs.
     Raises UsageError for anything that is not an http(s) URL with a host, or that carries
     credentials, a query or a fragment.
     """
@@ -72,13 +75,32 @@ def normalize_base_url(text: str) -> str:
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment \
             or stripped.endswith(("?", "#")):
         raise UsageError("the API base URL must not carry credentials, a query or a fragment")
-    netloc = f"[{host}]" if ":" in host else host
+    netloc = f"[{_ipv6_text(host)}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
-    path = re.sub(r"/{2,}", "/", parts.path)
+    path = re.sub(r"/{2,}", "/", _normalize_escapes(parts.path))
     path = posixpath.normpath(path) if path else ""
     path = "" if path in (".", "/", "//") else path.rstrip("/")
     return f"{scheme}://{netloc}{path}"
+
+
+def _ipv6_text(host: str) -> str:
+    try:
+        return ipaddress.IPv6Address(host).compressed
+    except ValueError:
+        return host   # a zone ID or the like: kept as written
+
+
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normalize_escapes(path: str) -> str:
+    """``%7e`` -> ``~``, ``%2f`` -> ``%2F``: one spelling per escape (RFC 3986 §6.2.2.1-2)."""
+    def one(match: re.Match[str]) -> str:
+        character = chr(int(match.group(1), 16))
+        return character if character in _UNRESERVED else match.group(0).upper()
+
+    return re.sub(r"%([0-9A-Fa-f]{2})", one, path)
 
 
 def sends_callback_id(kind: str, body: Mapping[str, Any]) -> bool:
