@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidbuild.project import Project
+from vidbuild.resources import template_tree
 
 MANIFEST_NAMES = ("manifest.json", "manifest.csv")
 
@@ -44,6 +45,11 @@ class ProtectedFiles:
         state = state_dir or state_root(project.root)
         directories = {_key(project.templates_dir) + os.sep: "the templates directory",
                        _key(state) + os.sep: "the state directory"}
+        # A symlink in the templates directory may lead elsewhere in the project: what it
+        # leads to is a template all the same.
+        for parent, names in template_tree(project.templates_dir):
+            directories.setdefault(_key(Path(parent)) + os.sep, "the templates directory")
+            files.update((_key(Path(parent, name)), f"the template {name}") for name in names)
         return cls(files, directories)
 
     def problem(self, real_path: str, *, output: bool = True) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,20 @@ def schemas_dir() -> Path:
 
 def templates_dir() -> Path:
     return _data_dir("templates")
+
+
+def template_tree(directory: Path) -> Iterator[tuple[str, list[str]]]:
+    """(directory, its files' names) for every directory Jinja can load templates from under
+    ``directory``: its loader follows symlinked directories (snippets shared between projects),
+    so this walk does too, each real directory once (a link back up the tree would never end)."""
+    seen: set[str] = set()
+    for parent, directories, names in os.walk(directory, followlinks=True):
+        real = os.path.realpath(parent)
+        if real in seen:
+            directories.clear()
+            continue
+        seen.add(real)
+        yield parent, [name for name in names if os.path.isfile(os.path.join(parent, name))]
 
 
 @functools.cache

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbuild import __version__
+from vidbuild.resources import template_tree
 from vidbuild.state import State
 
 SNAPSHOT = "last_complete_build"
@@ -36,9 +37,7 @@ def input_files(project_file: Path, data_file: Path | None, template_dirs: Itera
 
 
 def _listing(directory: Path) -> list[str]:
-    if not directory.is_dir():
-        return []
-    return sorted(str(p) for p in directory.rglob("*") if p.is_file())
+    return sorted(os.path.join(parent, name) for parent, names in template_tree(directory) for name in names)
 
 
 @dataclass(frozen=True)

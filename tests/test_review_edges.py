@@ -1,0 +1,121 @@
+"""Adversarial review of issue 11 ("nothing lost, nothing paid twice, at the edges"): held-out variants.
+
+Each test reproduces a fault found by trying to break the fixes with cases their own tests did not
+use: real builds as subprocesses against the emulator behind a loopback socket, real state on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from buildkit import LoopbackHeyGen, rows, run_vidbuild, write_project
+
+from vidbuild.api import normalize_base_url
+from vidbuild.state import namespace_for
+from vidbuild.uptodate import input_files
+
+
+@pytest.fixture
+def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
+    server = LoopbackHeyGen(tmp_path / "heygen")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return write_project(tmp_path / "campaign", rows(3))
+
+
+# -- 1. spellings of one base URL ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("spelling", "canonical"), [
+    # RFC 3986 §6.2.2.1-2: percent-encoding hex digits are case-insensitive, and an encoded
+    # unreserved character is the character itself.
+    ("https://proxy.example/%7Eheygen", "https://proxy.example/~heygen"),
+    ("https://proxy.example/%7eheygen", "https://proxy.example/~heygen"),
+    ("https://proxy.example/%68eygen/", "https://proxy.example/heygen"),
+    ("https://proxy.example/a%2fb", "https://proxy.example/a%2Fb"),
+    # An encoded dot is a dot: a dot segment, removed (§6.2.2.3 after §6.2.2.2).
+    ("https://api.heygen.com/%2e/", "https://api.heygen.com"),
+    ("https://api.heygen.com/v/%2E%2E", "https://api.heygen.com"),
+    # One IPv6 address, however it is written (RFC 5952's canonical text form).
+    ("http://[0:0:0:0:0:0:0:1]:8765", "http://[::1]:8765"),
+    ("http://[::0001]:8765/", "http://[::1]:8765"),
+    ("http://[2001:DB8::1]", "http://[2001:db8::1]"),
+])
+def test_equivalent_spellings_of_a_base_url_name_one_state(spelling: str, canonical: str) -> None:
+    assert normalize_base_url(spelling) == normalize_base_url(canonical)
+    assert namespace_for(spelling) == namespace_for(canonical)
+
+
+# -- 2. inputs edited: build, build -q and plan must agree ---------------------------------------
+
+def include_through_symlinked_templates(root: Path) -> Path:
+    """Scenes that include ``shared/line.txt`` from ``templates/shared``, a symlink to ``../shared``
+    (a directory of snippets several projects share); returns the included file."""
+    shared = root.parent / "shared"
+    shared.mkdir()
+    (shared / "line.txt").write_text("welcome!", encoding="utf-8")
+    (root / "templates").mkdir()
+    (root / "templates" / "shared").symlink_to(shared, target_is_directory=True)
+    project_file = root / "vidbuild.yaml"
+    text = project_file.read_text(encoding="utf-8")
+    project_file.write_text(text.replace("{{ row.line }}", "{% include 'shared/line.txt' %}"),
+                            encoding="utf-8")
+    return shared / "line.txt"
+
+
+def test_an_edited_template_in_a_symlinked_templates_directory_is_not_up_to_date(
+        project: Path, heygen: LoopbackHeyGen) -> None:
+    snippet = include_through_symlinked_templates(project)
+    assert run_vidbuild("build", str(project), env=heygen.env()).code == 0
+
+    snippet.write_text("see you soon!", encoding="utf-8")
+
+    planned = run_vidbuild("plan", str(project), env=heygen.env())
+    assert planned.code == 0 and "3 submit" in planned.stdout, planned.stdout
+    assert run_vidbuild("build", "-q", str(project), env=heygen.env()).code == 1
+    rebuilt = run_vidbuild("build", str(project), env=heygen.env())
+    assert rebuilt.code == 0, rebuilt.stderr
+    assert len(heygen.submits()) == 6
+
+
+def test_a_symlink_loop_in_the_templates_directory_is_listed_once(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    (templates / "intro").mkdir(parents=True)
+    (templates / "intro" / "a.txt").write_text("a", encoding="utf-8")
+    (templates / "intro" / "again").symlink_to(templates, target_is_directory=True)
+
+    listed = input_files(tmp_path / "vidbuild.yaml", None, [templates])
+
+    assert listed == sorted([str(tmp_path / "vidbuild.yaml"), str(templates / "intro" / "a.txt")])
+
+
+# -- 3. outputs onto the project's own files -----------------------------------------------------
+
+def test_an_output_onto_a_template_reached_through_a_symlink_is_refused(
+        project: Path, heygen: LoopbackHeyGen) -> None:
+    # Per-row snippets in shared/, which the templates directory links to: an output template
+    # naming shared/ would overwrite what the scenes include.
+    snippets = project / "shared"
+    snippets.mkdir()
+    for key in ("r01", "r02", "r03"):
+        (snippets / f"{key}.txt").write_text(f"hello {key}", encoding="utf-8")
+    (project / "templates").mkdir()
+    (project / "templates" / "shared").symlink_to(snippets, target_is_directory=True)
+    project_file = project / "vidbuild.yaml"
+    text = project_file.read_text(encoding="utf-8")
+    project_file.write_text(text.replace("{{ row.line }}", "{% include 'shared/' ~ key ~ '.txt' %}")
+                            .replace('output: "out/{{ key }}.mp4"', 'output: "shared/{{ key }}.txt"'),
+                            encoding="utf-8")
+    before = {path.name: path.read_bytes() for path in snippets.iterdir()}
+
+    built = run_vidbuild("build", str(project), env=heygen.env())
+
+    assert built.code == 2, built.stderr
+    assert "vidbuild would overwrite it" in built.stderr
+    assert heygen.submits() == []
+    assert {path.name: path.read_bytes() for path in snippets.iterdir()} == before
