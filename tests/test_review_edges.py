@@ -6,6 +6,7 @@ use: real builds as subprocesses against the emulator behind a loopback socket, 
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,3 +157,13 @@ def test_a_build_killed_while_resending_a_lost_submission_does_not_let_the_next_
         assert len(heygen.submits()) <= 2, rerun.stderr
     finally:
         heygen.close()
+
+
+def test_the_manifest_gets_the_usual_permissions_as_the_videos_do(project: Path,
+                                                                  heygen: LoopbackHeyGen) -> None:
+    # Whoever may read the videos (a web server, a CI artifact step) may read their manifest.
+    built = run_vidbuild("build", str(project), env=heygen.env())
+    assert built.code == 0, built.stderr
+
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (project / "out").iterdir()}
+    assert modes["manifest.json"] == modes["manifest.csv"] == modes["r01.mp4"], modes

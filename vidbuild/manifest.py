@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -100,9 +100,11 @@ class _JsonList:
 @contextmanager
 def _atomic(path: Path) -> Iterator[TextIO]:
     """A temporary file beside ``path``, renamed over it only if the block completes."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not mkstemp, whose 0600 the rename would keep: the manifest gets the umask's permissions,
+    # as the videos do. The name is one outputs.TEMPORARY_NAME knows (a killed build's is cleaned).
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+        with temporary.open("x", encoding="utf-8", newline="") as stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:
