@@ -49,7 +49,8 @@ class ProtectedFiles:
         # leads to is a template all the same.
         for parent, names in template_tree(project.templates_dir):
             directories.setdefault(_key(Path(parent)) + os.sep, "the templates directory")
-            files.update((_key(Path(parent, name)), f"the template {name}") for name in names)
+            files.update((_key(Path(parent, name)), f"the template {name}") for name in names
+                         if os.path.islink(os.path.join(parent, name)))
         return cls(files, directories)
 
     def problem(self, real_path: str, *, output: bool = True) -> str | None:
