@@ -167,3 +167,28 @@ def test_the_manifest_gets_the_usual_permissions_as_the_videos_do(project: Path,
 
     modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in (project / "out").iterdir()}
     assert modes["manifest.json"] == modes["manifest.csv"] == modes["r01.mp4"], modes
+
+
+@pytest.mark.parametrize("output", ["rows.csv/{{ key }}.mp4", "notes.txt/{{ key }}.mp4",
+                                    "vidbuild.yaml/{{ key }}.mp4", "out/notes.txt/{{ key }}/v.mp4"])
+def test_an_output_below_a_file_is_refused_before_anything_is_sent(
+        project: Path, heygen: LoopbackHeyGen, output: str) -> None:
+    # A directory is needed where a file is: the video could never be written, so it must not be paid.
+    (project / "notes.txt").write_text("keep", encoding="utf-8")
+    (project / "out").mkdir()
+    (project / "out" / "notes.txt").write_text("keep", encoding="utf-8")
+    project_file = project / "vidbuild.yaml"
+    text = project_file.read_text(encoding="utf-8")
+    project_file.write_text(text.replace('output: "out/{{ key }}.mp4"', f'output: "{output}"'),
+                            encoding="utf-8")
+    blocker = output.split("/{{")[0]
+
+    for command in ("validate", "build"):
+        run = run_vidbuild(command, str(project), env=heygen.env())
+
+        assert run.code == 2, run.stderr
+        assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+        assert (f"vidbuild.yaml:16:9: output: output path '{output.replace('{{ key }}', 'r01')}' "
+                f"needs {blocker} to be a directory, but it is a file (row r01 at ") in run.stderr
+    assert heygen.requests() == []
+    assert (project / "notes.txt").read_text(encoding="utf-8") == "keep"

@@ -449,6 +449,9 @@ def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None =
         target = os.path.realpath(target)
     if not target.startswith(base.rstrip("/") + "/"):
         return f"output path {rendered!r} escapes the project directory"
+    blocker = _file_on_the_way(str(root), parent)
+    if blocker is not None:
+        return f"output path {rendered!r} needs {blocker} to be a directory, but it is a file"
     clash = protected.problem(target) if protected is not None else None
     if clash:
         return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
@@ -458,6 +461,20 @@ def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None =
 @functools.lru_cache(maxsize=4096)
 def _resolved(root: str, directory: str) -> str:
     return os.path.realpath(os.path.join(root, directory))
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_on_the_way(root: str, directory: str) -> str | None:
+    """The first of ``directory``'s leading paths (relative, '/'-separated) that exists but is
+    not a directory, or None: the video could never be written below it, so it must not be paid."""
+    if not directory:
+        return None
+    above = posixpath.dirname(directory)
+    blocker = _file_on_the_way(root, above) if above else None
+    if blocker is None and os.path.exists(os.path.join(root, directory)) \
+            and not os.path.isdir(os.path.join(root, directory)):
+        return directory
+    return blocker
 
 
 def expand_project(project: Project, state_dir: Path | None = None, *,
