@@ -6,14 +6,18 @@ use: real builds as subprocesses against the emulator behind a loopback socket, 
 
 from __future__ import annotations
 
+import io
 import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, write_project
 
+import vidbuild.client._http
+from vidbuild import commands
 from vidbuild.api import normalize_base_url
 from vidbuild.state import namespace_for
 from vidbuild.uptodate import input_files
@@ -192,3 +196,30 @@ def test_an_output_below_a_file_is_refused_before_anything_is_sent(
                 f"needs {blocker} to be a directory, but it is a file (row r01 at ") in run.stderr
     assert heygen.requests() == []
     assert (project / "notes.txt").read_text(encoding="utf-8") == "keep"
+
+
+# -- 8. nothing waits past --render-timeout -----------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine.py: a poll that fails (here a status reply later than the client's read timeout) goes "
+    "to _transient, which reschedules the poll without looking at the row's render deadline; only a "
+    "poll that answers 'processing' reaches _next_check. So the build retries until "
+    "MAX_TRANSIENT_FAILURES per row (8 x the 15 s read timeout per row with HeyGen's timeouts) and "
+    "then stops on the network error instead of leaving the rows unfinished at --render-timeout"))
+def test_status_replies_slower_than_the_read_timeout_stop_at_the_render_timeout(
+        project: Path, heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch) -> None:
+    heygen.restart(faults={"slow:status": 1.0}, slow_seconds=1.0)
+    for name, value in heygen.env().items():
+        if name.startswith(("HEYGEN_", "VIDBUILD_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(vidbuild.client._http, "READ_TIMEOUT", httpx.Timeout(0.2))
+    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
+    err = io.StringIO()
+
+    code = commands.build(str(project), render_timeout=0.5, stderr=err)
+
+    assert code == 3, err.getvalue()
+    given_up = [line for line in err.getvalue().splitlines() if "after 0.5 s (--render-timeout)" in line]
+    assert sorted(line.split(":")[0] for line in given_up) == ["r01", "r02", "r03"], err.getvalue()
+    assert "stopped" not in err.getvalue().splitlines()[-1]
+    assert len(heygen.submits()) == 3
