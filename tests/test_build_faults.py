@@ -102,7 +102,10 @@ def test_a_connection_dropped_before_the_submit_arrived_is_resent(project: Path,
                                                                  heygen: LoopbackHeyGen) -> None:
     heygen.restart(faults={"drop_before:submit": 0.4}, seed=6)
 
-    code, err = build(project)
+    # One submission at a time, so each body meets the seed's draws in the same order every run.
+    # With several in flight, timing decides which body gets which draw, and now and then one
+    # body drew six drops in a row: the build then stops (exit 3) by design (MAX_LOST_REPLIES).
+    code, err = build(project, jobs=1)
 
     assert code == 0, err
     assert struck(heygen, "drop_before", "/v2/video/generate") > 0
