@@ -13,9 +13,12 @@ import fcntl
 import hashlib
 import os
 import re
+import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -171,6 +174,19 @@ class DiskState:
                              "this command ran; stopped before sending anything more (what it "
                              "recorded since is lost: check your HeyGen account before rebuilding)")
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Check the store (see ``_check_store``), then write with Ctrl-C held back until done.
+
+        diskcache loses track of a transaction that a KeyboardInterrupt cuts between its BEGIN
+        and its own bookkeeping: the transaction stays open and every later write of the process
+        fails (diskcache.Timeout), so a build's last writes on its way out of a Ctrl-C turned
+        exit 130 into an internal error. Held back, the Ctrl-C arrives as soon as the write ends.
+        """
+        self._check_store()
+        with _interrupts_held_back():
+            yield
+
     def get(self, content_hash: str) -> Record | None:
         data = self._cache.get(f"job:{content_hash}")
         return Record.from_json(data) if data is not None else None
@@ -186,8 +202,7 @@ class DiskState:
         'claimed': go ahead and send. 'busy': a live process holds it. 'orphaned': a dead process
         claimed it and may have sent it: reconcile first. 'exists': already submitted or done.
         """
-        self._check_store()
-        with self._cache.transact():
+        with self._writing(), self._cache.transact():
             current = self.get(content_hash)
             if current is not None and current.owner == self.owner and current.status == "claimed":
                 return "claimed", current   # our own claim, released unsent (rate limit): go again
@@ -206,8 +221,7 @@ class DiskState:
 
     def take_over(self, record: Record) -> bool:
         """Adopt an orphaned claim so only this process reconciles it; False if someone else did."""
-        self._check_store()
-        with self._cache.transact():
+        with self._writing(), self._cache.transact():
             current = self.get(record.hash)
             if current is None or current.owner != record.owner or self.owner_alive(current.owner):
                 return False
@@ -225,8 +239,7 @@ class DiskState:
         written, inside the same transaction: no claim can come between the check and the write.
         If it raises, nothing is written.
         """
-        self._check_store()
-        with self._cache.transact():
+        with self._writing(), self._cache.transact():
             current = self.get(record.hash)
             if current is not None and _superseded(record, current):
                 return False
@@ -237,8 +250,8 @@ class DiskState:
             return True
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
-        self._check_store()
-        self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
+        with self._writing():
+            self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
 
     def owner_alive(self, owner: str) -> bool:
         if owner == self.owner:
@@ -271,14 +284,31 @@ class DiskState:
         return self._cache.get(f"meta:{name}")
 
     def set_meta(self, name: str, value: Any) -> None:
-        self._check_store()
-        self._cache.set(f"meta:{name}", value)
+        with self._writing():
+            self._cache.set(f"meta:{name}", value)
 
     def close(self) -> None:
         self._cache.close()
         fcntl.flock(self._owner_file, fcntl.LOCK_UN)
         self._owner_file.close()
         (self._owners / f"{_owner_token(self.owner)}.lock").unlink(missing_ok=True)
+
+
+@contextmanager
+def _interrupts_held_back() -> Iterator[None]:
+    """SIGINT that arrives in the block is delivered when it ends (main thread only: others can't
+    set signal handlers, and Python delivers SIGINT to the main thread anyway)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if arrived:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _superseded(record: Record, current: Record) -> bool:
