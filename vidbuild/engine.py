@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidbuild.backend import Backend
-from vidbuild.client import DamagedDownloadError
+from vidbuild.client import DamagedDownloadError, VideoStatus
 from vidbuild.errors import (
     ApiError,
     AuthError,
@@ -27,6 +27,7 @@ from vidbuild.errors import (
     NotFoundError,
     QuotaError,
     RateLimitError,
+    RequestInProgressError,
     RouteGoneError,
     TransportError,
     UncertainSubmitError,
@@ -34,11 +35,14 @@ from vidbuild.errors import (
 from vidbuild.intake import Intake
 from vidbuild.outputs import check_inside, has_own_copy, temporary_sibling
 from vidbuild.pacing import Pacer
-from vidbuild.plan import Step, estimate_seconds, field_digests
+from vidbuild.plan import Step, estimate_seconds, field_digests, file_checksum
 from vidbuild.protected import ProtectedFiles
+from vidbuild.reading import UNKNOWN, Reader
 from vidbuild.reconcile import find_submission, uncertain_message
+from vidbuild.recover import AccountSearch, Finding, Wanted
 from vidbuild.report import Reporter
 from vidbuild.state import KeyEntry, Record, State, Status
+from vidbuild.submitting import resendable, send
 from vidbuild.worklist import Outcome, Worklist
 
 DEFAULT_JOBS = 4            # a handful in flight: HeyGen plans render 1 to 10 at once
@@ -46,6 +50,10 @@ MAX_TRANSIENT_FAILURES = 8  # consecutive network failures on one job before giv
 MAX_DOWNLOAD_TRIES = 3
 MAX_DAMAGED_DOWNLOADS = 8   # files that arrived cut short, each fetched again from a fresh URL
 MAX_LOST_REPLIES = 5        # submissions of one job in a row that got no reply before giving up
+# Lost v3 replies resent under their Idempotency-Key before the video is looked up by its marker
+# instead (the create replays its reply, which can be lost again; a lookup finds the video).
+RESENDS_BEFORE_LOOKUP = 2
+MAX_IN_FLIGHT_WAITS = 16    # 409 request_in_progress answers, poll_max apart, before giving up
 MAX_GRACE_FACTOR = 16       # the wait before a lookup doubles with each lost reply, up to 16 times
 DEFAULT_RENDER_TIMEOUT = 3600.0   # seconds a render may take before its row is left unfinished
 
@@ -85,6 +93,8 @@ class Engine(Worklist):
         self._stopping = False
         self._started = time.time()
         self._deadlines: dict[str, float] = {}   # by hash, on self.clock: see _deadline
+        self.reader = Reader(self.client, state)
+        self.search = AccountSearch(self.reader)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -136,7 +146,7 @@ class Engine(Worklist):
             return False
         task, step = due
         tasks = {"poll": self._poll, "download": self._download, "reconcile": self._reconcile,
-                 "watch": self._watch}
+                 "watch": self._watch, "resend": self._resend, "requeue": self._queue.appendleft}
         try:
             tasks[task](step)
         except (AuthError, QuotaError) as exc:
@@ -168,10 +178,11 @@ class Engine(Worklist):
 
     def _submit(self, step: Step, *, confirmed_absent: bool = False) -> None:
         job = step.job
-        sent = job.request_body()   # its title (marked) is what a lost reply is looked up by
+        _, sent = job.submission()   # its title (marked) is what a lost reply is looked up by
         outcome, record = self.state.claim(job.hash, job.key, job.kind, title=sent.get("title"),
                                            output=job.output, force=step.action == "submit"
-                                           and step.reason.startswith("forced"))
+                                           and step.reason.startswith("forced"),
+                                           generation=job.generation)
         assert record is not None
         self.records[job.hash] = record
         if outcome != "claimed" and not confirmed_absent:
@@ -182,10 +193,30 @@ class Engine(Worklist):
             self._in_flight.add(job.hash)
             self._schedule(self._grace_left(step), "reconcile", step)
             return
+        if step.look_first and record.attempts == 1 and not record.forced and not confirmed_absent \
+                and self._found_in_account(step, record):
+            return
+        if record.generation != job.generation and not self._switch_generation(step, record):
+            return
         self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+        self._send(step, record)
+
+    def _switch_generation(self, step: Step, record: Record) -> bool:
+        """A claim whose earlier send went through the other generation is sent again through this
+        build's choice (only once found absent): written first, so a lost reply is looked up right."""
+        record.generation = step.job.generation
+        return self._mark(step, record, record.status)
+
+    def _send(self, step: Step, record: Record) -> None:
+        """Send the claimed ``record`` through its generation and follow what comes of it."""
+        job = step.job
         sent_at = time.time()
         try:
-            video_id = self.client.submit(job.kind, sent)
+            video_id = send(self.client, job, record)
+        except RequestInProgressError as exc:   # our own earlier send, same key, still in flight
+            self._in_flight.add(job.hash)
+            self._wait_in_flight(step, exc)
+            return
         except UncertainSubmitError as exc:
             self._reply_lost(step, record, sent_at, exc)
             return
@@ -206,6 +237,15 @@ class Engine(Worklist):
         self._deadlines.pop(job.hash, None)   # a new submission: its own time to render
         self._begin_polling(step, record, at_once=False)
 
+    def _wait_in_flight(self, step: Step, exc: RequestInProgressError) -> None:
+        """HeyGen is still creating the video of an earlier send under the same key: ask again
+        once that may have finished (the replay then names the video)."""
+        waits = self._failures.get(f"inflight:{step.job.hash}", 0) + 1
+        self._failures[f"inflight:{step.job.hash}"] = waits
+        if waits > MAX_IN_FLIGHT_WAITS:
+            raise _Stop(f"{step.key}: {exc}") from exc
+        self._schedule(self.timing.poll_max, "resend", step)
+
     def _reply_lost(self, step: Step, record: Record, sent_at: float, exc: UncertainSubmitError) -> None:
         """The submission may have created a video: keep its time, look it up after a grace that
         doubles with each lost reply of the body (a lagging video list gets longer to catch up)."""
@@ -216,10 +256,15 @@ class Engine(Worklist):
         self._in_flight.add(step.job.hash)   # it may be rendering: it keeps its place in the window
         lost = self._failures.get(f"lost:{step.job.hash}", 0) + 1
         self._failures[f"lost:{step.job.hash}"] = lost
-        self._schedule(self._grace_left(step), "reconcile", step)
+        native = resendable(record, time.time()) and lost <= RESENDS_BEFORE_LOOKUP
+        if native:   # the same Idempotency-Key can't make a second video
+            self._schedule(min(self.timing.poll_max, self.timing.poll_min * 2 ** lost), "resend", step)
+        else:
+            self._schedule(self._grace_left(step), "reconcile", step)
         if lost > MAX_LOST_REPLIES:   # the API never answers: resending can't help today
             raise _Stop(f"{step.key}: {lost} submissions in a row got no reply: {exc}") from exc
-        self.reporter.note(step, f"reply lost ({exc}); will look it up before any resend")
+        then = "resending under the same Idempotency-Key" if native else "will look it up before any resend"
+        self.reporter.note(step, f"reply lost ({exc}); {then}")
 
     def _begin_polling(self, step: Step, record: Record | None, *, at_once: bool) -> None:
         """Track a rendering video: its first poll now (state from an earlier run or another
@@ -273,7 +318,9 @@ class Engine(Worklist):
             self._schedule(0.0, "download", step)
 
     def _requeue_rate_limited(self, step: Step, exc: RateLimitError) -> None:
-        # Too many videos rendering at once: shrink the window to what the account accepts.
+        # Too many videos rendering at once: shrink the window to what the account accepts. The
+        # row itself renders nothing (a 429 creates nothing, and uses no Idempotency-Key).
+        self._in_flight.discard(step.job.hash)
         self.window = max(1, len(self._in_flight))
         self._submit_after = self.clock() + (exc.retry_after or self.timing.poll_min)
         self._queue.appendleft(step)
@@ -283,6 +330,43 @@ class Engine(Worklist):
     def _release(self, step: Step, record: Record, exc: ApiError) -> bool:
         record.error = f"not sent: {exc}"
         return self._mark(step, record, "failed" if record.attempts > 1 else "claimed")
+
+    # -- recover and reconcile -----------------------------------------------------------------
+
+    def _found_in_account(self, step: Step, record: Record) -> bool:
+        """Before a first payment that state can't vouch for: look for the body's video in the
+        account; True if found (and adopted), or if the row waits for a lookup to be possible."""
+        wanted = Wanted(record.hash, record.kind, record.title, frozenset(self._known_video_ids()),
+                        callback_sent=step.job.callback_id is not None)
+        try:
+            finding = self.search.find(wanted)
+        except RouteGoneError:
+            return False   # neither generation can be asked: sending is all that is left
+        except (AuthError, QuotaError) as exc:
+            self._queue.appendleft(step)
+            raise _Stop(str(exc)) from exc
+        except (TransportError, ApiError) as exc:
+            self._transient(step, "requeue", exc)
+            return True
+        if finding.outcome != "found" or not finding.video_id:
+            return False
+        self._adopt(step, record, finding, "found in the account (built before)")
+        return True
+
+    def _adopt(self, step: Step, record: Record, finding: Finding, what: str) -> None:
+        """Record a video found in the account as the row's, then download or poll it."""
+        record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
+        status = finding.status
+        if status is not None and status.status == "completed" and status.video_url:
+            record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
+            record.duration, record.completed_at = status.duration, time.time()
+            if self._mark(step, record, "completed"):
+                self.reporter.note(step, f"{what}: {finding.video_id}; not paying again")
+                self._schedule(0.0, "download", step)
+            return
+        if self._mark(step, record, "submitted"):
+            self.reporter.note(step, f"{what}: {finding.video_id}; not paying again")
+            self._begin_polling(step, record, at_once=True)
 
     # -- reconcile ----------------------------------------------------------------------------
 
@@ -295,20 +379,40 @@ class Engine(Worklist):
         factor: int = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
         return max(0.0, since + self.timing.reconcile_grace * factor - time.time())
 
-    def _reconcile(self, step: Step) -> None:
+    def _own_unsent(self, step: Step) -> Record | None:
+        """The row's claim from state, made this build's own, if it is still waiting on a send
+        whose reply was lost; else None, the row following whatever state says instead."""
         record = self.state.get(step.job.hash)
         if record is None or record.status not in ("claimed", "uncertain"):
             self._in_flight.discard(step.job.hash)
             self._follow_existing(step, "exists", record) if record else self._queue.append(step)
-            return
+            return None
         if record.owner != self.state.owner and not self.state.take_over(record):
             self._in_flight.discard(step.job.hash)
             self._schedule(self.timing.poll_min, "watch", step)
-            return
+            return None
         self.records[step.job.hash] = record
+        return record
+
+    def _resend(self, step: Step) -> None:
+        """Send a v3 create again under its Idempotency-Key: HeyGen replays the first reply."""
+        record = self._own_unsent(step)
+        if record is not None:
+            self._send(step, record)
+
+    def _reconcile(self, step: Step) -> None:
+        record = self._own_unsent(step)
+        if record is None:
+            return
+        if resendable(record, time.time()) and \
+                self._failures.get(f"lost:{step.job.hash}", 0) <= RESENDS_BEFORE_LOOKUP:
+            self._send(step, record)   # a claim an earlier build left: its key settles it
+            return
         try:
-            finding = find_submission(self.client, record, self._known_video_ids(),
+            finding = find_submission(self.search, record, self._known_video_ids(),
                                       agent_marked=step.job.callback_id is not None)
+        except RouteGoneError as exc:
+            raise _Stop(f"{step.key}: can't look for the lost submission: {exc}") from exc
         except ApiError as exc:
             if isinstance(exc, AuthError | QuotaError):
                 raise
@@ -316,12 +420,8 @@ class Engine(Worklist):
             return
         self._in_flight.discard(step.job.hash)
         if finding.outcome == "found" and finding.video_id:
-            record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
             record.lost_at = []
-            if not self._mark(step, record, "submitted"):
-                return
-            self.reporter.note(step, f"found the lost submission: {finding.video_id}; not resending")
-            self._begin_polling(step, record, at_once=True)
+            self._adopt(step, record, finding, "found the lost submission")
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
             self._submit(step, confirmed_absent=True)
@@ -363,24 +463,53 @@ class Engine(Worklist):
     # -- poll and download ----------------------------------------------------------------------
 
     def _poll(self, step: Step) -> None:
-        record = self.records[step.job.hash]
-        assert record.video_id is not None
+        """Ask about this video and every other one due soon, in one bulk read (see reading.py)."""
+        batch = [step, *self._due_soon("poll", self.timing.poll_max)]
+        video_ids = [self._video_id(member) for member in batch]
         try:
-            status = self.client.status(record.video_id)
-        except RouteGoneError:
-            # The read route is retired, not the video: stop with state kept (exit 3).
-            raise
-        except NotFoundError as exc:
-            self._in_flight.discard(step.job.hash)
-            self._fail(step, record, f"HeyGen no longer knows video {record.video_id}: {exc}",
-                       permanent=False)
-            return
+            statuses = self.reader.statuses(list(dict.fromkeys(video_ids)))
+        except RouteGoneError as exc:   # neither generation's reads are served: state kept (exit 3)
+            raise _Stop(f"{step.key}: can't read video {video_ids[0]}: {exc}") from exc
         except (TransportError, RateLimitError, ApiError) as exc:
             if isinstance(exc, AuthError | QuotaError):
                 raise
-            self._transient(step, "poll", exc)
+            self._transient(step, "poll", exc)   # the others keep their own timers
             return
+        riders = batch[1:]
+        self._cancel("poll", riders)
+        # The fired step goes last: if handling a rider stops the build, the rest keep a timer
+        # (the fired one gets its own back from _run_due_timer), so every row is still counted.
+        for index, rider in enumerate(riders):
+            try:
+                self._polled(rider, statuses[video_ids[index + 1]])
+            except BaseException:
+                for rest in riders[index:]:
+                    self._schedule(0.0, "poll", rest)
+                raise
+        self._polled(step, statuses[video_ids[0]])
+
+    def _video_id(self, step: Step) -> str:
+        video_id = self.records[step.job.hash].video_id
+        assert video_id is not None
+        return video_id
+
+    def _polled(self, step: Step, status: VideoStatus) -> None:
+        record = self.records[step.job.hash]
+        if status.status == UNKNOWN:
+            self._unknown_video(step, record)
+            return
+        if status.status == "completed" and not status.video_url:
+            try:   # a bulk status carries no URLs: the detail does
+                status = self.reader.detail(self._video_id(step), record.generation)
+            except RouteGoneError as exc:
+                raise _Stop(f"{step.key}: can't read video {record.video_id}: {exc}") from exc
+            except (TransportError, RateLimitError, ApiError) as exc:
+                if isinstance(exc, AuthError | QuotaError):
+                    raise
+                self._transient(step, "poll", exc)
+                return
         self._failures.pop(step.job.hash, None)
+        self._failures.pop(f"unknown:{step.job.hash}", None)
         if status.finished:
             self._video_finished(step)
         if status.status == "completed" and status.video_url:
@@ -394,6 +523,22 @@ class Engine(Worklist):
             self._fail(step, record, f"HeyGen failed the render: {text}", permanent=False)
         else:
             self._still_rendering(step, record, status.status)
+
+    def _unknown_video(self, step: Step, record: Record) -> None:
+        """Neither generation knows the video just now. Never taken for a lost video (that would
+        pay again): asked again a few times, then the row is left unfinished, its state kept."""
+        unknown = self._failures.get(f"unknown:{step.job.hash}", 0) + 1
+        self._failures[f"unknown:{step.job.hash}"] = unknown
+        if unknown <= MAX_TRANSIENT_FAILURES:
+            self._schedule(min(self.timing.poll_max, self.timing.poll_min * 2 ** unknown), "poll", step)
+            return
+        self.pacer.forget(step.job.hash)
+        self._in_flight.discard(step.job.hash)
+        self.reporter.note(step, f"HeyGen doesn't know video {record.video_id} (deleted from the "
+                                 f"account?); left unfinished: rebuild with --force {step.key} to pay "
+                                 "for it again")
+        self.outcome.unfinished.append(step.key)
+        self._leave(step)
 
     def _still_rendering(self, step: Step, record: Record, status: str) -> None:
         if record.status != "rendering" and not self._mark(step, record, "rendering"):
@@ -446,11 +591,13 @@ class Engine(Worklist):
         except (TransportError, ApiError) as exc:
             self._transient(step, "download", exc)
             return
-        stat = result.path.stat()
+        # A file already there with the video's bytes (recovered from the account) is kept as is.
+        keep = _holds_bytes(destination, result.sha256)
+        stat = (destination if keep else result.path).stat()
         record.checksum, record.size, record.mtime_ns = result.sha256, result.size, stat.st_mtime_ns
         record.output, record.downloaded_at, record.error = step.job.output, time.time(), None
         try:
-            if not self._land(step, record, staged, destination):
+            if not self._land(step, record, staged, destination, keep=keep):
                 return
         except ApiError as exc:   # the output's place changed while it downloaded (a symlink)
             self._transient(step, "download", exc)
@@ -461,12 +608,14 @@ class Engine(Worklist):
         self.outcome.done += 1
         self.reporter.done(step, record)
 
-    def _land(self, step: Step, record: Record, staged: Path, destination: Path) -> bool:
-        """Rename the fetched file over the output and record it, in one state transaction; if
-        another build superseded the record meanwhile, the file is dropped and not reported."""
+    def _land(self, step: Step, record: Record, staged: Path, destination: Path, *, keep: bool) -> bool:
+        """Rename the fetched file over the output (unless ``keep``: the output is the same bytes)
+        and record it, in one state transaction; if another build superseded the record
+        meanwhile, the file is dropped and not reported."""
         def install() -> None:
             check_inside(self.root, destination, self.options.protected)   # again: time has passed
-            os.replace(staged, destination)
+            if not keep:
+                os.replace(staged, destination)
 
         record.status = "downloaded"
         try:
@@ -526,7 +675,8 @@ class Engine(Worklist):
             self.pacer.forget(step.job.hash)
             self._deadlines.pop(step.job.hash, None)
             for name in (step.job.hash, f"lost:{step.job.hash}", f"urls:{step.job.hash}",
-                         f"damaged:{step.job.hash}"):
+                         f"damaged:{step.job.hash}", f"unknown:{step.job.hash}",
+                         f"inflight:{step.job.hash}"):
                 self._failures.pop(name, None)
         return last
 
@@ -545,3 +695,11 @@ class Engine(Worklist):
         self.reporter.note(step, "another build moved this row on (it got there first, or claimed it "
                                  "anew with --force): following its record instead of this one")
         self._schedule(0.0, "watch", step)
+
+
+def _holds_bytes(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a regular file whose bytes have this checksum."""
+    try:
+        return path.is_file() and not path.is_symlink() and file_checksum(path) == sha256
+    except OSError:
+        return False

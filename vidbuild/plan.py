@@ -22,6 +22,8 @@ PAYING_ACTIONS = frozenset({"submit", "retry"})
 WORDS_PER_SECOND = 2.5          # ~150 words a minute, a typical speaking pace
 CREDITS_PER_MINUTE = 1.0        # HeyGen bills avatar videos per minute of output
 ROWS_AT_ONCE = 64               # rows expanded before they are looked up in state (see plan_steps)
+# What plan says of a row whose video a build looks for in the account before paying (see recover.py).
+LOOK_FIRST_NOTE = " (will look in the account first)"
 _BREAK = re.compile(r'<break time="(?P<seconds>[\d.]+)s"\s*/>')
 
 
@@ -33,6 +35,9 @@ class Step:
     action: Action
     reason: str
     record: Record | None = None
+    # A first submission that state can't vouch for (a new state, or the output file exists
+    # while the body's hash is not in state): the build looks in the account before paying.
+    look_first: bool = False
 
     @property
     def key(self) -> str:
@@ -104,7 +109,8 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
         for job in batch:
             if cold:
                 forced_row = job.key in forced
-                yield Step(job, "submit", "forced rebuild (--force)" if forced_row else "new")
+                yield Step(job, "submit", "forced rebuild (--force)") if forced_row else \
+                    Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
             else:
                 yield decide(job, state, root, forced=job.key in forced)
 
@@ -118,7 +124,11 @@ def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
     if forced:
         return Step(job, "submit", "forced rebuild (--force)", record)
     if record is None:
-        return Step(job, "submit", _why_new(job, state.for_key(job.key)))
+        previous = state.for_key(job.key)
+        if previous is None and (root / job.output).exists():
+            # State never saw this row, yet its output exists: built elsewhere, or state was lost.
+            return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
+        return Step(job, "submit", _why_new(job, previous))
     if record.status == "failed":
         return Step(job, "retry", f"failed before: {record.error or 'unknown error'}", record)
     if record.status in ("claimed", "uncertain"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from vidbuild.api import normalize_base_url
+from vidbuild.api import Generation, normalize_base_url
 from vidbuild.errors import StateError
 
 STATE_DIR_NAME = ".vidbuild"
@@ -67,6 +67,11 @@ class Record:
     # When each submission whose reply was lost was sent (Unix seconds), until the body has a
     # video again: a reconcile looks back to the first of them, and waits longer after each.
     lost_at: list[float] = field(default_factory=list)
+    # The API generation the claim is sent through ("legacy" or "v3"); records written before
+    # vidbuild spoke v3 read as "legacy". ``forced``: the claim came from ``--force`` (it must
+    # pay again, so it never reuses an earlier claim's Idempotency-Key).
+    generation: Generation = "legacy"
+    forced: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -100,7 +105,8 @@ class State(Protocol):
     def get(self, content_hash: str) -> Record | None: ...
     def for_key(self, key: str) -> KeyEntry | None: ...
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
-              output: str, force: bool = False) -> tuple[ClaimOutcome, Record | None]: ...
+              output: str, force: bool = False, generation: Generation = "legacy"
+              ) -> tuple[ClaimOutcome, Record | None]: ...
     def take_over(self, record: Record) -> bool: ...
     def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool: ...
     def remember_key(self, key: str, entry: KeyEntry) -> None: ...
@@ -196,8 +202,9 @@ class DiskState:
         return KeyEntry(data["hash"], data["fields"]) if data is not None else None
 
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
-              output: str, force: bool = False) -> tuple[ClaimOutcome, Record | None]:
-        """Atomically mark a hash as about to be submitted by this process.
+              output: str, force: bool = False, generation: Generation = "legacy"
+              ) -> tuple[ClaimOutcome, Record | None]:
+        """Atomically mark a hash as about to be submitted by this process, through ``generation``.
 
         'claimed': go ahead and send. 'busy': a live process holds it. 'orphaned': a dead process
         claimed it and may have sent it: reconcile first. 'exists': already submitted or done.
@@ -215,7 +222,8 @@ class DiskState:
                             title=title, output=output, claimed_at=time.time(),
                             attempts=(current.attempts if current else 0) + 1,
                             earlier_video_ids=_earlier_ids(current),
-                            lost_at=[] if force or current is None else current.lost_at)
+                            lost_at=[] if force or current is None else current.lost_at,
+                            generation=generation, forced=force)
             self._cache.set(f"job:{content_hash}", record.to_json())
             return "claimed", record
 

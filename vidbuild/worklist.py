@@ -98,6 +98,19 @@ class Worklist:
             self._watching -= 1
         return task, step
 
+    def _due_soon(self, task: str, horizon: float) -> list[Step]:
+        """The steps whose ``task`` timer is due within ``horizon`` seconds (their timers stay)."""
+        limit = self.clock() + horizon
+        return [step for due, _, name, step in self._timers if name == task and due <= limit]
+
+    def _cancel(self, task: str, steps: list[Step]) -> None:
+        """Drop the ``task`` timers of ``steps`` (taken care of early, with another step's)."""
+        if steps:
+            chosen = {id(step) for step in steps}
+            self._timers = [timer for timer in self._timers
+                            if not (timer[2] == task and id(timer[3]) in chosen)]
+            heapq.heapify(self._timers)
+
     def _count_the_rest(self) -> None:
         """The build stopped: the rows not taken yet are up to date or unfinished, as planned."""
         for step in self._intake.rest():
