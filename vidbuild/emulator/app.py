@@ -77,7 +77,8 @@ class Emulator:
         self._store = VideoStore(self.config.state_dir)
         self._endpoints = Endpoints(self.config, self._store, self._pick, self._accepted_unknown)
         self._v3 = V3Endpoints(self.config, self._store, self._pick,
-                               self._endpoints.retry_after_headers, NO_BODY, self._accepted_unknown)
+                               self._endpoints.retry_after_headers, NO_BODY, self._accepted_unknown,
+                               stalled=self._endpoints.stalled)
 
     def __enter__(self) -> Emulator:
         return self

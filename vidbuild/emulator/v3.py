@@ -23,6 +23,7 @@ and users/me "catalogue".
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import json
@@ -59,6 +60,7 @@ ASSUMED_CLIP_SECONDS: Final = 5.0
 
 _KEY: Final = re.compile(api.IDEMPOTENCY_KEY_PATTERN)
 _STORE_BATCH: Final = 200
+_STALLED_FOR: Final = 3600.0   # how far off a stalled render's end looks to a read
 
 
 class FaultDraws(Protocol):
@@ -79,10 +81,12 @@ class V3Endpoints:
     def __init__(self, config: EmulatorConfig, store: VideoStore,
                  pick: Callable[[tuple[Any, ...]], Any],
                  retry_after_headers: Callable[[], dict[str, str]], no_body: object,
-                 accepted_unknown: Callable[[list[str]], None]) -> None:
+                 accepted_unknown: Callable[[list[str]], None],
+                 stalled: Callable[[Video], bool] = lambda video: False) -> None:
         self._config = config
         # Told the IDs outside the catalogue a lenient emulator let through (the v2 routes' note).
         self._accepted_unknown = accepted_unknown
+        self._stalled = stalled
         self._store = store
         self._pick = pick
         self._retry_after_headers = retry_after_headers
@@ -213,7 +217,7 @@ class V3Endpoints:
         video = self._store.video(video_id)
         if video is None:
             return v3_error(404, "not_found", f"Video {video_id} not found", param="video_id")
-        return v3_ok(detail(video, request.base_url, now, self._config.url_ttl))
+        return v3_ok(detail(self._as_seen(video, now), request.base_url, now, self._config.url_ttl))
 
     def statuses(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
         """GET /v3/videos/statuses?video_ids=a,b: in the order asked, each id once."""
@@ -229,7 +233,9 @@ class V3Endpoints:
             return v3_error(400, "invalid_parameter", f"video_ids: at most "
                             f"{api.V3_MAX_STATUS_IDS} ids per request, got {len(ids)}",
                             param="video_ids")
-        entries = [bulk_status(video_id, self._store.video(video_id), now) for video_id in ids]
+        found = {video_id: self._store.video(video_id) for video_id in ids}
+        entries = [bulk_status(video_id, video and self._as_seen(video, now), now)
+                   for video_id, video in found.items()]
         return v3_ok(entries, has_more=False, next_token=None)
 
     def list_videos(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
@@ -243,20 +249,29 @@ class V3Endpoints:
             return v3_error(400, "invalid_parameter", "token is invalid", param="token")
         matches = []
         for video in self._matching(before, request.query.get("title"),
-                                    request.query.get("folder_id")):
+                                    request.query.get("folder_id"), now - self._config.list_lag):
             matches.append(video)
             if len(matches) > limit:  # one extra tells whether another page follows
                 break
         page = matches[:limit]
         has_more = len(matches) > limit
-        return v3_ok([detail(v, request.base_url, now, self._config.url_ttl) for v in page],
+        return v3_ok([detail(self._as_seen(v, now), request.base_url, now, self._config.url_ttl)
+                      for v in page],
                      has_more=has_more, next_token=seq_token(page[-1].seq) if has_more else None)
 
-    def _matching(self, before: int | None, title: str | None,
-                  folder: str | None) -> Iterator[Video]:
+    def _as_seen(self, video: Video, now: float) -> Video:
+        """The video as reads show it: a render the ``render_stall`` fault holds stays processing,
+        as on the legacy status route (see ``Endpoints.render_status``)."""
+        if not self._stalled(video) or now < video.finishes_at:
+            return video
+        return dataclasses.replace(video, finishes_at=now + _STALLED_FOR, error=None)
+
+    def _matching(self, before: int | None, title: str | None, folder: str | None,
+                  created_by: float) -> Iterator[Video]:
+        """Videos newest first, as a list that lags ``list_lag`` seconds behind shows them."""
         while True:
             batch = self._store.videos(limit=_STORE_BATCH, before_seq=before,
-                                       title_contains=title or None)
+                                       title_contains=title or None, created_by=created_by)
             yield from (v for v in batch if not folder or folder_id(v) == folder)
             if len(batch) < _STORE_BATCH:
                 return
