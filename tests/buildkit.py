@@ -4,6 +4,11 @@ The emulator runs in the test process behind a real socket, so a ``vidbuild buil
 talks to it as it would to HeyGen, and the emulator survives that subprocess being killed.
 Restarting it keeps its port (vidbuild's state is namespaced by base URL) and its video store,
 so a test can switch faults on and off between builds as an outage would.
+
+Every build test runs twice (see ``pytest_generate_tests`` in conftest.py): with HeyGen's legacy
+read routes served, and retired (``legacy=gone``, as HeyGen announced for 2026-11-01).
+``LEGACY`` holds the mode of the test running; an emulator keeps it across restarts unless a
+test names another.
 """
 
 from __future__ import annotations
@@ -46,9 +51,24 @@ PROJECT_YAML = """\
         voice: {text: "Hi {{ row.name }}, {{ row.line }}"}
     output: "out/{{ key }}.mp4"
 """
-SUBMIT_PATHS = frozenset(api.SUBMIT_ROUTES.values())
+# Both generations' create routes: a row goes through the one it was planned for.
+SUBMIT_PATHS = frozenset(api.SUBMIT_ROUTES.values()) | frozenset(api.V3_SUBMIT_ROUTES.values())
 # Variables a subprocess must not inherit from the developer's shell.
 _PRIVATE_PREFIXES = ("HEYGEN_", "VIDBUILD_")
+# Reads of a video's status (or detail), legacy and v3.
+STATUS_PATHS = frozenset({api.STATUS_ROUTE, api.V3_STATUSES_ROUTE})
+LIST_PATHS = frozenset({api.LIST_ROUTE, api.V3_VIDEOS_ROUTE})
+
+
+def is_status_read(path: str) -> bool:
+    """Whether ``path`` reads one or more videos' status: legacy status, v3 statuses or detail."""
+    return path in STATUS_PATHS or (path.startswith(api.V3_VIDEO_ROUTE_PREFIX)
+                                    and path != api.V3_STATUSES_ROUTE)
+
+
+# How the emulators of the running test answer the retired v1/v2 routes ("served" or "gone").
+LEGACY_MODES = ("served", "gone")
+LEGACY = "served"
 
 
 def rows(count: int, line: str = "welcome!") -> list[dict[str, str]]:
@@ -87,6 +107,7 @@ class LoopbackHeyGen:
     def __init__(self, store: Path, *, speed: float = SPEED, **settings: Any) -> None:
         self.store = store
         self.speed = speed
+        self.legacy = str(settings.pop("legacy", LEGACY))
         self._server: RunningServer | None = None
         self._port = 0
         self.restart(**settings)
@@ -107,7 +128,7 @@ class LoopbackHeyGen:
     def restart(self, *, faults: dict[str, float] | None = None, **settings: Any) -> None:
         """Serve a fresh emulator with these settings (no faults unless given), same port and videos."""
         self.close()
-        settings = {"speed": self.speed, "retry_after": 0.01, **settings}
+        settings = {"speed": self.speed, "retry_after": 0.01, "legacy": self.legacy, **settings}
         config = EmulatorConfig(faults=faults or {}, state_dir=self.store, **settings)
         self._server = serve(Emulator(config), port=self._port)
         self._port = self._server.port
@@ -130,10 +151,15 @@ class LoopbackHeyGen:
     def submits(self) -> list[RecordedRequest]:
         return [r for r in self.requests() if r.method == "POST" and r.path in SUBMIT_PATHS]
 
+    def legacy_reads(self) -> list[RecordedRequest]:
+        """Every request to a v1/v2 route other than the create routes."""
+        return [r for r in self.requests() if api.is_legacy_route(r.path) and r.path not in SUBMIT_PATHS]
+
     def served_mp4(self, video_id: str) -> bytes:
         """The video's file as the emulator serves it, fetched like any client would."""
         with httpx.Client(base_url=self.url, headers={"X-Api-Key": API_KEY}) as client:
-            status = client.get(api.STATUS_ROUTE, params={"video_id": video_id}).json()["data"]
+            # The v3 detail: served whether or not the legacy reads are retired.
+            status = client.get(api.V3_VIDEO_ROUTE_PREFIX + video_id).json()["data"]
             assert status["status"] == "completed", status
             reply = client.get(status["video_url"])
             reply.raise_for_status()

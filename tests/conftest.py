@@ -11,6 +11,34 @@ from typing import Any
 import pytest
 
 _LOOPBACK = {"localhost", "127.0.0.1", "::1", None}
+# Build tests that use the in-process emulator rather than buildkit's loopback one; they too run
+# with the legacy reads served and retired.
+_IN_PROCESS_BUILD_MODULES = frozenset({"test_identical_rows", "test_report", "test_uptodate"})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every build test (a module using buildkit, or one named above) runs in both legacy modes."""
+    module = metafunc.module
+    uses_buildkit = any(getattr(value, "__module__", None) == "buildkit" for value in vars(module).values())
+    if uses_buildkit or module.__name__ in _IN_PROCESS_BUILD_MODULES:
+        # First, so that the emulators the test's other fixtures start already have the mode.
+        if "legacy_mode" in metafunc.fixturenames:
+            metafunc.fixturenames.remove("legacy_mode")
+        metafunc.fixturenames.insert(0, "legacy_mode")
+        metafunc.parametrize("legacy_mode", ["served", "gone"], indirect=True)
+
+
+@pytest.fixture
+def legacy_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+                _no_real_heygen: None) -> str:
+    """How the test's emulators answer HeyGen's retired v1/v2 reads: "served" or "gone"."""
+    import buildkit
+
+    mode = str(request.param)
+    monkeypatch.setattr(buildkit, "LEGACY", mode)
+    if mode != "served":
+        monkeypatch.setenv("VIDBUILD_EMULATOR_LEGACY", mode)
+    return mode
 
 
 @pytest.fixture(autouse=True)

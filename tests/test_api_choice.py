@@ -79,8 +79,8 @@ def test_plan_names_the_route_of_what_it_would_send(write_tree: WriteTree, tmp_p
     commands.plan(str(root), state_dir=str(tmp_path / "state"), stdout=lines, json_output=True)
 
     assert text.getvalue().splitlines()[:2] == [
-        "submit      a  new; via v3",
-        f"submit      b  new; via v2: {IMAGE_REASON}"]
+        "submit      a  new (will look in the account first); via v3",
+        f"submit      b  new (will look in the account first); via v2: {IMAGE_REASON}"]
     planned = [json.loads(line) for line in lines.getvalue().splitlines()[:2]]
     assert [(p["api"], p["endpoint"], p["api_reason"]) for p in planned] == [
         ("v3", "POST /v3/videos", "one avatar scene: v3 avatar video"),

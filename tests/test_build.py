@@ -97,7 +97,8 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     submits = [r for r in new if r.method == "POST"]
     assert len(submits) == 1
     assert submits[0].body["title"] == f"Hi Name3 [vb:{manifest(project)['r03']['hash'][:12]}]"
-    assert submits[0].body["video_inputs"][0]["voice"]["input_text"] == "Hi Name3, thanks for staying!"
+    assert submits[0].path == "/v3/videos"   # one avatar scene: v3 renders it (api: auto)
+    assert submits[0].body["script"] == "Hi Name3, thanks for staying!"
     assert submits[0].body["callback_id"] == manifest(project)["r03"]["hash"]
     heygen.assert_each_body_paid_once()
     heygen.assert_all_built(project, KEYS)
@@ -198,7 +199,8 @@ def test_question_and_dry_run_send_nothing(project: Path, heygen: LoopbackHeyGen
     assert run_vidbuild("build", "-q", str(project), env=heygen.env()).code == 1
     dry = run_vidbuild("build", "-n", str(project), env=heygen.env())
     assert dry.code == 0
-    assert dry.stdout.splitlines() == [*(f"submit      {key}  new; via v3" for key in KEYS),
+    looks = "new (will look in the account first); via v3"
+    assert dry.stdout.splitlines() == [*(f"submit      {key}  {looks}" for key in KEYS),
                                        "4 submit; estimated 0.08 credits"]
     assert heygen.requests() == []
 

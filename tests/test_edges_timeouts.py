@@ -167,13 +167,18 @@ class ScriptedSubmits(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
-def test_a_resend_after_a_lost_reply_that_is_rate_limited_is_looked_up_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("api", "then"), [
+    ("legacy", "the lost submission never reached HeyGen; sending it now"),
+    ("auto", "resending under the same Idempotency-Key")])   # v3: the key settles it
+def test_a_resend_after_a_lost_reply_that_is_rate_limited_is_looked_up_again(tmp_path: Path, api: str,
+                                                                            then: str) -> None:
     emulator = Emulator(EmulatorConfig(speed=0.0))
     transport = ScriptedSubmits(emulator, ["lost"] + ["busy"] * 5)
     client = HeyGenClient("http://emulator.test", "key", transport=transport, sleep=lambda s: None)
     backend = Backend(client, "http://emulator.test", emulated=False, timing=Timing())
     project = write_project(tmp_path / "campaign", rows(1))
     loaded = _load(str(project), None)
+    loaded.api = api
     clock = FakeClock()
     err = io.StringIO()
     try:
@@ -188,4 +193,4 @@ def test_a_resend_after_a_lost_reply_that_is_rate_limited_is_looked_up_again(tmp
 
     assert outcome.exit_code == 0, err.getvalue()
     assert outcome.done == 1 and len(videos) == 1
-    assert "the lost submission never reached HeyGen; sending it now" in err.getvalue()
+    assert then in err.getvalue()
