@@ -75,11 +75,27 @@ def ideal_makespan(render_seconds: list[float], slots: int) -> float:
     return max(free)
 
 
-def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str, str]) -> dict[str, Any]:
-    """(e) and (f): a real build against a loopback emulator with scaled render times and a cap."""
+def is_create(method: str, path: str) -> bool:
+    return method == "POST" and (path.endswith("/generate") or path in ("/v3/videos", "/v3/video-agents"))
+
+
+def is_status_read(method: str, path: str) -> bool:
+    """A read of one or more videos' status or detail: legacy status, v3 bulk statuses, v3 detail."""
+    return method == "GET" and (path == "/v1/video_status.get" or path.startswith("/v3/videos/"))
+
+
+def is_lookup(method: str, path: str, query: dict[str, str]) -> bool:
+    """A look in the account's list: by title marker (v3) or the legacy list."""
+    return method == "GET" and (path == "/v1/video.list" or (path == "/v3/videos" and "title" in query))
+
+
+def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str, str],
+               api: str = "auto") -> dict[str, Any]:
+    """(e) and (f): a real build against a loopback emulator with scaled render times and a cap,
+    its rows sent through ``api`` ('auto': v3 where it renders the same video)."""
     from vidbuild.emulator import Emulator, EmulatorConfig, serve
 
-    project = write_campaign(workdir / "pacing", videos)
+    project = write_campaign(workdir / f"pacing-{api}", videos)
     emulator = Emulator(EmulatorConfig(speed=speed, max_concurrent=cap, retry_after=0.05))
     with serve(emulator) as server:
         # The engine paces itself for HeyGen (polls 2 s to 30 s apart); scaling that pace with the
@@ -87,7 +103,7 @@ def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str
         run_env = {**env, "HEYGEN_API_BASE": server.url, "HEYGEN_API_KEY": "benchmark-key",
                    "VIDBUILD_TIMING_SCALE": str(speed)}
         started = time.time()
-        build = subprocess.run(vidbuild("build", ".", "-j", str(cap)), cwd=project, env=run_env,
+        build = subprocess.run(vidbuild("build", ".", "-j", str(cap), "--api", api), cwd=project, env=run_env,
                                capture_output=True, text=True)
         wall = time.time() - started
         requests = emulator.requests()
@@ -95,16 +111,18 @@ def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str
     if build.returncode != 0:
         raise SystemExit(f"pacing build failed: {build.stderr[-2000:]}")
     manifest = json.loads((project / "out" / "manifest.json").read_text())
-    generate = sum(1 for r in requests if r.method == "POST" and r.path.endswith("/generate"))
-    status = sum(1 for r in requests if r.path == "/v1/video_status.get")
+    generate = sum(1 for r in requests if is_create(r.method, r.path))
+    status = sum(1 for r in requests if is_status_read(r.method, r.path))
+    lookups = sum(1 for r in requests if is_lookup(r.method, r.path, r.query))
     downloaded_at = _downloaded_at(project)
     delays = [downloaded_at[v.video_id] - v.finishes_at for v in made if v.video_id in downloaded_at]
     ideal = ideal_makespan([v.finishes_at - v.created_at for v in sorted(made, key=lambda v: v.created_at)],
                            cap)
     shutil.rmtree(project)
     done = sum(1 for v in manifest["videos"] if v["status"] == "done")
-    return {"videos": videos, "cap": cap, "speed": speed, "done": done,
+    return {"videos": videos, "cap": cap, "speed": speed, "api": api, "done": done,
             "generate_per_video": round(generate / done, 2), "status_per_video": round(status / done, 2),
+            "lookups_per_video": round(lookups / done, 2),
             "completion_to_download_s": {"mean": round(sum(delays) / len(delays), 3),
                                          "max": round(max(delays), 3)},
             "build_seconds": round(wall, 2), "ideal_seconds": round(ideal, 2),
@@ -137,14 +155,18 @@ def table(results: dict[str, Any]) -> str:
                      f"{r['noop_over_plan']:>10.3f} {r['question']['seconds']:>7.3f} "
                      f"{r['floor']['peak_mib']:>10.1f} {r['cold_plan']['peak_mib']:>9.1f} "
                      f"{r['cold_build']['peak_mib']:>10.1f} {r['noop_build']['peak_mib']:>10.1f}")
-    p = results["pacing"]
-    lines += ["", f"pacing: {p['done']} videos, cap {p['cap']}, emulator speed {p['speed']}",
-              f"  generate requests per video {p['generate_per_video']}, status requests per video "
-              f"{p['status_per_video']}",
-              f"  completion to download: mean {p['completion_to_download_s']['mean']} s, max "
-              f"{p['completion_to_download_s']['max']} s",
-              f"  build {p['build_seconds']} s, ideal {p['ideal_seconds']} s, "
-              f"ratio {p['build_over_ideal']}"]
+    for name in ("pacing", "pacing_legacy"):
+        p = results.get(name)
+        if not p:
+            continue
+        lines += ["", f"{name}: {p['done']} videos, --api {p['api']}, cap {p['cap']}, emulator speed "
+                      f"{p['speed']}",
+                  f"  create requests per video {p['generate_per_video']}, status-or-detail requests per "
+                  f"video {p['status_per_video']}, account lookups per video {p['lookups_per_video']}",
+                  f"  completion to download: mean {p['completion_to_download_s']['mean']} s, max "
+                  f"{p['completion_to_download_s']['max']} s",
+                  f"  build {p['build_seconds']} s, ideal {p['ideal_seconds']} s, "
+                  f"ratio {p['build_over_ideal']}"]
     return "\n".join(lines)
 
 
@@ -164,11 +186,13 @@ def main() -> None:
         results: dict[str, Any] = {
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "scale": [], "pacing": {}}
-        for rows in (int(n) for n in args.sizes.split(",")):
+        for rows in (int(n) for n in args.sizes.split(",") if n.strip()):   # "" : pacing only
             print(f"measuring {rows} rows...", file=sys.stderr, flush=True)
             results["scale"].append(scale_run(rows, workdir, env))
         print("measuring pacing...", file=sys.stderr, flush=True)
         results["pacing"] = pacing_run(args.pacing_videos, args.cap, args.speed, workdir, env)
+        results["pacing_legacy"] = pacing_run(args.pacing_videos, args.cap, args.speed, workdir, env,
+                                              api="legacy")
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nfigures written to {args.json}")
