@@ -79,9 +79,11 @@ def is_create(method: str, path: str) -> bool:
     return method == "POST" and (path.endswith("/generate") or path in ("/v3/videos", "/v3/video-agents"))
 
 
-def is_status_read(method: str, path: str) -> bool:
-    """A read of one or more videos' status or detail: legacy status, v3 bulk statuses, v3 detail."""
-    return method == "GET" and (path == "/v1/video_status.get" or path.startswith("/v3/videos/"))
+def is_status_read(method: str, path: str, query: dict[str, str]) -> bool:
+    """A read of videos' status, detail or URLs: legacy status, v3 bulk statuses, v3 detail, and
+    the v3 list page read for the URLs of several videos that finished at once."""
+    return method == "GET" and (path == "/v1/video_status.get" or path.startswith("/v3/videos/")
+                                or (path == "/v3/videos" and "title" not in query))
 
 
 def is_lookup(method: str, path: str, query: dict[str, str]) -> bool:
@@ -112,7 +114,7 @@ def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str
         raise SystemExit(f"pacing build failed: {build.stderr[-2000:]}")
     manifest = json.loads((project / "out" / "manifest.json").read_text())
     generate = sum(1 for r in requests if is_create(r.method, r.path))
-    status = sum(1 for r in requests if is_status_read(r.method, r.path))
+    status = sum(1 for r in requests if is_status_read(r.method, r.path, r.query))
     lookups = sum(1 for r in requests if is_lookup(r.method, r.path, r.query))
     downloaded_at = _downloaded_at(project)
     delays = [downloaded_at[v.video_id] - v.finishes_at for v in made if v.video_id in downloaded_at]

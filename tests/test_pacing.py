@@ -16,7 +16,7 @@ def test_without_a_known_pace_one_scout_is_polled_often_and_the_others_wait() ->
     # Others wait for the prior's guess: 90% of 1 x (10 + 10) seconds.
     assert pacer.start("other", 10.0, submitted_at=0.0, now=0.0) == pytest.approx(EARLY * 20.0)
     assert pacer.unfinished("scout", now=1.0) == TIMING.poll_min
-    assert pacer.unfinished("scout", now=40.0) == pytest.approx(4.0)   # 10% of its age
+    assert pacer.unfinished("scout", now=40.0) == pytest.approx(10.0)   # 25% of its age
     assert pacer.waiting_first_poll() == ["other"]
 
 

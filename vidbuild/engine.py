@@ -424,7 +424,10 @@ class Engine(Worklist):
             self._adopt(step, record, finding, "found the lost submission")
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
-            self._submit(step, confirmed_absent=True)
+            if resendable(record, time.time()):
+                self._send(step, record)   # under the same key: safe even if the list lagged
+            else:
+                self._submit(step, confirmed_absent=True)
         else:   # stays uncertain: every build asks again until the user adopts or forces
             self._fail(step, record, uncertain_message(step.key, finding), permanent=False,
                        status="uncertain")
@@ -463,8 +466,16 @@ class Engine(Worklist):
     # -- poll and download ----------------------------------------------------------------------
 
     def _poll(self, step: Step) -> None:
-        """Ask about this video and every other one due soon, in one bulk read (see reading.py)."""
-        batch = [step, *self._due_soon("poll", self.timing.poll_max)]
+        """Ask about this video and every other one rendering, in one read (see reading.py).
+
+        The others ride along for free: one due soon (within ``poll_max``) counts as polled, one
+        due later keeps its own timer unless the read found it finished. So a read of the window
+        costs one request, and a video that finishes is seen at the next read of any video.
+        """
+        waiting = self._waiting("poll")
+        soon = [rider for left, rider in waiting if left <= self.timing.poll_max]
+        later = [rider for left, rider in waiting if left > self.timing.poll_max]
+        batch = [step, *soon, *later]
         video_ids = [self._video_id(member) for member in batch]
         try:
             statuses = self.reader.statuses(list(dict.fromkeys(video_ids)))
@@ -475,18 +486,34 @@ class Engine(Worklist):
                 raise
             self._transient(step, "poll", exc)   # the others keep their own timers
             return
-        riders = batch[1:]
+        self._add_urls(statuses)
+        found = {member.job.hash: statuses[self._video_id(member)] for member in batch}
+        riders = [*soon, *(rider for rider in later if found[rider.job.hash].finished)]
         self._cancel("poll", riders)
         # The fired step goes last: if handling a rider stops the build, the rest keep a timer
         # (the fired one gets its own back from _run_due_timer), so every row is still counted.
         for index, rider in enumerate(riders):
             try:
-                self._polled(rider, statuses[video_ids[index + 1]])
+                self._polled(rider, found[rider.job.hash])
             except BaseException:
                 for rest in riders[index:]:
                     self._schedule(0.0, "poll", rest)
                 raise
-        self._polled(step, statuses[video_ids[0]])
+        self._polled(step, found[step.job.hash])
+
+    def _add_urls(self, statuses: dict[str, VideoStatus]) -> None:
+        """Several videos finished at once: their URLs from one list read instead of a detail each
+        (a failure here only leaves each to its own detail read)."""
+        done = [video_id for video_id, status in statuses.items()
+                if status.status == "completed" and not status.video_url]
+        if len(done) < 2:
+            return
+        try:
+            statuses.update(self.reader.finished_details(done))
+        except (AuthError, QuotaError):
+            raise
+        except (TransportError, RateLimitError, ApiError):
+            pass
 
     def _video_id(self, step: Step) -> str:
         video_id = self.records[step.job.hash].video_id

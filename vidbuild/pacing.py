@@ -3,7 +3,7 @@
 A render is expected to take ``ratio * (overhead + per_second * video_seconds)`` (see
 ``backend.Timing``). The ratio starts from what earlier builds learned against the same API, or
 from 1. Until one video has finished, a single *scout* is polled often (every ``poll_min``, or
-every 10% of its age once that is longer) so the ratio is learned early without polling every
+every 25% of its age once that is longer) so the ratio is learned early without polling every
 video; every other video is first
 asked about just before it is expected to finish, then again in small, growing steps. This keeps
 both the status requests per video and the delay from completion to download low.
@@ -19,7 +19,9 @@ EARLY = 0.9           # first poll at 90% of the expected render time
 STEP = 0.04           # then every 4% of it, each step 30% longer than the last
 GROWTH = 1.3
 WEIGHT = 0.5          # how much one finished video moves the learned ratio
-SCOUT_STEP = 0.1      # the scout is polled every 10% of the time it has rendered so far
+# The scout is polled every 25% of the time it has rendered so far: every poll of it is a request
+# (bulk reads ask about the whole window at once, so the scout's pace sets the early cost).
+SCOUT_STEP = 0.25
 
 
 @dataclass
@@ -63,7 +65,7 @@ class Pacer:
         video = self._videos[key]
         video.last_unfinished, video.polls = now, video.polls + 1
         if video.scout and not self.learned:
-            # Nothing known yet: poll often enough that the first finish is seen within ~10%.
+            # Nothing known yet: poll often enough that the first finish is seen within ~25%.
             delay = max(self.timing.poll_min, SCOUT_STEP * (now - video.submitted_at))
         else:
             delay = max(self.timing.poll_min, STEP * self.expected(key)) * GROWTH ** (video.polls - 1)

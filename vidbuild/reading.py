@@ -50,7 +50,16 @@ class Reader:
         return "legacy" not in self.gone
 
     def statuses(self, video_ids: list[str]) -> dict[str, VideoStatus]:
-        """The status of each video (``not_found`` where no generation knows it); no URLs."""
+        """The status of each video (``not_found`` where no generation knows it). One video is
+        read in detail (one request either way, and a finished one comes with its URLs); several
+        in bulk, without URLs (``detail`` gives them)."""
+        if len(video_ids) == 1 and video_ids[0] not in self._legacy_only and self.v3_answers:
+            try:
+                return {video_ids[0]: self.client.v3.video(video_ids[0])}
+            except RouteGoneError:
+                self.remember_gone("v3")
+            except NotFoundError:
+                self._legacy_only.add(video_ids[0])   # read the legacy way below
         found: dict[str, VideoStatus] = {}
         via_v3 = [video_id for video_id in video_ids if video_id not in self._legacy_only]
         if via_v3 and self.v3_answers:
@@ -63,6 +72,23 @@ class Reader:
             if answer is None or (answer.not_found and self.legacy_answers):
                 found[video_id] = self._legacy_status(video_id, answer)
         return found
+
+    def finished_details(self, video_ids: list[str]) -> dict[str, VideoStatus]:
+        """Details, URLs included, of those of these finished videos that the newest page of ``GET
+        /v3/videos`` holds: one request for several videos (a detail each costs one per video).
+        Those it leaves out (older, or not listed yet) are for ``detail``."""
+        if not self.v3_answers:
+            return {}
+        from vidbuild.api import V3_MAX_VIDEO_PAGE
+
+        try:
+            page = self.client.v3.list_videos(limit=V3_MAX_VIDEO_PAGE)
+        except RouteGoneError:
+            self.remember_gone("v3")
+            return {}
+        wanted = set(video_ids)
+        return {video.video_id: video for video in page.videos
+                if video.video_id in wanted and video.status == "completed" and video.video_url}
 
     def detail(self, video_id: str, generation: str) -> VideoStatus:
         """The status with fresh signed URLs, from the generation that made the video first."""

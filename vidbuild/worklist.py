@@ -98,10 +98,10 @@ class Worklist:
             self._watching -= 1
         return task, step
 
-    def _due_soon(self, task: str, horizon: float) -> list[Step]:
-        """The steps whose ``task`` timer is due within ``horizon`` seconds (their timers stay)."""
-        limit = self.clock() + horizon
-        return [step for due, _, name, step in self._timers if name == task and due <= limit]
+    def _waiting(self, task: str) -> list[tuple[float, Step]]:
+        """(seconds until due, step) of every step waiting on a ``task`` timer (the timers stay)."""
+        now = self.clock()
+        return [(due - now, step) for due, _, name, step in self._timers if name == task]
 
     def _cancel(self, task: str, steps: list[Step]) -> None:
         """Drop the ``task`` timers of ``steps`` (taken care of early, with another step's)."""
