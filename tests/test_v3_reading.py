@@ -56,7 +56,7 @@ def test_a_retired_legacy_read_is_remembered_and_not_asked_first_again(tmp_path:
 
         again = Reader(client, state)   # the next build
         assert again.detail(video_id, "legacy").video_url
-        assert again.statuses([video_id, "other"])[video_id].status == "completed"
+        assert again.statuses({video_id: "legacy", "other": "v3"})[video_id].status == "completed"
         assert [r.path for r in emulator.requests()[asked:]] == [
             f"/v3/videos/{video_id}", "/v3/videos/statuses"]
 
@@ -64,9 +64,9 @@ def test_a_retired_legacy_read_is_remembered_and_not_asked_first_again(tmp_path:
 def test_a_video_no_generation_knows_is_unknown_never_failed(tmp_path: Path, state: DiskState) -> None:
     emulator, client = emulated(tmp_path, "served")
     with client:
-        one = Reader(client, state).statuses(["nope"])
+        one = Reader(client, state).statuses({"nope": "v3"})
         asked = len(emulator.requests())
-        several = Reader(client, state).statuses(["nope", "nix"])
+        several = Reader(client, state).statuses({"nope": "v3", "nix": "legacy"})
 
     assert one["nope"].status == several["nope"].status == several["nix"].status == UNKNOWN
     # Each 404 is checked against its generation's list: the routes answer, only the video is unknown.
@@ -80,7 +80,7 @@ def test_with_both_generations_reads_gone_a_read_raises_route_gone(tmp_path: Pat
     _, client = emulated(tmp_path, "gone")
     state.set_meta(ROUTES_GONE, ["v3"])   # as if v3 had answered 404 for its routes
     with client, pytest.raises(RouteGoneError):
-        Reader(client, state).statuses(["some-video"])
+        Reader(client, state).statuses({"some-video": "legacy", "other": "v3"})
 
 
 def test_the_marker_finds_a_body_in_one_request_and_skips_known_videos(tmp_path: Path,

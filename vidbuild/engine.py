@@ -478,7 +478,8 @@ class Engine(Worklist):
         batch = [step, *soon, *later]
         video_ids = [self._video_id(member) for member in batch]
         try:
-            statuses = self.reader.statuses(list(dict.fromkeys(video_ids)))
+            statuses = self.reader.statuses({video_id: self.records[member.job.hash].generation
+                                             for video_id, member in zip(video_ids, batch, strict=True)})
         except RouteGoneError as exc:   # neither generation's reads are served: state kept (exit 3)
             raise _Stop(f"{step.key}: can't read video {video_ids[0]}: {exc}") from exc
         except (TransportError, RateLimitError, ApiError) as exc:

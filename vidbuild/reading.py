@@ -15,6 +15,7 @@ forgotten as gone. Nothing here takes a 404 for a lost video.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import NotFoundError, RouteGoneError
@@ -49,17 +50,14 @@ class Reader:
     def legacy_answers(self) -> bool:
         return "legacy" not in self.gone
 
-    def statuses(self, video_ids: list[str]) -> dict[str, VideoStatus]:
-        """The status of each video (``not_found`` where no generation knows it). One video is
-        read in detail (one request either way, and a finished one comes with its URLs); several
-        in bulk, without URLs (``detail`` gives them)."""
-        if len(video_ids) == 1 and video_ids[0] not in self._legacy_only and self.v3_answers:
-            try:
-                return {video_ids[0]: self.client.v3.video(video_ids[0])}
-            except RouteGoneError:
-                self.remember_gone("v3")
-            except NotFoundError:
-                self._legacy_only.add(video_ids[0])   # read the legacy way below
+    def statuses(self, videos: Mapping[str, str]) -> dict[str, VideoStatus]:
+        """The status of each video (``not_found`` where no generation knows it), given as id →
+        the generation that created it. One video is read like ``detail`` (one request either way,
+        and a finished one comes with its URLs); several in bulk, without URLs (see ``detail``)."""
+        if len(videos) == 1:
+            (video_id, generation), = videos.items()
+            return {video_id: self.detail(video_id, generation)}
+        video_ids = list(videos)
         found: dict[str, VideoStatus] = {}
         via_v3 = [video_id for video_id in video_ids if video_id not in self._legacy_only]
         if via_v3 and self.v3_answers:
