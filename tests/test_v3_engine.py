@@ -15,17 +15,24 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from buildkit import API_KEY, LoopbackHeyGen, manifest, run_vidbuild
 
 import vidbuild.backend
 import vidbuild.client._http
 from vidbuild import commands
-from vidbuild.backend import Backend
+from vidbuild.backend import Backend, Timing
 from vidbuild.client import HeyGenClient
+from vidbuild.commands.build import _jobs, _load
+from vidbuild.emulator import Emulator, EmulatorConfig
+from vidbuild.engine import Engine, Options
+from vidbuild.plan import plan_steps
 from vidbuild.reading import ROUTES_GONE
+from vidbuild.report import PlainReporter
 from vidbuild.state import DiskState, Record, namespace_for
 from vidbuild.submitting import idempotency_key, resendable
+from vidbuild.worklist import Outcome
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an
 # image, which v3 studio scenes can't carry: they go through POST /v2/video/generate.
@@ -271,3 +278,44 @@ def test_idempotency_keys_differ_per_claim_and_only_first_claims_reuse_the_hash(
     assert resendable(first, 1000.0 + 3600)
     assert not resendable(first, 1000.0 + 24 * 3600)
     assert not resendable(Record(hash="b", key="r", kind="video", status="claimed", claimed_at=1.0), 2.0)
+
+
+class WithoutV3(httpx.BaseTransport):
+    """The emulator as a server that doesn't serve v3 at all: every /v3/ path answers 404."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.inner = emulator.transport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v3/"):
+            return httpx.Response(404, json={"error": {"code": "not_found", "message": "No route"}},
+                                  request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_server_without_v3_stops_a_v3_row_located_and_sends_it_through_legacy_when_asked(
+        tmp_path: Path) -> None:
+    emulator = Emulator(EmulatorConfig(speed=0.0))
+    client = HeyGenClient("http://emulator.test", "key", transport=WithoutV3(emulator), sleep=lambda s: None)
+    backend = Backend(client, "http://emulator.test", emulated=False, timing=Timing().scaled(0.001))
+    project = campaign(tmp_path / "project", ["r1"])
+    outcomes: list[Outcome] = []
+    try:
+        for api in ("auto", "legacy"):
+            loaded = _load(str(project), None)
+            loaded.api = api
+            err = io.StringIO()
+            try:
+                engine = Engine(backend, loaded.state, PlainReporter(err), project, Options())
+                outcomes.append(engine.run(plan_steps(_jobs(loaded), loaded.state, project)))
+            finally:
+                loaded.state.close()
+        videos = emulator.videos()
+    finally:
+        client.close()
+        emulator.close()
+
+    first, second = outcomes
+    assert first.exit_code == 3 and first.unfinished == ["r1"]
+    assert "route itself is not served here" in (first.stopped or "") and "--api" in (first.stopped or "")
+    assert second.exit_code == 0 and second.done == 1 and len(videos) == 1

@@ -223,7 +223,11 @@ class Engine(Worklist):
         except RateLimitError as exc:
             self._requeue_rate_limited(step, exc)
             return
-        except InvalidRequestError as exc:
+        except RouteGoneError as exc:   # the create route itself isn't served here: nothing was made
+            if self._release(step, record, exc):
+                self._queue.appendleft(step)
+            raise _Stop(f"{exc} (--api chooses the other API generation)") from exc
+        except (InvalidRequestError, NotFoundError) as exc:   # a 404 names something the body uses
             self._fail(step, record, str(exc), permanent=True)
             return
         except (TransportError, AuthError, QuotaError) as exc:
@@ -404,8 +408,8 @@ class Engine(Worklist):
         record = self._own_unsent(step)
         if record is None:
             return
-        if resendable(record, time.time()) and \
-                self._failures.get(f"lost:{step.job.hash}", 0) <= RESENDS_BEFORE_LOOKUP:
+        same_route = resendable(record, time.time()) and record.generation == step.job.generation
+        if same_route and self._failures.get(f"lost:{step.job.hash}", 0) <= RESENDS_BEFORE_LOOKUP:
             self._send(step, record)   # a claim an earlier build left: its key settles it
             return
         try:
@@ -424,7 +428,7 @@ class Engine(Worklist):
             self._adopt(step, record, finding, "found the lost submission")
         elif finding.outcome == "absent":
             self.reporter.note(step, "the lost submission never reached HeyGen; sending it now")
-            if resendable(record, time.time()):
+            if same_route:
                 self._send(step, record)   # under the same key: safe even if the list lagged
             else:
                 self._submit(step, confirmed_absent=True)
