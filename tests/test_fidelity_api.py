@@ -28,8 +28,10 @@ from vidbuild.project import load_project
 from vidbuild.validate import body_errors, body_is_valid
 
 REPO = Path(__file__).resolve().parent.parent
+# HeyGen's published description of the agent body, as written down in our own schema.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AGENT_SCHEMA = json.loads(
-    (Path(__file__).parent / "published" / "video_agent_generate.request.json").read_text())
+    (REPO_ROOT / "schemas" / "heygen" / "video_agent_generate.accepted.schema.json").read_text())
 AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
 VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
 KEY = {"X-Api-Key": "test-key"}

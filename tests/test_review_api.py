@@ -3,7 +3,8 @@ against `vidbuild emulator` over loopback, the v3 routes' nulls and unknown IDs,
 `validate --online` without a key on a project written for a real account.
 
 Facts come from HeyGen's published description (heygen-com/heygen-cli: codegen/external-api.json
-before 88b1673, excerpt in tests/published/; gen/video.go and gen/video-agent.go, 2026-07).
+before 88b1673, written down in schemas/heygen/video_agent_generate.accepted.schema.json;
+gen/video.go and gen/video-agent.go, 2026-07).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from vidbuild.expand import expand_project
 from vidbuild.project import load_project
 from vidbuild.validate import body_is_valid
 
+# HeyGen's published description of the agent body, as written down in our own schema.
+REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AGENT = Draft202012Validator(json.loads(
-    (Path(__file__).parent / "published" / "video_agent_generate.request.json").read_text()))
+    (REPO_ROOT / "schemas" / "heygen" / "video_agent_generate.accepted.schema.json").read_text()))
 AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
 DAISY = "Daisy-inskirt-20220818"
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
