@@ -65,6 +65,12 @@ def _state_arg(parser: argparse.ArgumentParser) -> None:
                         help="where state lives (default: $VIDBUILD_STATE_DIR, else PATH/.vidbuild)")
 
 
+def _state_url_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-url", metavar="URL", default=None,
+                        help="keep state in this PostgreSQL database (postgresql://…), shared by "
+                             "every runner that names it (default: $VIDBUILD_STATE_URL, else --state-dir)")
+
+
 def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
                             description="For each row: submit (new or changed, naming the fields), "
@@ -72,6 +78,7 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "and a credit estimate. Sends nothing.")
     _project_arg(parser)
     _state_arg(parser)
+    _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
     parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
     _api_arg(parser)
@@ -84,6 +91,7 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "paths and listed in out/manifest.json and out/manifest.csv.")
     _project_arg(parser)
     _state_arg(parser)
+    _state_url_arg(parser)
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="videos in flight at once (default 4; shrinks on rate limits)")
     parser.add_argument("-n", "--dry-run", action="store_true", help="print the plan; send nothing")
@@ -108,6 +116,7 @@ def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Show each row's last known state (no network requests).")
     _project_arg(parser)
     _state_arg(parser)
+    _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
 
 
@@ -117,6 +126,7 @@ def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "stay; the next build treats every row as new.")
     _project_arg(parser)
     _state_arg(parser)
+    _state_url_arg(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
 
 
@@ -130,6 +140,7 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the video to record as the row's")
     _project_arg(parser)
     _state_arg(parser)
+    _state_url_arg(parser)
 
 
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
@@ -175,14 +186,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
-                                        force=a.force, api=a.api),
+                                        force=a.force, api=a.api, state_url=a.state_url),
         "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
-                                          render_timeout=a.render_timeout, api=a.api),
-        "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json),
-        "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes),
-        "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir),
+                                          render_timeout=a.render_timeout, api=a.api,
+                                          state_url=a.state_url),
+        "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
+                                            state_url=a.state_url),
+        "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes,
+                                          state_url=a.state_url),
+        "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir,
+                                          state_url=a.state_url),
         "avatars": lambda a: commands.show_catalogue("avatars", a.path, state_dir=a.state_dir,
                                                      json_output=a.json, refresh=a.refresh),
         "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from vidbuild.outputs import check_inside
 from vidbuild.protected import ProtectedFiles
 from vidbuild.rowindex import IndexEntry
-from vidbuild.state import Record, State
+from vidbuild.state import Record, State, with_records
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
@@ -71,8 +71,8 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
         writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
         videos = _JsonList(json_file, project_name)
-        for row in rows():
-            item = entry(row.key, row.hash, row.output, state.get(row.hash))
+        for row, record in with_records(state, rows()):
+            item = entry(row.key, row.hash, row.output, record)
             videos.add(item)
             writer.writerow(item)
         videos.close()

@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -105,14 +105,21 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
     cold = state.holds_no_jobs()
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
+    # The batch's records come in one lookup (one round trip for a database), then the keys of
+    # the rows that have none, to name what changed.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
-        for job in batch:
-            if cold:
+        if cold:
+            for job in batch:
                 forced_row = job.key in forced
                 yield Step(job, "submit", "forced rebuild (--force)") if forced_row else \
                     Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
-            else:
-                yield decide(job, state, root, forced=job.key in forced)
+            continue
+        records = state.get_many([job.hash for job in batch])
+        new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
+        previous = state.for_keys(new_keys) if new_keys else {}
+        for job in batch:
+            yield _decide(job, records.get(job.hash), previous.get, state, root,
+                          forced=job.key in forced)
 
 
 def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Plan:
@@ -120,15 +127,21 @@ def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
-    record = state.get(job.hash)
+    """One row's step, looked up on its own (``plan_steps`` looks rows up a batch at a time)."""
+    return _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
+
+
+def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry | None], state: State,
+            root: Path, *, forced: bool) -> Step:
+    """The step for ``job`` given its ``record``; ``previous`` finds the last body built for a key."""
     if forced:
         return Step(job, "submit", "forced rebuild (--force)", record)
     if record is None:
-        previous = state.for_key(job.key)
-        if previous is None and (root / job.output).exists():
+        entry = previous(job.key)
+        if entry is None and (root / job.output).exists():
             # State never saw this row, yet its output exists: built elsewhere, or state was lost.
             return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
-        return Step(job, "submit", _why_new(job, previous))
+        return Step(job, "submit", _why_new(job, entry))
     if record.status == "failed":
         return Step(job, "retry", f"failed before: {record.error or 'unknown error'}", record)
     if record.status in ("claimed", "uncertain"):

@@ -11,20 +11,21 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import itertools
 import os
 import re
 import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from vidbuild.api import Generation, normalize_base_url
-from vidbuild.errors import StateError
+from vidbuild.errors import StateError, UsageError
 
 STATE_DIR_NAME = ".vidbuild"
 STATE_FORMAT = 1
@@ -90,20 +91,32 @@ class KeyEntry:
     fields: dict[str, str]
 
 
+class _HasHash(Protocol):
+    @property
+    def hash(self) -> str: ...
+
+
+_Row = TypeVar("_Row", bound=_HasHash)
+
+
 class State(Protocol):
     """The one interface the planner and the engine use for state.
 
     A backend must make ``claim`` and ``take_over`` atomic across processes, and ``record`` refuse
     to move a record backwards (an older copy must never undo a newer claim or a download),
     telling the caller so, and run its ``install`` step only when it writes, in the same
-    transaction, as ``DiskState`` does.
+    transaction, as ``DiskState`` does. ``get_many`` and ``for_keys`` answer for a page of rows
+    at once (only the hashes and keys that are known appear in the result): a remote store
+    answers them in one round trip instead of one per row.
     """
 
     namespace: str
     owner: str
 
     def get(self, content_hash: str) -> Record | None: ...
+    def get_many(self, hashes: Sequence[str]) -> dict[str, Record]: ...
     def for_key(self, key: str) -> KeyEntry | None: ...
+    def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]: ...
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
               output: str, force: bool = False, generation: Generation = "legacy"
               ) -> tuple[ClaimOutcome, Record | None]: ...
@@ -116,6 +129,18 @@ class State(Protocol):
     def get_meta(self, name: str) -> Any: ...
     def set_meta(self, name: str, value: Any) -> None: ...
     def close(self) -> None: ...
+
+
+_LOOKUP_PAGE = 500
+
+
+def with_records(state: State, rows: Iterable[_Row]) -> Iterator[tuple[_Row, Record | None]]:
+    """Each of ``rows`` (anything with a ``hash``) with its record, looked up a page at a time."""
+    iterator = iter(rows)
+    while page := list(itertools.islice(iterator, _LOOKUP_PAGE)):
+        found = state.get_many([row.hash for row in page])
+        for row in page:
+            yield row, found.get(row.hash)
 
 
 def namespace_for(base_url: str) -> str:
@@ -131,6 +156,40 @@ def state_root(project_root: Path, override: str | None = None) -> Path:
     """--state-dir, else $VIDBUILD_STATE_DIR, else .vidbuild/ in the project directory."""
     chosen = override or os.environ.get("VIDBUILD_STATE_DIR")
     return Path(chosen).resolve() if chosen else project_root / STATE_DIR_NAME
+
+
+def state_url(override: str | None = None, state_dir: str | None = None) -> str | None:
+    """--state-url, else $VIDBUILD_STATE_URL unless --state-dir chose a directory: the PostgreSQL
+    database that holds state instead of ``.vidbuild/``, or None for the disk.
+
+    UsageError if both options are given. The URL itself is checked when it is opened.
+    """
+    if override and state_dir:
+        raise UsageError("--state-url and --state-dir both say where state lives: give one")
+    if override:
+        return override
+    if state_dir:
+        return None
+    return os.environ.get("VIDBUILD_STATE_URL") or None
+
+
+def open_state(root: Path, namespace: str, *, url: str | None = None, project: str = "") -> State:
+    """The build state: a ``DiskState`` under ``root``, or with ``url`` a ``PostgresState``
+    namespaced by ``project`` (its name) and the API ``namespace``, as the disk is by directory.
+
+    Raises UsageError for a URL that is not PostgreSQL's or without psycopg installed, StateError
+    when the store can't be opened; a URL's password never appears in either.
+    """
+    if url is None:
+        return DiskState(root, namespace)
+    from vidbuild.state_postgres import PostgresState
+
+    return PostgresState(url, f"{project}/{namespace}")
+
+
+def state_exists(root: Path, namespace: str, *, url: str | None = None) -> bool:
+    """Whether state may hold anything yet (a database always may: it is asked)."""
+    return url is not None or (root / namespace).is_dir()
 
 
 class DiskState:
@@ -197,9 +256,25 @@ class DiskState:
         data = self._cache.get(f"job:{content_hash}")
         return Record.from_json(data) if data is not None else None
 
+    def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
+        found = {}
+        for content_hash in hashes:
+            record = self.get(content_hash)
+            if record is not None:
+                found[content_hash] = record
+        return found
+
     def for_key(self, key: str) -> KeyEntry | None:
         data = self._cache.get(f"key:{key}")
         return KeyEntry(data["hash"], data["fields"]) if data is not None else None
+
+    def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
+        found = {}
+        for key in keys:
+            entry = self.for_key(key)
+            if entry is not None:
+                found[key] = entry
+        return found
 
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
               output: str, force: bool = False, generation: Generation = "legacy"
@@ -211,19 +286,11 @@ class DiskState:
         """
         with self._writing(), self._cache.transact():
             current = self.get(content_hash)
-            if current is not None and current.owner == self.owner and current.status == "claimed":
-                return "claimed", current   # our own claim, released unsent (rate limit): go again
-            if current is not None and not (force or current.status == "failed"):
-                if current.status in ("claimed", "uncertain") and current.owner != self.owner:
-                    outcome: ClaimOutcome = "busy" if self.owner_alive(current.owner) else "orphaned"
-                    return outcome, current
-                return "exists", current
-            record = Record(hash=content_hash, key=key, kind=kind, status="claimed", owner=self.owner,
-                            title=title, output=output, claimed_at=time.time(),
-                            attempts=(current.attempts if current else 0) + 1,
-                            earlier_video_ids=_earlier_ids(current),
-                            lost_at=[] if force or current is None else current.lost_at,
-                            generation=generation, forced=force)
+            outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force, generation=generation)
+            if outcome != "claimed" or record is not None:
+                return outcome, record
+            record = new_claim(current, self.owner, content_hash, key, kind, title=title, output=output,
+                               force=force, generation=generation)
             self._cache.set(f"job:{content_hash}", record.to_json())
             return "claimed", record
 
@@ -240,7 +307,7 @@ class DiskState:
             return True
 
     def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool:
-        """Write ``record`` and return True, unless state has moved past it (see ``_superseded``):
+        """Write ``record`` and return True, unless state has moved past it (see ``superseded``):
         then write nothing and return False, so the caller knows another build took the job over.
 
         ``install`` (say, renaming a downloaded file into place) runs only when the record is
@@ -249,7 +316,7 @@ class DiskState:
         """
         with self._writing(), self._cache.transact():
             current = self.get(record.hash)
-            if current is not None and _superseded(record, current):
+            if current is not None and superseded(record, current):
                 return False
             if install is not None:
                 install()
@@ -319,7 +386,33 @@ def _interrupts_held_back() -> Iterator[None]:
             signal.raise_signal(signal.SIGINT)
 
 
-def _superseded(record: Record, current: Record) -> bool:
+def claim_outcome(current: Record | None, owner: str, owner_alive: Callable[[str], bool], *,
+                  force: bool) -> tuple[ClaimOutcome, Record | None]:
+    """What a claim by ``owner`` finds in ``current`` (the hash's record, read under the store's
+    lock): ('claimed', None) means write a new claim (see ``new_claim``); any other answer is
+    final. Shared by every store, so they cannot disagree."""
+    if current is not None and current.owner == owner and current.status == "claimed":
+        return "claimed", current   # our own claim, released unsent (rate limit): go again
+    if current is not None and not (force or current.status == "failed"):
+        if current.status in ("claimed", "uncertain") and current.owner != owner:
+            return ("busy" if owner_alive(current.owner) else "orphaned"), current
+        return "exists", current
+    return "claimed", None
+
+
+def new_claim(current: Record | None, owner: str, content_hash: str, key: str, kind: str, *,
+              title: str | None, output: str, force: bool, generation: Generation) -> Record:
+    """The record a claim writes over ``current`` (None: the hash was never claimed), to be
+    sent through ``generation``."""
+    return Record(hash=content_hash, key=key, kind=kind, status="claimed", owner=owner,
+                  title=title, output=output, claimed_at=time.time(),
+                  attempts=(current.attempts if current else 0) + 1,
+                  earlier_video_ids=_earlier_ids(current),
+                  lost_at=[] if force or current is None else current.lost_at,
+                  generation=generation, forced=force)
+
+
+def superseded(record: Record, current: Record) -> bool:
     """Whether ``record`` is a stale copy (another build followed the same job) that would undo
     ``current``: a newer claim of the hash would lose its video_id, a downloaded file its record."""
     if current.claimed_at != record.claimed_at:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from vidbuild.errors import EXIT_OK, InvalidRequestError, NotFoundError, UsageError
 from vidbuild.project import Project, load_project
-from vidbuild.state import DiskState, KeyEntry, Record, state_root
+from vidbuild.state import KeyEntry, Record, State, open_state, state_root
+from vidbuild.state import state_url as chosen_state_url
 
 if TYPE_CHECKING:
     from vidbuild.client import VideoStatus
@@ -20,7 +21,7 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
 
 def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = None,
-          stderr: TextIO | None = None) -> int:
+          stderr: TextIO | None = None, state_url: str | None = None) -> int:
     """Record ``video_id`` as the video of row ``key``'s current body, so the next build polls
     and downloads it instead of submitting (and paying for) a new one.
 
@@ -32,9 +33,10 @@ def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = 
 
     if not _VIDEO_ID.match(video_id):
         raise UsageError(f"{video_id!r} is not a video ID")
+    url = chosen_state_url(state_url, state_dir)
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    state = DiskState(root, backend_namespace())
+    state = open_state(root, backend_namespace(), url=url, project=project.name)
     err = stderr or sys.stderr
     try:
         job = _row(project, key)
@@ -64,7 +66,7 @@ def _row(project: Project, key: str) -> Job:
     return found[0]
 
 
-def _check_free(state: DiskState, job: Job, current: Record | None, video_id: str) -> None:
+def _check_free(state: State, job: Job, current: Record | None, video_id: str) -> None:
     if current is not None and current.status in ("claimed", "uncertain") \
             and current.owner != state.owner and state.owner_alive(current.owner):
         raise UsageError(f"adopt: a running build is submitting row {job.key}; try again when it is done")
@@ -89,7 +91,7 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
     return status
 
 
-def _record(state: DiskState, job: Job, video_id: str) -> None:
+def _record(state: State, job: Job, video_id: str) -> None:
     from vidbuild.plan import field_digests
     from vidbuild.uptodate import forget
 

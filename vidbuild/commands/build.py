@@ -20,7 +20,8 @@ from vidbuild.plan import PAYING_ACTIONS, Step, Summary, decide, holds_video, pl
 from vidbuild.project import Project, display_path, find_project_file, load_project
 from vidbuild.report import choose_reporter
 from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
-from vidbuild.state import DiskState, state_root
+from vidbuild.state import State, open_state, state_exists, state_root, with_records
+from vidbuild.state import state_url as chosen_state_url
 
 if TYPE_CHECKING:
     from vidbuild.backend import Backend
@@ -37,19 +38,22 @@ RENDER_RATIO = "render_ratio"
 @dataclass
 class Loaded:
     project: Project
-    state: DiskState
-    state_root: Path
+    state: State
+    state_root: Path           # local files (the emulator's videos) live here even with a state URL
     api: str | None = None     # --api: the API generation to choose, over the project's `api:`
 
 
-def _load(path: str | None, state_dir: str | None, api: str | None = None) -> Loaded:
-    """Load the project and open its state; the rows are read afterwards, as streams, and each
-    command reads every one of them (so finds every mistake) before it sends or prints anything."""
+def _load(path: str | None, state_dir: str | None, api: str | None = None,
+          url: str | None = None) -> Loaded:
+    """Load the project and open its state (``url``: --state-url); the rows are read afterwards,
+    as streams, and each command reads every one of them (so finds every mistake) before it
+    sends or prints anything."""
     from vidbuild.backend import backend_namespace
 
+    chosen = chosen_state_url(url, state_dir)
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    return Loaded(project, DiskState(root, backend_namespace()), root, api)
+    return Loaded(project, open_state(root, backend_namespace(), url=chosen, project=project.name), root, api)
 
 
 def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
@@ -65,9 +69,10 @@ def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
 
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
-         force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None) -> int:
+         force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
+         state_url: str | None = None) -> int:
     """Say what a build would do for each row, why, and through which API; sends nothing."""
-    loaded = _load(path, state_dir, api)
+    loaded = _load(path, state_dir, api, state_url)
     try:
         steps = plan_steps(_jobs(loaded, force), loaded.state, loaded.project.root, force)
         print_plan(steps, json_output, stdout or sys.stdout, loaded.project)
@@ -116,7 +121,7 @@ def print_plan(steps: Iterable[Step], json_output: bool, stream: TextIO,
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
           dry_run: bool = False, question: bool = False, fail_fast: bool = False,
           force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
-          api: str | None = None,
+          api: str | None = None, state_url: str | None = None,
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
 
@@ -132,7 +137,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     if render_timeout is not None and not (math.isfinite(render_timeout) and render_timeout > 0):
         raise UsageError(f"--render-timeout must be a positive number of seconds, got {render_timeout}")
     if not (force or dry_run or json_output):
-        unchanged = _unchanged_since_last_build(path, state_dir)
+        unchanged = _unchanged_since_last_build(path, state_dir, state_url)
         if unchanged is not None:
             if not question:
                 err = stderr or sys.stderr
@@ -143,7 +148,7 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     # Before the project file is parsed: a change from here on must keep the build from counting
     # as a snapshot of these inputs.
     project_stat = file_stat(find_project_file(path))
-    loaded = _load(path, state_dir, api)
+    loaded = _load(path, state_dir, api, state_url)
     try:
         if question:
             return EXIT_FAILED if _anything_to_do(loaded, force) else EXIT_OK
@@ -282,16 +287,19 @@ def _protected(loaded: Loaded) -> ProtectedFiles:
     return ProtectedFiles.of(loaded.project, loaded.state_root)
 
 
-def _unchanged_since_last_build(path: str | None, state_dir: str | None) -> int | None:
+def _unchanged_since_last_build(path: str | None, state_dir: str | None, url: str | None) -> int | None:
     """How many videos, if inputs and outputs are those of the last complete build (no expansion)."""
     from vidbuild.backend import backend_namespace
     from vidbuild.uptodate import is_up_to_date
 
+    chosen = chosen_state_url(url, state_dir)
     root = find_project_file(path).parent
     store = state_root(root, state_dir)
-    if not (store / backend_namespace()).is_dir():
+    if not state_exists(store, backend_namespace(), url=chosen):
         return None
-    state = DiskState(store, backend_namespace())
+    # A database's namespace holds the project's name (parsing the project file is quick).
+    name = load_project(path).name if chosen else ""
+    state = open_state(store, backend_namespace(), url=chosen, project=name)
     try:
         return is_up_to_date(state, root)
     finally:
@@ -342,9 +350,8 @@ def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path, se
 
 def _recorded_outputs(loaded: Loaded, index: RowIndex) -> Iterator[tuple[str, int, int]]:
     """(output, size, mtime_ns) per row, each checked against the row's record in state."""
-    root, state = loaded.project.root, loaded.state
-    for row in index.entries():
-        record = state.get(row.hash)
+    root = loaded.project.root
+    for row, record in with_records(loaded.state, index.entries()):
         stat = (root / row.output).stat()
         if record is None or record.status != "downloaded":
             raise _NotAsRecorded(row.key)
@@ -356,18 +363,18 @@ def _recorded_outputs(loaded: Loaded, index: RowIndex) -> Iterator[tuple[str, in
 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
-           stdout: TextIO | None = None) -> int:
-    """Every row's state from local state alone: no network."""
+           stdout: TextIO | None = None, state_url: str | None = None) -> int:
+    """Every row's state from state alone (the database with a state URL): no HeyGen request."""
     from vidbuild.manifest import entry
 
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
-    loaded = _load(path, state_dir, api="legacy")
+    loaded = _load(path, state_dir, api="legacy", url=state_url)
     stream = stdout or sys.stdout
     try:
         with RowIndex() as index:
             for _ in indexed(_jobs(loaded), index):
                 pass
-            rows = (entry(*row, loaded.state.get(row.hash)) for row in index.entries())
+            rows = (entry(*row, record) for row, record in with_records(loaded.state, index.entries()))
             _print_status(rows, index.key_width if index.count else 3, json_output, stream)
     finally:
         loaded.state.close()
@@ -387,27 +394,58 @@ def _print_status(rows: Iterable[dict[str, Any]], width: int, json_output: bool,
 
 
 def clean(path: str | None, *, state_dir: str | None = None, yes: bool = False,
-          stdin: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Remove the state directory after asking (``--yes`` for CI); refuse while a build runs."""
+          stdin: TextIO | None = None, stderr: TextIO | None = None, state_url: str | None = None) -> int:
+    """Remove the state directory after asking (``--yes`` for CI); refuse while a build runs.
+    With a state URL, remove the project's state for the current API from the database instead."""
+    chosen = chosen_state_url(state_url, state_dir)
     project = load_project(path)
     root = state_root(project.root, state_dir)
     err = stderr or sys.stderr
+    if chosen is not None:
+        return _clean_database(project, root, chosen, yes, stdin, err)
     if not root.exists():
         print(f"nothing to clean: {display_path(root)} does not exist", file=err)
         return EXIT_OK
     if _build_running(root):
         raise UsageError(f"a vidbuild build is using {display_path(root)}; not cleaning")
-    if not yes:
-        stdin = stdin or sys.stdin
-        if not stdin.isatty():
-            raise UsageError("clean asks before deleting state; pass --yes to skip the question")
-        err.write(f"delete {display_path(root)} (all record of submitted and downloaded videos)? [y/N] ")
-        err.flush()
-        if stdin.readline().strip().lower() not in ("y", "yes"):
-            print("not cleaned", file=err)
-            return EXIT_OK
+    if not yes and not _confirmed(display_path(root), stdin, err):
+        return EXIT_OK
     shutil.rmtree(root)
     print(f"removed {display_path(root)}", file=err)
+    return EXIT_OK
+
+
+def _confirmed(what: str, stdin: TextIO | None, err: TextIO) -> bool:
+    """Ask before deleting ``what``; UsageError where no one can answer (not a terminal)."""
+    stdin = stdin or sys.stdin
+    if not stdin.isatty():
+        raise UsageError("clean asks before deleting state; pass --yes to skip the question")
+    err.write(f"delete {what} (all record of submitted and downloaded videos)? [y/N] ")
+    err.flush()
+    if stdin.readline().strip().lower() not in ("y", "yes"):
+        print("not cleaned", file=err)
+        return False
+    return True
+
+
+def _clean_database(project: Project, root: Path, url: str, yes: bool, stdin: TextIO | None,
+                    err: TextIO) -> int:
+    """Delete the project's namespace from the state database, unless a build has it open."""
+    from vidbuild.backend import backend_namespace
+    from vidbuild.state_postgres import PostgresState, scrub_url
+
+    state = open_state(root, backend_namespace(), url=url, project=project.name)
+    assert isinstance(state, PostgresState)
+    what = f"the state of {state.namespace} in {scrub_url(url)}"
+    try:
+        if state.others_running():
+            raise UsageError(f"a vidbuild build is using {what}; not cleaning")
+        if not yes and not _confirmed(what, stdin, err):
+            return EXIT_OK
+        removed = state.delete_all()
+    finally:
+        state.close()
+    print(f"removed {what} ({removed} records)", file=err)
     return EXIT_OK
 
 
