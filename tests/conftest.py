@@ -45,9 +45,9 @@ def legacy_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
 def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests never reach HeyGen, never read a real key, never touch real state."""
-    for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL", "VIDBUILD_EMULATOR_SPEED",
-                 "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE", "VIDBUILD_EMULATOR_LEGACY",
-                 "VIDBUILD_EMULATOR_CATALOGUE"):
+    for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL",
+                 "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
+                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     real_getaddrinfo = socket.getaddrinfo

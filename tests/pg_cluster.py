@@ -97,7 +97,8 @@ class Cluster:
         command = [str(self.binaries / tool), *args]
         if self._runas is not None:
             command = ["runuser", "-u", self._runas.pw_name, "--", *command]
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120, cwd=self.base)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120,
+                              cwd=self.base)
         if done.returncode != 0:
             raise RuntimeError(f"{tool} failed ({done.returncode}): {done.stdout}{done.stderr}")
 
