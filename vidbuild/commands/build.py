@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.data import empty_rows_note
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.plan import PAYING_ACTIONS, Step, Summary, decide, holds_video, plan_steps, route_fields, via
+from vidbuild.plan import PAYING_ACTIONS, Step, Summary, holds_video, plan_steps, route_fields, via
 from vidbuild.project import Project, display_path, find_project_file, load_project
 from vidbuild.report import choose_reporter
 from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
@@ -171,10 +171,11 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
 def _anything_to_do(loaded: Loaded, force: Sequence[str]) -> bool:
     """``build -q``: whether any row is not up to date. Deciding stops at the first such row;
     reading the rows does not, so a mistake anywhere is still reported."""
-    forced, root = set(force), loaded.project.root
-    pending = False
-    for job in _jobs(loaded, force):
-        pending = pending or decide(job, loaded.state, root, forced=job.key in forced).action != "up-to-date"
+    jobs = _jobs(loaded, force)
+    steps = plan_steps(jobs, loaded.state, loaded.project.root, force)
+    pending = any(step.action != "up-to-date" for step in steps)
+    for _ in jobs:   # plan_steps took rows from this very iterator: the rest are read, not decided
+        pass
     return pending
 
 
