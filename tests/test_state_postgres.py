@@ -160,6 +160,7 @@ def test_scrub_url_hides_the_password_wherever_the_url_puts_it() -> None:
     assert scrub_url("postgresql://u@h/db?password=hunter22&sslmode=off") == \
         "postgresql://u@h/db?password=***&sslmode=off"
     assert scrub_url("postgresql://h/db") == "postgresql://h/db"
+    assert scrub_url("postgresql://u:pw@[bad/db") == "postgresql://u:***@[bad/db"
 
 
 # -- the command line ---------------------------------------------------------------------------
@@ -190,14 +191,18 @@ def test_an_unreachable_database_never_shows_the_password(tmp_path: Path, cluste
     assert heygen.submits() == []
 
 
-@pytest.mark.parametrize("args", [["--state-url", "sqlite:///x.db"], ["--state-url", "postgresql://h/d",
-                                                                        "--state-dir", "st"]])
+@pytest.mark.parametrize("args", [["--state-url", "sqlite:///x.db"],
+                                  ["--state-url", "postgresql://h/d", "--state-dir", "st"],
+                                  ["--state-url", f"postgresql://u:{PASSWORD}@[::1/db"],
+                                  ["--state-url", f"postgresql://u:{PASSWORD}@h/db?nonsense=1"]])
 def test_a_bad_state_option_is_a_usage_error(tmp_path: Path, heygen: LoopbackHeyGen,
                                              args: list[str]) -> None:
     project = write_project(tmp_path / "campaign", rows(2))
     run = run_vidbuild("plan", str(project), *args, env=heygen.env())
     assert run.code == 2, run.stderr
     assert "Traceback" not in run.stderr and "--state-url" in run.stderr
+    assert PASSWORD not in run.stderr
+    assert heygen.submits() == []
 
 
 def test_plan_status_and_clean_read_the_database(tmp_path: Path, url: str, heygen: LoopbackHeyGen) -> None:

@@ -62,22 +62,34 @@ CREATE TABLE IF NOT EXISTS vidbuild_meta (
 
 def scrub_url(url: str) -> str:
     """``url`` with its password (in the authority or a ``password=`` parameter) shown as ***."""
-    password = _password(url)
-    return url.replace(password, "***") if password else url
+    return scrub(url, url)
 
 
-def _password(url: str) -> str:
-    from urllib.parse import parse_qs, unquote, urlsplit
+def scrub(text: str, url: str) -> str:
+    """``text`` (a message that may quote ``url``) with the URL's password shown as ***, however
+    the URL spells it (percent-encoded or not). Parsed by hand: a malformed URL, which a parser
+    refuses, must be scrubbed all the same."""
+    for secret in sorted(_passwords(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
-    try:
-        parts = urlsplit(url)
-        found = parts.password or parse_qs(parts.query).get("password", [""])[0]
-    except ValueError:
-        return ""
-    if not found:
-        return ""
-    # The URL spells it percent-encoded, messages may spell it decoded: scrub what the URL holds.
-    return found if found in url else unquote(found) if unquote(found) in url else found
+
+def _passwords(url: str) -> set[str]:
+    from urllib.parse import unquote
+
+    rest = url.split("://", 1)[-1]
+    query_at = rest.find("?")
+    authority_end = query_at if query_at >= 0 else len(rest)
+    found = set()
+    at = rest.rfind("@", 0, authority_end)
+    if at >= 0 and ":" in rest[:at]:
+        found.add(rest[:at].split(":", 1)[1])
+    if query_at >= 0:
+        for parameter in rest[query_at + 1:].split("&"):
+            name, _, value = parameter.partition("=")
+            if name.strip() == "password":
+                found.add(value)
+    return {spelling for secret in found if secret for spelling in (secret, unquote(secret)) if spelling}
 
 
 def _lock_key(name: str) -> int:
@@ -86,10 +98,21 @@ def _lock_key(name: str) -> int:
 
 
 def check_url(url: str) -> None:
-    """UsageError unless ``url`` is a PostgreSQL URL (postgresql:// or postgres://)."""
+    """UsageError unless ``url`` is a PostgreSQL URL (postgresql:// or postgres://) that libpq
+    can parse. Needs psycopg (UsageError naming the extra to install without it)."""
     if not url.startswith(("postgresql://", "postgres://")):
         raise UsageError(f"--state-url / VIDBUILD_STATE_URL must be a postgresql:// URL, got "
                          f"{scrub_url(url)!r}")
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise UsageError("a PostgreSQL state (--state-url) needs psycopg: "
+                         "pip install 'vidbuild[postgres]'") from exc
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise UsageError(f"--state-url / VIDBUILD_STATE_URL {scrub_url(url)!r} is not a valid "
+                         f"PostgreSQL URL: {scrub(str(exc).strip(), url)}") from exc
 
 
 class PostgresState:
@@ -117,11 +140,8 @@ class PostgresState:
     # -- connection -------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise UsageError("a PostgreSQL state (--state-url) needs psycopg: "
-                             "pip install 'vidbuild[postgres]'") from exc
+        import psycopg
+
         with self._translated("connect to"):
             connection = psycopg.connect(self._url, autocommit=True, connect_timeout=10,
                                          application_name="vidbuild")
@@ -135,12 +155,9 @@ class PostgresState:
         try:
             yield
         except psycopg.Error as exc:
-            detail = str(exc).strip().replace("\n", " ")
-            password = _password(self._url)
-            if password:
-                detail = detail.replace(password, "***")
-            raise StateError(f"cannot {doing} the state database {self._where}: {detail} "
-                             "(what was recorded is kept; rerun to resume)") from exc
+            detail = scrub(str(exc).strip().replace("\n", " "), self._url)
+            kept = "" if doing == "connect to" else " (what was recorded is kept; rerun to resume)"
+            raise StateError(f"cannot {doing} the state database {self._where}: {detail}{kept}") from exc
 
     def _set_up(self) -> None:
         """Create or check the schema, then take this process's owner lock and the namespace's
