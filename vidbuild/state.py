@@ -1,9 +1,11 @@
 """State stage: what has been claimed, submitted, rendered and downloaded, per content hash.
 
-All state goes through the small ``State`` protocol (claim, record, look up by hash and by key),
-so another backend (say PostgreSQL for many CI runners) is a new module, not a rewrite.
-``DiskState`` keeps it in a diskcache store under ``.vidbuild/<namespace>/``; the namespace
-comes from the API base URL, so the emulator's results never count as HeyGen's.
+All state goes through the small ``State`` protocol (claim, record, look up by hash and by key,
+a page of rows at a time), and ``open_state`` picks the store. ``DiskState`` keeps it in a
+diskcache store under ``.vidbuild/<namespace>/``; the namespace comes from the API base URL, so
+the emulator's results never count as HeyGen's. ``PostgresState`` (vidbuild/state_postgres.py)
+keeps it in a database many runners share (``--state-url``). Both decide claims with the same
+``claim_outcome`` and ``superseded`` rules.
 """
 
 from __future__ import annotations
