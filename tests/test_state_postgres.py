@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, write_project
+from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, start_vidbuild, write_project
 from pg_cluster import PASSWORD, Cluster, running_cluster
 
 from vidbuild.errors import StateError
@@ -216,6 +216,9 @@ def test_plan_status_and_clean_read_the_database(tmp_path: Path, url: str, heyge
     assert status.stdout.count('"status": "done"') == ROWS
     assert not (second / ".vidbuild").exists() or not any((second / ".vidbuild").glob("*/store"))
     assert PASSWORD not in table_text(url)
+    r02_video = manifest(first)["r02"]["video_id"]
+    adopted = run_vidbuild("adopt", "r01", r02_video, str(second), "--state-url", url, env=heygen.env())
+    assert adopted.code == 2 and f"adopt: video {r02_video} is already the video of row r02" in adopted.stderr
     cleaned = run_vidbuild("clean", str(second), "--yes", env=env)
     assert cleaned.code == 0 and f"({ROWS} records)" in cleaned.stderr, cleaned.stderr
     assert PASSWORD not in cleaned.stderr
