@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from buildkit import rows, write_project, write_rows
@@ -18,11 +19,11 @@ from vidbuild.engine import Engine, Options
 from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.expand import Job, expand_project
 from vidbuild.manifest import write_manifest
-from vidbuild.plan import Step, decide, plan_steps
+from vidbuild.plan import Step, plan_steps
 from vidbuild.project import Project, load_project
 from vidbuild.report import PlainReporter
 from vidbuild.rowindex import IndexEntry, RowIndex, indexed, same_as_indexed
-from vidbuild.state import DiskState, Record, State
+from vidbuild.state import DiskState, Record
 from vidbuild.uptodate import is_up_to_date, save
 
 build_module = importlib.import_module("vidbuild.commands.build")
@@ -150,11 +151,12 @@ def test_build_q_decides_until_the_first_row_to_build_but_reads_every_row(
     project = write_project(tmp_path / "campaign", rows(5))
     decided: list[str] = []
 
-    def counting(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
-        decided.append(job.key)
-        return decide(job, state, root, forced=forced)
+    def counting(*args: Any, **kwargs: Any) -> Iterator[Step]:
+        for step in plan_steps(*args, **kwargs):   # looks rows up a page at a time, decides one by one
+            decided.append(step.key)
+            yield step
 
-    monkeypatch.setattr(build_module, "decide", counting)
+    monkeypatch.setattr(build_module, "plan_steps", counting)
     assert commands.build(str(project), question=True) == 1
     assert decided == ["r01"]
 
