@@ -251,7 +251,7 @@ class DiskState:
         exit 130 into an internal error. Held back, the Ctrl-C arrives as soon as the write ends.
         """
         self._check_store()
-        with _interrupts_held_back():
+        with interrupts_held_back():
             yield
 
     def get(self, content_hash: str) -> Record | None:
@@ -372,7 +372,7 @@ class DiskState:
 
 
 @contextmanager
-def _interrupts_held_back() -> Iterator[None]:
+def interrupts_held_back() -> Iterator[None]:
     """SIGINT that arrives in the block is delivered when it ends (main thread only: others can't
     set signal handlers, and Python delivers SIGINT to the main thread anyway)."""
     if threading.current_thread() is not threading.main_thread():

@@ -12,7 +12,8 @@ refused): ``vidbuild_jobs``, ``vidbuild_keys`` and ``vidbuild_meta``, each keyed
 (the project's name and the API's namespace, as the disk keeps a directory per API).
 
 Any database error, a lost connection above all, is a StateError (exit 3): what was committed
-stays, and a rerun resumes. The connection is never reopened behind the build's back: its
+stays, and a rerun resumes. A Ctrl-C waits for the write under way to end, as on disk. The
+connection is never reopened behind the build's back: its
 advisory lock went with it, so another runner may already have taken its claims over.
 """
 
@@ -32,6 +33,7 @@ from vidbuild.state import (
     KeyEntry,
     Record,
     claim_outcome,
+    interrupts_held_back,
     new_claim,
     superseded,
 )
@@ -250,7 +252,7 @@ class PostgresState:
               output: str, force: bool = False, generation: Generation = "legacy"
               ) -> tuple[ClaimOutcome, Record | None]:
         """As ``DiskState.claim``, atomic across every process and machine on this database."""
-        with self._translated("claim in"), self._connection.transaction():
+        with interrupts_held_back(), self._translated("claim in"), self._connection.transaction():
             while True:
                 current = self._locked(content_hash)
                 outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
@@ -294,7 +296,7 @@ class PostgresState:
 
     def take_over(self, record: Record) -> bool:
         """Adopt an orphaned claim so only this process reconciles it; False if someone else did."""
-        with self._translated("take over a claim in"), self._connection.transaction():
+        with interrupts_held_back(), self._translated("take over a claim in"), self._connection.transaction():
             current = self._locked(record.hash)
             if current is None or current.owner != record.owner or self.owner_alive(current.owner):
                 return False
@@ -307,7 +309,7 @@ class PostgresState:
     def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool:
         """As ``DiskState.record``: False (nothing written) if state moved past ``record``;
         ``install`` runs with the hash's row locked, before the write commits."""
-        with self._translated("record in"), self._connection.transaction():
+        with interrupts_held_back(), self._translated("record in"), self._connection.transaction():
             current = self._locked(record.hash)
             if current is not None and superseded(record, current):
                 return False
@@ -320,7 +322,7 @@ class PostgresState:
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         from psycopg.types.json import Jsonb
 
-        with self._translated("record in"):
+        with interrupts_held_back(), self._translated("record in"):
             self._connection.execute(
                 "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
                 "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
@@ -329,7 +331,7 @@ class PostgresState:
     def set_meta(self, name: str, value: Any) -> None:
         from psycopg.types.json import Jsonb
 
-        with self._translated("record in"):
+        with interrupts_held_back(), self._translated("record in"):
             self._connection.execute(
                 "INSERT INTO vidbuild_meta (namespace, name, value) VALUES (%s, %s, %s) "
                 "ON CONFLICT (namespace, name) DO UPDATE SET value = EXCLUDED.value",
