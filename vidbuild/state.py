@@ -288,7 +288,7 @@ class DiskState:
         """
         with self._writing(), self._cache.transact():
             current = self.get(content_hash)
-            outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force, generation=generation)
+            outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
             if outcome != "claimed" or record is not None:
                 return outcome, record
             record = new_claim(current, self.owner, content_hash, key, kind, title=title, output=output,
