@@ -623,6 +623,8 @@ class Engine(Worklist):
         except (TransportError, ApiError) as exc:
             self._transient(step, "download", exc)
             return
+        except OSError as exc:   # a local failure, say a file put where the output's folder was
+            raise _Stop(_cannot_write(step, destination, exc)) from exc
         # A file already there with the video's bytes (recovered from the account) is kept as is.
         keep = _holds_bytes(destination, result.sha256)
         stat = (destination if keep else result.path).stat()
@@ -634,6 +636,8 @@ class Engine(Worklist):
         except ApiError as exc:   # the output's place changed while it downloaded (a symlink)
             self._transient(step, "download", exc)
             return
+        except OSError as exc:
+            raise _Stop(_cannot_write(step, destination, exc)) from exc
         self._failures.pop(step.job.hash, None)
         self._failures.pop(f"urls:{step.job.hash}", None)
         self._leave(step)
@@ -735,3 +739,10 @@ def _holds_bytes(path: Path, sha256: str) -> bool:
         return path.is_file() and not path.is_symlink() and file_checksum(path) == sha256
     except OSError:
         return False
+
+
+def _cannot_write(step: Step, destination: Path, exc: OSError) -> str:
+    """Why the row's video can't be put in place, naming the local path at fault."""
+    where = exc.filename or destination
+    return (f"{step.key}: can't write {destination}: {exc.strerror or exc} ({where}); "
+            "state kept, a rerun resumes")
