@@ -204,12 +204,6 @@ def test_an_output_below_a_file_is_refused_before_anything_is_sent(
 
 # -- 8. nothing waits past --render-timeout -----------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine.py: a poll that fails (here a status reply later than the client's read timeout) goes "
-    "to _transient, which reschedules the poll without looking at the row's render deadline; only a "
-    "poll that answers 'processing' reaches _next_check. So the build retries until "
-    "MAX_TRANSIENT_FAILURES per row (8 x the 15 s read timeout per row with HeyGen's timeouts) and "
-    "then stops on the network error instead of leaving the rows unfinished at --render-timeout"))
 def test_status_replies_slower_than_the_read_timeout_stop_at_the_render_timeout(
         project: Path, heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch) -> None:
     heygen.restart(faults={"slow:status": 1.0}, slow_seconds=1.0)

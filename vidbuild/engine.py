@@ -293,6 +293,16 @@ class Engine(Worklist):
         left = self._deadline(step) - self.clock()
         return None if left <= 0 else min(delay, left)
 
+    def _poll_again(self, step: Step, delay: float, what: str) -> None:
+        """Poll the row after ``delay`` seconds, or no later than its render deadline; once that
+        has passed, leave the row unfinished (``what`` says why it was still waiting)."""
+        left = self._next_check(step, delay)
+        if left is None:
+            self.pacer.forget(step.job.hash)
+            self._give_up_waiting(step, what)
+        else:
+            self._schedule(left, "poll", step)
+
     def _give_up_waiting(self, step: Step, what: str) -> None:
         """The render deadline passed: the row is unfinished, its state kept for a rerun to resume."""
         self._in_flight.discard(step.job.hash)
@@ -562,7 +572,8 @@ class Engine(Worklist):
         unknown = self._failures.get(f"unknown:{step.job.hash}", 0) + 1
         self._failures[f"unknown:{step.job.hash}"] = unknown
         if unknown <= MAX_TRANSIENT_FAILURES:
-            self._schedule(min(self.timing.poll_max, self.timing.poll_min * 2 ** unknown), "poll", step)
+            self._poll_again(step, min(self.timing.poll_max, self.timing.poll_min * 2 ** unknown),
+                             f"HeyGen still doesn't know video {record.video_id}")
             return
         self.pacer.forget(step.job.hash)
         self._in_flight.discard(step.job.hash)
@@ -681,12 +692,19 @@ class Engine(Worklist):
     # -- shared -------------------------------------------------------------------------------
 
     def _transient(self, step: Step, task: str, exc: ApiError) -> None:
+        """Try ``task`` again after a backoff; a poll no later than the row's render deadline
+        (a render that can't even be read in time is left unfinished, as a slow one is)."""
+        if task == "poll" and self._next_check(step, 0.0) is None:
+            self._poll_again(step, 0.0, f"status reads still failing ({exc})")
+            return
         failures = self._failures.get(step.job.hash, 0) + 1
         self._failures[step.job.hash] = failures
         if failures > MAX_TRANSIENT_FAILURES:
             raise _Stop(f"{step.key}: {exc}")
         wait = exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after else \
             min(self.timing.poll_max, self.timing.poll_min * 2 ** failures)
+        if task == "poll":
+            wait = self._next_check(step, wait) or 0.0
         self.reporter.note(step, f"{task} failed ({exc}); retrying in {wait:.1f} s")
         self._schedule(wait, task, step)
 
