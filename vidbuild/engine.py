@@ -136,7 +136,7 @@ class Engine(Worklist):
         elif step.action == "download":
             self._schedule(0.0, "download", step)
         elif step.action == "reconcile":
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
         else:  # "wait": another live process is submitting it
             self._schedule(self.timing.poll_min, "watch", step)
 
@@ -191,7 +191,7 @@ class Engine(Worklist):
         if record.lost_at and not confirmed_absent:
             # An earlier submission's reply was lost: its video may yet appear. Look first.
             self._in_flight.add(job.hash)
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
             return
         if step.look_first and record.attempts == 1 and not record.forced and not confirmed_absent \
                 and self._found_in_account(step, record):
@@ -318,7 +318,7 @@ class Engine(Worklist):
             self._schedule(self.timing.poll_min, "watch", step)
         elif outcome == "orphaned" or record.status in ("claimed", "uncertain"):
             # Or our own submission whose reply was lost, queued again after a rate limit.
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
         elif record.status in ("submitted", "rendering"):
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
@@ -393,6 +393,21 @@ class Engine(Worklist):
         factor: int = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
         return max(0.0, since + self.timing.reconcile_grace * factor - time.time())
 
+    def _reconcile_later(self, step: Step) -> None:
+        """Look the row's lost submission up once the grace has passed, unless a twin row of this
+        build (same body, same record) already will: then this row watches the record, so a body
+        is looked up, and resent if absent, once however many rows share it."""
+        if self._twin_reconciling(step):
+            self._schedule(self.timing.poll_min, "watch", step)
+        else:
+            self._schedule(self._grace_left(step), "reconcile", step)
+
+    def _twin_reconciling(self, step: Step) -> bool:
+        """Whether another row with this row's body waits to look its lost submission up or to
+        resend it."""
+        return any(other is not step and other.job.hash == step.job.hash
+                   for task in ("reconcile", "resend") for _, other in self._waiting(task))
+
     def _own_unsent(self, step: Step) -> Record | None:
         """The row's claim from state, made this build's own, if it is still waiting on a send
         whose reply was lost; else None, the row following whatever state says instead."""
@@ -460,7 +475,7 @@ class Engine(Worklist):
             self._queue.append(step)
         elif record.status in ("claimed", "uncertain"):
             if record.status == "uncertain" and record.owner == self.state.owner \
-                    and step.job.hash not in self._in_flight:
+                    and step.job.hash not in self._in_flight and not self._twin_reconciling(step):
                 # A twin row of this build looked the lost reply up and could not tell: nor can this.
                 self._fail(step, record, record.error or "its reply was lost", permanent=False,
                            status="uncertain")
@@ -471,7 +486,7 @@ class Engine(Worklist):
                 else:
                     self._schedule(delay, "watch", step)
             else:
-                self._schedule(self._grace_left(step), "reconcile", step)
+                self._reconcile_later(step)
         elif record.status == "failed":
             self._fail(step, record, record.error or "failed in another process", permanent=False)
         else:
