@@ -199,7 +199,15 @@ class Engine(Worklist):
         if record.generation != job.generation and not self._switch_generation(step, record):
             return
         self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
-        self._send(step, record)
+        if confirmed_absent and not self._resending(step, record):
+            return
+        self._send(step, record, sent_at=record.lost_at[-1] if confirmed_absent else None)
+
+    def _resending(self, step: Step, record: Record) -> bool:
+        """Write the resend's time as a lost-reply attempt before it is sent: if this build is
+        killed before the reply, the next one waits the grace from this send, not the first."""
+        record.lost_at = [*record.lost_at, time.time()]
+        return self._mark(step, record, "uncertain")
 
     def _switch_generation(self, step: Step, record: Record) -> bool:
         """A claim whose earlier send went through the other generation is sent again through this
@@ -207,10 +215,11 @@ class Engine(Worklist):
         record.generation = step.job.generation
         return self._mark(step, record, record.status)
 
-    def _send(self, step: Step, record: Record) -> None:
-        """Send the claimed ``record`` through its generation and follow what comes of it."""
+    def _send(self, step: Step, record: Record, *, sent_at: float | None = None) -> None:
+        """Send the claimed ``record`` through its generation and follow what comes of it;
+        ``sent_at`` is the send's time when it is already in ``record.lost_at``."""
         job = step.job
-        sent_at = time.time()
+        sent_at = sent_at or time.time()
         try:
             video_id = send(self.client, job, record)
         except RequestInProgressError as exc:   # our own earlier send, same key, still in flight
@@ -254,7 +263,8 @@ class Engine(Worklist):
         """The submission may have created a video: keep its time, look it up after a grace that
         doubles with each lost reply of the body (a lagging video list gets longer to catch up)."""
         record.error = str(exc)
-        record.lost_at = [*record.lost_at, sent_at]
+        if sent_at not in record.lost_at:   # a resend wrote its time before it was sent
+            record.lost_at = [*record.lost_at, sent_at]
         if not self._mark(step, record, "uncertain"):
             return
         self._in_flight.add(step.job.hash)   # it may be rendering: it keeps its place in the window
