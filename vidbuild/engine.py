@@ -136,7 +136,7 @@ class Engine(Worklist):
         elif step.action == "download":
             self._schedule(0.0, "download", step)
         elif step.action == "reconcile":
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
         else:  # "wait": another live process is submitting it
             self._schedule(self.timing.poll_min, "watch", step)
 
@@ -191,7 +191,7 @@ class Engine(Worklist):
         if record.lost_at and not confirmed_absent:
             # An earlier submission's reply was lost: its video may yet appear. Look first.
             self._in_flight.add(job.hash)
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
             return
         if step.look_first and record.attempts == 1 and not record.forced and not confirmed_absent \
                 and self._found_in_account(step, record):
@@ -199,7 +199,15 @@ class Engine(Worklist):
         if record.generation != job.generation and not self._switch_generation(step, record):
             return
         self.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
-        self._send(step, record)
+        if confirmed_absent and not self._resending(step, record):
+            return
+        self._send(step, record, sent_at=record.lost_at[-1] if confirmed_absent else None)
+
+    def _resending(self, step: Step, record: Record) -> bool:
+        """Write the resend's time as a lost-reply attempt before it is sent: if this build is
+        killed before the reply, the next one waits the grace from this send, not the first."""
+        record.lost_at = [*record.lost_at, time.time()]
+        return self._mark(step, record, "uncertain")
 
     def _switch_generation(self, step: Step, record: Record) -> bool:
         """A claim whose earlier send went through the other generation is sent again through this
@@ -207,10 +215,11 @@ class Engine(Worklist):
         record.generation = step.job.generation
         return self._mark(step, record, record.status)
 
-    def _send(self, step: Step, record: Record) -> None:
-        """Send the claimed ``record`` through its generation and follow what comes of it."""
+    def _send(self, step: Step, record: Record, *, sent_at: float | None = None) -> None:
+        """Send the claimed ``record`` through its generation and follow what comes of it;
+        ``sent_at`` is the send's time when it is already in ``record.lost_at``."""
         job = step.job
-        sent_at = time.time()
+        sent_at = sent_at or time.time()
         try:
             video_id = send(self.client, job, record)
         except RequestInProgressError as exc:   # our own earlier send, same key, still in flight
@@ -254,7 +263,8 @@ class Engine(Worklist):
         """The submission may have created a video: keep its time, look it up after a grace that
         doubles with each lost reply of the body (a lagging video list gets longer to catch up)."""
         record.error = str(exc)
-        record.lost_at = [*record.lost_at, sent_at]
+        if sent_at not in record.lost_at:   # a resend wrote its time before it was sent
+            record.lost_at = [*record.lost_at, sent_at]
         if not self._mark(step, record, "uncertain"):
             return
         self._in_flight.add(step.job.hash)   # it may be rendering: it keeps its place in the window
@@ -293,6 +303,16 @@ class Engine(Worklist):
         left = self._deadline(step) - self.clock()
         return None if left <= 0 else min(delay, left)
 
+    def _poll_again(self, step: Step, delay: float, what: str) -> None:
+        """Poll the row after ``delay`` seconds, or no later than its render deadline; once that
+        has passed, leave the row unfinished (``what`` says why it was still waiting)."""
+        left = self._next_check(step, delay)
+        if left is None:
+            self.pacer.forget(step.job.hash)
+            self._give_up_waiting(step, what)
+        else:
+            self._schedule(left, "poll", step)
+
     def _give_up_waiting(self, step: Step, what: str) -> None:
         """The render deadline passed: the row is unfinished, its state kept for a rerun to resume."""
         self._in_flight.discard(step.job.hash)
@@ -308,7 +328,7 @@ class Engine(Worklist):
             self._schedule(self.timing.poll_min, "watch", step)
         elif outcome == "orphaned" or record.status in ("claimed", "uncertain"):
             # Or our own submission whose reply was lost, queued again after a rate limit.
-            self._schedule(self._grace_left(step), "reconcile", step)
+            self._reconcile_later(step)
         elif record.status in ("submitted", "rendering"):
             self._begin_polling(step, record, at_once=True)
         elif record.status == "completed":
@@ -383,6 +403,21 @@ class Engine(Worklist):
         factor: int = min(2 ** max(len(lost) - 1, 0), MAX_GRACE_FACTOR)
         return max(0.0, since + self.timing.reconcile_grace * factor - time.time())
 
+    def _reconcile_later(self, step: Step) -> None:
+        """Look the row's lost submission up once the grace has passed, unless a twin row of this
+        build (same body, same record) already will: then this row watches the record, so a body
+        is looked up, and resent if absent, once however many rows share it."""
+        if self._twin_reconciling(step):
+            self._schedule(self.timing.poll_min, "watch", step)
+        else:
+            self._schedule(self._grace_left(step), "reconcile", step)
+
+    def _twin_reconciling(self, step: Step) -> bool:
+        """Whether another row with this row's body waits to look its lost submission up or to
+        resend it."""
+        return any(other is not step and other.job.hash == step.job.hash
+                   for task in ("reconcile", "resend") for _, other in self._waiting(task))
+
     def _own_unsent(self, step: Step) -> Record | None:
         """The row's claim from state, made this build's own, if it is still waiting on a send
         whose reply was lost; else None, the row following whatever state says instead."""
@@ -450,7 +485,7 @@ class Engine(Worklist):
             self._queue.append(step)
         elif record.status in ("claimed", "uncertain"):
             if record.status == "uncertain" and record.owner == self.state.owner \
-                    and step.job.hash not in self._in_flight:
+                    and step.job.hash not in self._in_flight and not self._twin_reconciling(step):
                 # A twin row of this build looked the lost reply up and could not tell: nor can this.
                 self._fail(step, record, record.error or "its reply was lost", permanent=False,
                            status="uncertain")
@@ -461,7 +496,7 @@ class Engine(Worklist):
                 else:
                     self._schedule(delay, "watch", step)
             else:
-                self._schedule(self._grace_left(step), "reconcile", step)
+                self._reconcile_later(step)
         elif record.status == "failed":
             self._fail(step, record, record.error or "failed in another process", permanent=False)
         else:
@@ -562,7 +597,8 @@ class Engine(Worklist):
         unknown = self._failures.get(f"unknown:{step.job.hash}", 0) + 1
         self._failures[f"unknown:{step.job.hash}"] = unknown
         if unknown <= MAX_TRANSIENT_FAILURES:
-            self._schedule(min(self.timing.poll_max, self.timing.poll_min * 2 ** unknown), "poll", step)
+            self._poll_again(step, min(self.timing.poll_max, self.timing.poll_min * 2 ** unknown),
+                             f"HeyGen still doesn't know video {record.video_id}")
             return
         self.pacer.forget(step.job.hash)
         self._in_flight.discard(step.job.hash)
@@ -623,6 +659,8 @@ class Engine(Worklist):
         except (TransportError, ApiError) as exc:
             self._transient(step, "download", exc)
             return
+        except OSError as exc:   # a local failure, say a file put where the output's folder was
+            raise _Stop(_cannot_write(step, destination, exc)) from exc
         # A file already there with the video's bytes (recovered from the account) is kept as is.
         keep = _holds_bytes(destination, result.sha256)
         stat = (destination if keep else result.path).stat()
@@ -634,6 +672,8 @@ class Engine(Worklist):
         except ApiError as exc:   # the output's place changed while it downloaded (a symlink)
             self._transient(step, "download", exc)
             return
+        except OSError as exc:
+            raise _Stop(_cannot_write(step, destination, exc)) from exc
         self._failures.pop(step.job.hash, None)
         self._failures.pop(f"urls:{step.job.hash}", None)
         self._leave(step)
@@ -677,12 +717,19 @@ class Engine(Worklist):
     # -- shared -------------------------------------------------------------------------------
 
     def _transient(self, step: Step, task: str, exc: ApiError) -> None:
+        """Try ``task`` again after a backoff; a poll no later than the row's render deadline
+        (a render that can't even be read in time is left unfinished, as a slow one is)."""
+        if task == "poll" and self._next_check(step, 0.0) is None:
+            self._poll_again(step, 0.0, f"status reads still failing ({exc})")
+            return
         failures = self._failures.get(step.job.hash, 0) + 1
         self._failures[step.job.hash] = failures
         if failures > MAX_TRANSIENT_FAILURES:
             raise _Stop(f"{step.key}: {exc}")
         wait = exc.retry_after if isinstance(exc, RateLimitError) and exc.retry_after else \
             min(self.timing.poll_max, self.timing.poll_min * 2 ** failures)
+        if task == "poll":
+            wait = self._next_check(step, wait) or 0.0
         self.reporter.note(step, f"{task} failed ({exc}); retrying in {wait:.1f} s")
         self._schedule(wait, task, step)
 
@@ -735,3 +782,10 @@ def _holds_bytes(path: Path, sha256: str) -> bool:
         return path.is_file() and not path.is_symlink() and file_checksum(path) == sha256
     except OSError:
         return False
+
+
+def _cannot_write(step: Step, destination: Path, exc: OSError) -> str:
+    """Why the row's video can't be put in place, naming the local path at fault."""
+    where = exc.filename or destination
+    return (f"{step.key}: can't write {destination}: {exc.strerror or exc} ({where}); "
+            "state kept, a rerun resumes")

@@ -6,6 +6,7 @@
     ├── ProjectError                   the user's project is wrong; carries Diagnostics (exit 2)
     ├── StateError                     the local state store can't be used (exit 3)
     ├── InputsChangedError             the project's files changed while a build read them (exit 3)
+    ├── LocalWriteError                a project file or folder can't be written, e.g. the manifest (exit 3)
     └── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
         ├── InvalidRequestError        400: the body was rejected
         ├── AuthError                  401 / 403: missing or bad key
@@ -100,6 +101,11 @@ class InputsChangedError(VidbuildError):
 
     Nothing of the changed rows was sent; what was sent is in state, so a rerun resumes it.
     """
+
+
+class LocalWriteError(VidbuildError):
+    """A file or folder in the project can't be written (a file where a folder should be, a full
+    disk, no permission). What was built is in state, so a rerun resumes once the path is fixed."""
 
 
 class ApiError(VidbuildError):

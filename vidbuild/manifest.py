@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
+from vidbuild.errors import LocalWriteError
 from vidbuild.outputs import check_inside
 from vidbuild.protected import ProtectedFiles
 from vidbuild.rowindex import IndexEntry
@@ -58,15 +59,25 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
                    state: State, protected: ProtectedFiles | None = None) -> Path:
     """Write both files atomically from the rows, read twice (once for the directory, once for
     the entries); returns the JSON file's path. InvalidRequestError if the manifest would land
-    outside the project or on one of its ``protected`` files."""
+    outside the project or on one of its ``protected`` files; LocalWriteError (naming the path)
+    if the folder or files can't be written."""
     directory = manifest_dir(root, (row.output for row in rows()))
     # Checked again at write time, as outputs are: a directory swapped for a symlink since
     # validation must not carry the manifest out of the project, nor onto its inputs.
     for name in (MANIFEST_JSON, MANIFEST_CSV):
         check_inside(root, directory / name, protected, output=False)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in (MANIFEST_JSON, MANIFEST_CSV):
-        check_inside(root, directory / name, protected, output=False)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST_JSON, MANIFEST_CSV):
+            check_inside(root, directory / name, protected, output=False)
+        return _write_both(directory, project_name, rows, state)
+    except OSError as exc:   # a file where the folder was, a full disk: named, never a crash
+        raise LocalWriteError(f"can't write the manifest in {directory}: {exc.strerror or exc}"
+                              f" ({exc.filename or directory}); what was built is kept in state") from exc
+
+
+def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+                state: State) -> Path:
     with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
         writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
