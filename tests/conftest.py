@@ -41,6 +41,23 @@ def legacy_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
     return mode
 
 
+@pytest.fixture
+def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A loopback HeyGen (buildkit.LoopbackHeyGen) that the CLI reaches through the environment,
+    with the client's retry backoff shortened so fault tests stay fast."""
+    import buildkit
+
+    import vidbuild.client._http
+
+    server = buildkit.LoopbackHeyGen(tmp_path / "heygen")
+    for name, value in server.env().items():
+        if name.startswith(("HEYGEN_", "VIDBUILD_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
+    yield server
+    server.close()
+
+
 @pytest.fixture(autouse=True)
 def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from buildkit import API_KEY, LoopbackHeyGen
 
-import vidbuild.client._http
 from vidbuild import api, commands
 from vidbuild.cli import main
 from vidbuild.state import DiskState, namespace_for
@@ -36,17 +34,6 @@ PROJECT = """\
 """
 SEED_DROP_THEN_PASS = 3   # with a rate of 0.5, drops the first submission and lets the next through
 HOOK = "  callback_url: https://hooks.example.test/heygen"
-
-
-@pytest.fixture
-def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    for name, value in server.env().items():
-        if name.startswith(("HEYGEN_", "VIDBUILD_")):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
-    yield server
-    server.close()
 
 
 def write_project(root: Path, *, hook: bool = False, rows: str = "[{id: r01}, {id: r02}]") -> Path:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +33,6 @@ from vidbuild.client import HeyGenClient
 from vidbuild.state import DiskState, namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
-
-
-@pytest.fixture
-def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    for name, value in server.env().items():
-        if name.startswith(("HEYGEN_", "VIDBUILD_")):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -46,17 +46,6 @@ KEYS = [row["id"] for row in rows(4)]
 
 
 @pytest.fixture
-def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    for name, value in server.env().items():
-        if name.startswith(("HEYGEN_", "VIDBUILD_")):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "campaign", rows(4))
 

@@ -11,7 +11,7 @@ import io
 import os
 import shutil
 import textwrap
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +70,6 @@ def campaign(root: Path, keys: list[str] = KEYS, *, extra: str = "") -> Path:
     text = textwrap.dedent(CAMPAIGN).replace("[ROWS]", f"[{listed}]") + extra
     (root / "vidbuild.yaml").write_text(text, encoding="utf-8")
     return root
-
-
-@pytest.fixture
-def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    for name, value in server.env().items():
-        if name.startswith(("HEYGEN_", "VIDBUILD_")):
-            monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
-    yield server
-    server.close()
 
 
 def build(project: Path, **options: Any) -> tuple[int, str]:
