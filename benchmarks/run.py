@@ -133,7 +133,7 @@ def pacing_run(videos: int, cap: int, speed: float, workdir: Path, env: dict[str
 
 def _downloaded_at(project: Path) -> dict[str, float]:
     """video_id → when vidbuild recorded its download, read from the build's own state."""
-    from vidbuild.state import DiskState
+    from vidbuild.state.disk import DiskState
 
     result: dict[str, float] = {}
     for namespace in (project / ".vidbuild").iterdir():

@@ -28,15 +28,15 @@ from campaign import write_campaign  # noqa: E402
 from pg_cluster import running_cluster  # noqa: E402
 from run import measure, vidbuild  # noqa: E402
 
-from vidbuild.state import KeyEntry, Record, open_state  # noqa: E402
+from vidbuild.state.disk import KeyEntry, Record, open_state  # noqa: E402
 
 
 def record_all_built(project_dir: Path, url: str | None) -> None:
     """Write each row's output (a few bytes) and record it downloaded, as a build would."""
-    from vidbuild.backend import backend_namespace
-    from vidbuild.expand import expand_project
-    from vidbuild.plan import field_digests, file_checksum
-    from vidbuild.project import load_project
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.plan.decide import field_digests, file_checksum
+    from vidbuild.spec.expand import expand_project
+    from vidbuild.spec.project import load_project
 
     project = load_project(project_dir)
     state = open_state(project_dir / ".vidbuild", backend_namespace(), url=url, project=project.name)

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from vidbuild import api
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
+from vidbuild.heygen import routes
 
 API_KEY = "test-key"
 SPEED = 0.001                 # renders take ~35 ms
@@ -52,18 +52,18 @@ PROJECT_YAML = """\
     output: "out/{{ key }}.mp4"
 """
 # Both generations' create routes: a row goes through the one it was planned for.
-SUBMIT_PATHS = frozenset(api.SUBMIT_ROUTES.values()) | frozenset(api.V3_SUBMIT_ROUTES.values())
+SUBMIT_PATHS = frozenset(routes.SUBMIT_ROUTES.values()) | frozenset(routes.V3_SUBMIT_ROUTES.values())
 # Variables a subprocess must not inherit from the developer's shell.
 _PRIVATE_PREFIXES = ("HEYGEN_", "VIDBUILD_")
 # Reads of a video's status (or detail), legacy and v3.
-STATUS_PATHS = frozenset({api.STATUS_ROUTE, api.V3_STATUSES_ROUTE})
-LIST_PATHS = frozenset({api.LIST_ROUTE, api.V3_VIDEOS_ROUTE})
+STATUS_PATHS = frozenset({routes.STATUS_ROUTE, routes.V3_STATUSES_ROUTE})
+LIST_PATHS = frozenset({routes.LIST_ROUTE, routes.V3_VIDEOS_ROUTE})
 
 
 def is_status_read(path: str) -> bool:
     """Whether ``path`` reads one or more videos' status: legacy status, v3 statuses or detail."""
-    return path in STATUS_PATHS or (path.startswith(api.V3_VIDEO_ROUTE_PREFIX)
-                                    and path != api.V3_STATUSES_ROUTE)
+    return path in STATUS_PATHS or (path.startswith(routes.V3_VIDEO_ROUTE_PREFIX)
+                                    and path != routes.V3_STATUSES_ROUTE)
 
 
 # How the emulators of the running test answer the retired v1/v2 routes ("served" or "gone").
@@ -153,13 +153,13 @@ class LoopbackHeyGen:
 
     def legacy_reads(self) -> list[RecordedRequest]:
         """Every request to a v1/v2 route other than the create routes."""
-        return [r for r in self.requests() if api.is_legacy_route(r.path) and r.path not in SUBMIT_PATHS]
+        return [r for r in self.requests() if routes.is_legacy_route(r.path) and r.path not in SUBMIT_PATHS]
 
     def served_mp4(self, video_id: str) -> bytes:
         """The video's file as the emulator serves it, fetched like any client would."""
         with httpx.Client(base_url=self.url, headers={"X-Api-Key": API_KEY}) as client:
             # The v3 detail: served whether or not the legacy reads are retired.
-            status = client.get(api.V3_VIDEO_ROUTE_PREFIX + video_id).json()["data"]
+            status = client.get(routes.V3_VIDEO_ROUTE_PREFIX + video_id).json()["data"]
             assert status["status"] == "completed", status
             reply = client.get(status["video_url"])
             reply.raise_for_status()

@@ -47,13 +47,13 @@ def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with the client's retry backoff shortened so fault tests stay fast."""
     import buildkit
 
-    import vidbuild.client._http
+    import vidbuild.heygen.client._http
 
     server = buildkit.LoopbackHeyGen(tmp_path / "heygen")
     for name, value in server.env().items():
         if name.startswith(("HEYGEN_", "VIDBUILD_")):
             monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
+    monkeypatch.setattr(vidbuild.heygen.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
     yield server
     server.close()
 

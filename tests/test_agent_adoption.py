@@ -14,11 +14,12 @@ import httpx
 import pytest
 from buildkit import API_KEY, LoopbackHeyGen
 
-from vidbuild import api, commands
+from vidbuild import commands
 from vidbuild.cli import main
-from vidbuild.state import DiskState, namespace_for
+from vidbuild.heygen import routes
+from vidbuild.state.disk import DiskState, namespace_for
 
-AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
+AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
 PROJECT = """\
     version: 1
     name: agents
@@ -135,8 +136,8 @@ def test_the_user_adopts_the_listed_video_and_the_next_build_downloads_it(
 
 
 def adopt_said(project: Path, key: str, video_id: str) -> str:
-    from vidbuild.expand import expand_project
-    from vidbuild.project import load_project
+    from vidbuild.spec.expand import expand_project
+    from vidbuild.spec.project import load_project
 
     (job,) = [job for job in expand_project(load_project(str(project))) if job.key == key]
     return (f"vidbuild: using the HeyGen API at {vidbuild_base()}\n"

@@ -16,10 +16,10 @@ from jsonschema import Draft202012Validator
 
 from vidbuild import commands
 from vidbuild.errors import ProjectError
-from vidbuild.expand import expand_project
-from vidbuild.hashing import find_title_marker, marked_title, title_marker, unmarked_title
-from vidbuild.project import load_project
 from vidbuild.resources import load_schema
+from vidbuild.spec.expand import expand_project
+from vidbuild.spec.hashing import find_title_marker, marked_title, title_marker, unmarked_title
+from vidbuild.spec.project import load_project
 
 WriteTree = Callable[[dict[str, str]], Path]
 
@@ -266,7 +266,7 @@ def test_a_templated_field_that_decides_the_route_is_weighed_row_by_row(write_tr
 
 
 def test_routes_weighed_once_per_set_of_scenes_are_those_weighed_row_by_row() -> None:
-    from vidbuild.client.v3_bodies import choose_route
+    from vidbuild.heygen.client.v3_bodies import choose_route
 
     jobs = list(expand_project(load_project(REPO / "projects" / "spring-welcome")))
     assert {len(job.scenes) for job in jobs} == {3, 4}

@@ -20,7 +20,7 @@ import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, write_project, write_rows
 
 from vidbuild import commands
-from vidbuild.manifest import FIELDS
+from vidbuild.report.manifest import FIELDS
 
 KEYS = [row["id"] for row in rows(4)]
 

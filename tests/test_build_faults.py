@@ -25,12 +25,12 @@ from buildkit import (
     write_project,
 )
 
-import vidbuild.backend
-import vidbuild.client._http
+import vidbuild.heygen.backend
+import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.backend import Backend
-from vidbuild.client import HeyGenClient
-from vidbuild.state import DiskState, namespace_for
+from vidbuild.heygen.backend import Backend
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.state.disk import DiskState, namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 
@@ -146,7 +146,7 @@ def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
 
 def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.backend.open_backend
+    real_open_backend = vidbuild.heygen.backend.open_backend
 
     def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
                      on_retry: Callable[[Any], None] | None = None) -> Backend:
@@ -155,7 +155,7 @@ def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
         backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
         return backend
 
-    monkeypatch.setattr(vidbuild.backend, "open_backend", open_backend)
+    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
 
 
 def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen,

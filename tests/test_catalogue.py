@@ -85,7 +85,7 @@ def test_avatars_prints_a_table_and_json(project: Path) -> None:
 
 def test_voices_are_cached_for_a_day(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    from vidbuild.client import HeyGenClient
+    from vidbuild.heygen.client import HeyGenClient
 
     real = HeyGenClient.voices
     monkeypatch.setattr(HeyGenClient, "voices", lambda self: calls.append("voices") or real(self))

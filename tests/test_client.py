@@ -12,15 +12,16 @@ from typing import Any
 import httpx
 import pytest
 
-from vidbuild import api, errors
-from vidbuild.client import (
+from vidbuild import errors
+from vidbuild.heygen import routes
+from vidbuild.heygen.client import (
     DEFAULT_TIMEOUT,
     ExpiredUrlError,
     HeyGenClient,
     RetryEvent,
     VideoFailure,
 )
-from vidbuild.client._http import backoff
+from vidbuild.heygen.client._http import backoff
 
 KEY = "kq-7Zp1-DISTINCTIVE-test-key-0x5eed"
 BASE = "https://api.heygen.test"
@@ -91,7 +92,7 @@ def test_submit_posts_the_body_with_the_key_and_returns_the_video_id(make: Any) 
 def test_submit_maps_agent_kind_to_its_route_and_rejects_unknown_kinds(make: Any) -> None:
     client, script = make(ok({"video_id": "v2"}))
     assert client.submit("agent", {"prompt": "hi"}) == "v2"
-    assert script.requests[0].url.path == api.SUBMIT_ROUTES["agent"]
+    assert script.requests[0].url.path == routes.SUBMIT_ROUTES["agent"]
     with pytest.raises(ValueError, match="unknown job kind 'film'"):
         client.submit("film", {})
     assert len(script.requests) == 1
@@ -121,7 +122,7 @@ def test_status_reads_a_failure(make: Any) -> None:
 
 def test_unknown_status_is_kept_running_and_logged_once(make: Any,
                                                         caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="vidbuild.client")
+    caplog.set_level(logging.DEBUG, logger="vidbuild.heygen.client")
     client, _ = make(ok({"id": "v1", "status": "rendering_hd"}))
     assert [client.status("v1").finished for _ in range(3)] == [False] * 3
     assert client.status("v1").status == "rendering_hd"
@@ -163,7 +164,7 @@ def test_catalogues_are_the_api_dicts(make: Any) -> None:
     assert (catalogue.avatars, catalogue.talking_photos) == (
         [{"avatar_id": "Daisy"}], [{"talking_photo_id": "tp"}])
     assert client.voices() == [{"voice_id": "v"}]
-    assert [r.url.path for r in script.requests] == [api.AVATARS_ROUTE, api.VOICES_ROUTE]
+    assert [r.url.path for r in script.requests] == [routes.AVATARS_ROUTE, routes.VOICES_ROUTE]
 
 
 # --- error shapes and status mapping ---------------------------------------------------------
@@ -203,8 +204,8 @@ def test_status_codes_map_to_errors_without_retry(make: Any, status: int,
     with pytest.raises(kind) as caught:
         client.status("v1")
     assert type(caught.value) is kind
-    assert caught.value.path == api.STATUS_ROUTE and "video_id" not in str(caught.value)
-    probes = [r for r in script.requests if r.url.path == api.LIST_ROUTE]
+    assert caught.value.path == routes.STATUS_ROUTE and "video_id" not in str(caught.value)
+    probes = [r for r in script.requests if r.url.path == routes.LIST_ROUTE]
     assert (len(script.requests), len(probes)) == ((2, 1) if status == 404 else (1, 0))
 
 
@@ -545,12 +546,12 @@ def test_from_env_reads_key_and_base() -> None:
 
 def test_from_env_defaults_to_heygen_and_needs_a_key() -> None:
     with HeyGenClient.from_env({"HEYGEN_API_KEY": KEY}) as client:
-        assert repr(client) == f"HeyGenClient(base_url={api.DEFAULT_BASE_URL!r})"
+        assert repr(client) == f"HeyGenClient(base_url={routes.DEFAULT_BASE_URL!r})"
     with pytest.raises(errors.AuthError, match="HEYGEN_API_KEY is not set"):
         HeyGenClient.from_env({})
 
 
-@pytest.mark.parametrize("base", ["ftp://api.test", "not a url", "https://user:pw@api.test",
+@pytest.mark.parametrize("base", ["ftp://api.test", "not a url", "https://user:pw@routes.test",
                                   "https://api.test/?k=1"])
 def test_unusable_base_urls_are_usage_errors(base: str) -> None:
     with pytest.raises(errors.UsageError):

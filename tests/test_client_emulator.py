@@ -21,16 +21,17 @@ from typing import Any
 import httpx
 import pytest
 
-from vidbuild import api, errors
-from vidbuild.client import ExpiredUrlError, HeyGenClient, VideoStatus
+from vidbuild import errors
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
 from vidbuild.emulator import media as emulator_media
+from vidbuild.heygen import routes
+from vidbuild.heygen.client import ExpiredUrlError, HeyGenClient, VideoStatus
 
 KEY = "hg-LOOPBACK-q7Zx-DISTINCTIVE-5e1f-key"
 WRONG_KEY = "hg-WRONG-k3Yv-DISTINCTIVE-0a9b-key"
 FAST = EmulatorConfig(speed=0.001, catalogue="strict")   # unknown IDs get HeyGen's 400
-VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
-AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
+VIDEO_ROUTE = routes.SUBMIT_ROUTES["video"]
+AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
 DAISY = "Daisy-inskirt-20220818"
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
 START = 1_750_000_000.0
@@ -211,7 +212,7 @@ def test_iter_videos_follows_the_emulators_page_tokens(start: Callable[..., Loop
     rig = start()
     created = [rig.client.submit("video", video_body(f"row-{n}")) for n in range(103)]
     assert [v.video_id for v in rig.client.iter_videos()] == created[::-1]
-    lists = rig.recorded(api.LIST_ROUTE)
+    lists = rig.recorded(routes.LIST_ROUTE)
     assert [("token" in r.query, r.query["limit"]) for r in lists] == [(False, "100"),
                                                                        (True, "100")]
 
@@ -268,7 +269,7 @@ def test_emulator_400s_are_invalid_request_errors(start: Callable[..., Loopback]
     with pytest.raises(errors.InvalidRequestError) as caught:
         rig.client.submit(kind, body)
     error = caught.value
-    route = api.SUBMIT_ROUTES[kind]
+    route = routes.SUBMIT_ROUTES[kind]
     assert (error.status, error.code, error.api_message) == (400, "invalid_parameter", message)
     assert str(error) == f"POST {route} HTTP 400 invalid_parameter: {message}"
     assert len(rig.recorded(route)) == 1 and sleeps == []
@@ -282,8 +283,8 @@ def test_unknown_video_id_is_not_found(start: Callable[..., Loopback]) -> None:
     assert type(caught.value) is errors.NotFoundError
     assert (caught.value.status, caught.value.code, caught.value.api_message) == (
         404, "not_found", f"Video {'0' * 32} not found")
-    assert caught.value.path == api.STATUS_ROUTE
-    assert len(rig.recorded(api.STATUS_ROUTE)) == 1
+    assert caught.value.path == routes.STATUS_ROUTE
+    assert len(rig.recorded(routes.STATUS_ROUTE)) == 1
 
 
 def test_wrong_key_is_an_auth_error_and_a_missing_one_never_leaves(
@@ -389,7 +390,7 @@ def test_server_error_on_get_backs_off_then_raises(start: Callable[..., Loopback
         rig.client.status("any")
     assert (caught.value.status, caught.value.code) == (500, "internal_error")
     assert sleeps == [1.0, 2.0, 4.0]
-    assert [r.fault for r in rig.recorded(api.STATUS_ROUTE)] == ["server_error"] * 4
+    assert [r.fault for r in rig.recorded(routes.STATUS_ROUTE)] == ["server_error"] * 4
 
 
 def test_server_error_on_post_is_uncertain_after_exactly_one_request(
@@ -410,7 +411,7 @@ def test_polling_rides_out_seeded_server_errors(start: Callable[..., Loopback],
     rig = start("speed=1,server_error:status=0.5,seed=3", clock=clock, max_attempts=20)
     video_id = rig.client.submit("video", video_body())
     assert wait_finished(rig.client, video_id, clock).status == "completed"
-    struck = [r for r in rig.recorded(api.STATUS_ROUTE) if r.fault == "server_error"]
+    struck = [r for r in rig.recorded(routes.STATUS_ROUTE) if r.fault == "server_error"]
     assert struck and len(sleeps) == len(struck)
 
 
@@ -472,9 +473,9 @@ def test_lost_submissions_are_found_by_callback_id(start: Callable[..., Loopback
 
 @pytest.mark.parametrize("drop", ["drop_before", "drop_after"])
 @pytest.mark.parametrize(("scope", "route", "call"), [
-    ("status", api.STATUS_ROUTE, lambda client: client.status("any")),
-    ("list", api.LIST_ROUTE, lambda client: client.list_videos()),
-    ("catalogue", api.AVATARS_ROUTE, lambda client: client.avatars()),
+    ("status", routes.STATUS_ROUTE, lambda client: client.status("any")),
+    ("list", routes.LIST_ROUTE, lambda client: client.list_videos()),
+    ("catalogue", routes.AVATARS_ROUTE, lambda client: client.avatars()),
 ], ids=["status", "list", "catalogue"])
 def test_drops_on_get_are_retried_then_raised_as_transport_errors(
         start: Callable[..., Loopback], sleeps: list[float], drop: str, scope: str, route: str,
@@ -495,7 +496,7 @@ def test_polling_rides_out_seeded_drops(start: Callable[..., Loopback],
                 max_attempts=20)
     video_id = rig.client.submit("video", video_body())
     assert wait_finished(rig.client, video_id, clock).status == "completed"
-    faults = Counter(r.fault for r in rig.recorded(api.STATUS_ROUTE))
+    faults = Counter(r.fault for r in rig.recorded(routes.STATUS_ROUTE))
     assert faults["drop_before"] and faults["drop_after"]
     assert len(sleeps) == rig.failed_attempts()
 
@@ -523,7 +524,7 @@ def test_slow_get_past_the_read_timeout_is_a_transport_error_at_once(
         rig.client.voices()
     assert type(caught.value) is errors.TransportError
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
-    assert sleeps == [] and len(rig.recorded(api.VOICES_ROUTE)) == 1
+    assert sleeps == [] and len(rig.recorded(routes.VOICES_ROUTE)) == 1
 
 
 def test_slow_replies_inside_the_timeout_are_just_slow(start: Callable[..., Loopback],

@@ -28,10 +28,10 @@ from buildkit import (
     write_rows,
 )
 
-import vidbuild.client._http
+import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.emulator import EmulatorConfig
-from vidbuild.state import DiskState, namespace_for
+from vidbuild.state.disk import DiskState, namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 
@@ -53,7 +53,7 @@ def in_process(heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch, **extra:
     for name, value in heygen.env(**extra).items():
         if name.startswith(("HEYGEN_", "VIDBUILD_")):
             monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
+    monkeypatch.setattr(vidbuild.heygen.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
 
 
 def build(project: Path, **options: Any) -> tuple[int, str]:
@@ -176,7 +176,7 @@ def test_a_download_superseded_while_it_ran_does_not_land(project: Path, heygen:
     # Another process forces r02 (then dies before sending) between the poll that found the video
     # done and the file's arrival: the old video must not land; the forced rebuild is finished here.
     in_process(heygen, monkeypatch)
-    real_download = vidbuild.client.HeyGenClient.download
+    real_download = vidbuild.heygen.client.HeyGenClient.download
     r02 = manifest_hash(project, "r02")
     seen: list[bool] = []   # at each download of r02: was a file already at out/r02.mp4?
 
@@ -193,7 +193,7 @@ def test_a_download_superseded_while_it_ran_does_not_land(project: Path, heygen:
                 other.close()
         return result
 
-    monkeypatch.setattr(vidbuild.client.HeyGenClient, "download", download_then_force)
+    monkeypatch.setattr(vidbuild.heygen.client.HeyGenClient, "download", download_then_force)
     code, err = build(project, jobs=1)
 
     assert code == 0, err

@@ -28,19 +28,20 @@ from buildkit import (
     write_rows,
 )
 
-import vidbuild.client._http
-from vidbuild import api, cli, commands
-from vidbuild.api import normalize_base_url
-from vidbuild.client import DamagedDownloadError, HeyGenClient
-from vidbuild.client._media import jpeg_problem, mp4_problem
+import vidbuild.heygen.client._http
+from vidbuild import cli, commands
 from vidbuild.emulator import EmulatorConfig
 from vidbuild.emulator.media import stamped
 from vidbuild.errors import StateError, UsageError
-from vidbuild.expand import Job, expand_project
-from vidbuild.manifest import write_manifest
-from vidbuild.project import Project
-from vidbuild.rowindex import IndexEntry
-from vidbuild.state import DiskState, namespace_for
+from vidbuild.heygen import routes
+from vidbuild.heygen.client import DamagedDownloadError, HeyGenClient
+from vidbuild.heygen.client._media import jpeg_problem, mp4_problem
+from vidbuild.heygen.routes import normalize_base_url
+from vidbuild.plan.row_index import IndexEntry
+from vidbuild.report.manifest import write_manifest
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import Project
+from vidbuild.state.disk import DiskState, namespace_for
 
 KEYS = [row["id"] for row in rows(4)]
 
@@ -218,7 +219,7 @@ def test_an_output_dir_swapped_for_a_symlink_mid_build_never_overwrites_the_data
             (project / "out").symlink_to(project, target_is_directory=True)
         return expand_project(spec, state_dir, api=api)
 
-    monkeypatch.setattr("vidbuild.expand.expand_project", swap_before_the_second_pass)
+    monkeypatch.setattr("vidbuild.spec.expand.expand_project", swap_before_the_second_pass)
     err = io.StringIO()
     code = commands.build(str(project), stderr=err)
 
@@ -449,7 +450,7 @@ def test_a_key_echoed_by_the_api_reaches_no_output_and_no_file(project: Path, he
     # The fault does echo it: a raw status reply carries the key.
     build = run_vidbuild("build", str(project), "-j", "4", env=env)
     video_id = heygen.emulator.videos()[0].video_id
-    raw = httpx.get(f"{heygen.url}{api.STATUS_ROUTE}", params={"video_id": video_id},
+    raw = httpx.get(f"{heygen.url}{routes.STATUS_ROUTE}", params={"video_id": video_id},
                     headers={"X-Api-Key": SECRET}).text
     assert SECRET in raw
 
@@ -470,6 +471,6 @@ def test_a_key_echoed_by_the_api_reaches_no_output_and_no_file(project: Path, he
 
 
 def test_scrub_data_reaches_every_string_of_a_reply() -> None:
-    auth = vidbuild.client._http.ApiKeyAuth("k3y+/=")
+    auth = vidbuild.heygen.client._http.ApiKeyAuth("k3y+/=")
     reply = {"a": ["x k3y+/= y", {"k3y+/=": "k3y%2B%2F%3D"}], "n": 1, "b": None}
     assert auth.scrub_data(reply) == {"a": ["x *** y", {"***": "***"}], "n": 1, "b": None}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vidbuild.state import DiskState, Record
+from vidbuild.state.disk import DiskState, Record
 
 HASH = "b" * 64
 

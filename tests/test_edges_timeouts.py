@@ -12,14 +12,14 @@ import pytest
 from buildkit import rows, write_project
 
 from vidbuild import errors
-from vidbuild.backend import Backend, Timing
-from vidbuild.client import HeyGenClient
-from vidbuild.client._http import FILE_TIMEOUT, READ_TIMEOUT, SUBMIT_TIMEOUT
 from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
-from vidbuild.engine import Engine, Options
-from vidbuild.plan import plan_steps
-from vidbuild.report import PlainReporter
+from vidbuild.heygen.backend import Backend, Timing
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.heygen.client._http import FILE_TIMEOUT, READ_TIMEOUT, SUBMIT_TIMEOUT
+from vidbuild.plan.decide import plan_steps
+from vidbuild.report.progress import PlainReporter
+from vidbuild.run.engine import Engine, Options
 
 BASE = "https://api.heygen.test"
 
@@ -126,7 +126,7 @@ def test_a_stalled_render_is_given_up_at_its_deadline_and_the_rows_behind_go_on(
 def test_a_claim_another_live_build_never_finishes_is_waited_for_until_the_deadline(
         tmp_path: Path, stalled_backend: tuple[Backend, Emulator]) -> None:
     # Another process claimed r01 and hangs (say it was stopped): its claim must not hold this build.
-    from vidbuild.state import DiskState
+    from vidbuild.state.disk import DiskState
 
     backend, emulator = stalled_backend
     project = write_project(tmp_path / "campaign", rows(1))

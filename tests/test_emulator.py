@@ -18,15 +18,15 @@ from typing import Any
 import httpx
 import pytest
 
-from vidbuild import api
 from vidbuild.emulator import Emulator, EmulatorConfig, EmulatorRequest, serve
 from vidbuild.emulator import media as emulator_media
+from vidbuild.heygen import routes
 
 FAST = EmulatorConfig(speed=0.001)
 STRICT = EmulatorConfig(speed=0.001, catalogue="strict")   # unknown IDs get HeyGen's 400
 KEY = {"X-Api-Key": "test-key"}
-VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
-AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
+VIDEO_ROUTE = routes.SUBMIT_ROUTES["video"]
+AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
 REQUIRED_AVATARS = {"Daisy-inskirt-20220818", "Mark-costume-1234", "Anna_public_3_20240108",
                     "Tyler-incasualsuit-20220721"}
 REQUIRED_VOICES = {"2d5b0e6cf36f460aa7fc47e3eee4ba54", "1bd001e7e50f421d891986aad5158bc8",
@@ -59,7 +59,7 @@ def connect(emulator: Emulator, mode: str) -> Iterator[httpx.Client]:
         with serve(emulator) as server, httpx.Client(base_url=server.url, headers=KEY) as client:
             yield client
     else:
-        with httpx.Client(base_url=api.EMULATOR_BASE_URL, headers=KEY,
+        with httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers=KEY,
                           transport=emulator.transport()) as client:
             yield client
 
@@ -89,7 +89,7 @@ def submit(client: httpx.Client, body: dict[str, Any], route: str = VIDEO_ROUTE)
 
 
 def status(client: httpx.Client, video_id: str) -> dict[str, Any]:
-    response = client.get(api.STATUS_ROUTE, params={"video_id": video_id})
+    response = client.get(routes.STATUS_ROUTE, params={"video_id": video_id})
     assert response.status_code == 200, response.text
     payload = response.json()
     assert (payload["code"], payload["message"]) == (100, "Success")
@@ -101,7 +101,7 @@ def wait_finished(client: httpx.Client, video_id: str, timeout: float = 5.0) -> 
     deadline = time.monotonic() + timeout
     while True:
         data = status(client, video_id)
-        if data["status"] in api.FINISHED_STATUSES or time.monotonic() > deadline:
+        if data["status"] in routes.FINISHED_STATUSES or time.monotonic() > deadline:
             return data
         time.sleep(0.01)
 
@@ -199,7 +199,7 @@ def test_longer_scripts_render_longer() -> None:
         long = submit(client, video_body("l", text="x" * 1500))
         now[0] += 60
         assert status(client, short)["status"] == "completed"
-        assert status(client, long)["status"] not in api.FINISHED_STATUSES
+        assert status(client, long)["status"] not in routes.FINISHED_STATUSES
 
 
 # --- list and catalogues --------------------------------------------------------------------
@@ -210,7 +210,7 @@ def test_list_pages_newest_first_without_callback_ids(client: httpx.Client) -> N
     seen, token, pages = [], None, 0
     while True:
         params: dict[str, Any] = {"limit": 2, **({"token": token} if token else {})}
-        response = client.get(api.LIST_ROUTE, params=params)
+        response = client.get(routes.LIST_ROUTE, params=params)
         payload = response.json()
         assert (response.status_code, payload["code"], payload["message"]) == (200, 100, "Success")
         for item in payload["data"]["videos"]:
@@ -227,12 +227,12 @@ def test_list_pages_newest_first_without_callback_ids(client: httpx.Client) -> N
 @pytest.mark.parametrize("query", [{"limit": "-1"}, {"limit": "101"}, {"limit": "x"},
                                    {"token": "not-a-token"}])
 def test_list_rejects_bad_paging(client: httpx.Client, query: dict[str, str]) -> None:
-    status_code, code, _ = error_of(client.get(api.LIST_ROUTE, params=query))
+    status_code, code, _ = error_of(client.get(routes.LIST_ROUTE, params=query))
     assert (status_code, code) == (400, "invalid_parameter")
 
 
 def test_avatar_catalogue(client: httpx.Client) -> None:
-    payload = client.get(api.AVATARS_ROUTE).json()
+    payload = client.get(routes.AVATARS_ROUTE).json()
     assert payload["error"] is None
     avatars = payload["data"]["avatars"]
     assert REQUIRED_AVATARS <= {a["avatar_id"] for a in avatars} and len(avatars) >= 10
@@ -247,7 +247,7 @@ def test_avatar_catalogue(client: httpx.Client) -> None:
 
 
 def test_voice_catalogue(client: httpx.Client) -> None:
-    payload = client.get(api.VOICES_ROUTE).json()
+    payload = client.get(routes.VOICES_ROUTE).json()
     voices = payload["data"]["voices"]
     assert payload["error"] is None and REQUIRED_VOICES <= {v["voice_id"] for v in voices}
     assert len(voices) >= 12
@@ -327,21 +327,21 @@ def test_unreadable_bodies_get_400(client: httpx.Client, raw: bytes) -> None:
 
 def test_api_key_is_required(emulator: Emulator, mode: str) -> None:
     with connect(emulator, mode) as client:
-        response = client.get(api.AVATARS_ROUTE, headers={"X-Api-Key": ""})
+        response = client.get(routes.AVATARS_ROUTE, headers={"X-Api-Key": ""})
         assert error_of(response)[:2] == (401, "unauthorized")
 
 
 def test_configured_api_key_must_match() -> None:
     with Emulator(EmulatorConfig(api_key="right")) as emulator, \
             connect(emulator, "in_process") as client:
-        assert client.get(api.VOICES_ROUTE).status_code == 401
-        assert client.get(api.VOICES_ROUTE, headers={"X-Api-Key": "right"}).status_code == 200
+        assert client.get(routes.VOICES_ROUTE).status_code == 401
+        assert client.get(routes.VOICES_ROUTE, headers={"X-Api-Key": "right"}).status_code == 200
 
 
 def test_unknown_video_and_route_are_404(client: httpx.Client) -> None:
-    assert error_of(client.get(api.STATUS_ROUTE, params={"video_id": "nope"})) == (
+    assert error_of(client.get(routes.STATUS_ROUTE, params={"video_id": "nope"})) == (
         404, "not_found", "Video nope not found")
-    assert error_of(client.get(api.STATUS_ROUTE))[:2] == (400, "invalid_parameter")
+    assert error_of(client.get(routes.STATUS_ROUTE))[:2] == (400, "invalid_parameter")
     assert error_of(client.get("/v9/videos"))[:2] == (404, "not_found")
     assert error_of(client.get(VIDEO_ROUTE))[:2] == (405, "method_not_allowed")
 
@@ -363,7 +363,7 @@ def test_file_of_an_unfinished_video_is_404() -> None:
     with Emulator(EmulatorConfig(speed=100.0)) as emulator, \
             connect(emulator, "in_process") as client:
         video_id = submit(client, video_body())
-        url = emulator_media.signed_url(api.EMULATOR_BASE_URL, video_id, "mp4",
+        url = emulator_media.signed_url(routes.EMULATOR_BASE_URL, video_id, "mp4",
                                         int(time.time()) + 60)
         assert status(client, video_id)["video_url"] is None
         assert client.get(url).status_code == 404
@@ -396,7 +396,7 @@ def test_no_faults_strike_at_rate_zero(mode: str) -> None:
 def test_rate_limit_fault(mode: str) -> None:
     with Emulator(faulty("rate_limit=1,retry_after=2")) as emulator, \
             connect(emulator, mode) as client:
-        for response in (client.post(VIDEO_ROUTE, json=video_body()), client.get(api.VOICES_ROUTE)):
+        for response in (client.post(VIDEO_ROUTE, json=video_body()), client.get(routes.VOICES_ROUTE)):
             assert error_of(response)[:2] == (429, "rate_limit_exceeded")
             assert response.headers["Retry-After"] == "2"
         assert emulator.videos() == []
@@ -406,7 +406,7 @@ def test_quota_fault_hits_submissions_only(mode: str) -> None:
     with Emulator(faulty("quota=1")) as emulator, connect(emulator, mode) as client:
         assert error_of(client.post(VIDEO_ROUTE, json=video_body())) == (
             429, "trial_video_limit_exceeded", "You have reached your daily api trial limit.")
-        assert client.get(api.VOICES_ROUTE).status_code == 200
+        assert client.get(routes.VOICES_ROUTE).status_code == 200
         assert emulator.videos() == []
 
 
@@ -421,7 +421,7 @@ def test_drop_before_creates_nothing(mode: str) -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             client.post(VIDEO_ROUTE, json=video_body())
         assert emulator.videos() == []
-        assert client.get(api.VOICES_ROUTE).status_code == 200  # scoped to submissions
+        assert client.get(routes.VOICES_ROUTE).status_code == 200  # scoped to submissions
 
 
 def test_drop_after_creates_the_video_but_loses_the_reply(mode: str) -> None:
@@ -430,7 +430,7 @@ def test_drop_after_creates_the_video_but_loses_the_reply(mode: str) -> None:
             client.post(VIDEO_ROUTE, json=video_body("lost-reply"))
         assert emulator.callback_counts() == {"lost-reply": 1}
         # The reconciliation the contract describes: list, then ask each candidate's status.
-        [listed] = client.get(api.LIST_ROUTE).json()["data"]["videos"]
+        [listed] = client.get(routes.LIST_ROUTE).json()["data"]["videos"]
         assert status(client, listed["video_id"])["callback_id"] == "lost-reply"
         [record] = [r for r in emulator.requests() if r.path == VIDEO_ROUTE]
         assert (record.status, record.fault, record.body) == (200, "drop_after", video_body("lost-reply"))
@@ -439,10 +439,10 @@ def test_drop_after_creates_the_video_but_loses_the_reply(mode: str) -> None:
 def test_slow_fault_delays_or_times_out(mode: str) -> None:
     with Emulator(faulty("slow=1,slow_seconds=0.3")) as emulator, connect(emulator, mode) as client:
         started = time.monotonic()
-        assert client.get(api.VOICES_ROUTE).status_code == 200
+        assert client.get(routes.VOICES_ROUTE).status_code == 200
         assert time.monotonic() - started >= 0.3
         with pytest.raises(httpx.ReadTimeout):
-            client.get(api.VOICES_ROUTE, timeout=0.05)
+            client.get(routes.VOICES_ROUTE, timeout=0.05)
 
 
 def test_render_fail_fault() -> None:
@@ -458,7 +458,7 @@ def test_faults_at_a_partial_rate_follow_the_seed() -> None:
     def outcomes(seed: int) -> list[int]:
         with Emulator(faulty(f"server_error=0.5,seed={seed}")) as emulator, \
                 connect(emulator, "in_process") as client:
-            return [client.get(api.VOICES_ROUTE).status_code for _ in range(40)]
+            return [client.get(routes.VOICES_ROUTE).status_code for _ in range(40)]
 
     first = outcomes(1)
     assert first == outcomes(1) and first != outcomes(2)
@@ -472,8 +472,8 @@ def test_file_faults_only_when_scoped() -> None:
         assert client.get(data["video_url"]).status_code == 500
     with Emulator(faulty("server_error:status=1")) as emulator, \
             connect(emulator, "in_process") as client:
-        assert client.get(api.STATUS_ROUTE, params={"video_id": "x"}).status_code == 500
-        assert client.get(api.VOICES_ROUTE).status_code == 200
+        assert client.get(routes.STATUS_ROUTE, params={"video_id": "x"}).status_code == 500
+        assert client.get(routes.VOICES_ROUTE).status_code == 200
 
 
 def test_max_concurrent_renders(mode: str) -> None:
@@ -511,7 +511,7 @@ def test_state_dir_survives_a_restart(tmp_path: Path) -> None:
         video_id = submit(client, video_body("persisted"))
     with Emulator(config) as second, connect(second, "socket") as client:
         assert wait_finished(client, video_id)["callback_id"] == "persisted"
-        assert [v["video_id"] for v in client.get(api.LIST_ROUTE).json()["data"]["videos"]] == [
+        assert [v["video_id"] for v in client.get(routes.LIST_ROUTE).json()["data"]["videos"]] == [
             video_id]
         assert second.callback_counts() == {"persisted": 1}
         assert second.requests()[0].path == VIDEO_ROUTE
@@ -573,7 +573,7 @@ def test_bad_config_strings_are_refused(text: str, complaint: str) -> None:
 
 def test_handle_is_pure_and_builds_urls_from_the_request_base() -> None:
     with Emulator(FAST) as emulator:
-        reply = emulator.handle(EmulatorRequest("GET", api.AVATARS_ROUTE, KEY, b"",
+        reply = emulator.handle(EmulatorRequest("GET", routes.AVATARS_ROUTE, KEY, b"",
                                                 "http://example.test:9"))
         assert reply.status == 200 and not reply.drop and reply.delay == 0
         avatar = json.loads(reply.body)["data"]["avatars"][0]
@@ -599,7 +599,7 @@ def test_main_serve_announces_and_stops_on_ctrl_c() -> None:
         prefix = "HeyGen emulator listening on http://127.0.0.1:"
         assert line.startswith(prefix) and line[len(prefix):].isdigit()
         url = line.removeprefix("HeyGen emulator listening on ")
-        assert httpx.get(f"{url}{api.VOICES_ROUTE}", headers=KEY).status_code == 200
+        assert httpx.get(f"{url}{routes.VOICES_ROUTE}", headers=KEY).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
     finally:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from vidbuild.commands import compile_bodies
-from vidbuild.data import read_rows
 from vidbuild.errors import UsageError
-from vidbuild.expand import Job, expand_project
-from vidbuild.project import load_project
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import load_project
+from vidbuild.spec.rows import read_rows
 
 WriteTree = Callable[[dict[str, str]], Path]
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from vidbuild.expand import expand_project
-from vidbuild.project import load_project
-from vidbuild.validate import body_errors, body_is_valid
+from vidbuild.spec.expand import expand_project
+from vidbuild.spec.project import load_project
+from vidbuild.spec.validate import body_errors, body_is_valid
 
 PROJECTS = Path(__file__).resolve().parent.parent / "projects"
 VIDEO = "heygen/video_generate.request.schema.json"

@@ -19,21 +19,21 @@ import pytest
 from buildkit import run_vidbuild
 from jsonschema import Draft202012Validator
 
-from vidbuild import api
 from vidbuild.cli import main
-from vidbuild.client import HeyGenClient
 from vidbuild.emulator import Emulator, EmulatorConfig
-from vidbuild.expand import Job, expand_project
-from vidbuild.project import load_project
-from vidbuild.validate import body_errors, body_is_valid
+from vidbuild.heygen import routes
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import load_project
+from vidbuild.spec.validate import body_errors, body_is_valid
 
 REPO = Path(__file__).resolve().parent.parent
 # HeyGen's published description of the agent body, as written down in our own schema.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AGENT_SCHEMA = json.loads(
     (REPO_ROOT / "schemas" / "heygen" / "video_agent_generate.accepted.schema.json").read_text())
-AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
-VIDEO_ROUTE = api.SUBMIT_ROUTES["video"]
+AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
+VIDEO_ROUTE = routes.SUBMIT_ROUTES["video"]
 KEY = {"X-Api-Key": "test-key"}
 DAISY = "Daisy-inskirt-20220818"
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
@@ -108,7 +108,7 @@ def test_video_requests_always_carry_callback_id() -> None:
 
 
 def test_agent_callback_rule_is_in_the_request_schema() -> None:
-    schema = api.REQUEST_SCHEMAS["agent"]
+    schema = routes.REQUEST_SCHEMAS["agent"]
     body = {"prompt": "p", "callback_id": "c"}
     assert not body_is_valid(body, schema)
     assert list(body_errors(body, schema)) == [((), "'callback_url' is a dependency of 'callback_id'")]
@@ -163,7 +163,7 @@ def emulator() -> Iterator[Emulator]:
 
 @pytest.fixture
 def http(emulator: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.EMULATOR_BASE_URL, headers=KEY,
+    with httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers=KEY,
                       transport=emulator.transport()) as client:
         yield client
 
@@ -198,8 +198,8 @@ def test_emulator_takes_null_for_every_optional_field_and_still_refuses_a_null_r
 
 def test_vidbuilds_own_check_of_its_bodies_stays_strict_about_null() -> None:
     for kind, body in (("agent", AGENT_ALL_NULL), ("video", VIDEO_ALL_NULL)):
-        assert not body_is_valid(body, api.REQUEST_SCHEMAS[kind])
-        assert list(body_errors(body, api.REQUEST_SCHEMAS[kind]))
+        assert not body_is_valid(body, routes.REQUEST_SCHEMAS[kind])
+        assert list(body_errors(body, routes.REQUEST_SCHEMAS[kind]))
 
 
 def test_strict_catalogue_refuses_unknown_ids_and_lenient_names_them_once() -> None:
@@ -207,14 +207,14 @@ def test_strict_catalogue_refuses_unknown_ids_and_lenient_names_them_once() -> N
     strict = EmulatorConfig.from_env({"VIDBUILD_EMULATOR_CATALOGUE": "strict"},
                                      base=EmulatorConfig(speed=0.001))
     assert strict.catalogue == "strict"
-    with Emulator(strict) as emulator, HeyGenClient(api.EMULATOR_BASE_URL, "k",
+    with Emulator(strict) as emulator, HeyGenClient(routes.EMULATOR_BASE_URL, "k",
                                                     transport=emulator.transport()) as client:
         with pytest.raises(Exception, match=f"Avatar {ANGELA} not found or no longer available"):
             client.submit("agent", body)
         assert emulator.unknown_ids() == []
     notes: list[str] = []
     with Emulator(EmulatorConfig(speed=0.001), on_note=notes.append) as emulator, \
-            HeyGenClient(api.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
+            HeyGenClient(routes.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
         client.submit("agent", body)
         client.submit("agent", {**body, "prompt": "Again"})
         assert emulator.unknown_ids() == [f"avatar_id {ANGELA}", f"voice_id {REAL_VOICE}"]
@@ -241,12 +241,12 @@ def make_videos(http: httpx.Client, count: int, title: str = "Video") -> list[st
 def test_client_pages_by_limit_and_reads_every_video_in_one_page(emulator: Emulator,
                                                                   http: httpx.Client) -> None:
     created = make_videos(http, 12)
-    with HeyGenClient(api.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
+    with HeyGenClient(routes.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
         page = client.list_videos()
         assert [v.video_id for v in page.videos] == created[::-1] and page.token is None
         with pytest.raises(ValueError, match="limit must be between 1 and 100"):
             client.list_videos(limit=101)
-    (listed,) = [r for r in emulator.requests() if r.path == api.LIST_ROUTE]
+    (listed,) = [r for r in emulator.requests() if r.path == routes.LIST_ROUTE]
     assert listed.query == {"limit": "100"}
 
 
@@ -260,7 +260,7 @@ def test_client_pages_by_limit_and_reads_every_video_in_one_page(emulator: Emula
 def test_emulator_list_honours_limit_and_ignores_page_size(http: httpx.Client, query: dict[str, str],
                                                            count: int, more: bool) -> None:
     make_videos(http, 12)
-    data = http.get(api.LIST_ROUTE, params=query).json()["data"]
+    data = http.get(routes.LIST_ROUTE, params=query).json()["data"]
     assert (len(data["videos"]), data["token"] is not None) == (count, more)
 
 
@@ -270,14 +270,14 @@ def test_emulator_list_honours_limit_and_ignores_page_size(http: httpx.Client, q
 def test_v2_videos_filters_by_title_and_pages_by_token(http: httpx.Client) -> None:
     welcome = make_videos(http, 3, "Welcome")
     make_videos(http, 2, "Goodbye")
-    first = http.get(api.VIDEOS_ROUTE, params={"title": "elcom", "limit": 2}).json()
+    first = http.get(routes.VIDEOS_ROUTE, params={"title": "elcom", "limit": 2}).json()
     assert [v["id"] for v in first["data"]] == welcome[:0:-1] and first["has_more"] is True
-    rest = http.get(api.VIDEOS_ROUTE, params={"title": "elcom", "token": first["next_token"]}).json()
+    rest = http.get(routes.VIDEOS_ROUTE, params={"title": "elcom", "token": first["next_token"]}).json()
     assert [v["id"] for v in rest["data"]] == welcome[:1]
     assert (rest["has_more"], rest["next_token"]) == (False, None)
-    assert len(http.get(api.VIDEOS_ROUTE).json()["data"]) == 5
-    assert http.get(api.VIDEOS_ROUTE, params={"folder_id": "f1"}).json()["data"] == []
-    refused = http.get(api.VIDEOS_ROUTE, params={"limit": 0})
+    assert len(http.get(routes.VIDEOS_ROUTE).json()["data"]) == 5
+    assert http.get(routes.VIDEOS_ROUTE, params={"folder_id": "f1"}).json()["data"] == []
+    refused = http.get(routes.VIDEOS_ROUTE, params={"limit": 0})
     assert refused.status_code == 400 and refused.json() == {"error": {
         "code": "invalid_parameter", "message": "'limit' must be between 1 and 100.",
         "param": "limit", "doc_url": None}}
@@ -287,14 +287,14 @@ def test_v2_video_detail(http: httpx.Client) -> None:
     (video_id,) = make_videos(http, 1, "Welcome")
     detail = wait_detail(http, video_id)
     assert detail["id"] == video_id and detail["title"] == "Welcome 0"
-    assert detail["video_url"].startswith(f"{api.EMULATOR_BASE_URL}/files/{video_id}.mp4")
+    assert detail["video_url"].startswith(f"{routes.EMULATOR_BASE_URL}/files/{video_id}.mp4")
     assert detail["completed_at"] >= detail["created_at"] and "callback_id" not in detail
-    missing = http.get(f"{api.VIDEOS_ROUTE}/nope")
+    missing = http.get(f"{routes.VIDEOS_ROUTE}/nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
 
 
 def test_remaining_quota_counts_down_with_videos_made(emulator: Emulator, http: httpx.Client) -> None:
-    with HeyGenClient(api.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
+    with HeyGenClient(routes.EMULATOR_BASE_URL, "k", transport=emulator.transport()) as client:
         before = client.remaining_quota()
         assert (before.seconds, before.credits) == (36000, 600)
         assert before.details["api"] == 36000
@@ -400,11 +400,11 @@ def test_heygens_own_clients_bodies_and_reads_against_vidbuild_emulator(
             made.append(mcp_video_id(reply.json()))
         for video_id in made:
             assert wait_detail(http, video_id)["status"] == "completed"
-            mcp_status(http.get(api.STATUS_ROUTE, params={"video_id": video_id}).json())
-        assert mcp_credits(http.get(api.QUOTA_ROUTE).json()) > 0
-        voices = mcp_voices(http.get(api.VOICES_ROUTE).json())
+            mcp_status(http.get(routes.STATUS_ROUTE, params={"video_id": video_id}).json())
+        assert mcp_credits(http.get(routes.QUOTA_ROUTE).json()) > 0
+        voices = mcp_voices(http.get(routes.VOICES_ROUTE).json())
         assert any(voice["support_interactive_avatar"] for voice in voices)
-        listed = http.get(api.LIST_ROUTE, params={"limit": 100}).json()["data"]
+        listed = http.get(routes.LIST_ROUTE, params={"limit": 100}).json()["data"]
         assert {v["video_id"] for v in listed["videos"]} == set(made) and listed["token"] is None
         unknown = {"prompt": "Hi", "avatar_id": ANGELA}
         assert http.post(AGENT_ROUTE, json=unknown).status_code == 200
@@ -510,7 +510,7 @@ def video_body(title: str) -> dict[str, Any]:
 def wait_detail(http: httpx.Client, video_id: str, timeout: float = 10.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        detail: dict[str, Any] = http.get(f"{api.VIDEOS_ROUTE}/{video_id}").json()["data"]
+        detail: dict[str, Any] = http.get(f"{routes.VIDEOS_ROUTE}/{video_id}").json()["data"]
         if detail["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return detail
         time.sleep(0.01)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from vidbuild.hashing import HASH_FORMAT, canonical_json, content_hash
+from vidbuild.spec.hashing import HASH_FORMAT, canonical_json, content_hash
 
 BODY: dict[str, Any] = {
     "title": "Welcome Ana",

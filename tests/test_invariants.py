@@ -14,9 +14,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from vidbuild import errors
-from vidbuild.api import REQUEST_SCHEMAS
-from vidbuild.expand import expand_project
-from vidbuild.project import load_project
+from vidbuild.heygen.routes import REQUEST_SCHEMAS
+from vidbuild.spec.expand import expand_project
+from vidbuild.spec.project import load_project
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = sorted((REPO / "schemas").rglob("*.json"))
@@ -77,7 +77,7 @@ def exception_classes(package: str) -> Iterator[type[BaseException]]:
                 yield value
 
 
-@pytest.mark.parametrize("package", ["vidbuild.errors", "vidbuild.client"])
+@pytest.mark.parametrize("package", ["vidbuild.errors", "vidbuild.heygen.client"])
 def test_every_exception_derives_from_the_root(package: str) -> None:
     classes = list(exception_classes(package))
     assert classes

@@ -98,7 +98,7 @@ def test_lone_surrogate_in_json(errors: Errors) -> None:
 
 
 def test_surrogate_pair_in_json_is_one_character() -> None:
-    from vidbuild.data import _decode
+    from vidbuild.spec.rows import _decode
 
     assert _decode('{"name": "\\ud83d\\ude00"}', 0, "p.json", 1)[0] == {"name": "\U0001F600"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vidbuild.backend import Timing
-from vidbuild.pacing import EARLY, STEP, Pacer
+from vidbuild.heygen.backend import Timing
+from vidbuild.run.pacing import EARLY, STEP, Pacer
 
 TIMING = Timing(render_overhead=10.0, render_per_second=1.0, poll_min=1.0, poll_max=30.0)
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from buildkit import rows, write_project
 
-from vidbuild.expand import Job, expand_project
-from vidbuild.plan import (
+from vidbuild.plan.decide import (
     Plan,
     Step,
     decide,
@@ -20,8 +19,9 @@ from vidbuild.plan import (
     file_checksum,
     make_plan,
 )
-from vidbuild.project import load_project
-from vidbuild.state import DiskState, KeyEntry, Record
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import load_project
+from vidbuild.state.disk import DiskState, KeyEntry, Record
 
 
 @pytest.fixture

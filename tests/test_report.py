@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vidbuild import commands
-from vidbuild.report import JsonReporter, PlainReporter, TerminalReporter, choose_reporter
+from vidbuild.report.progress import JsonReporter, PlainReporter, TerminalReporter, choose_reporter
 
 PROJECT = {
     "vidbuild.yaml": """

@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from vidbuild import api, resources
+from vidbuild import resources
+from vidbuild.heygen import routes
 
 VIDEO = "video"
 AGENT = "agent"
 
 
 def validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(resources.load_schema(api.REQUEST_SCHEMAS[kind]))
+    return Draft202012Validator(resources.load_schema(routes.REQUEST_SCHEMAS[kind]))
 
 
 def located_errors(kind: str, body: Any) -> list[tuple[str, str]]:
@@ -64,14 +65,14 @@ def _walk(schema: Any, where: str = "#") -> Iterator[tuple[str, dict[str, Any]]]
 
 @pytest.mark.parametrize("kind", [VIDEO, AGENT])
 def test_schema_is_a_valid_draft_2020_12_schema(kind: str) -> None:
-    schema = resources.load_schema(api.REQUEST_SCHEMAS[kind])
+    schema = resources.load_schema(routes.REQUEST_SCHEMAS[kind])
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     Draft202012Validator.check_schema(schema)
 
 
 @pytest.mark.parametrize("kind", [VIDEO, AGENT])
 def test_every_property_has_a_description(kind: str) -> None:
-    schema = resources.load_schema(api.REQUEST_SCHEMAS[kind])
+    schema = resources.load_schema(routes.REQUEST_SCHEMAS[kind])
     definitions = schema.get("$defs", {})
     missing = []
     for where, node in _walk(schema):
@@ -91,7 +92,7 @@ def test_every_property_has_a_description(kind: str) -> None:
 # The contract names `subtitles` without its fields, so it alone stays open.
 @pytest.mark.parametrize(("kind", "left_open"), [(VIDEO, ["#/properties/subtitles"]), (AGENT, [])])
 def test_every_object_rejects_unknown_keys(kind: str, left_open: list[str]) -> None:
-    schema = resources.load_schema(api.REQUEST_SCHEMAS[kind])
+    schema = resources.load_schema(routes.REQUEST_SCHEMAS[kind])
     open_objects = []
     for where, node in _walk(schema):
         if node.get("type") != "object" or "/if" in where:

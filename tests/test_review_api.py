@@ -2,7 +2,7 @@
 against `vidbuild emulator` over loopback, the v3 routes' nulls and unknown IDs, and
 `validate --online` without a key on a project written for a real account.
 
-Facts come from HeyGen's published description (heygen-com/heygen-cli: codegen/external-api.json
+Facts come from HeyGen's published description (heygen-com/heygen-cli: codegen/external-routes.json
 before 88b1673, written down in schemas/heygen/video_agent_generate.accepted.schema.json;
 gen/video.go and gen/video-agent.go, 2026-07).
 """
@@ -24,18 +24,18 @@ import pytest
 from buildkit import run_vidbuild
 from jsonschema import Draft202012Validator
 
-from vidbuild import api
-from vidbuild.client.v3_bodies import choose_route, v3_body
 from vidbuild.emulator import Emulator, EmulatorConfig
-from vidbuild.expand import expand_project
-from vidbuild.project import load_project
-from vidbuild.validate import body_is_valid
+from vidbuild.heygen import routes
+from vidbuild.heygen.client.v3_bodies import choose_route, v3_body
+from vidbuild.spec.expand import expand_project
+from vidbuild.spec.project import load_project
+from vidbuild.spec.validate import body_is_valid
 
 # HeyGen's published description of the agent body, as written down in our own schema.
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_AGENT = Draft202012Validator(json.loads(
     (REPO_ROOT / "schemas" / "heygen" / "video_agent_generate.accepted.schema.json").read_text()))
-AGENT_ROUTE = api.SUBMIT_ROUTES["agent"]
+AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
 DAISY = "Daisy-inskirt-20220818"
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
 ANGELA = "Angela-inTshirt-20220820"          # a real account's IDs, unknown to the emulator
@@ -109,15 +109,15 @@ def test_a_null_incognito_mode_is_refused_as_heygen_refuses_it(
 AVATAR_BODY = {"type": "avatar", "avatar_id": DAISY, "script": "Hi", "voice_id": RACHEL}
 # Fields gen/video.go and gen/video-agent.go give a default but do not mark `nullable`.
 NOT_NULLABLE = {
-    "agent incognito_mode": (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "incognito_mode": None},
+    "agent incognito_mode": (routes.V3_AGENTS_ROUTE, {"prompt": "Hi", "incognito_mode": None},
                              "incognito_mode"),
-    "agent mode": (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "mode": None}, "mode"),
-    "output_format": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "output_format": None}, "output_format"),
-    "voice speed": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"speed": None}},
+    "agent mode": (routes.V3_AGENTS_ROUTE, {"prompt": "Hi", "mode": None}, "mode"),
+    "output_format": (routes.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "output_format": None}, "output_format"),
+    "voice speed": (routes.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"speed": None}},
                     "voice_settings.speed"),
-    "voice pitch": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"pitch": None}},
+    "voice pitch": (routes.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "voice_settings": {"pitch": None}},
                     "voice_settings.pitch"),
-    "caption file_format": (api.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "caption": {"file_format": None}},
+    "caption file_format": (routes.V3_VIDEOS_ROUTE, {**AVATAR_BODY, "caption": {"file_format": None}},
                             "caption.file_format"),
 }
 
@@ -136,9 +136,9 @@ def test_v3_refuses_null_where_the_description_does_not_allow_it(
 def test_v3_still_takes_null_for_nullable_fields(served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
     body = {**AVATAR_BODY, "title": None, "fit": None, "engine": None, "caption": None,
             "voice_settings": {"locale": None}, "callback_url": None}
-    assert served[0].post(api.V3_VIDEOS_ROUTE, json=body).status_code == 200
+    assert served[0].post(routes.V3_VIDEOS_ROUTE, json=body).status_code == 200
     agent = {"prompt": "Hi", "avatar_id": None, "files": None, "orientation": None, "style_id": None}
-    assert served[0].post(api.V3_AGENTS_ROUTE, json=agent).status_code == 200
+    assert served[0].post(routes.V3_AGENTS_ROUTE, json=agent).status_code == 200
 
 
 # --- v3 and a real account's IDs: accepted with one note, refused under a strict catalogue --------
@@ -148,16 +148,16 @@ def real_account_v3_bodies() -> list[tuple[str, dict[str, Any]]]:
         "type": "avatar", "avatar_id": REAL_PHOTO, "script": "Bye", "voice_id": REAL_VOICE,
         "engine": {"type": "avatar_iii"}, "background": {"type": "color", "color": "#000000"}}}
     return [
-        (api.V3_VIDEOS_ROUTE, {"type": "avatar", "avatar_id": ANGELA, "script": "Hi",
+        (routes.V3_VIDEOS_ROUTE, {"type": "avatar", "avatar_id": ANGELA, "script": "Hi",
                                "voice_id": REAL_VOICE, "engine": {"type": "avatar_iii"}}),
-        (api.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [studio_scene]}),
-        (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "avatar_id": ANGELA, "voice_id": REAL_VOICE}),
+        (routes.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [studio_scene]}),
+        (routes.V3_AGENTS_ROUTE, {"prompt": "Hi", "avatar_id": ANGELA, "voice_id": REAL_VOICE}),
     ]
 
 
 def test_v3_accepts_a_real_accounts_ids_and_names_them_once(tmp_path: Path) -> None:
     with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
-            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+            httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
                          transport=emulator.transport()) as http:
         for route, body in real_account_v3_bodies() * 2:
             reply = http.post(route, json=body)
@@ -168,7 +168,7 @@ def test_v3_accepts_a_real_accounts_ids_and_names_them_once(tmp_path: Path) -> N
 
 def test_v3_under_a_strict_catalogue_refuses_a_real_accounts_ids() -> None:
     with Emulator(EmulatorConfig(speed=0.001, catalogue="strict")) as emulator, \
-            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+            httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
                          transport=emulator.transport()) as http:
         for route, body in real_account_v3_bodies():
             reply = http.post(route, json=body)
@@ -184,7 +184,7 @@ def test_a_real_account_project_goes_through_v3_offline_with_one_note(tmp_path: 
     assert compiled.code == 0, compiled.stderr
     lines = [json.loads(line) for line in compiled.stdout.splitlines()]
     with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
-            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+            httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
                          transport=emulator.transport()) as http:
         for line in lines:
             assert line["api"] == "v3"
@@ -272,10 +272,10 @@ def _legacy_scenes() -> list[dict[str, Any]]:
 
 
 def test_every_legacy_body_routed_to_v3_is_accepted_by_v3() -> None:
-    schema = api.REQUEST_SCHEMAS["video"]
+    schema = routes.REQUEST_SCHEMAS["video"]
     refused = []
     with Emulator(EmulatorConfig(speed=0.001)) as emulator, \
-            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+            httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
                          transport=emulator.transport()) as http:
         for scene, top in itertools.product(_legacy_scenes(), ({}, {"caption_mode": "burn_in"})):
             body = {"video_inputs": [scene, scene], "dimension": {"width": 1080, "height": 1920},
@@ -286,7 +286,7 @@ def test_every_legacy_body_routed_to_v3_is_accepted_by_v3() -> None:
                 if not body_is_valid(legacy, schema) or \
                         choose_route("video", legacy, labels, "auto").generation != "v3":
                     continue
-                reply = http.post(api.V3_VIDEOS_ROUTE, json=v3_body("video", legacy, labels))
+                reply = http.post(routes.V3_VIDEOS_ROUTE, json=v3_body("video", legacy, labels))
                 if reply.status_code != 200:
                     refused.append((scene, reply.json()["error"]["message"]))
     assert refused == []
@@ -333,7 +333,7 @@ def image_input_studio(**input_fields: Any) -> dict[str, Any]:
 ], ids=["script", "audio_url", "audio_asset_id"])
 def test_v3_studio_takes_an_image_animated_avatar_scene(
         served: tuple[httpx.Client, subprocess.Popen[str]], fields: dict[str, Any]) -> None:
-    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
+    reply = served[0].post(routes.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
     assert reply.status_code == 200, reply.text
 
 
@@ -345,7 +345,7 @@ def test_v3_studio_takes_an_image_animated_avatar_scene(
 ])
 def test_v3_studio_refuses_an_image_scene_heygen_refuses(
         served: tuple[httpx.Client, subprocess.Popen[str]], fields: dict[str, Any], param: str) -> None:
-    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
+    reply = served[0].post(routes.V3_VIDEOS_ROUTE, json=image_input_studio(**fields))
     assert reply.status_code == 400, reply.text
     assert reply.json()["error"]["param"] == param
 
@@ -376,7 +376,7 @@ def agent_projects(tmp_path: Path) -> Iterator[Path]:
 def test_every_agent_body_meets_heygens_description_and_is_accepted_on_its_route(tmp_path: Path) -> None:
     problems = []
     with Emulator(EmulatorConfig(speed=0.001, catalogue="strict")) as emulator, \
-            httpx.Client(base_url=api.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
+            httpx.Client(base_url=routes.EMULATOR_BASE_URL, headers={"X-Api-Key": "k"},
                          transport=emulator.transport()) as http:
         for root in agent_projects(tmp_path):
             for choice in ("auto", "legacy"):
@@ -396,7 +396,7 @@ def test_the_emulator_refuses_a_text_of_only_spaces_in_words(
         served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
     body = {"video_inputs": [{"character": {"type": "avatar", "avatar_id": DAISY},
                               "voice": {"type": "text", "voice_id": RACHEL, "input_text": "  "}}]}
-    reply = served[0].post(api.SUBMIT_ROUTES["video"], json=body)
+    reply = served[0].post(routes.SUBMIT_ROUTES["video"], json=body)
     assert reply.status_code == 400
     assert reply.json()["error"]["message"] == \
         "video_inputs[0].voice.input_text: has only spaces: nothing to say"
@@ -407,7 +407,7 @@ def test_the_emulator_refuses_a_text_of_only_spaces_in_words(
 # The shape HeyGen's n8n node sends to POST /v3/videos (nodes/Heygen/shared/build_post_v3_video_body.ts
 # in heygen-com/n8n-integration-heygen-node): `test` always, `folder_id` and `enable_caption` when set,
 # none of them fields of CreateVideoFromAvatar, which (unlike the agent's request and the asset
-# inputs) external-api.json doesn't close with additionalProperties: false.
+# inputs) external-routes.json doesn't close with additionalProperties: false.
 N8N_V3_VIDEO = {
     "test": False, "title": "n8n v3", "callback_id": "c-1", "folder_id": "folder-1",
     "aspect_ratio": "16:9", "resolution": "720p", "avatar_id": DAISY, "type": "avatar",
@@ -418,14 +418,14 @@ N8N_V3_VIDEO = {
 
 def test_v3_videos_take_heygens_n8n_body_with_fields_they_ignore(
         served: tuple[httpx.Client, subprocess.Popen[str]]) -> None:
-    reply = served[0].post(api.V3_VIDEOS_ROUTE, json=N8N_V3_VIDEO)
+    reply = served[0].post(routes.V3_VIDEOS_ROUTE, json=N8N_V3_VIDEO)
     assert reply.status_code == 200, reply.text
     assert reply.json()["data"]["status"] == "waiting"
 
 
 @pytest.mark.parametrize(("route", "body", "param"), [
-    (api.V3_AGENTS_ROUTE, {"prompt": "Hi", "title": "agents take no title"}, "title"),
-    (api.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [{"type": "image", "duration": 3, "source": {
+    (routes.V3_AGENTS_ROUTE, {"prompt": "Hi", "title": "agents take no title"}, "title"),
+    (routes.V3_VIDEOS_ROUTE, {"type": "studio", "scenes": [{"type": "image", "duration": 3, "source": {
         "type": "url", "url": "https://files.example.test/i.jpg", "fit": "cover"}}]},
      "scenes[0].source.fit"),
 ])

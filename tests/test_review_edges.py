@@ -20,11 +20,11 @@ import httpx
 import pytest
 from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, write_project
 
-import vidbuild.client._http
+import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.api import normalize_base_url
-from vidbuild.state import DiskState, namespace_for
-from vidbuild.uptodate import input_files
+from vidbuild.heygen.routes import normalize_base_url
+from vidbuild.plan.up_to_date import input_files
+from vidbuild.state.disk import DiskState, namespace_for
 
 
 @pytest.fixture
@@ -208,8 +208,8 @@ def test_status_replies_slower_than_the_read_timeout_stop_at_the_render_timeout(
     for name, value in heygen.env().items():
         if name.startswith(("HEYGEN_", "VIDBUILD_")):
             monkeypatch.setenv(name, value)
-    monkeypatch.setattr(vidbuild.client._http, "READ_TIMEOUT", httpx.Timeout(0.2))
-    monkeypatch.setattr(vidbuild.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
+    monkeypatch.setattr(vidbuild.heygen.client._http, "READ_TIMEOUT", httpx.Timeout(0.2))
+    monkeypatch.setattr(vidbuild.heygen.client._http, "backoff", lambda attempt, random: 0.002 * attempt)
     err = io.StringIO()
 
     code = commands.build(str(project), render_timeout=0.5, stderr=err)

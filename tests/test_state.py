@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from vidbuild.backend import EMULATOR_NAMESPACE, backend_namespace
-from vidbuild.state import DiskState, Record, namespace_for, state_root
+from vidbuild.heygen.backend import EMULATOR_NAMESPACE, backend_namespace
+from vidbuild.state.disk import DiskState, Record, namespace_for, state_root
 
 HASH = "a" * 64
 
@@ -123,7 +123,7 @@ def test_force_claims_a_built_hash(stores: list[DiskState]) -> None:
 KILLED_OWNER = """
 import os, signal, sys
 from pathlib import Path
-from vidbuild.state import DiskState
+from vidbuild.state.disk import DiskState
 store = DiskState(Path(sys.argv[1]), "ns")
 store.claim(sys.argv[2], "r01", "video", title="Hi", output="out/r01.mp4")
 print(store.owner, flush=True)

@@ -14,17 +14,17 @@ import pytest
 from buildkit import rows, write_project, write_rows
 
 from vidbuild import commands
-from vidbuild.backend import open_backend
-from vidbuild.engine import Engine, Options
 from vidbuild.errors import InputsChangedError, ProjectError
-from vidbuild.expand import Job, expand_project
-from vidbuild.manifest import write_manifest
-from vidbuild.plan import Step, plan_steps
-from vidbuild.project import Project, load_project
-from vidbuild.report import PlainReporter
-from vidbuild.rowindex import IndexEntry, RowIndex, indexed, same_as_indexed
-from vidbuild.state import DiskState, Record
-from vidbuild.uptodate import is_up_to_date, save
+from vidbuild.heygen.backend import open_backend
+from vidbuild.plan.decide import Step, plan_steps
+from vidbuild.plan.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
+from vidbuild.plan.up_to_date import is_up_to_date, save
+from vidbuild.report.manifest import write_manifest
+from vidbuild.report.progress import PlainReporter
+from vidbuild.run.engine import Engine, Options
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import Project, load_project
+from vidbuild.state.disk import DiskState, Record
 
 build_module = importlib.import_module("vidbuild.commands.build")
 WINDOW = 3
@@ -78,7 +78,7 @@ def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
 
 def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.plan.ROWS_AT_ONCE", 2)
+    monkeypatch.setattr("vidbuild.plan.decide.ROWS_AT_ONCE", 2)
     project = write_project(tmp_path / "campaign", rows(12))
     state = DiskState(project / ".vidbuild", "emulator")
     try:
@@ -108,7 +108,7 @@ def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
             write_rows(project, edited)
         return expand_project(spec, state_dir, api=api)
 
-    monkeypatch.setattr("vidbuild.expand.expand_project", edit_before_the_second_pass)
+    monkeypatch.setattr("vidbuild.spec.expand.expand_project", edit_before_the_second_pass)
     with pytest.raises(InputsChangedError) as raised:
         commands.build(str(project), stderr=io.StringIO())
 
@@ -187,7 +187,7 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
 
 
 def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.uptodate.PAGE_SIZE", 2)
+    monkeypatch.setattr("vidbuild.plan.up_to_date.PAGE_SIZE", 2)
     (tmp_path / "out").mkdir()
     outputs = []
     for n in range(5):

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from vidbuild import resources
-from vidbuild.client.v3_bodies import Route, choose_route, inexpressible_reason, v3_body
+from vidbuild.heygen.client.v3_bodies import Route, choose_route, inexpressible_reason, v3_body
 
 AVATAR = {"type": "avatar", "avatar_id": "Daisy-inskirt-20220818"}
 PHOTO = {"type": "talking_photo", "talking_photo_id": "tp-ana"}
@@ -315,8 +315,8 @@ def with_catalogue_ids(value: Any) -> Any:
 
 
 def test_every_translated_body_is_accepted_by_the_emulators_v3_endpoint() -> None:
-    from vidbuild.client import HeyGenClient
     from vidbuild.emulator import Emulator, EmulatorConfig, serve
+    from vidbuild.heygen.client import HeyGenClient
 
     with (Emulator(EmulatorConfig(speed=0.001)) as emulator, serve(emulator) as server,
           HeyGenClient(server.url, "test-key", sleep=lambda seconds: None) as client):

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from vidbuild import api, errors
-from vidbuild.client import HeyGenClient, VideoDetail, VideoFailure, VideoStatus
+from vidbuild import errors
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, serve
+from vidbuild.heygen import routes
+from vidbuild.heygen.client import HeyGenClient, VideoDetail, VideoFailure, VideoStatus
 
 KEY = "hg-V3-LOOPBACK-8c1d-DISTINCTIVE-key"
 DAISY = "Daisy-inskirt-20220818"
@@ -97,7 +98,7 @@ def test_create_poll_read_detail_and_download(start: Start, tmp_path: Path) -> N
     rig = start(clock=clock)
     created = rig.client.v3.create_video(avatar_body(), idempotency_key=HASH)
     assert (created.status, created.output_format) == ("waiting", "mp4")
-    (request,) = rig.recorded(api.V3_VIDEOS_ROUTE)
+    (request,) = rig.recorded(routes.V3_VIDEOS_ROUTE)
     assert request.body == avatar_body()
 
     assert rig.client.v3.statuses([created.video_id])[created.video_id].status == "queued"
@@ -118,7 +119,7 @@ def test_same_key_gives_the_same_video_and_pays_once(start: Start) -> None:
     again = rig.client.v3.create_video(avatar_body(title="Welcome Ana!"), idempotency_key=HASH)
     other = rig.client.v3.create_video(avatar_body(), idempotency_key=HASH[:-1] + "9")
     assert again == first and other.video_id != first.video_id
-    assert [r.status for r in rig.recorded(api.V3_VIDEOS_ROUTE)] == [200, 200, 200]
+    assert [r.status for r in rig.recorded(routes.V3_VIDEOS_ROUTE)] == [200, 200, 200]
     assert len(rig.emulator.videos()) == 2
 
 
@@ -137,7 +138,7 @@ def test_lost_reply_is_uncertain_and_resending_with_the_key_is_safe(start: Start
     with pytest.raises(errors.UncertainSubmitError, match="same Idempotency-Key") as caught:
         lossy.client.v3.create_video(avatar_body(), idempotency_key=HASH)
     assert isinstance(caught.value.__cause__, errors.UncertainSubmitError)
-    assert len(lossy.recorded(api.V3_VIDEOS_ROUTE)) == 1  # never resent on its own
+    assert len(lossy.recorded(routes.V3_VIDEOS_ROUTE)) == 1  # never resent on its own
     # A rerun (another process, same account) resends with the same key.
     rerun = start(clock=clock, state_dir=tmp_path)
     created = rerun.client.v3.create_video(avatar_body(), idempotency_key=HASH)
@@ -155,7 +156,7 @@ def test_twin_in_flight_raises_request_in_progress_then_replays(start: Start,
     with pytest.raises(errors.RequestInProgressError) as caught:
         twin.client.v3.create_video(avatar_body(), idempotency_key=HASH)
     assert (caught.value.status, caught.value.code) == (409, "request_in_progress")
-    assert len(twin.recorded(api.V3_VIDEOS_ROUTE)) == 2  # not retried by the client
+    assert len(twin.recorded(routes.V3_VIDEOS_ROUTE)) == 2  # not retried by the client
     clock.advance(2.0)
     created = twin.client.v3.create_video(avatar_body(), idempotency_key=HASH)
     assert [v.video_id for v in twin.emulator.videos()] == [created.video_id]
@@ -170,7 +171,7 @@ def test_refused_studio_body_is_an_invalid_request_naming_the_field(start: Start
         rig.client.v3.create_video(body, idempotency_key=HASH)
     error = caught.value
     assert (error.status, error.code, error.method, error.path) == (
-        400, "invalid_parameter", "POST", api.V3_VIDEOS_ROUTE)
+        400, "invalid_parameter", "POST", routes.V3_VIDEOS_ROUTE)
     assert error.api_message.startswith("scenes[0].input.background.type: 'image' is not supported")
     assert rig.emulator.videos() == []
 
@@ -196,7 +197,7 @@ def test_bulk_statuses_cost_one_request_per_100_ids_and_flag_not_found(start: St
 
     result = rig.client.v3.statuses([unknown[0], failed, v2_id, *unknown, failed])
     assert list(result) == [unknown[0], failed, v2_id, *unknown[1:]]
-    requests = rig.recorded(api.V3_STATUSES_ROUTE)
+    requests = rig.recorded(routes.V3_STATUSES_ROUTE)
     assert [len(r.query["video_ids"].split(",")) for r in requests] == [100, 52]
     assert result[failed].finished and isinstance(result[failed].error, VideoFailure)
     assert result[v2_id].finished and not result[v2_id].not_found  # made by v2, read by v3
@@ -213,7 +214,7 @@ def test_detail_reads_v2_videos_and_unknown_ids_are_not_found_not_gone(start: St
         rig.client.v3.video("no-such-video")
     assert type(caught.value) is errors.NotFoundError
     assert [r.path for r in rig.emulator.requests()][-2:] == ["/v3/videos/no-such-video",
-                                                              api.V3_VIDEOS_ROUTE]
+                                                              routes.V3_VIDEOS_ROUTE]
     with pytest.raises(errors.NotFoundError):
         rig.client.status("no-such-video")  # legacy routes served: unknown, not gone
 
@@ -234,7 +235,7 @@ def test_title_filter_finds_videos_across_pages(start: Start) -> None:
     assert [v.title for v in page.videos + second.videos] == [
         f"spring {n} [vb:{HASH[:12]}]" for n in (200, 150, 100, 50)]
     every = list(rig.client.v3.iter_videos(created_after=START + 245))
-    assert len(every) == 5 and len(rig.recorded(api.V3_VIDEOS_ROUTE)) == 250 + 3 + 1
+    assert len(every) == 5 and len(rig.recorded(routes.V3_VIDEOS_ROUTE)) == 250 + 3 + 1
 
 
 # --- catalogues and account -------------------------------------------------------------------
@@ -244,7 +245,7 @@ def test_looks_voices_and_credits(start: Start) -> None:
     clock = Clock()
     rig = start(clock=clock)
     looks = rig.client.v3.avatar_looks()
-    assert len(looks) == 15 and len(rig.recorded(api.V3_LOOKS_ROUTE)) == 1
+    assert len(looks) == 15 and len(rig.recorded(routes.V3_LOOKS_ROUTE)) == 1
     photos = rig.client.v3.avatar_looks(avatar_type="photo_avatar")
     assert {look["avatar_type"] for look in photos} == {"photo_avatar"} and len(photos) == 3
     assert len(rig.client.v3.voices()) == 15
@@ -298,7 +299,7 @@ def test_route_gone_is_probed_once_per_client(start: Start) -> None:
         with pytest.raises(errors.RouteGoneError):
             rig.client.status("v-1")
     paths = [r.path for r in rig.emulator.requests()]
-    assert paths == [api.STATUS_ROUTE, api.LIST_ROUTE, api.STATUS_ROUTE, api.STATUS_ROUTE]
+    assert paths == [routes.STATUS_ROUTE, routes.LIST_ROUTE, routes.STATUS_ROUTE, routes.STATUS_ROUTE]
 
 
 ODD_404_BODIES = [
@@ -318,7 +319,7 @@ def server_404(body: bytes, content_type: str, *, alive: set[str]) -> httpx.Mock
     def handle(request: httpx.Request) -> httpx.Response:
         if request.method == "GET" and request.url.path in alive:
             return httpx.Response(200, json={"code": 100, "data": {"videos": []}}
-                                  if request.url.path == api.LIST_ROUTE
+                                  if request.url.path == routes.LIST_ROUTE
                                   else {"data": [], "has_more": False, "next_token": None})
         return httpx.Response(404, content=body, headers={"Content-Type": content_type})
 
@@ -328,9 +329,9 @@ def server_404(body: bytes, content_type: str, *, alive: set[str]) -> httpx.Mock
 @pytest.mark.parametrize(("body", "content_type"), [case[1:] for case in ODD_404_BODIES],
                          ids=[case[0] for case in ODD_404_BODIES])
 @pytest.mark.parametrize(("read", "probe"), [
-    (lambda client: client.status("v-1"), api.LIST_ROUTE),
-    (lambda client: client.v3.video("v-1"), api.V3_VIDEOS_ROUTE),
-    (lambda client: client.v3.create_video(avatar_body(), idempotency_key=HASH), api.V3_VIDEOS_ROUTE),
+    (lambda client: client.status("v-1"), routes.LIST_ROUTE),
+    (lambda client: client.v3.video("v-1"), routes.V3_VIDEOS_ROUTE),
+    (lambda client: client.v3.create_video(avatar_body(), idempotency_key=HASH), routes.V3_VIDEOS_ROUTE),
 ], ids=["legacy status", "v3 detail", "v3 create"])
 def test_gone_versus_unknown_holds_whatever_the_404_body(
         body: bytes, content_type: str, read: Callable[[HeyGenClient], object],
@@ -352,7 +353,7 @@ def test_410_is_gone_without_a_probe_and_5xx_probe_decides_nothing() -> None:
 
     def handle(request: httpx.Request) -> httpx.Response:
         requests.append(request.url.path)
-        if request.url.path == api.STATUS_ROUTE:
+        if request.url.path == routes.STATUS_ROUTE:
             return httpx.Response(410, text="Gone")
         if request.url.path == "/v3/videos/v-1":
             return httpx.Response(404, text="Not Found")
@@ -362,11 +363,11 @@ def test_410_is_gone_without_a_probe_and_5xx_probe_decides_nothing() -> None:
                       sleep=lambda seconds: None, max_attempts=2) as client:
         with pytest.raises(errors.RouteGoneError):
             client.status("v-1")
-        assert requests == [api.STATUS_ROUTE]
+        assert requests == [routes.STATUS_ROUTE]
         with pytest.raises(errors.ServerError) as caught:
             client.v3.video("v-1")
         assert errors.NotFoundError in chain(caught.value)
-    assert requests[1:] == ["/v3/videos/v-1", api.V3_VIDEOS_ROUTE, api.V3_VIDEOS_ROUTE]
+    assert requests[1:] == ["/v3/videos/v-1", routes.V3_VIDEOS_ROUTE, routes.V3_VIDEOS_ROUTE]
 
 
 def chain(error: BaseException | None) -> list[type[BaseException]]:

@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from vidbuild import api
 from vidbuild.emulator import Emulator, EmulatorConfig, serve
 from vidbuild.emulator.config import ENV_LEGACY
+from vidbuild.heygen import routes
 
 KEY = "emu-v3-KEY-3f9a"
 DAISY = "Daisy-inskirt-20220818"  # a studio avatar look
@@ -103,7 +103,7 @@ def base(client: httpx.Client) -> str:
 
 def create(client: httpx.Client, body: dict[str, Any], key: str | None = None) -> httpx.Response:
     headers = {"Idempotency-Key": key} if key is not None else {}
-    return client.post(api.V3_VIDEOS_ROUTE, json=body, headers=headers)
+    return client.post(routes.V3_VIDEOS_ROUTE, json=body, headers=headers)
 
 
 def created_id(response: httpx.Response) -> str:
@@ -132,7 +132,7 @@ def test_avatar_video_renders_and_reads_back_through_detail_statuses_and_list(st
     seen = []
     while True:
         detail = client.get(f"/v3/videos/{video_id}").json()["data"]
-        bulk = client.get(api.V3_STATUSES_ROUTE, params={"video_ids": video_id}).json()["data"]
+        bulk = client.get(routes.V3_STATUSES_ROUTE, params={"video_ids": video_id}).json()["data"]
         seen.append((detail["status"], bulk[0]["status"]))
         if detail["status"] == "completed":
             break
@@ -147,7 +147,7 @@ def test_avatar_video_renders_and_reads_back_through_detail_statuses_and_list(st
     assert client.get(detail["video_url"]).content.endswith(f"video_id={video_id}".encode())
     page = client.get(detail["video_page_url"])
     assert page.status_code == 200 and "Welcome Ana" in page.text
-    assert client.get(api.V3_VIDEOS_ROUTE).json()["data"][0]["id"] == video_id
+    assert client.get(routes.V3_VIDEOS_ROUTE).json()["data"][0]["id"] == video_id
 
 
 def test_studio_with_every_scene_kind_is_accepted_and_nulls_count_as_absent(start: Start) -> None:
@@ -249,7 +249,7 @@ def test_engine_motion_and_expressiveness_rules_follow_the_look(start: Start) ->
 
 def test_a_body_that_is_not_json_is_refused(start: Start) -> None:
     client = start()
-    response = client.post(api.V3_VIDEOS_ROUTE, content=b"{nope",
+    response = client.post(routes.V3_VIDEOS_ROUTE, content=b"{nope",
                            headers={"Content-Type": "application/json"})
     assert error_of(response) == (400, "invalid_parameter", None)
 
@@ -307,7 +307,7 @@ def test_longest_key_is_accepted(start: Start) -> None:
 def test_video_agents_take_no_idempotency_key(start: Start) -> None:
     client = start()
     body = {"prompt": "A 20-second welcome for Ana.", "orientation": "landscape"}
-    replies = [client.post(api.V3_AGENTS_ROUTE, json=body, headers={"Idempotency-Key": "same"})
+    replies = [client.post(routes.V3_AGENTS_ROUTE, json=body, headers={"Idempotency-Key": "same"})
                for _ in range(2)]
     sessions = [reply.json()["data"] for reply in replies]
     assert all(set(s) == {"session_id", "status", "video_id", "created_at"} for s in sessions)
@@ -328,7 +328,7 @@ def test_video_agents_take_no_idempotency_key(start: Start) -> None:
 ])
 def test_agent_bodies_heygen_refuses(start: Start, body: dict[str, Any], param: str) -> None:
     client = start("catalogue=strict")  # unknown IDs are refused only under a strict catalogue
-    assert error_of(client.post(api.V3_AGENTS_ROUTE, json=body))[::2] == (400, param)
+    assert error_of(client.post(routes.V3_AGENTS_ROUTE, json=body))[::2] == (400, param)
 
 
 # --- reads across generations -----------------------------------------------------------------
@@ -346,25 +346,25 @@ V2_BODY = {
 
 def test_v2_and_v3_videos_share_one_store(start: Start) -> None:
     client = start()
-    v2_id = client.post(api.SUBMIT_ROUTES["video"], json=V2_BODY).json()["data"]["video_id"]
+    v2_id = client.post(routes.SUBMIT_ROUTES["video"], json=V2_BODY).json()["data"]["video_id"]
     v3_id = created_id(create(client, avatar_body()))
 
     detail = client.get(f"/v3/videos/{v2_id}").json()["data"]
     assert (detail["id"], detail["title"], detail["folder_id"]) == (v2_id, "Made with v2",
                                                                     "folder-7")
-    legacy = client.get(api.STATUS_ROUTE, params={"video_id": v3_id}).json()["data"]
+    legacy = client.get(routes.STATUS_ROUTE, params={"video_id": v3_id}).json()["data"]
     assert legacy["id"] == v3_id and legacy["callback_id"] is None
-    listed = client.get(api.LIST_ROUTE).json()["data"]["videos"]
+    listed = client.get(routes.LIST_ROUTE).json()["data"]["videos"]
     assert [v["video_id"] for v in listed] == [v3_id, v2_id]
-    in_folder = client.get(api.V3_VIDEOS_ROUTE, params={"folder_id": "folder-7"}).json()["data"]
+    in_folder = client.get(routes.V3_VIDEOS_ROUTE, params={"folder_id": "folder-7"}).json()["data"]
     assert [v["id"] for v in in_folder] == [v2_id]
 
 
 def test_bulk_statuses_answer_each_id_once_in_order_with_not_found(start: Start) -> None:
     client = start("render_fail:submit=1")
     failed = created_id(create(client, avatar_body()))
-    v2_id = client.post(api.SUBMIT_ROUTES["video"], json=V2_BODY).json()["data"]["video_id"]
-    reply = client.get(api.V3_STATUSES_ROUTE,
+    v2_id = client.post(routes.SUBMIT_ROUTES["video"], json=V2_BODY).json()["data"]["video_id"]
+    reply = client.get(routes.V3_STATUSES_ROUTE,
                        params={"video_ids": f"nope,{failed}, {v2_id},nope"}).json()
     assert (reply["has_more"], reply["next_token"]) == (False, None)
     assert [(e["video_id"], e["status"]) for e in reply["data"]][::2] == [
@@ -375,10 +375,10 @@ def test_bulk_statuses_answer_each_id_once_in_order_with_not_found(start: Start)
 def test_bulk_statuses_refuse_more_than_100_ids_or_none(start: Start) -> None:
     client = start()
     ids = ",".join(f"id{n}" for n in range(101))
-    assert error_of(client.get(api.V3_STATUSES_ROUTE, params={"video_ids": ids})) == (
+    assert error_of(client.get(routes.V3_STATUSES_ROUTE, params={"video_ids": ids})) == (
         400, "invalid_parameter", "video_ids")
-    assert error_of(client.get(api.V3_STATUSES_ROUTE)) == (400, "invalid_parameter", "video_ids")
-    ok = client.get(api.V3_STATUSES_ROUTE, params={"video_ids": ids.rsplit(",", 1)[0]})
+    assert error_of(client.get(routes.V3_STATUSES_ROUTE)) == (400, "invalid_parameter", "video_ids")
+    ok = client.get(routes.V3_STATUSES_ROUTE, params={"video_ids": ids.rsplit(",", 1)[0]})
     assert len(ok.json()["data"]) == 100
 
 
@@ -390,7 +390,7 @@ def test_failed_render_reads_as_failure_code_and_message(start: Start) -> None:
     detail = client.get(f"/v3/videos/{video_id}").json()["data"]
     assert detail["status"] == "failed" and detail["video_url"] is None
     assert detail["failure_code"] in {"40039", "400105", "400168"} and detail["failure_message"]
-    entry = client.get(api.V3_STATUSES_ROUTE, params={"video_ids": video_id}).json()["data"][0]
+    entry = client.get(routes.V3_STATUSES_ROUTE, params={"video_ids": video_id}).json()["data"][0]
     assert entry["status"] == "failed" and entry["error"]["code"] == detail["failure_code"]
 
 
@@ -398,7 +398,7 @@ def test_unknown_video_is_404_not_found(start: Start) -> None:
     client = start()
     assert error_of(client.get("/v3/videos/nope")) == (404, "not_found", "video_id")
     assert error_of(client.get("/v3/videos/a/b"))[:2] == (404, "not_found")
-    assert error_of(client.delete(api.V3_ME_ROUTE))[:2] == (405, "method_not_allowed")
+    assert error_of(client.delete(routes.V3_ME_ROUTE))[:2] == (405, "method_not_allowed")
 
 
 def test_list_filters_by_title_across_pages_newest_first(start: Start) -> None:
@@ -412,7 +412,7 @@ def test_list_filters_by_title_across_pages_newest_first(start: Start) -> None:
     pages, token = [], None
     while True:
         params = {"limit": 2, "title": "spring [VB"} | ({"token": token} if token else {})
-        reply = client.get(api.V3_VIDEOS_ROUTE, params=params).json()
+        reply = client.get(routes.V3_VIDEOS_ROUTE, params=params).json()
         pages.append([v["id"] for v in reply["data"]])
         token = reply["next_token"]
         assert reply["has_more"] is (token is not None)
@@ -424,7 +424,7 @@ def test_list_filters_by_title_across_pages_newest_first(start: Start) -> None:
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"},
                                     {"token": "not-a-token"}])
 def test_list_refuses_bad_paging(start: Start, params: dict[str, Any]) -> None:
-    assert error_of(start().get(api.V3_VIDEOS_ROUTE, params=params))[:2] == (
+    assert error_of(start().get(routes.V3_VIDEOS_ROUTE, params=params))[:2] == (
         400, "invalid_parameter")
 
 
@@ -435,7 +435,7 @@ def test_looks_page_and_filter_and_photo_avatars_are_talking_photos(start: Start
     client = start()
     looks, token = [], None
     while True:
-        reply = client.get(api.V3_LOOKS_ROUTE,
+        reply = client.get(routes.V3_LOOKS_ROUTE,
                            params={"limit": 5} | ({"token": token} if token else {})).json()
         looks += reply["data"]
         token = reply["next_token"]
@@ -443,19 +443,19 @@ def test_looks_page_and_filter_and_photo_avatars_are_talking_photos(start: Start
             break
     ids = [look["id"] for look in looks]
     assert DAISY in ids and PHOTO in ids and len(ids) == len(set(ids)) == 15
-    photos = client.get(api.V3_LOOKS_ROUTE, params={"avatar_type": "photo_avatar"}).json()["data"]
+    photos = client.get(routes.V3_LOOKS_ROUTE, params={"avatar_type": "photo_avatar"}).json()["data"]
     assert {look["id"] for look in photos} == {"tp-7f2c1d9e", "tp-3a9b0c41", "tp-c5e8d027"}
-    assert client.get(api.V3_LOOKS_ROUTE, params={"ownership": "private"}).json()["data"] == []
-    assert error_of(client.get(api.V3_LOOKS_ROUTE, params={"limit": 51}))[:2] == (
+    assert client.get(routes.V3_LOOKS_ROUTE, params={"ownership": "private"}).json()["data"] == []
+    assert error_of(client.get(routes.V3_LOOKS_ROUTE, params={"limit": 51}))[:2] == (
         400, "invalid_parameter")
 
 
 def test_voices_filter_and_page(start: Start) -> None:
     client = start()
-    german = client.get(api.V3_VOICES_ROUTE, params={"language": "german"}).json()
+    german = client.get(routes.V3_VOICES_ROUTE, params={"language": "german"}).json()
     assert {v["name"] for v in german["data"]} == {"Lena - Bright", "Jonas - Deep"}
-    first = client.get(api.V3_VOICES_ROUTE, params={"limit": 10}).json()
-    second = client.get(api.V3_VOICES_ROUTE, params={"limit": 10,
+    first = client.get(routes.V3_VOICES_ROUTE, params={"limit": 10}).json()
+    second = client.get(routes.V3_VOICES_ROUTE, params={"limit": 10,
                                                      "token": first["next_token"]}).json()
     assert (len(first["data"]), len(second["data"]), second["has_more"]) == (10, 5, False)
     assert set(first["data"][0]) >= {"voice_id", "name", "language", "gender", "type",
@@ -467,7 +467,7 @@ def test_users_me_counts_credits_used_by_finished_videos(start: Start) -> None:
     client = start(clock=clock)
 
     def remaining() -> int:
-        data = client.get(api.V3_ME_ROUTE).json()["data"]
+        data = client.get(routes.V3_ME_ROUTE).json()["data"]
         assert data["billing_type"] == "subscription"
         credits: int = data["subscription"]["credits"]["premium_credits"]["remaining"]
         return credits
@@ -485,22 +485,22 @@ def test_users_me_counts_credits_used_by_finished_videos(start: Start) -> None:
 @pytest.mark.parametrize("header", ["x-api-key", "X-API-KEY", "X-Api-Key"])
 def test_the_key_header_is_case_insensitive(start: Start, header: str) -> None:
     client = start()
-    reply = httpx.get(base(client) + api.V3_ME_ROUTE, headers={header: KEY})
+    reply = httpx.get(base(client) + routes.V3_ME_ROUTE, headers={header: KEY})
     assert reply.status_code == 200
 
 
 def test_missing_key_is_401_in_the_v3_shape(start: Start) -> None:
     client = start()
-    reply = httpx.post(base(client) + api.V3_VIDEOS_ROUTE, json=avatar_body())
+    reply = httpx.post(base(client) + routes.V3_VIDEOS_ROUTE, json=avatar_body())
     assert error_of(reply)[:2] == (401, "unauthorized")
 
 
 def test_faults_strike_v3_routes_too(start: Start, tmp_path: Path) -> None:
     limited = start("rate_limit=1,retry_after=3")
-    reply = limited.get(api.V3_ME_ROUTE)
+    reply = limited.get(routes.V3_ME_ROUTE)
     assert error_of(reply)[:2] == (429, "rate_limit_exceeded")
     assert reply.headers["Retry-After"] == "3"
-    assert error_of(start("quota:submit=1").post(api.V3_VIDEOS_ROUTE, json=avatar_body()))[:2] == (
+    assert error_of(start("quota:submit=1").post(routes.V3_VIDEOS_ROUTE, json=avatar_body()))[:2] == (
         429, "trial_video_limit_exceeded")
     assert error_of(start("server_error:status=1").get("/v3/videos/x"))[:2] == (500,
                                                                                  "internal_error")
@@ -531,9 +531,9 @@ def test_dropped_reply_then_same_key_on_a_restarted_emulator_replays(start: Star
 # --- legacy=gone ------------------------------------------------------------------------------
 
 
-LEGACY_READS = [("GET", api.STATUS_ROUTE), ("GET", api.LIST_ROUTE), ("GET", api.AVATARS_ROUTE),
-                ("GET", api.VOICES_ROUTE), ("GET", "/v2/videos"), ("GET", "/v2/videos/abc"),
-                ("GET", "/v2/user/remaining_quota"), ("POST", api.SUBMIT_ROUTES["agent"])]
+LEGACY_READS = [("GET", routes.STATUS_ROUTE), ("GET", routes.LIST_ROUTE), ("GET", routes.AVATARS_ROUTE),
+                ("GET", routes.VOICES_ROUTE), ("GET", "/v2/videos"), ("GET", "/v2/videos/abc"),
+                ("GET", "/v2/user/remaining_quota"), ("POST", routes.SUBMIT_ROUTES["agent"])]
 
 
 @pytest.mark.parametrize(("mode", "status"), [("gone", 404), ("410", 410)])
@@ -544,7 +544,7 @@ def test_legacy_gone_retires_every_v1_v2_route_but_video_generate(start: Start, 
         for headers in ({}, {"x-api-key": ""}):  # the key doesn't matter to a missing route
             reply = client.request(method, path, headers=headers, json={})
             assert reply.status_code == status, (method, path)
-    generate = client.post(api.SUBMIT_ROUTES["video"], json=V2_BODY)
+    generate = client.post(routes.SUBMIT_ROUTES["video"], json=V2_BODY)
     assert generate.status_code == 200
     v2_id = generate.json()["data"]["video_id"]
     assert client.get(f"/v3/videos/{v2_id}").json()["data"]["title"] == "Made with v2"
@@ -569,8 +569,8 @@ def test_cli_emulator_serves_v3_with_legacy_gone(tmp_path: Path) -> None:
         assert server.stderr is not None
         assert f"listening on http://127.0.0.1:{port}" in server.stderr.readline()
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": KEY}) as client:
-            assert client.get(api.STATUS_ROUTE, params={"video_id": "x"}).status_code == 404
-            assert client.post(api.SUBMIT_ROUTES["video"], json=V2_BODY).status_code == 200
+            assert client.get(routes.STATUS_ROUTE, params={"video_id": "x"}).status_code == 404
+            assert client.post(routes.SUBMIT_ROUTES["video"], json=V2_BODY).status_code == 200
             video_id = created_id(create(client, copy.deepcopy(studio_body()), key="cli-key"))
             assert created_id(create(client, studio_body(), key="cli-key")) == video_id
             deadline = time.monotonic() + 10

@@ -19,20 +19,20 @@ import httpx
 import pytest
 from buildkit import API_KEY, LoopbackHeyGen, manifest, run_vidbuild
 
-import vidbuild.backend
-import vidbuild.client._http
+import vidbuild.heygen.backend
+import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.backend import Backend, Timing
-from vidbuild.client import HeyGenClient
 from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
-from vidbuild.engine import Engine, Options
-from vidbuild.plan import plan_steps
-from vidbuild.reading import ROUTES_GONE
-from vidbuild.report import PlainReporter
-from vidbuild.state import DiskState, Record, namespace_for
-from vidbuild.submitting import idempotency_key, resendable
-from vidbuild.worklist import Outcome
+from vidbuild.heygen.backend import Backend, Timing
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.plan.decide import plan_steps
+from vidbuild.report.progress import PlainReporter
+from vidbuild.run.engine import Engine, Options
+from vidbuild.run.poll import ROUTES_GONE
+from vidbuild.run.submit import idempotency_key, resendable
+from vidbuild.run.window import Outcome
+from vidbuild.state.disk import DiskState, Record, namespace_for
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an
 # image, which v3 studio scenes can't carry: they go through POST /v2/video/generate.
@@ -144,7 +144,7 @@ def test_a_lost_v3_reply_is_resent_under_its_key_and_makes_one_video(tmp_path: P
 
 def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.backend.open_backend
+    real_open_backend = vidbuild.heygen.backend.open_backend
 
     def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
                      on_retry: Callable[[Any], None] | None = None) -> Backend:
@@ -153,7 +153,7 @@ def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
         backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
         return backend
 
-    monkeypatch.setattr(vidbuild.backend, "open_backend", open_backend)
+    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
 
 
 def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from vidbuild.client import HeyGenClient
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.errors import RouteGoneError
-from vidbuild.hashing import marked_title
-from vidbuild.reading import ROUTES_GONE, UNKNOWN, Reader
-from vidbuild.recover import AccountSearch, Wanted
-from vidbuild.state import DiskState
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.run.poll import ROUTES_GONE, UNKNOWN, Reader
+from vidbuild.run.recover import AccountSearch, Wanted
+from vidbuild.spec.hashing import marked_title
+from vidbuild.state.disk import DiskState
 
 HASH = "ab" * 32
 TITLE = marked_title("Hi", HASH)

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from vidbuild.errors import EXIT_OK, InvalidRequestError, NotFoundError, UsageError
-from vidbuild.project import Project, load_project
-from vidbuild.state import KeyEntry, Record, State, open_state, state_root
-from vidbuild.state import state_url as chosen_state_url
+from vidbuild.spec.project import Project, load_project
+from vidbuild.state.disk import KeyEntry, Record, State, open_state, state_root
+from vidbuild.state.disk import state_url as chosen_state_url
 
 if TYPE_CHECKING:
-    from vidbuild.client import VideoStatus
-    from vidbuild.expand import Job
+    from vidbuild.heygen.client import VideoStatus
+    from vidbuild.spec.expand import Job
 
 _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
@@ -29,7 +29,7 @@ def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = 
     the API, failed, carries another request's ``callback_id`` or is already another row's
     video, or a live build is submitting the row. The API is asked about the video (status only).
     """
-    from vidbuild.backend import backend_namespace, open_backend
+    from vidbuild.heygen.backend import backend_namespace, open_backend
 
     if not _VIDEO_ID.match(video_id):
         raise UsageError(f"{video_id!r} is not a video ID")
@@ -58,7 +58,7 @@ def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = 
 
 def _row(project: Project, key: str) -> Job:
     """The row's Job; every row is read, so a mistake anywhere is still reported first."""
-    from vidbuild.expand import expand_project
+    from vidbuild.spec.expand import expand_project
 
     found = [job for job in expand_project(project) if job.key == key]
     if not found:
@@ -92,8 +92,8 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 
 
 def _record(state: State, job: Job, video_id: str) -> None:
-    from vidbuild.plan import field_digests
-    from vidbuild.uptodate import forget
+    from vidbuild.plan.decide import field_digests
+    from vidbuild.plan.up_to_date import forget
 
     # A fresh claim keeps any earlier video in earlier_video_ids, so reconciling never takes it.
     _, record = state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),

@@ -14,22 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vidbuild.data import empty_rows_note
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.plan import PAYING_ACTIONS, Step, Summary, holds_video, plan_steps, route_fields, via
-from vidbuild.project import Project, display_path, find_project_file, load_project
-from vidbuild.report import choose_reporter
-from vidbuild.rowindex import RowIndex, Spool, indexed, same_as_indexed
-from vidbuild.state import State, open_state, state_exists, state_root, with_records
-from vidbuild.state import state_url as chosen_state_url
+from vidbuild.plan.decide import PAYING_ACTIONS, Step, Summary, holds_video, plan_steps, route_fields, via
+from vidbuild.plan.row_index import RowIndex, Spool, indexed, same_as_indexed
+from vidbuild.report.progress import choose_reporter
+from vidbuild.spec.project import Project, display_path, find_project_file, load_project
+from vidbuild.spec.rows import empty_rows_note
+from vidbuild.state.disk import State, open_state, state_exists, state_root, with_records
+from vidbuild.state.disk import state_url as chosen_state_url
 
 if TYPE_CHECKING:
-    from vidbuild.backend import Backend
-    from vidbuild.engine import Options
-    from vidbuild.expand import Job
-    from vidbuild.protected import ProtectedFiles
-    from vidbuild.report import Reporter
-    from vidbuild.uptodate import InputsSeen
+    from vidbuild.heygen.backend import Backend
+    from vidbuild.plan.up_to_date import InputsSeen
+    from vidbuild.report.progress import Reporter
+    from vidbuild.run.engine import Options
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.protected import ProtectedFiles
 
 
 RENDER_RATIO = "render_ratio"
@@ -48,7 +48,7 @@ def _load(path: str | None, state_dir: str | None, api: str | None = None,
     """Load the project and open its state (``url``: --state-url); the rows are read afterwards,
     as streams, and each command reads every one of them (so finds every mistake) before it
     sends or prints anything."""
-    from vidbuild.backend import backend_namespace
+    from vidbuild.heygen.backend import backend_namespace
 
     chosen = chosen_state_url(url, state_dir)
     project = load_project(path)
@@ -58,7 +58,7 @@ def _load(path: str | None, state_dir: str | None, api: str | None = None,
 
 def _jobs(loaded: Loaded, force: Sequence[str] = ()) -> Iterator[Job]:
     """Every row's Job, expanded as it is asked for; an unknown --force key is an error at the end."""
-    from vidbuild.expand import expand_project
+    from vidbuild.spec.expand import expand_project
 
     missing = set(force)
     for job in expand_project(loaded.project, loaded.state_root, api=loaded.api):
@@ -128,9 +128,9 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     ``render_timeout``: seconds a video may render, from its submission (or from when this build
     takes up one an earlier build submitted), before its row is left unfinished (exit 3).
     """
-    from vidbuild.backend import banner
-    from vidbuild.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
-    from vidbuild.uptodate import file_stat
+    from vidbuild.heygen.backend import banner
+    from vidbuild.plan.up_to_date import file_stat
+    from vidbuild.run.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
 
     if jobs is not None and jobs < 1:
         raise UsageError("-j must be at least 1")
@@ -195,12 +195,12 @@ def _run_build(loaded: Loaded, force: Sequence[str], options: Options, index: Ro
 
 def _act(loaded: Loaded, force: Sequence[str], options: Options, index: RowIndex,
          reporter: Reporter, summary: Summary, seen: InputsSeen) -> int:
-    from vidbuild.engine import Engine
+    from vidbuild.run.engine import Engine
 
     root = loaded.project.root
     if not summary.up_to_date:
         # Work is starting: until it completes, the last snapshot no longer speaks for state.
-        from vidbuild.uptodate import forget
+        from vidbuild.plan.up_to_date import forget
 
         forget(loaded.state)
     backend = _open_backend(loaded, reporter)
@@ -259,8 +259,8 @@ class _BuildLock:
 
 def _clean_leftovers(root: Path, index: RowIndex) -> None:
     """Remove temporary files killed builds left beside the outputs and the manifest."""
-    from vidbuild.manifest import shared_dir
-    from vidbuild.outputs import remove_leftovers
+    from vidbuild.report.manifest import shared_dir
+    from vidbuild.run.files import remove_leftovers
 
     directories = {posixpath.dirname(row.output) or "." for row in index.entries()}
     manifest = shared_dir(root, directories)
@@ -268,7 +268,7 @@ def _clean_leftovers(root: Path, index: RowIndex) -> None:
 
 
 def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
-    from vidbuild.backend import open_backend
+    from vidbuild.heygen.backend import open_backend
 
     backend = open_backend(loaded.state_root)
     reporter.banner(backend.banner)
@@ -276,22 +276,22 @@ def _open_backend(loaded: Loaded, reporter: Reporter) -> Backend:
 
 
 def _write_manifest(loaded: Loaded, index: RowIndex) -> Path:
-    from vidbuild.manifest import write_manifest
+    from vidbuild.report.manifest import write_manifest
 
     return write_manifest(loaded.project.root, loaded.project.name, index.entries, loaded.state,
                           _protected(loaded))
 
 
 def _protected(loaded: Loaded) -> ProtectedFiles:
-    from vidbuild.protected import ProtectedFiles
+    from vidbuild.spec.protected import ProtectedFiles
 
     return ProtectedFiles.of(loaded.project, loaded.state_root)
 
 
 def _unchanged_since_last_build(path: str | None, state_dir: str | None, url: str | None) -> int | None:
     """How many videos, if inputs and outputs are those of the last complete build (no expansion)."""
-    from vidbuild.backend import backend_namespace
-    from vidbuild.uptodate import is_up_to_date
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.plan.up_to_date import is_up_to_date
 
     chosen = chosen_state_url(url, state_dir)
     root = find_project_file(path).parent
@@ -315,8 +315,8 @@ def _template_dirs(project: Project) -> list[Path]:
 
 def _inputs_seen(loaded: Loaded, earlier: dict[str, tuple[int, ...] | None]) -> InputsSeen:
     """The inputs' stats and fingerprint, taken before the rows are read."""
-    from vidbuild.data import data_source
-    from vidbuild.uptodate import input_files, inputs_seen
+    from vidbuild.plan.up_to_date import input_files, inputs_seen
+    from vidbuild.spec.rows import data_source
 
     project = loaded.project
     template_dirs = _template_dirs(project)
@@ -335,7 +335,7 @@ def _remember_complete_build(loaded: Loaded, index: RowIndex, manifest: Path, se
     changed are returned, and no snapshot is taken) and every output is the file state records
     for its row (another build may have taken a row over).
     """
-    from vidbuild.uptodate import changed_since, save
+    from vidbuild.plan.up_to_date import changed_since, save
 
     template_dirs = _template_dirs(loaded.project)
     changed = changed_since(seen, _inputs_seen(loaded, {}))
@@ -366,7 +366,7 @@ def _recorded_outputs(loaded: Loaded, index: RowIndex) -> Iterator[tuple[str, in
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
            stdout: TextIO | None = None, state_url: str | None = None) -> int:
     """Every row's state from state alone (the database with a state URL): no HeyGen request."""
-    from vidbuild.manifest import entry
+    from vidbuild.report.manifest import entry
 
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
     loaded = _load(path, state_dir, api="legacy", url=state_url)
@@ -432,8 +432,8 @@ def _confirmed(what: str, stdin: TextIO | None, err: TextIO) -> bool:
 def _clean_database(project: Project, root: Path, url: str, yes: bool, stdin: TextIO | None,
                     err: TextIO) -> int:
     """Delete the project's namespace from the state database, unless a build has it open."""
-    from vidbuild.backend import backend_namespace
-    from vidbuild.state_postgres import PostgresState, scrub_url
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.state.postgres import PostgresState, scrub_url
 
     state = open_state(root, backend_namespace(), url=url, project=project.name)
     assert isinstance(state, PostgresState)

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.errors import EXIT_OK, Diagnostic, ProjectError
-from vidbuild.project import PROJECT_FILE, Project
-from vidbuild.state import DiskState, state_root
+from vidbuild.spec.project import PROJECT_FILE, Project
+from vidbuild.state.disk import DiskState, state_root
 
 if TYPE_CHECKING:
-    from vidbuild.backend import Backend
-    from vidbuild.expand import Job
-    from vidbuild.scenes import SceneTemplate
+    from vidbuild.heygen.backend import Backend
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.scenes import SceneTemplate
 
 CATALOGUE_TTL = 24 * 3600.0   # catalogues are large and change rarely
 ROWS_NAMED = 3
@@ -54,7 +54,7 @@ def fetch_catalogue(backend: Backend, root: Path, name: str, *, refresh: bool = 
 
 
 def _backend(root: Path, stderr: TextIO) -> Backend:
-    from vidbuild.backend import open_backend
+    from vidbuild.heygen.backend import open_backend
 
     backend = open_backend(root)
     print(backend.banner, file=stderr)
@@ -105,7 +105,7 @@ def check_online(project: Project, jobs: Iterable[Job], *, state_dir: str | None
     through with a note, unknown IDs get that same note on ``stderr`` instead.
     """
     from vidbuild.emulator.app import unknown_ids_note
-    from vidbuild.expand import Expander
+    from vidbuild.spec.expand import Expander
 
     uses = _id_uses(jobs)
     if not uses:

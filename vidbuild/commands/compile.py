@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from vidbuild.data import empty_rows_note
 from vidbuild.errors import EXIT_OK, UsageError
-from vidbuild.expand import Job, expand_project
-from vidbuild.project import Project, display_path, load_project
+from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.project import Project, display_path, load_project
+from vidbuild.spec.rows import empty_rows_note
 
 
 def validate(path: str | None, *, online: bool = False, api: str | None = None,
@@ -35,7 +35,7 @@ def validate(path: str | None, *, online: bool = False, api: str | None = None,
 
 def _refuse_protected(project: Project, files: Sequence[Path]) -> None:
     """UsageError, before anything is written, if a file would overwrite the project's own."""
-    from vidbuild.protected import ProtectedFiles
+    from vidbuild.spec.protected import ProtectedFiles
 
     protected = ProtectedFiles.of(project)
     for file in files:

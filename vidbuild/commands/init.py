@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from vidbuild.errors import EXIT_OK, UsageError
-from vidbuild.project import PROJECT_FILE, display_path
 from vidbuild.resources import schemas_dir, templates_dir
+from vidbuild.spec.project import PROJECT_FILE, display_path
 
 SCHEMA_MARKER = "$schema=SCHEMA"
 

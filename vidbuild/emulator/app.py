@@ -24,13 +24,13 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
-from vidbuild import api
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.endpoints import NO_BODY, Endpoints
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, api_error
 from vidbuild.emulator.store import RecordedRequest, Video, VideoStore
 from vidbuild.emulator.v3 import FaultDraws, V3Endpoints
 from vidbuild.emulator.v3_payloads import v3_error
+from vidbuild.heygen import routes
 
 if TYPE_CHECKING:
     from vidbuild.emulator.transport import EmulatorTransport
@@ -39,17 +39,17 @@ if TYPE_CHECKING:
 Answer = Callable[[object, float, FaultDraws], EmulatorResponse]
 
 _API_METHODS: Final = {
-    api.SUBMIT_ROUTES["video"]: "POST",
-    api.SUBMIT_ROUTES["agent"]: "POST",
-    api.STATUS_ROUTE: "GET",
-    api.LIST_ROUTE: "GET",
-    api.AVATARS_ROUTE: "GET",
-    api.VOICES_ROUTE: "GET",
-    api.QUOTA_ROUTE: "GET",
-    api.VIDEOS_ROUTE: "GET",
+    routes.SUBMIT_ROUTES["video"]: "POST",
+    routes.SUBMIT_ROUTES["agent"]: "POST",
+    routes.STATUS_ROUTE: "GET",
+    routes.LIST_ROUTE: "GET",
+    routes.AVATARS_ROUTE: "GET",
+    routes.VOICES_ROUTE: "GET",
+    routes.QUOTA_ROUTE: "GET",
+    routes.VIDEOS_ROUTE: "GET",
 }
-_VIDEO_DETAIL_PREFIX: Final = api.VIDEOS_ROUTE + "/"
-_SUBMIT_KINDS: Final = {route: kind for kind, route in api.SUBMIT_ROUTES.items()}
+_VIDEO_DETAIL_PREFIX: Final = routes.VIDEOS_ROUTE + "/"
+_SUBMIT_KINDS: Final = {route: kind for kind, route in routes.SUBMIT_ROUTES.items()}
 _FILE_PREFIXES: Final = ("/files/", "/static/", "/share/")
 
 
@@ -133,8 +133,8 @@ class Emulator:
             return "files", lambda body, now, strikes: self._endpoints.static_file(request)
         if path.startswith("/v3/"):
             return self._v3.route(request)
-        if self.config.legacy != "served" and api.is_legacy_route(path) \
-                and path not in api.LEGACY_ROUTES_KEPT:
+        if self.config.legacy != "served" and routes.is_legacy_route(path) \
+                and path not in routes.LEGACY_ROUTES_KEPT:
             if self.config.legacy == "410":
                 return api_error(410, "gone", f"{path} has been retired; use the v3 API")
             return api_error(404, "not_found", f"No route for {path}")
@@ -153,17 +153,17 @@ class Emulator:
         if submit_kind is not None:
             return "submit", lambda body, now, strikes: endpoints.submit(
                 submit_kind, body, now, strikes)
-        if path == api.STATUS_ROUTE:
+        if path == routes.STATUS_ROUTE:
             return "status", lambda body, now, strikes: endpoints.status(request, now)
-        if path == api.LIST_ROUTE:
+        if path == routes.LIST_ROUTE:
             return "list", lambda body, now, strikes: endpoints.list(request, now)
-        if path == api.VIDEOS_ROUTE:
+        if path == routes.VIDEOS_ROUTE:
             return "list", lambda body, now, strikes: endpoints.videos(request, now)
         if path.startswith(_VIDEO_DETAIL_PREFIX):
             return "status", lambda body, now, strikes: endpoints.video_detail(request, now)
-        if path == api.QUOTA_ROUTE:
+        if path == routes.QUOTA_ROUTE:
             return "catalogue", lambda body, now, strikes: endpoints.remaining_quota()
-        if path == api.AVATARS_ROUTE:
+        if path == routes.AVATARS_ROUTE:
             return "catalogue", lambda body, now, strikes: endpoints.avatars(request)
         return "catalogue", lambda body, now, strikes: endpoints.voices(request)
 

@@ -1,6 +1,6 @@
 """The emulated v3 API's routes and endpoints: create (with Idempotency-Key), agents, reads, catalogues.
 
-Routes (HeyGen's v3, see /work/shared/heygen-api.md and heygen-cli gen/*.go):
+Routes (HeyGen's v3, see /work/shared/heygen-routes.md and heygen-cli gen/*.go):
 
     POST /v3/videos                 create, type "avatar" or "studio"; honours Idempotency-Key
     GET  /v3/videos                 list, newest first: limit 1-100 (10), token, title, folder_id
@@ -33,7 +33,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
-from vidbuild import api
 from vidbuild.emulator import catalogue, render, v3_catalogue
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, file_refused
@@ -51,14 +50,15 @@ from vidbuild.emulator.v3_payloads import (
     v3_ok,
 )
 from vidbuild.emulator.v3_validation import IdCheck, check_agent, check_video
+from vidbuild.heygen import routes
 
-CREATE_ENDPOINT: Final = f"POST {api.V3_VIDEOS_ROUTE}"
+CREATE_ENDPOINT: Final = f"POST {routes.V3_VIDEOS_ROUTE}"
 # An unfinished claim on a key older than this (emulated seconds) belongs to a dead process.
 ABANDONED_CLAIM_SECONDS: Final = 300.0
 # A video clip scene without narration plays its clip, whose length the emulator doesn't read.
 ASSUMED_CLIP_SECONDS: Final = 5.0
 
-_KEY: Final = re.compile(api.IDEMPOTENCY_KEY_PATTERN)
+_KEY: Final = re.compile(routes.IDEMPOTENCY_KEY_PATTERN)
 _STORE_BATCH: Final = 200
 _STALLED_FOR: Final = 3600.0   # how far off a stalled render's end looks to a read
 
@@ -95,25 +95,25 @@ class V3Endpoints:
     def route(self, request: EmulatorRequest) -> tuple[str, Answer] | EmulatorResponse:
         """The fault scope and answer for a /v3/ request, or the 404/405 it gets instead."""
         path, method = request.path, request.method
-        routes: dict[str, dict[str, tuple[str, Answer]]] = {
-            api.V3_VIDEOS_ROUTE: {
+        table: dict[str, dict[str, tuple[str, Answer]]] = {
+            routes.V3_VIDEOS_ROUTE: {
                 "POST": ("submit", lambda body, now, draws: self.create_video(request, body, now,
                                                                               draws)),
                 "GET": ("list", lambda body, now, draws: self.list_videos(request, now))},
-            api.V3_STATUSES_ROUTE: {
+            routes.V3_STATUSES_ROUTE: {
                 "GET": ("status", lambda body, now, draws: self.statuses(request, now))},
-            api.V3_AGENTS_ROUTE: {
+            routes.V3_AGENTS_ROUTE: {
                 "POST": ("submit", lambda body, now, draws: self.create_agent(body, now, draws))},
-            api.V3_LOOKS_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.looks(request))},
-            api.V3_VOICES_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.voices(request))},
-            api.V3_ME_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.me(now))},
+            routes.V3_LOOKS_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.looks(request))},
+            routes.V3_VOICES_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.voices(request))},
+            routes.V3_ME_ROUTE: {"GET": ("catalogue", lambda body, now, draws: self.me(now))},
         }
-        video_id = path.removeprefix(api.V3_VIDEO_ROUTE_PREFIX)
-        if path not in routes and path.startswith(api.V3_VIDEO_ROUTE_PREFIX) and video_id \
+        video_id = path.removeprefix(routes.V3_VIDEO_ROUTE_PREFIX)
+        if path not in table and path.startswith(routes.V3_VIDEO_ROUTE_PREFIX) and video_id \
                 and "/" not in video_id:
-            routes[path] = {"GET": ("status", lambda body, now, draws: self.video(
+            table[path] = {"GET": ("status", lambda body, now, draws: self.video(
                 request, video_id, now))}
-        methods = routes.get(path)
+        methods = table.get(path)
         if methods is None:
             return v3_error(404, "not_found", f"No route for {path}")
         if method not in methods:
@@ -132,7 +132,7 @@ class V3Endpoints:
             return v3_error(400, "invalid_parameter", "Idempotency-Key must be 1 to 255 characters "
                             "of A-Z, a-z, 0-9, '_', ':', '.' and '-'", param="Idempotency-Key")
         held = self._store.claim_key(CREATE_ENDPOINT, key, now=now,
-                                     window=api.IDEMPOTENCY_WINDOW_SECONDS,
+                                     window=routes.IDEMPOTENCY_WINDOW_SECONDS,
                                      abandoned_after=ABANDONED_CLAIM_SECONDS)
         if held is not None:
             return _replay(held, now)
@@ -229,9 +229,9 @@ class V3Endpoints:
         if not ids:
             return v3_error(400, "invalid_parameter", "video_ids: at least one id is required",
                             param="video_ids")
-        if len(ids) > api.V3_MAX_STATUS_IDS:
+        if len(ids) > routes.V3_MAX_STATUS_IDS:
             return v3_error(400, "invalid_parameter", f"video_ids: at most "
-                            f"{api.V3_MAX_STATUS_IDS} ids per request, got {len(ids)}",
+                            f"{routes.V3_MAX_STATUS_IDS} ids per request, got {len(ids)}",
                             param="video_ids")
         found = {video_id: self._store.video(video_id) for video_id in ids}
         entries = [bulk_status(video_id, video and self._as_seen(video, now), now)
@@ -240,7 +240,7 @@ class V3Endpoints:
 
     def list_videos(self, request: EmulatorRequest, now: float) -> EmulatorResponse:
         """GET /v3/videos: newest first, filtered by title substring and folder."""
-        limit = _limit(request, default=10, most=api.V3_MAX_VIDEO_PAGE)
+        limit = _limit(request, default=10, most=routes.V3_MAX_VIDEO_PAGE)
         if isinstance(limit, EmulatorResponse):
             return limit
         token = request.query.get("token")
@@ -305,7 +305,7 @@ class V3Endpoints:
                  if query.get("ownership") != "private"
                  and query.get("avatar_type", look.avatar_type) == look.avatar_type
                  and query.get("group_id", look.group_id) == look.group_id]
-        return _offset_page(request, looks, api.V3_MAX_LOOK_PAGE,
+        return _offset_page(request, looks, routes.V3_MAX_LOOK_PAGE,
                             lambda look: v3_catalogue.look_payload(look, request.base_url))
 
     def voices(self, request: EmulatorRequest) -> EmulatorResponse:
@@ -318,7 +318,7 @@ class V3Endpoints:
         voices = [voice for voice in catalogue.VOICES if kind == "public"
                   and _same(query.get("language"), voice.language)
                   and _same(query.get("gender"), voice.gender)]
-        return _offset_page(request, voices, api.V3_MAX_VOICE_PAGE,
+        return _offset_page(request, voices, routes.V3_MAX_VOICE_PAGE,
                             lambda voice: v3_catalogue.voice_payload(voice, request.base_url))
 
     def me(self, now: float) -> EmulatorResponse:

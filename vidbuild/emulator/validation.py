@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from vidbuild import api, resources
+from vidbuild import resources
 from vidbuild.emulator import catalogue
+from vidbuild.heygen import routes
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -56,7 +57,7 @@ def as_sent_unset(value: Any) -> Any:
 def check_submission(kind: str, body: object, *, strict_catalogue: bool = True) -> str | None:
     """The 400 ``invalid_parameter`` message HeyGen would give ``body``, or None if it is fine.
 
-    ``kind`` is a key of ``vidbuild.api.SUBMIT_ROUTES`` ("video" or "agent"); ``body`` has been
+    ``kind`` is a key of ``vidbuild.heygen.routes.SUBMIT_ROUTES`` ("video" or "agent"); ``body`` has been
     through ``as_sent_unset``. Without ``strict_catalogue``, IDs the emulator's small catalogue
     doesn't know pass (a real account holds thousands; see ``unknown_ids``).
     """
@@ -107,7 +108,7 @@ def _agent_callback_problem(body: object) -> str | None:
 def _validator(kind: str) -> Validator:
     from jsonschema import Draft202012Validator
 
-    schema = resources.load_schema(ACCEPTED_AGENT_SCHEMA if kind == "agent" else api.REQUEST_SCHEMAS[kind])
+    schema = resources.load_schema(ACCEPTED_AGENT_SCHEMA if kind == "agent" else routes.REQUEST_SCHEMAS[kind])
     validator: Validator = Draft202012Validator(schema)
     return validator
 

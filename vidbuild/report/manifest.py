@@ -1,0 +1,123 @@
+"""Report stage, on disk: out/manifest.json and out/manifest.csv, one entry per row.
+
+Both files are written as the entries come (one row's entry in memory at a time), each to a
+temporary file renamed into place once complete, so a reader never sees half a manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any, TextIO
+
+from vidbuild.errors import LocalWriteError
+from vidbuild.plan.row_index import IndexEntry
+from vidbuild.run.files import check_inside
+from vidbuild.spec.protected import ProtectedFiles
+from vidbuild.state.disk import Record, State, with_records
+
+MANIFEST_JSON = "manifest.json"
+MANIFEST_CSV = "manifest.csv"
+FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error")
+
+
+def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
+    """The directory the outputs share (usually out/), or the project directory."""
+    return shared_dir(root, (str(PurePosixPath(output).parent) for output in outputs))
+
+
+def shared_dir(root: Path, directories: Iterable[str]) -> Path:
+    """The deepest directory holding all ``directories`` (relative, POSIX), or ``root/out`` if none."""
+    common: str | None = None
+    for parent in directories:
+        if common is None:
+            common = parent
+        elif parent != common:
+            common = os.path.commonpath([common, parent])
+    if common is None:
+        return root / "out"
+    return root / common if common not in ("", ".") else root
+
+
+def entry(key: str, content_hash: str, output: str, record: Record | None) -> dict[str, Any]:
+    done = record is not None and record.status == "downloaded" and record.hash == content_hash
+    return {"key": key, "hash": content_hash,
+            "video_id": record.video_id if record else None,
+            "status": "done" if done else (record.status if record else "not-built"),
+            "output": output if done else None,
+            "video_url": record.video_url if record else None,
+            "thumbnail_url": record.thumbnail_url if record else None,
+            "error": record.error if record else None}
+
+
+def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+                   state: State, protected: ProtectedFiles | None = None) -> Path:
+    """Write both files atomically from the rows, read twice (once for the directory, once for
+    the entries); returns the JSON file's path. InvalidRequestError if the manifest would land
+    outside the project or on one of its ``protected`` files; LocalWriteError (naming the path)
+    if the folder or files can't be written."""
+    directory = manifest_dir(root, (row.output for row in rows()))
+    # Checked again at write time, as outputs are: a directory swapped for a symlink since
+    # validation must not carry the manifest out of the project, nor onto its inputs.
+    for name in (MANIFEST_JSON, MANIFEST_CSV):
+        check_inside(root, directory / name, protected, output=False)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in (MANIFEST_JSON, MANIFEST_CSV):
+            check_inside(root, directory / name, protected, output=False)
+        return _write_both(directory, project_name, rows, state)
+    except OSError as exc:   # a file where the folder was, a full disk: named, never a crash
+        raise LocalWriteError(f"can't write the manifest in {directory}: {exc.strerror or exc}"
+                              f" ({exc.filename or directory}); what was built is kept in state") from exc
+
+
+def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+                state: State) -> Path:
+    with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
+        writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
+        writer.writeheader()
+        videos = _JsonList(json_file, project_name)
+        for row, record in with_records(state, rows()):
+            item = entry(row.key, row.hash, row.output, record)
+            videos.add(item)
+            writer.writerow(item)
+        videos.close()
+    return directory / MANIFEST_JSON
+
+
+class _JsonList:
+    """Writes ``{"project": name, "videos": [...]}`` exactly as ``json.dumps(..., indent=2)``
+    would, one item at a time."""
+
+    def __init__(self, stream: TextIO, project_name: str) -> None:
+        self.stream = stream
+        self.empty = True
+        stream.write('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False) + ',\n  "videos": [')
+
+    def add(self, item: dict[str, Any]) -> None:
+        text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        self.stream.write(("\n    " if self.empty else ",\n    ") + text)
+        self.empty = False
+
+    def close(self) -> None:
+        self.stream.write("]\n}\n" if self.empty else "\n  ]\n}\n")
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[TextIO]:
+    """A temporary file beside ``path``, renamed over it only if the block completes."""
+    # Not mkstemp, whose 0600 the rename would keep: the manifest gets the umask's permissions,
+    # as the videos do. The name is one outputs.TEMPORARY_NAME knows (a killed build's is cleaned).
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8", newline="") as stream:
+            yield stream
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

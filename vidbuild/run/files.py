@@ -1,0 +1,89 @@
+"""Run stage, on disk: a row's output file, kept inside the project directory.
+
+Rows whose bodies are identical share one video (paid once), yet each needs its own file:
+copied from the other row's output while that still holds the video, else downloaded again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from vidbuild.errors import InvalidRequestError
+from vidbuild.plan.decide import holds_video
+from vidbuild.spec.protected import ProtectedFiles
+from vidbuild.state.disk import Record
+
+
+def check_inside(root: Path, destination: Path, protected: ProtectedFiles | None = None, *,
+                 output: bool = True) -> None:
+    """Checked again at write time: a symlink created since validation must lead neither outside
+    the project nor onto one of its ``protected`` files. InvalidRequestError if it does."""
+    parent = destination.parent.resolve()
+    if not parent.is_relative_to(root.resolve()):
+        raise InvalidRequestError(f"output {destination} leads outside the project directory")
+    target = parent / destination.name
+    clash = protected.problem(os.path.realpath(target), output=output) if protected else None
+    if clash:
+        raise InvalidRequestError(f"output {destination} {clash} (a symlink changed since "
+                                  "validation?); not writing it")
+
+
+def has_own_copy(root: Path, output: str, record: Record,
+                 protected: ProtectedFiles | None = None) -> bool:
+    """Whether ``output`` holds the video of ``record``, copying it there from the output of the
+    row that downloaded it when that file still does; False if it must be downloaded again."""
+    own = root / output
+    if holds_video(own, record):
+        return True
+    other = root / record.output if record.output else None
+    if other is None or not holds_video(other, record):
+        return False
+    check_inside(root, own, protected)
+    own.parent.mkdir(parents=True, exist_ok=True)
+    check_inside(root, own, protected)
+    # A name of its own: builds running at once may copy the same twin at the same moment.
+    temporary = temporary_sibling(own, "copy")
+    try:
+        shutil.copyfile(other, temporary)
+        os.replace(temporary, own)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return True
+
+
+# vidbuild's own temporary files beside the files it writes; a killed build can leave them behind.
+# A download (".part"), one waiting to land (".landing"), a twin's copy (".copy") and the
+# manifests (".tmp", made by mkstemp).
+TEMPORARY_NAME = re.compile(
+    r"\..+\.[0-9a-f]{8}\.(?:part|landing|copy)|\.manifest\.(?:json|csv)\.[a-z0-9_]{8}\.tmp")
+
+
+def temporary_sibling(path: Path, suffix: str) -> Path:
+    """A hidden, unique name beside ``path`` that TEMPORARY_NAME recognises (its suffix: ``part``,
+    ``landing`` or ``copy``)."""
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.{suffix}")
+
+
+def remove_leftovers(directories: Iterable[Path]) -> list[Path]:
+    """Delete vidbuild's temporary files (TEMPORARY_NAME) directly in ``directories``; return them.
+
+    Only call this while no other build of the project runs (see ``commands.build``): a running
+    build's temporary files are in use. Anything else in those directories is left alone.
+    """
+    removed = []
+    for directory in directories:
+        try:
+            names = [entry.name for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)]
+        except OSError:
+            continue   # not there (yet): nothing to clean
+        for name in names:
+            if TEMPORARY_NAME.fullmatch(name):
+                (directory / name).unlink(missing_ok=True)
+                removed.append(directory / name)
+    return removed

@@ -1,0 +1,103 @@
+"""Run stage, timing: when to ask about each rendering video, learned from the videos that finish.
+
+A render is expected to take ``ratio * (overhead + per_second * video_seconds)`` (see
+``backend.Timing``). The ratio starts from what earlier builds learned against the same API, or
+from 1. Until one video has finished, a single *scout* is polled often (every ``poll_min``, or
+every 25% of its age once that is longer) so the ratio is learned early without polling every
+video; every other video is first
+asked about just before it is expected to finish, then again in small, growing steps. This keeps
+both the status requests per video and the delay from completion to download low.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidbuild.heygen.backend import Timing
+
+EARLY = 0.9           # first poll at 90% of the expected render time
+STEP = 0.04           # then every 4% of it, each step 30% longer than the last
+GROWTH = 1.3
+WEIGHT = 0.5          # how much one finished video moves the learned ratio
+# The scout is polled every 25% of the time it has rendered so far: every poll of it is a request
+# (bulk reads ask about the whole window at once, so the scout's pace sets the early cost).
+SCOUT_STEP = 0.25
+
+
+@dataclass
+class _Video:
+    model: float               # the timing model's render time for this video, seconds
+    submitted_at: float        # wall clock
+    last_unfinished: float | None = None
+    polls: int = 0
+    scout: bool = False
+
+
+class Pacer:
+    """Decides poll delays per content hash; ``learned`` says whether ``ratio`` rests on data."""
+
+    def __init__(self, timing: Timing, ratio: float | None = None) -> None:
+        self.timing = timing
+        self.ratio = ratio if ratio and ratio > 0 else 1.0
+        self.learned = ratio is not None and ratio > 0
+        self._videos: dict[str, _Video] = {}
+        self._scout: str | None = None
+
+    def expected(self, key: str) -> float:
+        return float(self.ratio * self._videos[key].model)
+
+    def first_due(self, key: str) -> float:
+        """Wall-clock time of the first poll of a video that isn't the scout."""
+        video = self._videos[key]
+        return video.submitted_at + max(self.timing.poll_min, EARLY * self.expected(key))
+
+    def start(self, key: str, video_seconds: float, submitted_at: float, now: float) -> float:
+        """A video was submitted (or found rendering): seconds until its first poll."""
+        model = self.timing.render_overhead + self.timing.render_per_second * video_seconds
+        video = self._videos[key] = _Video(model=max(model, 1e-3), submitted_at=submitted_at)
+        if not self.learned and self._scout is None:
+            self._scout, video.scout = key, True
+            return self.timing.poll_min
+        return max(0.0, self.first_due(key) - now)
+
+    def unfinished(self, key: str, now: float) -> float:
+        """A poll found the video still rendering: seconds until the next poll."""
+        video = self._videos[key]
+        video.last_unfinished, video.polls = now, video.polls + 1
+        if video.scout and not self.learned:
+            # Nothing known yet: poll often enough that the first finish is seen within ~25%.
+            delay = max(self.timing.poll_min, SCOUT_STEP * (now - video.submitted_at))
+        else:
+            delay = max(self.timing.poll_min, STEP * self.expected(key)) * GROWTH ** (video.polls - 1)
+        return min(self.timing.poll_max, delay)
+
+    def finished(self, key: str, now: float) -> bool:
+        """A poll found the video done (or failed); True when this taught the first ratio, so the
+        videos waiting on the prior's guess should be rescheduled."""
+        video = self._videos.get(key)
+        if video is None:
+            return False
+        # It finished between the last poll that saw it rendering and this one. If this was the
+        # first poll, take the step before it as that window: the first poll comes a little early
+        # by design, so a pace learned from upper bounds alone would only ever slow down.
+        if video.last_unfinished is not None:
+            since = video.last_unfinished
+        else:
+            since = max(video.submitted_at, now - STEP * self.expected(key))
+        del self._videos[key]
+        observed = max((since + now) / 2 - video.submitted_at, 1e-3)
+        sample = observed / video.model
+        first = not self.learned
+        self.ratio = sample if first else (1 - WEIGHT) * self.ratio + WEIGHT * sample
+        self.learned = True
+        return first
+
+    @property
+    def tracked(self) -> set[str]:
+        return set(self._videos)
+
+    def waiting_first_poll(self) -> list[str]:
+        return [key for key, video in self._videos.items() if video.polls == 0 and not video.scout]
+
+    def forget(self, key: str) -> None:
+        self._videos.pop(key, None)

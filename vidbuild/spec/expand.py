@@ -1,0 +1,535 @@
+"""Expand stage: render each data row into one concrete, validated API request body (a Job)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import posixpath
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.heygen.routes import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
+from vidbuild.spec.generation import Router
+from vidbuild.spec.hashing import content_hash, marked_title
+from vidbuild.spec.load import PathKey
+from vidbuild.spec.project import DEFAULT_OUTPUT, Project
+from vidbuild.spec.protected import MANIFEST_NAMES, ProtectedFiles
+from vidbuild.spec.rows import Row, read_rows
+from vidbuild.spec.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
+from vidbuild.spec.templating import Compiled, Renderer, TemplateFailure
+from vidbuild.spec.validate import body_errors, body_is_valid
+
+SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+                             *(f"lpt{i}" for i in range(10))})
+DEFAULT_DIMENSION = {"width": 1280, "height": 720}  # works on every plan; never rely on the API default
+ERRORS_SHOWN_PER_PLACE = 10
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to make: the exact request body, its content hash and where the result goes."""
+
+    key: str
+    kind: str
+    body: dict[str, Any]
+    hash: str
+    output: str                   # relative to the project directory, POSIX separators
+    scenes: tuple[str, ...]
+    row: Row
+    # The API generation the row is sent through, and why (see vidbuild/client/v3_bodies.py).
+    # Neither is part of the hash: a row built through one generation is up to date in the other.
+    generation: Generation = "legacy"
+    route_reason: str = ""
+    title_marker: bool = True     # the project's `title_marker`
+
+    @property
+    def callback_id(self) -> str | None:
+        """The ``callback_id`` sent with the body (its hash), or None where the API refuses one:
+        on an agent request without ``callback_url`` (see ``api.sends_callback_id``)."""
+        return self.hash if sends_callback_id(self.kind, self.body) else None
+
+    def request_body(self) -> dict[str, Any]:
+        """The legacy body as sent: the content plus ``callback_id`` so a lost reply can be
+        recognised (where the API takes one), and the hash's marker at the end of the title
+        (unless switched off)."""
+        callback_id = self.callback_id
+        sent = dict(self.body) if callback_id is None else {**self.body, "callback_id": callback_id}
+        if self.title_marker and isinstance(sent.get("title"), str):
+            sent["title"] = marked_title(sent["title"], self.hash)
+        return sent
+
+    def submission(self) -> tuple[str, dict[str, Any]]:
+        """The endpoint (``POST /v3/videos``) and the exact body sent through the row's generation."""
+        if self.generation == "legacy":
+            return endpoint_id(self.kind), self.request_body()
+        from vidbuild.heygen.client.v3_bodies import v3_body
+
+        body = v3_body(self.kind, self.body, self.scenes)
+        if "title" in body and self.title_marker:
+            body["title"] = marked_title(body["title"], self.hash)
+        # callback_id is echoed in webhooks only; an agent takes it only beside a callback_url.
+        if sends_callback_id(self.kind, body):
+            body["callback_id"] = self.hash
+        return endpoint_id(self.kind, "v3"), body
+
+
+class DiagnosticSink:
+    """Collects diagnostics; one mistake repeated on 100,000 rows is shown a few times, then counted."""
+
+    def __init__(self, reported: Sequence[Diagnostic] = ()) -> None:
+        self.shown: list[Diagnostic] = list(reported)
+        self._reported_spots = {(d.file, d.line, d.column) for d in reported}
+        self._counts: dict[tuple[str, str], int] = {}
+        # Per group: how many were left out, and the last of them (the summary goes there).
+        self.hidden: dict[tuple[str, str], tuple[int, Diagnostic]] = {}
+
+    def add(self, diagnostic: Diagnostic, place: str = "") -> None:
+        """Show ``diagnostic``, unless it repeats a mistake already shown often enough.
+
+        ``place`` names the mistake that may repeat on every row: the spec field it is written in
+        (``scenes[intro].voice.text``) or a kind of row problem (``duplicate key``). Without a
+        place, the diagnostic is always shown.
+        """
+        if not place:
+            self.shown.append(diagnostic)
+            return
+        if (diagnostic.file, diagnostic.line, diagnostic.column) in self._reported_spots:
+            return  # the schema already flagged this very value in the project file
+        group = (diagnostic.file, place)
+        seen = self._counts.get(group, 0)
+        self._counts[group] = seen + 1
+        if seen < ERRORS_SHOWN_PER_PLACE:
+            self.shown.append(diagnostic)
+        else:
+            self.hidden[group] = (self.hidden.get(group, (0, diagnostic))[0] + 1, diagnostic)
+
+    def __bool__(self) -> bool:
+        return bool(self.shown)
+
+    def raise_if_any(self) -> None:
+        if not self.shown:
+            return
+        extra = [Diagnostic(last.file, last.line, last.column, place,
+                            f"... and {count} more rows with this error")
+                 for (_, place), (count, last) in self.hidden.items()]
+        not_shown = sum(count for count, _ in self.hidden.values()) - len(extra)
+        raise ProjectError([*self.shown, *extra], not_shown=not_shown)
+
+
+class Expander:
+    """Everything compiled once per project; ``expand(row)`` renders one row.
+
+    ``api`` ('auto', 'v3' or 'legacy', from ``--api``) wins over the project's ``api:``.
+    """
+
+    def __init__(self, project: Project, protected: ProtectedFiles | None = None,
+                 api: str | None = None) -> None:
+        from vidbuild.resources import templates_dir
+
+        self.project = project
+        self.protected = protected
+        self.title_marker = project.spec.get("title_marker", True) is not False
+        self.renderer = Renderer([project.templates_dir, templates_dir()])
+        spec = project.spec
+        self.context_base = {"vars": spec.get("vars", {}), "project": {"name": project.name}}
+        diagnostics: list[Diagnostic] = []
+        self.key = self._compile_field(("data", "key"), "{{ project.name }}", diagnostics)
+        self.output = self._compile_field(("output",), DEFAULT_OUTPUT, diagnostics)
+        self.scenes: list[SceneTemplate] = []
+        section = "video" if project.kind == "video" else "agent"
+        flat = flatten(spec.get(section, {}), Origin(project.document, (section,)))
+        self.top, self.top_origins, compile_errors = compile_tree(flat, self.renderer)
+        diagnostics.extend(compile_errors)
+        if project.kind == "video":
+            try:
+                self.scenes = prepare_scenes(project, self.renderer)
+            except ProjectError as exc:
+                diagnostics.extend(exc.diagnostics)
+        if diagnostics:
+            raise ProjectError(diagnostics)
+        self.schema = REQUEST_SCHEMAS[project.kind]
+        # Keys and outputs seen so far in this pass: both must be unique across rows. Each keeps
+        # only where its row is (index, file, line), not the row's values: 100,000 rows add up.
+        self.keys: dict[str, tuple[int, str, int]] = {}
+        # id(tree) -> (tree, its renderer); holding the tree keeps its id from being reused.
+        self._renderers: dict[int, tuple[Any, Render]] = {}
+        # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
+        self._conditions = [None if s.when is None else _Condition(s.when) for s in self.scenes]
+        self.outputs: dict[str, tuple[str, int, str, int]] = {}
+        self.router = Router(project, api, self.top, self.scenes)
+
+    def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
+        value = self.project.spec.get(path[0], {}) if len(path) == 2 else self.project.spec
+        source = value.get(path[-1], default) if isinstance(value, dict) else default
+        try:
+            return self.renderer.compile(source)
+        except TemplateFailure as exc:
+            diagnostics.append(Origin(self.project.document, path).diagnostic(exc.message))
+            return source
+
+    def expand(self, row: Row, sink: DiagnosticSink) -> Job | None:
+        """Render one row into a Job, or add its problems to ``sink`` and return None."""
+        if not isinstance(row.values, dict):
+            sink.add(row.diagnostic("a row must be a mapping of column names to values"), "row type")
+            return None
+        context: dict[str, Any] = {**self.context_base, "row": row.values}
+        key = self._render_key(row, context, sink)
+        if key is None:
+            return None
+        first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
+        if first_index != row.index:
+            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first_file}:{first_line})", key),
+                     "duplicate key")
+            return None
+        context["key"] = key
+        output = self._render_output(row, key, context, sink)
+        if output is None:
+            return None
+        other_key, other_index, other_file, other_line = self.outputs.setdefault(
+            output, (key, row.index, row.file, row.line))
+        if other_index != row.index:
+            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
+                                    f"(at {other_file}:{other_line})", key), "duplicate output")
+            return None
+        errors_before = len(sink.shown)
+        if self.project.kind == "video":
+            body, used = self._video_body(row, key, context, sink)
+        else:
+            body, used = self._agent_body(row, key, context, sink), []
+        if body is None or len(sink.shown) > errors_before:
+            return None
+        content = self._checked_hash(body, used, row, key, sink)
+        if content is None:
+            return None
+        generation, reason = self.router.route(body, used)
+        refusal = self.router.refusal(generation, reason)
+        if refusal is not None:
+            sink.add(row.diagnostic(refusal, key), "api v3")
+            return None
+        return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
+                   scenes=tuple(s.label for s in used), row=row, generation=generation,
+                   route_reason=reason, title_marker=self.title_marker)
+
+    def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
+        """A function that renders ``tree`` per row, built once per tree: static parts are shared
+        between rows instead of copied, so a row pays only for its templated fields."""
+        cached = self._renderers.get(id(tree))
+        if cached is not None and cached[0] is tree:
+            return cached[1]
+        build = _build_renderer(tree, self.renderer.call)
+        found = build if build is not None else _copy_top(tree)
+        self._renderers[id(tree)] = (tree, found)
+        return found
+
+    def _render_at(self, value: Any, context: Mapping[str, Any], origin: Origin | SceneTemplate,
+                   row: Row, key: str | None, sink: DiagnosticSink, scene: str = "") -> Any:
+        """Render, turning a template failure into a diagnostic at the failing field's source."""
+        try:
+            return self._renderer(value)(context)
+        except TemplateFailure as exc:
+            if isinstance(origin, SceneTemplate):
+                origin = origin.locate(self._failing_path(value, context))
+            elif origin.path[:1] in (("video",), ("agent",)):
+                origin = self.top_origins.get(self._failing_path(value, context), origin)
+            sink.add(_render_diagnostic(exc, origin, _row_note(row, key, scene)), origin.where)
+            raise
+
+    def _failing_path(self, tree: Any, context: Mapping[str, Any], path: PathKey = ()) -> PathKey:
+        """Which field of a tree fails to render: rendered again leaf by leaf, on the error path only."""
+        if isinstance(tree, dict):
+            for name, value in tree.items():
+                try:
+                    self._renderer(value)(context)
+                except TemplateFailure:
+                    return self._failing_path(value, context, (*path, name))
+        return path
+
+    def _render_key(self, row: Row, context: dict[str, Any], sink: DiagnosticSink) -> str | None:
+        origin = Origin(self.project.document, ("data", "key"))
+        try:
+            key = str(self._render_at(self.key, context, origin, row, None, sink)).strip()
+        except TemplateFailure:
+            return None
+        problem = key_problem(key)
+        if problem:
+            sink.add(row.diagnostic(problem), "unsafe key")
+            return None
+        return key
+
+    def _render_output(self, row: Row, key: str, context: Mapping[str, Any],
+                       sink: DiagnosticSink) -> str | None:
+        origin = Origin(self.project.document, ("output",))
+        try:
+            rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
+        except TemplateFailure:
+            return None
+        problem = output_problem(self.project.root, rendered, self.protected)
+        if problem:
+            sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
+            return None
+        return posixpath.normpath(rendered.replace("\\", "/"))
+
+    def _video_body(self, row: Row, key: str, context: Mapping[str, Any],
+                    sink: DiagnosticSink) -> tuple[dict[str, Any] | None, list[SceneTemplate]]:
+        used: list[SceneTemplate] = []
+        inputs = []
+        failed = False
+        for scene, condition in zip(self.scenes, self._conditions, strict=True):
+            try:
+                if condition is not None:
+                    when_origin = Origin(scene.origin.document, (*scene.origin.path, "when"))
+                    if not self._render_at(condition, context, when_origin, row,
+                                           key, sink, scene.label):
+                        continue
+                inputs.append(self._render_at(scene.tree, context, scene, row, key,
+                                              sink, scene.label))
+                used.append(scene)
+            except TemplateFailure:
+                failed = True  # go on: every failing scene of the row is reported, not only the first
+        try:
+            top = self._render_at(self.top, context, Origin(self.project.document, ("video",)),
+                                  row, key, sink)
+        except TemplateFailure:
+            return None, used
+        if failed:
+            return None, used
+        if not inputs:
+            sink.add(row.diagnostic("every scene's `when` is false for this row: nothing to say", key),
+                     "no scenes")
+            return None, used
+        title = top.pop("title", None)
+        body = {"title": f"{self.project.name} {key}" if title is None else title,
+                "dimension": top.pop("dimension", DEFAULT_DIMENSION), **top, "video_inputs": inputs}
+        return body, used
+
+    def _agent_body(self, row: Row, key: str, context: Mapping[str, Any],
+                    sink: DiagnosticSink) -> dict[str, Any] | None:
+        """The agent request: the section's fields at the top level, as HeyGen's published
+        description has them (its ``config`` object is deprecated), a ``script`` sent as the prompt."""
+        try:
+            agent = self._render_at(self.top, context, Origin(self.project.document, ("agent",)),
+                                    row, key, sink)
+        except TemplateFailure:
+            return None
+        script = agent.pop("script", None)
+        if script is not None:
+            agent["prompt"] = _script_prompt(script)
+        return dict(agent)
+
+    def _checked_hash(self, body: dict[str, Any], used: list[SceneTemplate], row: Row, key: str,
+                      sink: DiagnosticSink) -> str | None:
+        """The body's content hash if it is a valid request; else its problems go to ``sink``.
+
+        A compiled validator answers yes or no in microseconds; only a body it rejects (or one
+        the hash can't encode: NaN) is explained, slowly, with located messages.
+        """
+        if body_is_valid(body, self.schema):
+            try:  # rendered bodies are canonical by construction (see render.canonical_value)
+                return content_hash(self.project.kind, body, is_canonical=True)
+            except ValueError:
+                pass
+        problems = False
+        for path, message in body_errors(body, self.schema):
+            problems = True
+            origin, scene = self._origin_of(path, used)
+            sink.add(origin.diagnostic(f"{message}{_row_note(row, key, scene)}"), origin.where)
+        if not problems:  # the fast validator and jsonschema disagree: trust the thorough one
+            return content_hash(self.project.kind, body)
+        return None
+
+    def _origin_of(self, path: PathKey, used: list[SceneTemplate]) -> tuple[Origin, str]:
+        """The source of a body path: a scene's field, a top-level field, or the section itself."""
+        if len(path) >= 2 and path[0] == "video_inputs" and isinstance(path[1], int):
+            scene = used[path[1]]
+            return scene.locate(path[2:]), scene.label
+        section = "video" if self.project.kind == "video" else "agent"
+        # An agent's prompt may have been written as a script.
+        candidates = [path, *([("script",)] if section == "agent" and path[:1] == ("prompt",) else [])]
+        for spec_path in candidates:
+            for depth in range(len(spec_path), 0, -1):
+                found = self.top_origins.get(tuple(spec_path[:depth]))
+                if found is not None:
+                    return found, ""
+        return Origin(self.project.document, (section,) if section in self.project.spec else ()), ""
+
+
+def _script_prompt(script: list[dict[str, Any]]) -> str:
+    """An agent ``script`` as the one prompt the API takes: a line per item, ``actor: text``."""
+    return "\n".join(f"{line['actor']}: {line['text']}" if line.get("actor") else str(line["text"])
+                     for line in script)
+
+
+Render = Callable[[Mapping[str, Any]], Any]
+
+
+def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render | None:
+    """A renderer for ``node``, or None if nothing in it is templated."""
+    if isinstance(node, Compiled | _Condition):
+        function = node.render if isinstance(node, Compiled) else node.test
+        return lambda context: call(function, context)
+    if isinstance(node, dict):
+        parts = [(name, child, _build_renderer(child, call)) for name, child in node.items()]
+        if all(render is None for _, _, render in parts):
+            return None
+        static = {name: child for name, child, render in parts if render is None}
+        dynamic = [(name, render) for name, _, render in parts if render is not None]
+        return lambda context: {**static, **{name: render(context) for name, render in dynamic}}
+    if isinstance(node, list):
+        items = [(child, _build_renderer(child, call)) for child in node]
+        if all(render is None for _, render in items):
+            return None
+        return lambda context: [child if render is None else render(context) for child, render in items]
+    return None
+
+
+def _copy_top(tree: Any) -> Render:
+    # A static tree is shared between rows; only its top level is copied, since callers edit it.
+    if isinstance(tree, dict):
+        return lambda context: dict(tree)
+    if isinstance(tree, list):
+        return lambda context: list(tree)
+    return lambda context: tree
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """Marks a compiled `when` expression so _render calls it like a template."""
+
+    test: Callable[[Mapping[str, Any]], Any]
+
+
+def _row_note(row: Row, key: str | None, scene: str = "") -> str:
+    who = f"row {key}" if key else f"row {row.index + 1}"
+    scene_note = f", scene {scene}" if scene else ""
+    return f" ({who} at {row.file}:{row.line}{scene_note})"
+
+
+def _render_diagnostic(exc: TemplateFailure, origin: Origin, note: str) -> Diagnostic:
+    if exc.file:
+        return Diagnostic(exc.file, exc.line, 0, origin.where, exc.message + note)
+    return origin.diagnostic(exc.message + note, text_line=exc.line)
+
+
+def key_problem(key: str) -> str | None:
+    """Why a rendered key can't name a file on every system, or None."""
+    if not SAFE_KEY.match(key):
+        return (f"key {key!r} can't name a file: use letters, digits, '.', '_' and '-' "
+                f"(starting with a letter or digit, at most 200 characters)")
+    stem = key.split(".")[0]
+    if stem.lower() in _RESERVED_NAMES:
+        return f"key {key!r} can't name a file: {stem} is a reserved device name on Windows"
+    return None
+
+
+def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None = None) -> str | None:
+    """Why an output path is unsafe, or None: it must be relative, stay inside the project and
+    overwrite none of the ``protected`` files (the project's inputs, its state, the manifest)."""
+    if not rendered:
+        return "output path is empty"
+    if "\x00" in rendered:
+        return "output path contains a NUL character"
+    relative = posixpath.normpath(rendered.replace("\\", "/"))
+    if relative.startswith("/") or re.match(r"^[A-Za-z]:", rendered):
+        return f"output path {rendered!r} must be relative to the project directory"
+    if relative == ".":
+        return f"output path {rendered!r} is the project directory itself, not a file in it"
+    if relative == ".." or relative.startswith("../"):
+        return f"output path {rendered!r} escapes the project directory"
+    # The words can't leave the directory; a symlink on the way still could. Directories are
+    # resolved once each (rows share them); the file itself only if it is a link.
+    base = _resolved(str(root), "")
+    parent, _, name = relative.rpartition("/")
+    target = os.path.join(_resolved(str(root), parent), name)
+    if os.path.islink(target):
+        target = os.path.realpath(target)
+    if not target.startswith(base.rstrip("/") + "/"):
+        return f"output path {rendered!r} escapes the project directory"
+    blocker = _file_on_the_way(str(root), parent)
+    if blocker is not None:
+        return f"output path {rendered!r} needs {blocker} to be a directory, but it is a file"
+    clash = protected.problem(target) if protected is not None else None
+    if clash:
+        return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _resolved(root: str, directory: str) -> str:
+    return os.path.realpath(os.path.join(root, directory))
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_on_the_way(root: str, directory: str) -> str | None:
+    """The first of ``directory``'s leading paths (relative, '/'-separated) that exists but is
+    not a directory, or None: the video could never be written below it, so it must not be paid."""
+    if not directory:
+        return None
+    above = posixpath.dirname(directory)
+    blocker = _file_on_the_way(root, above) if above else None
+    if blocker is None and os.path.exists(os.path.join(root, directory)) \
+            and not os.path.isdir(os.path.join(root, directory)):
+        return directory
+    return blocker
+
+
+def expand_project(project: Project, state_dir: Path | None = None, *,
+                   api: str | None = None) -> Iterator[Job]:
+    """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
+    row (or the project) was wrong. Keys and output paths must be unique, and neither an output
+    nor the manifest may overwrite the project's own files or its state (in ``state_dir``,
+    default: ``state_root``'s choice). ``api`` is ``--api``."""
+    sink = DiagnosticSink(project.value_errors)
+    expander: Expander | None = None
+    protected = ProtectedFiles.of(project, state_dir)
+    directories = _OutputDirectories()
+    try:
+        expander = Expander(project, protected, api)
+    except ProjectError as exc:
+        # Still read the data: its own mistakes (a missing file, a ragged row) are independent ones.
+        for diagnostic in exc.diagnostics:
+            sink.add(diagnostic)
+    try:
+        for row in read_rows(project):
+            job = expander.expand(row, sink) if expander is not None else None
+            if job is not None:
+                directories.add(job.output)
+                yield job
+    except ProjectError as exc:
+        for diagnostic in exc.diagnostics:
+            sink.add(diagnostic)
+    clash = directories.manifest_clash(project, protected)
+    if clash:
+        sink.add(Origin(project.document, ("output",)).diagnostic(clash))
+    sink.raise_if_any()
+
+
+class _OutputDirectories:
+    """The deepest directory all outputs share, found as rows go by: the manifest goes there."""
+
+    def __init__(self) -> None:
+        self.common: str | None = None
+        self._last = ""
+
+    def add(self, output: str) -> None:
+        parent = posixpath.dirname(output)
+        if parent == self._last and self.common is not None:
+            return
+        self._last = parent
+        self.common = parent if self.common is None else posixpath.commonpath([self.common, parent])
+
+    def manifest_clash(self, project: Project, protected: ProtectedFiles) -> str | None:
+        """Why the manifest, written beside the outputs, would overwrite a protected file."""
+        if self.common is None:
+            return None
+        for name in MANIFEST_NAMES:
+            path = os.path.realpath(project.root / self.common / name)
+            clash = protected.problem(path, output=False)
+            if clash:
+                where = posixpath.join(self.common, name) if self.common else name
+                return f"the manifest {where} {clash}: vidbuild would overwrite it"
+        return None

@@ -1,0 +1,374 @@
+"""State stage, shared: the ``State`` protocol in a PostgreSQL database, for many runners at once.
+
+CI runners start from clean checkouts on their own disks; with ``--state-url`` they share one
+database and so one record per content hash. Claims are atomic across machines (the hash's row
+is locked ``FOR UPDATE``, or inserted ``ON CONFLICT DO NOTHING``), and each process holds a
+session-level advisory lock named after its owner id while it runs: the server drops it with
+the session (kill -9, a cancelled job, a lost machine), so a dead owner's claim is found and
+reconciled, never resent blindly. Only this module imports psycopg.
+
+Tables, created and versioned here (``vidbuild_schema`` holds the version; a newer one is
+refused): ``vidbuild_jobs``, ``vidbuild_keys`` and ``vidbuild_meta``, each keyed by namespace
+(the project's name and the API's namespace, as the disk keeps a directory per API).
+
+Any database error, a lost connection above all, is a StateError (exit 3): what was committed
+stays, and a rerun resumes. A Ctrl-C waits for the write under way to end, as on disk. The
+connection is never reopened behind the build's back: its
+advisory lock went with it, so another runner may already have taken its claims over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from vidbuild.errors import StateError, UsageError
+from vidbuild.state.disk import (
+    ClaimOutcome,
+    KeyEntry,
+    Record,
+    claim_outcome,
+    interrupts_held_back,
+    new_claim,
+    superseded,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from vidbuild.heygen.routes import Generation
+
+SCHEMA_VERSION = 1
+_PAGE = 1000                   # records read per query when listing them all
+# Every advisory lock vidbuild takes is keyed by a hash of a name under this prefix, so they
+# can't collide with another application's locks on the same database (but for 2^-64).
+_LOCK_PREFIX = "vidbuild:"
+# The server notices a vanished client (a lost machine) after about idle + interval * count
+# seconds, and only then drops its advisory lock: keep that short, as HeyGen's reply is not.
+_KEEPALIVE = {"tcp_keepalives_idle": "15", "tcp_keepalives_interval": "5", "tcp_keepalives_count": "3"}
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS vidbuild_schema (version integer NOT NULL);
+CREATE TABLE IF NOT EXISTS vidbuild_jobs (
+    namespace text NOT NULL, hash text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (namespace, hash));
+CREATE TABLE IF NOT EXISTS vidbuild_keys (
+    namespace text NOT NULL, key text NOT NULL, data jsonb NOT NULL, PRIMARY KEY (namespace, key));
+CREATE TABLE IF NOT EXISTS vidbuild_meta (
+    namespace text NOT NULL, name text NOT NULL, value jsonb, PRIMARY KEY (namespace, name));
+"""
+
+
+def scrub_url(url: str) -> str:
+    """``url`` with its password (in the authority or a ``password=`` parameter) shown as ***."""
+    return scrub(url, url)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a message that may quote ``url``) with the URL's password shown as ***, however
+    the URL spells it (percent-encoded or not). Parsed by hand: a malformed URL, which a parser
+    refuses, must be scrubbed all the same."""
+    for secret in sorted(_passwords(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _passwords(url: str) -> set[str]:
+    from urllib.parse import unquote
+
+    rest = url.split("://", 1)[-1]
+    query_at = rest.find("?")
+    authority_end = query_at if query_at >= 0 else len(rest)
+    found = set()
+    at = rest.rfind("@", 0, authority_end)
+    if at >= 0 and ":" in rest[:at]:
+        found.add(rest[:at].split(":", 1)[1])
+    if query_at >= 0:
+        for parameter in rest[query_at + 1:].split("&"):
+            name, _, value = parameter.partition("=")
+            if name.strip() == "password":
+                found.add(value)
+    return {spelling for secret in found if secret for spelling in (secret, unquote(secret)) if spelling}
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for ``name``."""
+    return int.from_bytes(hashlib.sha256((_LOCK_PREFIX + name).encode()).digest()[:8], "big", signed=True)
+
+
+def check_url(url: str) -> None:
+    """UsageError unless ``url`` is a PostgreSQL URL (postgresql:// or postgres://) that libpq
+    can parse. Needs psycopg (UsageError naming the extra to install without it)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"--state-url / VIDBUILD_STATE_URL must be a postgresql:// URL, got "
+                         f"{scrub_url(url)!r}")
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise UsageError("a PostgreSQL state (--state-url) needs psycopg: "
+                         "pip install 'vidbuild[postgres]'") from exc
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        raise UsageError(f"--state-url / VIDBUILD_STATE_URL {scrub_url(url)!r} is not a valid "
+                         f"PostgreSQL URL: {scrub(str(exc).strip(), url)}") from exc
+
+
+class PostgresState:
+    """State in PostgreSQL (psycopg 3), shared by every process that opens the same URL.
+
+    ``url``: a libpq URL, ``postgresql://user:password@host:port/database``; ``namespace``: the
+    project and API this state belongs to. Raises UsageError for a bad URL, a missing psycopg or
+    a schema newer than this vidbuild's; StateError when the database can't be reached or fails.
+    """
+
+    def __init__(self, url: str, namespace: str) -> None:
+        check_url(url)
+        self.namespace = namespace
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
+        self._url = url
+        self._where = scrub_url(url)
+        self._connection = self._connect()
+        try:
+            with self._translated("set up the schema in"):
+                self._set_up()
+        except BaseException:
+            self._connection.close()
+            raise
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        import psycopg
+
+        with self._translated("connect to"):
+            connection = psycopg.connect(self._url, autocommit=True, connect_timeout=10,
+                                         application_name="vidbuild")
+        return connection
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """Turn psycopg's errors into a StateError naming the database, its password scrubbed."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            detail = scrub(str(exc).strip().replace("\n", " "), self._url)
+            kept = "" if doing == "connect to" else " (what was recorded is kept; rerun to resume)"
+            raise StateError(f"cannot {doing} the state database {self._where}: {detail}{kept}") from exc
+
+    def _set_up(self) -> None:
+        """Create or check the schema, then take this process's owner lock and the namespace's
+        shared lock (``clean`` needs it exclusively)."""
+        connection = self._connection
+        for name, value in _KEEPALIVE.items():
+            connection.execute(f"SET {name} = {value}")   # constant names and values, not input
+        with connection.transaction():
+            # One process creates the tables while any others wait, then each checks the version.
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key("schema"),))
+            version = self._schema_version()
+            if version is None:
+                connection.execute(_SCHEMA)
+                connection.execute("INSERT INTO vidbuild_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            elif version > SCHEMA_VERSION:
+                raise UsageError(f"the state database {self._where} has schema version {version}, newer "
+                                 f"than this vidbuild's ({SCHEMA_VERSION}): upgrade vidbuild to use it "
+                                 "(nothing was changed or sent)")
+        connection.execute("SELECT pg_advisory_lock(%s)", (_lock_key("owner:" + self.owner),))
+        connection.execute("SELECT pg_advisory_lock_shared(%s)", (_lock_key("namespace:" + self.namespace),))
+
+    def _schema_version(self) -> int | None:
+        exists = self._one("SELECT to_regclass('vidbuild_schema') IS NOT NULL")
+        if not exists:
+            return None
+        version = self._one("SELECT max(version) FROM vidbuild_schema")
+        return int(version) if version is not None else None
+
+    def _one(self, query: str, params: Sequence[Any] = ()) -> Any:
+        row = self._connection.execute(query, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row is not None else None
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def get(self, content_hash: str) -> Record | None:
+        return self.get_many([content_hash]).get(content_hash)
+
+    def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
+        """The records of those ``hashes`` that have one: one query for the lot."""
+        if not hashes:
+            return {}
+        with self._translated("read"):
+            rows = self._connection.execute(
+                "SELECT hash, data FROM vidbuild_jobs WHERE namespace = %s AND hash = ANY(%s)",
+                (self.namespace, list(hashes))).fetchall()
+        return {content_hash: Record.from_json(data) for content_hash, data in rows}
+
+    def for_key(self, key: str) -> KeyEntry | None:
+        return self.for_keys([key]).get(key)
+
+    def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
+        """The last body built for each of those row ``keys`` that has one: one query."""
+        if not keys:
+            return {}
+        with self._translated("read"):
+            rows = self._connection.execute(
+                "SELECT key, data FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
+                (self.namespace, list(keys))).fetchall()
+        return {key: KeyEntry(data["hash"], data["fields"]) for key, data in rows}
+
+    def records(self) -> Iterator[Record]:
+        """Every record of the namespace, read a page at a time in hash order."""
+        after = ""
+        while True:
+            with self._translated("read"):
+                rows = self._connection.execute(
+                    "SELECT hash, data FROM vidbuild_jobs WHERE namespace = %s AND hash > %s "
+                    "ORDER BY hash LIMIT %s", (self.namespace, after, _PAGE)).fetchall()
+            for _, data in rows:
+                yield Record.from_json(data)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+
+    def holds_no_jobs(self) -> bool:
+        with self._translated("read"):
+            return not self._one(
+                "SELECT EXISTS (SELECT 1 FROM vidbuild_jobs WHERE namespace = %s) "
+                "OR EXISTS (SELECT 1 FROM vidbuild_keys WHERE namespace = %s)",
+                (self.namespace, self.namespace))
+
+    def get_meta(self, name: str) -> Any:
+        with self._translated("read"):
+            return self._one("SELECT value FROM vidbuild_meta WHERE namespace = %s AND name = %s",
+                             (self.namespace, name))
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
+              output: str, force: bool = False, generation: Generation = "legacy"
+              ) -> tuple[ClaimOutcome, Record | None]:
+        """As ``DiskState.claim``, atomic across every process and machine on this database."""
+        with interrupts_held_back(), self._translated("claim in"), self._connection.transaction():
+            while True:
+                current = self._locked(content_hash)
+                outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
+                if outcome != "claimed" or record is not None:
+                    return outcome, record
+                record = new_claim(current, self.owner, content_hash, key, kind, title=title,
+                                   output=output, force=force, generation=generation)
+                if current is not None:
+                    self._write(record)
+                    return "claimed", record
+                if self._insert(record):
+                    return "claimed", record
+                # Another process claimed the hash first (its insert won): decide on its claim.
+
+    def _locked(self, content_hash: str) -> Record | None:
+        """The hash's record, its row locked until the transaction ends (None: no row yet, and
+        nothing to lock: a first claim is settled by ``_insert``)."""
+        row = self._connection.execute(
+            "SELECT data FROM vidbuild_jobs WHERE namespace = %s AND hash = %s FOR UPDATE",
+            (self.namespace, content_hash)).fetchone()
+        return Record.from_json(row[0]) if row is not None else None
+
+    def _write(self, record: Record) -> None:
+        from psycopg.types.json import Jsonb
+
+        self._connection.execute(
+            "INSERT INTO vidbuild_jobs (namespace, hash, data) VALUES (%s, %s, %s) "
+            "ON CONFLICT (namespace, hash) DO UPDATE SET data = EXCLUDED.data",
+            (self.namespace, record.hash, Jsonb(record.to_json())))
+
+    def _insert(self, record: Record) -> bool:
+        """Insert a first record for its hash; False if another transaction inserted one first
+        (this waits for that transaction to end, and then sees its row)."""
+        from psycopg.types.json import Jsonb
+
+        inserted = self._connection.execute(
+            "INSERT INTO vidbuild_jobs (namespace, hash, data) VALUES (%s, %s, %s) "
+            "ON CONFLICT (namespace, hash) DO NOTHING RETURNING hash",
+            (self.namespace, record.hash, Jsonb(record.to_json()))).fetchone()
+        return inserted is not None
+
+    def take_over(self, record: Record) -> bool:
+        """Adopt an orphaned claim so only this process reconciles it; False if someone else did."""
+        with interrupts_held_back(), self._translated("take over a claim in"), self._connection.transaction():
+            current = self._locked(record.hash)
+            if current is None or current.owner != record.owner or self.owner_alive(current.owner):
+                return False
+            current.owner = self.owner
+            current.updated_at = time.time()
+            self._write(current)
+            record.owner = self.owner
+            return True
+
+    def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool:
+        """As ``DiskState.record``: False (nothing written) if state moved past ``record``;
+        ``install`` runs with the hash's row locked, before the write commits."""
+        with interrupts_held_back(), self._translated("record in"), self._connection.transaction():
+            current = self._locked(record.hash)
+            if current is not None and superseded(record, current):
+                return False
+            if install is not None:
+                install()
+            record.updated_at = time.time()
+            self._write(record)
+            return True
+
+    def remember_key(self, key: str, entry: KeyEntry) -> None:
+        from psycopg.types.json import Jsonb
+
+        with interrupts_held_back(), self._translated("record in"):
+            self._connection.execute(
+                "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
+                "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
+                (self.namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields})))
+
+    def set_meta(self, name: str, value: Any) -> None:
+        from psycopg.types.json import Jsonb
+
+        with interrupts_held_back(), self._translated("record in"):
+            self._connection.execute(
+                "INSERT INTO vidbuild_meta (namespace, name, value) VALUES (%s, %s, %s) "
+                "ON CONFLICT (namespace, name) DO UPDATE SET value = EXCLUDED.value",
+                (self.namespace, name, Jsonb(value)))
+
+    # -- owners -----------------------------------------------------------------------------
+
+    def owner_alive(self, owner: str) -> bool:
+        """Whether ``owner``'s session still holds its advisory lock (it is running)."""
+        if owner == self.owner:
+            return True
+        key = _lock_key("owner:" + owner)
+        with self._translated("read"):
+            if not self._one("SELECT pg_try_advisory_lock(%s)", (key,)):
+                return True
+            self._connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return False
+
+    def others_running(self) -> bool:
+        """Whether another process has this namespace open (``clean`` refuses then)."""
+        key = _lock_key("namespace:" + self.namespace)
+        with self._translated("read"):
+            self._connection.execute("SELECT pg_advisory_unlock_shared(%s)", (key,))
+            if not self._one("SELECT pg_try_advisory_lock(%s)", (key,)):
+                return True
+            self._connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        return False
+
+    def delete_all(self) -> int:
+        """Remove every record, key and meta entry of this namespace; the number of records."""
+        with self._translated("clean"), self._connection.transaction():
+            removed = self._connection.execute(
+                "DELETE FROM vidbuild_jobs WHERE namespace = %s", (self.namespace,)).rowcount
+            for table in ("vidbuild_keys", "vidbuild_meta"):
+                self._connection.execute(f"DELETE FROM {table} WHERE namespace = %s", (self.namespace,))
+        return removed
+
+    def close(self) -> None:
+        """Close the connection (the server releases this process's locks with it)."""
+        self._connection.close()
