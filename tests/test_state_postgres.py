@@ -105,7 +105,12 @@ def test_a_closed_session_leaves_an_orphan_one_process_takes_over(url: str) -> N
     first.claim("h", "k", "video", title=None, output="out/k.mp4")
     assert second.claim("h", "k", "video", title=None, output="out/k.mp4")[0] == "busy"
     first.close()   # its advisory lock goes with the session, as on kill -9
+    # The server ends the session (and frees its lock) just after the client has gone: wait for it.
+    deadline = time.monotonic() + 10
     outcome, record = second.claim("h", "k", "video", title=None, output="out/k.mp4")
+    while outcome == "busy" and time.monotonic() < deadline:
+        time.sleep(0.05)
+        outcome, record = second.claim("h", "k", "video", title=None, output="out/k.mp4")
     assert outcome == "orphaned" and record is not None
     other_copy = Record.from_json(record.to_json())
     assert second.take_over(record) is True
