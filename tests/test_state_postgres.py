@@ -231,14 +231,18 @@ def test_plan_status_and_clean_read_the_database(tmp_path: Path, url: str, heyge
     assert f"{ROWS} submit" in replanned.stdout
 
 
-def test_clean_refuses_while_a_build_holds_the_namespace(tmp_path: Path, url: str,
-                                                         heygen: LoopbackHeyGen) -> None:
+def test_clean_refuses_while_a_build_holds_the_namespace(tmp_path: Path, url: str) -> None:
     project = write_project(tmp_path / "campaign", rows(ROWS))
+    # Renders of ~40 s (the build's polls at 0.005 of that): the build is still running when clean
+    # starts, however loaded the machine.
+    heygen = LoopbackHeyGen(tmp_path / "slow-heygen", speed=1.0)
     env = heygen.env(VIDBUILD_STATE_URL=url, **PACE)
     build = start_vidbuild("build", str(project), env=env)
     wait_for(lambda: len(heygen.submits()) >= 1, build)
     cleaned = run_vidbuild("clean", str(project), "--yes", env=env)
+    build.kill()
     build.communicate(timeout=120)
+    heygen.close()
     assert cleaned.code == 2 and "a vidbuild build is using the state of campaign/" in cleaned.stderr
 
 
