@@ -55,4 +55,5 @@ def _ignore(path: Path) -> None:
         return
     lead = "" if not existing or path.read_text(encoding="utf-8").endswith("\n") else "\n"
     with path.open("a", encoding="utf-8") as handle:
-        handle.write(lead + "# vidbuild: state and built outputs\n" + "".join(f"{line}\n" for line in missing))
+        lines = ["# vidbuild: state and built outputs", *missing]
+        handle.write(lead + "".join(f"{line}\n" for line in lines))

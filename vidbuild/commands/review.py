@@ -9,7 +9,8 @@ from typing import Any, TextIO
 
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.plan.decide import Summary, plan_steps
-from vidbuild.report.review import Catalogue, ReviewRow, page_path, placed, render_page, review_row, write_page
+from vidbuild.report import review as review_page
+from vidbuild.report.review import Catalogue, ReviewRow
 from vidbuild.spec.project import Project, display_path, load_project
 from vidbuild.state.disk import DiskState, State, open_state, state_exists, state_root
 from vidbuild.state.disk import state_url as chosen_state_url
@@ -37,8 +38,8 @@ def review(path: str | None, *, state_dir: str | None = None, state_url: str | N
     finally:
         state.close()
     page = _page_for(project, root, rows)
-    rows = [placed(row, project.root, page) for row in rows]
-    _write(page, render_page(rows, summary, project.name))
+    rows = [review_page.placed(row, project.root, page) for row in rows]
+    _write(page, review_page.render_page(rows, summary, project.name))
     print(display_path(page), file=stdout or sys.stdout)
     if open_page and not webbrowser.open(page.resolve().as_uri()):
         print(f"vidbuild: no browser to open; open {display_path(page)} yourself", file=stderr or sys.stderr)
@@ -54,7 +55,7 @@ def _rows(project: Project, state: State, root: Path, catalogue: Catalogue,
     rows = []
     for step in plan_steps(expand_project(project, root, api=api), state, project.root):
         summary.add(step)
-        rows.append(review_row(step, catalogue))
+        rows.append(review_page.review_row(step, catalogue))
     return rows, summary
 
 
@@ -78,7 +79,7 @@ def _page_for(project: Project, state_dir: Path, rows: list[ReviewRow]) -> Path:
     from vidbuild.run.files import check_inside
     from vidbuild.spec.protected import ProtectedFiles
 
-    page = page_path(project.root, (row.output for row in rows))
+    page = review_page.page_path(project.root, (row.output for row in rows))
     clash = next((row.key for row in rows if (project.root / row.output).resolve() == page.resolve()), None)
     if clash is not None:
         raise UsageError(f"row {clash}'s output is {display_path(page)}, where the review page goes: "
@@ -92,6 +93,6 @@ def _write(page: Path, text: str) -> None:
 
     try:
         page.parent.mkdir(parents=True, exist_ok=True)
-        write_page(page, text)
+        review_page.write_page(page, text)
     except OSError as exc:   # a file where the folder was, a full disk: named, never a crash
         raise LocalWriteError(f"can't write the review page {page}: {exc.strerror or exc}") from exc

@@ -161,7 +161,8 @@ def _agent_scene(body: Mapping[str, Any], catalogue: Catalogue) -> Iterator[Scen
     script = "\n".join(f"{line.get('actor', '')}: {line.get('text', '')}" for line in lines
                        if isinstance(line, dict)) if isinstance(lines, list) else ""
     yield SceneView(label="agent", script=script or str(body.get("prompt", "")),
-                    avatar=catalogue.label(body.get("avatar_id")), voice=catalogue.label(body.get("voice_id")),
+                    avatar=catalogue.label(body.get("avatar_id")),
+                    voice=catalogue.label(body.get("voice_id")),
                     background=f"agent, {body.get('orientation') or 'any'} orientation")
 
 
