@@ -8,6 +8,7 @@ import html.parser
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from vidbuild.plan.decide import Summary
 from vidbuild.report.review import ReviewRow, SceneView, render_page
 
+REPO = Path(__file__).resolve().parent.parent
 HOSTILE_SCRIPT = "<script>alert(1)</script>"
 HOSTILE_ATTRIBUTE = '" onerror="alert(1)'
 HOSTILE_CLOSE = "</script><script>alert(2)</script>"
@@ -167,6 +169,34 @@ def test_after_a_build_rows_link_their_videos_and_show_their_state(campaign: Pat
     for row, video in zip(page.rows, manifest["videos"], strict=True):
         assert " ".join(row["result"].split()) == f"downloaded {video['video_id']}"
         assert "up-to-date" in row["plan"]
+    assert "earlier file" not in text
+
+
+def test_a_changed_row_says_its_video_is_an_earlier_one(campaign: Path) -> None:
+    assert vidbuild("build", cwd=campaign, env={"VIDBUILD_EMULATOR_SPEED": "0"}).returncode == 0
+    data = campaign / "people.csv"
+    data.write_text(data.read_text(encoding="utf-8").replace("b,Ben,", "b,Benjamin,"), encoding="utf-8")
+
+    assert vidbuild("review", cwd=campaign).returncode == 0
+
+    rows = read_page(campaign / "out" / "review.html").rows
+    media = [" ".join(row["media"].split()) for row in rows]
+    assert media[1] == "an earlier file: not this row's current video"
+    assert [row for number, row in enumerate(media) if number != 1] == ["", "", ""]
+    assert " ".join(rows[1]["plan"].split()) == "submit changed: title, video_inputs[0].voice.input_text"
+
+
+def test_an_agent_row_shows_its_prompt_and_length(tmp_path: Path) -> None:
+    project = tmp_path / "agent"
+    shutil.copytree(REPO / "projects" / "agent-intro", project)
+
+    assert vidbuild("review", cwd=project).returncode == 0
+
+    first = read_page(project / "out" / "review.html").rows[0]
+    assert " ".join(first["scenes"].split()) == (
+        "agent avatar: Daisy-inskirt-20220818 agent, landscape orientation A 30-second introduction to "
+        "Acme Cloud for developers, in a technical tone. End with an invitation to start a free trial.")
+    assert " ".join(first["estimate"].split()) == "30.0 s 0.5 credits"
 
 
 def test_every_value_is_escaped_and_the_filter_data_cannot_close_its_script(campaign: Path) -> None:

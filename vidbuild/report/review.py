@@ -102,6 +102,8 @@ class ReviewRow:
     thumbnail_url: str | None = None     # HeyGen's signed URL, linked (never loaded by the page)
     video: str | None = None
     thumbnail: str | None = None
+    # The file at the output is not this body's finished video (the row changed, or the file did).
+    stale: bool = False
 
 
 def review_row(step: Step, catalogue: Catalogue) -> ReviewRow:
@@ -157,10 +159,9 @@ def _colour(background: Mapping[str, Any]) -> str | None:
 
 
 def _agent_scene(body: Mapping[str, Any], catalogue: Catalogue) -> Iterator[SceneView]:
-    lines = body.get("script") or []
-    script = "\n".join(f"{line.get('actor', '')}: {line.get('text', '')}" for line in lines
-                       if isinstance(line, dict)) if isinstance(lines, list) else ""
-    yield SceneView(label="agent", script=script or str(body.get("prompt", "")),
+    # The agent writes its own scenes: what a reviewer can read is the prompt (a project's
+    # `script` arrives here already turned into it, a line per `actor: text`).
+    yield SceneView(label="agent", script=str(body.get("prompt", "")),
                     avatar=catalogue.label(body.get("avatar_id")),
                     voice=catalogue.label(body.get("voice_id")),
                     background=f"agent, {body.get('orientation') or 'any'} orientation")
@@ -182,8 +183,10 @@ def placed(row: ReviewRow, root: Path, page: Path) -> ReviewRow:
     video = root / row.output
     thumbnail = next((candidate for candidate in (video.with_suffix(suffix) for suffix in THUMBNAIL_SUFFIXES)
                       if candidate.is_file() and candidate != video), None)
-    return dataclasses.replace(row, video=_relative_url(video, page) if video.is_file() else None,
-                               thumbnail=_relative_url(thumbnail, page) if thumbnail else None)
+    exists = video.is_file()
+    return dataclasses.replace(row, video=_relative_url(video, page) if exists else None,
+                               thumbnail=_relative_url(thumbnail, page) if thumbnail else None,
+                               stale=exists and row.action != "up-to-date")
 
 
 def _relative_url(target: Path, page: Path) -> str:
