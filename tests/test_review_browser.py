@@ -78,6 +78,21 @@ class Opened:
         return [text.strip() for text in self.page.locator("tr.row:visible td.key code").all_inner_texts()]
 
 
+@pytest.fixture(scope="module")
+def before_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The review page of a campaign not built yet (pages only read it)."""
+    project = _campaign(tmp_path_factory.mktemp("before"))
+    return project / vidbuild(project, "review")
+
+
+@pytest.fixture(scope="module")
+def after_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The review page of the same campaign once built against the emulator."""
+    project = _campaign(tmp_path_factory.mktemp("after"))
+    vidbuild(project, "build")
+    return project / vidbuild(project, "review")
+
+
 @pytest.fixture
 def opened(context: Any) -> Iterator[Callable[[Path], Opened]]:
     pages: list[Opened] = []
@@ -91,10 +106,9 @@ def opened(context: Any) -> Iterator[Callable[[Path], Opened]]:
         page.page.close()
 
 
-def test_before_a_build_every_row_shows_and_the_filter_works(tmp_path: Path,
+def test_before_a_build_every_row_shows_and_the_filter_works(before_build: Path,
                                                                opened: Callable[[Path], Opened]) -> None:
-    project = _campaign(tmp_path)
-    view = opened(project / vidbuild(project, "review"))
+    view = opened(before_build)
 
     assert view.visible_keys() == [f"c-{n:03d}" for n in range(1, ROWS + 1)]
     assert view.page.locator("#shown").inner_text() == f"{ROWS} of {ROWS} rows"
@@ -112,9 +126,9 @@ def test_before_a_build_every_row_shows_and_the_filter_works(tmp_path: Path,
     assert view.problems == [] and view.dialogs == []
 
 
-def test_hostile_cells_show_as_text_and_run_nothing(tmp_path: Path, opened: Callable[[Path], Opened]) -> None:
-    project = _campaign(tmp_path)
-    view = opened(project / vidbuild(project, "review"))
+def test_hostile_cells_show_as_text_and_run_nothing(before_build: Path,
+                                                    opened: Callable[[Path], Opened]) -> None:
+    view = opened(before_build)
     page = view.page
     page.mouse.move(400, 300)
     page.locator("tr.row").nth(7).hover()       # an injected onmouseover/onerror would fire now
@@ -132,10 +146,8 @@ def test_hostile_cells_show_as_text_and_run_nothing(tmp_path: Path, opened: Call
     assert view.dialogs == [] and view.problems == []
 
 
-def test_after_a_build_the_videos_play(tmp_path: Path, opened: Callable[[Path], Opened]) -> None:
-    project = _campaign(tmp_path)
-    vidbuild(project, "build")
-    view = opened(project / vidbuild(project, "review"))
+def test_after_a_build_the_videos_play(after_build: Path, opened: Callable[[Path], Opened]) -> None:
+    view = opened(after_build)
     page = view.page
 
     states = page.evaluate("""() => Promise.all(Array.from(document.querySelectorAll('video')).map(video =>
@@ -164,10 +176,9 @@ def test_after_a_build_the_videos_play(tmp_path: Path, opened: Callable[[Path], 
     assert view.problems == [] and view.dialogs == []
 
 
-def test_a_screenshot_of_the_page(tmp_path: Path, opened: Callable[[Path], Opened]) -> None:
-    project = _campaign(tmp_path)
-    vidbuild(project, "build")
-    view = opened(project / vidbuild(project, "review"))
+def test_a_screenshot_of_the_page(after_build: Path, tmp_path: Path,
+                                  opened: Callable[[Path], Opened]) -> None:
+    view = opened(after_build)
     shot = tmp_path / "review.png"
 
     view.page.screenshot(path=str(shot), full_page=True)
