@@ -118,8 +118,10 @@ def test_init_then_validate_and_compile(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (target / "vidbuild.yaml").is_file()
     first_line = (target / "vidbuild.yaml").read_text(encoding="utf-8").splitlines()[0]
-    schema = Path(first_line.split("$schema=", 1)[1].removeprefix("file://"))
-    assert schema.name == "project.schema.json" and schema.is_file()
+    # The schema is named relative to the project file (a copy init writes beside it).
+    schema = target / first_line.split("$schema=", 1)[1]
+    assert schema.read_text(encoding="utf-8") == (REPO / "schemas" / "project.schema.json").read_text(
+        encoding="utf-8")
     assert vidbuild("validate", str(target)).returncode == 0
     compiled = vidbuild("compile", cwd=target)
     assert compiled.returncode == 0, compiled.stderr

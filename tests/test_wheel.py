@@ -45,6 +45,9 @@ def test_wheel_contains_schemas_and_templates(wheel: Path) -> None:
         "vidbuild/_data/templates/outro.yaml",
         "vidbuild/_data/templates/init/vidbuild.yaml",
         "vidbuild/__main__.py",
+        "vidbuild/report/review_page/page.html.j2",
+        "vidbuild/report/review_page/review.css",
+        "vidbuild/report/review_page/review.js",
     }
     assert expected <= names
     assert not any(name.startswith(("tests/", "projects/")) for name in names)
@@ -84,6 +87,19 @@ def test_installed_init_scaffolds_a_working_project(unpacked: Path, tmp_path: Pa
     created = run_installed(unpacked, tmp_path, "-m", "vidbuild", "init", "fresh")
     assert created.returncode == 0, created.stderr
     first_line = (tmp_path / "fresh" / "vidbuild.yaml").read_text(encoding="utf-8").splitlines()[0]
-    assert first_line.endswith("/vidbuild/_data/schemas/project.schema.json")
+    # A copy of the packaged schema beside the project, named relatively: it outlives the install.
+    assert first_line.endswith("$schema=vidbuild.schema.json")
+    packaged = unpacked / "vidbuild" / "_data" / "schemas" / "project.schema.json"
+    assert (tmp_path / "fresh" / "vidbuild.schema.json").read_bytes() == packaged.read_bytes()
     validated = run_installed(unpacked, tmp_path, "-m", "vidbuild", "validate", "fresh")
     assert validated.returncode == 0, validated.stderr
+
+
+def test_installed_review_writes_its_page(unpacked: Path, tmp_path: Path) -> None:
+    project = tmp_path / "campaign"
+    shutil.copytree(REPO / "projects" / "spring-welcome", project)
+    reviewed = run_installed(unpacked, tmp_path, "-m", "vidbuild", "review", "campaign")
+    assert reviewed.returncode == 0, reviewed.stderr
+    page = (project / "out" / "review.html").read_text(encoding="utf-8")
+    assert reviewed.stdout == "campaign/out/review.html\n"
+    assert page.count('<tr class="row"') == 24 and "function apply()" in page

@@ -53,6 +53,28 @@ def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="where to create the project (default: current directory)")
 
 
+def _review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("review", help="write an HTML page to review every row, before or after a build",
+                            description="Write review.html beside the manifest (in the directory the "
+                                        "outputs share, e.g. out/): every row's key, title, scenes "
+                                        "(script, avatar, voice, background), estimated length and "
+                                        "credits, the plan's action and reason, and once built its "
+                                        "status, errors and video. Prints the page's path. Sends "
+                                        "nothing.")
+    _project_arg(parser)
+    _state_arg(parser)
+    _state_url_arg(parser)
+    parser.add_argument("--open", action="store_true", help="also open the page in the default browser")
+    _api_arg(parser)
+
+
+def _schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("schema", help="print the project file's JSON Schema",
+                            description="Print the JSON Schema of vidbuild.yaml (for editors and "
+                                        "other tools), or write it to FILE.")
+    parser.add_argument("--out", metavar="FILE", default=None, help="write the schema to FILE instead")
+
+
 def _api_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", choices=API_CHOICES, default=None,
                         help="HeyGen API generation: v3 where it renders the same video (auto, the "
@@ -170,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _status, _clean, _init, _adopt):
+    for add in (_validate, _compile, _plan, _build, _status, _review, _clean, _init, _schema, _adopt):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -194,6 +216,9 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           state_url=a.state_url),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url),
+        "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
+                                            api=a.api, open_page=a.open),
+        "schema": lambda a: commands.schema(a.out),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes,
                                           state_url=a.state_url),
         "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir,
