@@ -39,6 +39,7 @@ from vidbuild.plan.decide import Step, Summary, plan_steps
 from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
 from vidbuild.run.retries import Retries, Retry
+from vidbuild.run.window import Window
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskState, Record
@@ -458,3 +459,72 @@ def test_retry_kinds_are_counted_apart_and_forgotten_with_the_job() -> None:
 
 def test_every_kind_of_retry_has_a_limit() -> None:
     assert all(kind.limit > 0 for kind in Retry)
+
+
+# -- the window on its own ----------------------------------------------------------------------------
+
+def steps(tmp_path: Path, count: int) -> list[Step]:
+    project = tmp_path / "campaign"
+    project.mkdir()
+    (project / "vidbuild.yaml").write_text(PROJECT, encoding="utf-8")
+    lines = [f"r{n:02d},Name{n}" for n in range(1, count + 1)]
+    (project / "rows.csv").write_text("\n".join(["id,name", *lines]) + "\n", encoding="utf-8")
+    state = DiskState(project / ".vidbuild", "fake")
+    try:
+        return list(plan_steps(expand_project(load_project(project), project / ".vidbuild"), state, project))
+    finally:
+        state.close()
+
+
+def test_the_window_takes_rows_while_it_has_room_and_rows_another_process_sends_do_not_count(
+        tmp_path: Path) -> None:
+    clock = FakeClock()
+    window = Window(2, clock)
+    window.open(steps(tmp_path, 4))
+
+    taken = []   # room is checked before each row is taken, once the caller held the last one
+    for step in window.take():
+        window.hold(step)
+        window.schedule(10.0, "watch" if not taken else "poll", step)
+        taken.append(step.key)
+    assert taken == ["r01", "r02", "r03"]   # r01 is watched (another process sends it): not counted
+    assert not window.has_room() and window.busy
+
+
+def test_a_rate_limit_narrows_the_window_and_finished_renders_widen_it_back(tmp_path: Path) -> None:
+    clock = FakeClock()
+    window = Window(3, clock)
+    for content_hash in ("a", "b", "c"):
+        window.take_slot(content_hash)
+    window.rate_limited("c", 5.0)
+    assert window.size == 2
+
+    window.render_finished("a")   # before Retry-After has passed: no wider yet
+    assert window.size == 2
+    clock.sleep(5.0)
+    window.render_finished("b")
+    assert window.size == 3
+    window.render_finished("b")
+    assert window.size == 3       # never past the limit
+
+
+def test_the_window_says_when_to_wake_and_that_nothing_will_once_submits_stop(tmp_path: Path) -> None:
+    clock = FakeClock()
+    window = Window(2, clock)
+    window.open(())
+    assert list(window.take()) == []   # the stream is empty: no row left to take
+    first, second = steps(tmp_path, 2)
+    window.hold(first)
+    window.queue(first)
+    window.hold(second)
+    window.schedule(30.0, "poll", second)
+    assert (window.wake_at() or 0.0) <= START   # a queued row may be sent now
+
+    assert window.next_to_submit() is first
+    window.queue_first(first)
+    assert window.stop_sending() == [first] and window.next_to_submit() is None
+    assert window.wake_at() == START + 30.0   # only the poll is left
+    assert window.pop_due() is None
+    clock.sleep(30.0)
+    assert window.pop_due() == ("poll", second) and window.wake_at() is None
+    assert window.outcome() == Outcome()   # nothing held any more: nothing unfinished
