@@ -29,9 +29,9 @@ from vidbuild.heygen.client import HeyGenClient
 from vidbuild.plan.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
+from vidbuild.run.outcome import Outcome
 from vidbuild.run.poll import ROUTES_GONE
 from vidbuild.run.submit import idempotency_key, resendable
-from vidbuild.run.window import Outcome
 from vidbuild.state.disk import DiskState, Record, namespace_for
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an

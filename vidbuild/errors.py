@@ -7,6 +7,7 @@
     ├── StateError                     the local state store can't be used (exit 3)
     ├── InputsChangedError             the project's files changed while a build read them (exit 3)
     ├── LocalWriteError                a project file or folder can't be written, e.g. the manifest (exit 3)
+    ├── BuildStopped                   the engine stops the build, rows kept unfinished (caught in run/)
     └── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
         ├── InvalidRequestError        400: the body was rejected
         ├── AuthError                  401 / 403: missing or bad key
@@ -106,6 +107,12 @@ class InputsChangedError(VidbuildError):
 class LocalWriteError(VidbuildError):
     """A file or folder in the project can't be written (a file where a folder should be, a full
     disk, no permission). What was built is in state, so a rerun resumes once the path is fixed."""
+
+
+class BuildStopped(VidbuildError):
+    """Going on can't help (bad key, quota, network gone, an output that can't be written): the
+    run stops, the rows it holds stay unfinished. Raised and caught inside ``run/``; the build's
+    ``Outcome.stopped`` carries the message."""
 
 
 class ApiError(VidbuildError):

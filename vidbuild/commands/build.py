@@ -26,8 +26,8 @@ from vidbuild.state.disk import state_url as chosen_state_url
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
     from vidbuild.plan.up_to_date import InputsSeen
-    from vidbuild.report.progress import Reporter
     from vidbuild.run.engine import Options
+    from vidbuild.run.outcome import Reporter
     from vidbuild.spec.expand import Job
     from vidbuild.spec.protected import ProtectedFiles
 

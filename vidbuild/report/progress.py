@@ -1,4 +1,4 @@
-"""Report stage: the engine's events as a live terminal display, plain lines, or NDJSON.
+"""Show a build's events as a live terminal display, plain lines, or NDJSON.
 
 Status goes to stderr; data (``--json``) to stdout. Reporters never raise into the engine.
 """
@@ -9,24 +9,12 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from vidbuild.plan.decide import Step, Summary
-    from vidbuild.run.window import Outcome
+    from vidbuild.run.outcome import Outcome, Reporter
     from vidbuild.state.disk import Record
-
-
-class Reporter(Protocol):
-    def banner(self, text: str) -> None: ...
-    def planned(self, summary: Summary) -> None: ...
-    def submitted(self, step: Step, video_id: str) -> None: ...
-    def rendering(self, step: Step, status: str) -> None: ...
-    def done(self, step: Step, record: Record) -> None: ...
-    def cached(self, step: Step) -> None: ...
-    def failed(self, step: Step, message: str) -> None: ...
-    def note(self, step: Step | None, message: str) -> None: ...
-    def finished(self, outcome: Outcome) -> None: ...
 
 
 def summary_line(outcome: Outcome) -> str:

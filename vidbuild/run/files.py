@@ -1,4 +1,4 @@
-"""Run stage, on disk: a row's output file, kept inside the project directory.
+"""A row's output file on disk, kept inside the project directory.
 
 Rows whose bodies are identical share one video (paid once), yet each needs its own file:
 copied from the other row's output while that still holds the video, else downloaded again.

@@ -1,4 +1,4 @@
-"""Run stage, intake: the engine takes rows from the plan's stream only when it has room for them.
+"""Take rows from the plan's stream only when the window has room for them.
 
 The steps come from a generator that expands each row as it is asked for, so the engine holds
 the rows it is working on (about a window's worth) and never the 100,000 rows behind them. A

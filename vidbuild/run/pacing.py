@@ -1,4 +1,4 @@
-"""Run stage, timing: when to ask about each rendering video, learned from the videos that finish.
+"""When to ask about each rendering video, learned from the videos that finish; when to stop asking.
 
 A render is expected to take ``ratio * (overhead + per_second * video_seconds)`` (see
 ``backend.Timing``). The ratio starts from what earlier builds learned against the same API, or
@@ -7,10 +7,15 @@ every 25% of its age once that is longer) so the ratio is learned early without 
 video; every other video is first
 asked about just before it is expected to finish, then again in small, growing steps. This keeps
 both the status requests per video and the delay from completion to download low.
+
+A render that takes longer than ``--render-timeout`` is no longer waited for (``RenderDeadlines``):
+its row is left unfinished, its state kept for the next build to resume.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vidbuild.heygen.backend import Timing
@@ -101,3 +106,38 @@ class Pacer:
 
     def forget(self, key: str) -> None:
         self._videos.pop(key, None)
+
+
+class RenderDeadlines:
+    """When this build stops waiting for each job's render: ``timeout`` seconds after it was sent.
+
+    Deadlines are kept on ``clock`` (monotonic seconds); the times they count from are wall-clock
+    times as state records them. A video an earlier build sent gets its time from now.
+    """
+
+    def __init__(self, timeout: float, clock: Callable[[], float]) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self._started = time.time()
+        self._deadlines: dict[str, float] = {}   # by hash, on clock
+
+    def begin(self, job_hash: str, submitted_at: float) -> None:
+        """The job is rendering since ``submitted_at`` (wall clock): fix its deadline if not yet fixed."""
+        self.due(job_hash, submitted_at if submitted_at >= self._started else time.time())
+
+    def due(self, job_hash: str, since: float | None = None) -> float:
+        """The deadline on ``clock``: ``timeout`` after ``since`` (wall clock; default now), fixed
+        the first time it is asked for."""
+        if job_hash not in self._deadlines:
+            left = (since if since is not None else time.time()) + self.timeout - time.time()
+            self._deadlines[job_hash] = self._clock() + max(0.0, left)
+        return self._deadlines[job_hash]
+
+    def within(self, job_hash: str, delay: float) -> float | None:
+        """``delay``, shortened to end at the deadline; None once the deadline has passed."""
+        left = self.due(job_hash) - self._clock()
+        return None if left <= 0 else min(delay, left)
+
+    def forget(self, job_hash: str) -> None:
+        """Drop the deadline: the job is finished with, or was sent anew (its own time to render)."""
+        self._deadlines.pop(job_hash, None)

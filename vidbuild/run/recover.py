@@ -1,4 +1,4 @@
-"""Run stage, recovery: find a body's video in the HeyGen account, so that it is never paid for twice.
+"""Find a body's video in the HeyGen account and adopt it as the row's, so it is never paid for twice.
 
 Used in two places: reconcile (a submission's reply was lost: did it create a video?) and before
 a first submission when state can't know (a new state, or the row's output file exists while
@@ -17,20 +17,27 @@ Agent requests carry no title, and a ``callback_id`` only beside a ``callback_ur
 refuses one without the other): without it nothing ties a video to the request, so none is ever
 adopted on a guess. Reconcile lists the candidates for the user to decide; recovery can't find
 such agent videos at all.
+
+``AccountSearch`` looks; ``Recovery`` records what it found as the row's video and moves the row
+on (download or poll), as the engine's handler for the look before a first payment.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from vidbuild.errors import RouteGoneError
+from vidbuild.errors import ApiError, AuthError, BuildStopped, QuotaError, RouteGoneError, TransportError
 from vidbuild.run.poll import Reader
 from vidbuild.spec.hashing import TITLE_MARKER_DIGITS, find_title_marker, title_marker
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import VideoStatus, VideoSummary
+    from vidbuild.plan.decide import Step
+    from vidbuild.run.context import RunContext
+    from vidbuild.state.disk import Record
 
 
 @dataclass(frozen=True)
@@ -150,3 +157,48 @@ def _best(candidates: Sequence[VideoStatus], adopt_failed: bool) -> VideoStatus 
     return (first(c for c in candidates if c.status == "completed")
             or first(c for c in candidates if c.status != "failed")
             or (first(iter(candidates)) if adopt_failed else None))
+
+
+class Recovery:
+    """Looks in the account before paying where state can't vouch, and adopts what is found."""
+
+    def __init__(self, context: RunContext, search: AccountSearch) -> None:
+        self.context = context
+        self.search = search
+
+    def found_in_account(self, step: Step, record: Record) -> bool:
+        """Before a first payment that state can't vouch for: look for the body's video in the
+        account; True if found (and adopted), or if the row waits for a lookup to be possible.
+        Raises BuildStopped on a bad key or no quota (the row queued again first)."""
+        wanted = Wanted(record.hash, record.kind, record.title, frozenset(self.context.known_video_ids()),
+                        callback_sent=step.job.callback_id is not None)
+        try:
+            finding = self.search.find(wanted)
+        except RouteGoneError:
+            return False   # neither generation can be asked: sending is all that is left
+        except (AuthError, QuotaError) as exc:
+            self.context.window.queue_first(step)
+            raise BuildStopped(str(exc)) from exc
+        except (TransportError, ApiError) as exc:
+            self.context.transient(step, "requeue", exc)
+            return True
+        if finding.outcome != "found" or not finding.video_id:
+            return False
+        self.adopt(step, record, finding, "found in the account (built before)")
+        return True
+
+    def adopt(self, step: Step, record: Record, finding: Finding, what: str) -> None:
+        """Record a video found in the account as the row's, then download or poll it."""
+        context = self.context
+        record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
+        status = finding.status
+        if status is not None and status.status == "completed" and status.video_url:
+            record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
+            record.duration, record.completed_at = status.duration, time.time()
+            if context.mark(step, record, "completed"):
+                context.reporter.note(step, f"{what}: {finding.video_id}; not paying again")
+                context.window.schedule(0.0, "download", step)
+            return
+        if context.mark(step, record, "submitted"):
+            context.reporter.note(step, f"{what}: {finding.video_id}; not paying again")
+            context.begin_polling(step, record, at_once=True)

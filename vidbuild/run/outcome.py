@@ -1,0 +1,48 @@
+"""How a build ends (``Outcome``) and the hooks it calls on its way there (``Reporter``).
+
+Both live here, below the engine and the reporters alike: the engine fills an Outcome and calls a
+Reporter, ``report.progress`` implements Reporters that show them, and neither imports the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from vidbuild.errors import EXIT_FAILED, EXIT_OK, EXIT_UNFINISHED
+
+if TYPE_CHECKING:
+    from vidbuild.plan.decide import Step, Summary
+    from vidbuild.state.disk import Record
+
+
+@dataclass
+class Outcome:
+    """How a build ended: how many rows were built and up to date; the keys of the others."""
+
+    done: int = 0
+    cached: int = 0
+    failed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    stopped: str | None = None   # why the build stopped early (auth, quota, network)
+
+    @property
+    def exit_code(self) -> int:
+        """The documented exit code: 3 if stopped or unfinished, else 1 if any row failed, else 0."""
+        if self.stopped or self.unfinished:
+            return EXIT_UNFINISHED
+        return EXIT_FAILED if self.failed else EXIT_OK
+
+
+class Reporter(Protocol):
+    """What a build tells as it goes; implementations never raise into the engine."""
+
+    def banner(self, text: str) -> None: ...
+    def planned(self, summary: Summary) -> None: ...
+    def submitted(self, step: Step, video_id: str) -> None: ...
+    def rendering(self, step: Step, status: str) -> None: ...
+    def done(self, step: Step, record: Record) -> None: ...
+    def cached(self, step: Step) -> None: ...
+    def failed(self, step: Step, message: str) -> None: ...
+    def note(self, step: Step | None, message: str) -> None: ...
+    def finished(self, outcome: Outcome) -> None: ...
