@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from vidbuild.errors import EXIT_OK, InvalidRequestError, NotFoundError, UsageError
+from vidbuild.heygen.choice import BackendChoice
 from vidbuild.spec.project import Project, load_project
 from vidbuild.state.disk import KeyEntry, Record, State, open_state, state_root
 from vidbuild.state.disk import state_url as chosen_state_url
@@ -21,7 +22,8 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
 
 def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = None,
-          stderr: TextIO | None = None, state_url: str | None = None) -> int:
+          stderr: TextIO | None = None, state_url: str | None = None,
+          backend: BackendChoice | None = None) -> int:
     """Record ``video_id`` as the video of row ``key``'s current body, so the next build polls
     and downloads it instead of submitting (and paying for) a new one.
 
@@ -29,25 +31,26 @@ def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = 
     the API, failed, carries another request's ``callback_id`` or is already another row's
     video, or a live build is submitting the row. The API is asked about the video (status only).
     """
-    from vidbuild.heygen.backend import backend_namespace, open_backend
+    from vidbuild.heygen.backend import open_backend
 
+    choice = backend or BackendChoice.from_env()
     if not _VIDEO_ID.match(video_id):
         raise UsageError(f"{video_id!r} is not a video ID")
     url = chosen_state_url(state_url, state_dir)
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    state = open_state(root, backend_namespace(), url=url, project=project.name)
+    state = open_state(root, choice.namespace, url=url, project=project.name)
     err = stderr or sys.stderr
     try:
         job = _row(project, key)
         current = state.get(job.hash)
         _check_free(state, job, current, video_id)
-        backend = open_backend(root)
-        print(backend.banner, file=err)
+        client = open_backend(root, choice)
+        print(client.banner, file=err)
         try:
-            status = _checked_status(backend.client.status, job, video_id)
+            status = _checked_status(client.client.status, job, video_id)
         finally:
-            backend.close()
+            client.close()
         _record(state, job, video_id)
     finally:
         state.close()
