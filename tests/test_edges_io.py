@@ -37,7 +37,7 @@ from vidbuild.heygen import routes
 from vidbuild.heygen.client import DamagedDownloadError, HeyGenClient
 from vidbuild.heygen.client._media import jpeg_problem, mp4_problem
 from vidbuild.heygen.routes import normalize_base_url
-from vidbuild.plan.row_index import IndexEntry
+from vidbuild.planner.row_index import IndexEntry
 from vidbuild.report.manifest import write_manifest
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import Project

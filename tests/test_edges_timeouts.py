@@ -17,7 +17,7 @@ from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
 from vidbuild.heygen.client import HeyGenClient
 from vidbuild.heygen.client._http import FILE_TIMEOUT, READ_TIMEOUT, SUBMIT_TIMEOUT
-from vidbuild.plan.decide import plan_steps
+from vidbuild.planner.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 

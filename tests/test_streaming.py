@@ -16,9 +16,9 @@ from buildkit import rows, write_project, write_rows
 from vidbuild import commands
 from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.heygen.backend import open_backend
-from vidbuild.plan.decide import Step, plan_steps
-from vidbuild.plan.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
-from vidbuild.plan.up_to_date import is_up_to_date, save
+from vidbuild.planner.decide import Step, plan_steps
+from vidbuild.planner.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
+from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import write_manifest
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
@@ -78,7 +78,7 @@ def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
 
 def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.plan.decide.ROWS_AT_ONCE", 2)
+    monkeypatch.setattr("vidbuild.planner.decide.ROWS_AT_ONCE", 2)
     project = write_project(tmp_path / "campaign", rows(12))
     state = DiskState(project / ".vidbuild", "emulator")
     try:
@@ -187,7 +187,7 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
 
 
 def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.plan.up_to_date.PAGE_SIZE", 2)
+    monkeypatch.setattr("vidbuild.planner.up_to_date.PAGE_SIZE", 2)
     (tmp_path / "out").mkdir()
     outputs = []
     for n in range(5):

@@ -26,7 +26,7 @@ from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
 from vidbuild.heygen.client import HeyGenClient
-from vidbuild.plan.decide import plan_steps
+from vidbuild.planner.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome

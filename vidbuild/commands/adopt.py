@@ -95,8 +95,8 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 
 
 def _record(state: State, job: Job, video_id: str) -> None:
-    from vidbuild.plan.decide import field_digests
-    from vidbuild.plan.up_to_date import forget
+    from vidbuild.planner.decide import field_digests
+    from vidbuild.planner.up_to_date import forget
 
     # A fresh claim keeps any earlier video in earlier_video_ids, so reconciling never takes it.
     _, record = state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vidbuild.errors import EXIT_OK, UsageError
-from vidbuild.plan.decide import Summary, plan_steps
+from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.report import review as review_page
 from vidbuild.report.review import Catalogue, ReviewRow
 from vidbuild.spec.project import Project, display_path, load_project

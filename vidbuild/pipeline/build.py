@@ -16,8 +16,8 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
-from vidbuild.plan.decide import Summary, plan_steps
-from vidbuild.plan.row_index import RowIndex, indexed, same_as_indexed
+from vidbuild.planner.decide import Summary, plan_steps
+from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
 from vidbuild.report.progress import PlainReporter, Reporter
 from vidbuild.spec.project import Project, display_path
 from vidbuild.spec.rows import empty_rows_note
@@ -26,7 +26,7 @@ from vidbuild.state.locks import BuildLock
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
-    from vidbuild.plan.up_to_date import InputsSeen
+    from vidbuild.planner.up_to_date import InputsSeen
     from vidbuild.run.engine import Options
     from vidbuild.run.window import Outcome
     from vidbuild.spec.expand import Job
@@ -56,7 +56,7 @@ def build(project: ProjectSource, *, state: State, backend: BackendChoice | Back
             return _answered_from_snapshot(unchanged, choice, reporter)
     # Before the project file is parsed: a change from here on must keep the build from counting
     # as a snapshot of these inputs.
-    from vidbuild.plan.up_to_date import file_stat
+    from vidbuild.planner.up_to_date import file_stat
 
     stat = {str(project_file(project)): file_stat(project_file(project))}
     return _Build(parsed(project), state, choice, reporter, options).run(stat)

@@ -13,8 +13,8 @@ from vidbuild.errors import UsageError
 from vidbuild.pipeline.openers import jobs, parsed, project_root, state_directory
 from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, StatusOutcome
 from vidbuild.pipeline.snapshot import unchanged_videos
-from vidbuild.plan.decide import Step, Summary, plan_steps
-from vidbuild.plan.row_index import RowIndex, indexed
+from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.row_index import RowIndex, indexed
 from vidbuild.state.disk import State, with_records
 
 if TYPE_CHECKING:

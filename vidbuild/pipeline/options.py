@@ -15,7 +15,7 @@ from vidbuild.run.window import Outcome
 from vidbuild.spec.project import Project
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Summary
+    from vidbuild.planner.decide import Summary
 
 # A project as the library takes it: parsed, or its directory or vidbuild.yaml (None: the current
 # directory), parsed only when a command needs it (an unchanged rerun never does).

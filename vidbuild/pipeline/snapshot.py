@@ -1,4 +1,4 @@
-"""The build's use of the last complete build's snapshot (``plan/up_to_date.py``): answer an
+"""The build's use of the last complete build's snapshot (``planner/up_to_date.py``): answer an
 unchanged rerun from it, note the inputs before the rows are read, and take a new one when every
 row ended downloaded and nothing changed meanwhile."""
 
@@ -8,18 +8,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.plan.decide import holds_video
-from vidbuild.plan.row_index import RowIndex
+from vidbuild.planner.decide import holds_video
+from vidbuild.planner.row_index import RowIndex
 from vidbuild.spec.project import Project
 from vidbuild.state.disk import State, with_records
 
 if TYPE_CHECKING:
-    from vidbuild.plan.up_to_date import InputsSeen
+    from vidbuild.planner.up_to_date import InputsSeen
 
 
 def unchanged_videos(state: State, root: Path) -> int | None:
     """How many videos, if inputs and outputs are those of the last complete build (no expansion)."""
-    from vidbuild.plan.up_to_date import is_up_to_date
+    from vidbuild.planner.up_to_date import is_up_to_date
 
     return is_up_to_date(state, root)
 
@@ -27,8 +27,8 @@ def unchanged_videos(state: State, root: Path) -> int | None:
 def inputs_seen(project: Project, state: State, earlier: dict[str, tuple[int, ...] | None]) -> InputsSeen:
     """The inputs' stats and fingerprint, taken before the rows are read (``earlier``: stats taken
     before the project file was parsed)."""
-    from vidbuild.plan.up_to_date import input_files
-    from vidbuild.plan.up_to_date import inputs_seen as seen_now
+    from vidbuild.planner.up_to_date import input_files
+    from vidbuild.planner.up_to_date import inputs_seen as seen_now
     from vidbuild.spec.rows import data_source
 
     template_dirs = _template_dirs(project)
@@ -44,7 +44,7 @@ def remember_complete_build(project: Project, state: State, index: RowIndex, man
     changed are returned, and no snapshot is taken) and every output is the file state records
     for its row (another build may have taken a row over).
     """
-    from vidbuild.plan.up_to_date import changed_since, save
+    from vidbuild.planner.up_to_date import changed_since, save
 
     changed = changed_since(seen, inputs_seen(project, state, {}))
     if changed:
@@ -59,7 +59,7 @@ def remember_complete_build(project: Project, state: State, index: RowIndex, man
 
 def forget(state: State) -> None:
     """Work is starting: until it completes, the last snapshot no longer speaks for state."""
-    from vidbuild.plan.up_to_date import forget as forget_snapshot
+    from vidbuild.planner.up_to_date import forget as forget_snapshot
 
     forget_snapshot(state)
 

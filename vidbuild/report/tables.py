@@ -7,14 +7,14 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol, TextIO
 
-from vidbuild.plan.decide import PAYING_ACTIONS, Step, Summary, route_fields, via
-from vidbuild.plan.row_index import Spool
+from vidbuild.planner.decide import PAYING_ACTIONS, Step, Summary, route_fields, via
+from vidbuild.planner.row_index import Spool
 from vidbuild.spec.project import Project
 from vidbuild.spec.rows import empty_rows_note
 
 
 class PlanView(Protocol):
-    """Where ``vidbuild.plan`` sends the plan: every step, then what they come to."""
+    """Where ``vidbuild.planner`` sends the plan: every step, then what they come to."""
 
     def steps(self, steps: Iterable[Step]) -> None:
         """Take every step; the iterable raises (before its end) on a mistake in any row."""
