@@ -8,8 +8,7 @@ sleeps real seconds otherwise); the engine's own pacing comes from VIDBUILD_TIMI
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,11 @@ from buildkit import (
     write_project,
 )
 
-import vidbuild.heygen.backend
+import vidbuild
 import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.heygen.backend import Backend
 from vidbuild.heygen.client import HeyGenClient
+from vidbuild.report.progress import PlainReporter
 from vidbuild.state.disk import DiskState, namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
@@ -144,27 +143,27 @@ def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
     heygen.assert_all_built(project, KEYS)
 
 
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.heygen.backend.open_backend
+def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
+    """Build through the library with the environment's backend, its client made to give up
+    waiting for a reply after ``seconds``."""
+    backend = vidbuild.open_backend(project)
+    backend.client.close()
+    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
+    state = vidbuild.open_state(project, backend=backend)
+    err = io.StringIO()
+    try:
+        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
+                                 options=vidbuild.BuildOptions(**options))
+    finally:
+        state.close()
+        backend.close()
+    return outcome.exit_code, err.getvalue()
 
-    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
-                     on_retry: Callable[[Any], None] | None = None) -> Backend:
-        backend = real_open_backend(state_root, environ, on_retry)
-        backend.client.close()
-        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
-        return backend
 
-    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
-
-
-def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen) -> None:
     # Legacy creates (no Idempotency-Key): the lost reply is looked up in the account.
     heygen.restart(faults={"slow:submit": 1.0}, slow_seconds=0.6)
-    short_timeout(monkeypatch, 0.15)
-
-    code, err = build(project, jobs=6, api="legacy")
+    code, err = build_with_client_timeout(project, 0.15, jobs=6, api="legacy")
 
     assert code == 0, err
     assert "ReadTimeout" in err

@@ -8,24 +8,21 @@ Like every build test, each runs with the legacy reads served and retired (see c
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import textwrap
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from buildkit import API_KEY, LoopbackHeyGen, manifest, run_vidbuild
 
-import vidbuild.heygen.backend
+import vidbuild
 import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
 from vidbuild.heygen.client import HeyGenClient
+from vidbuild.pipeline import compile, open_state
 from vidbuild.planner.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
@@ -142,27 +139,27 @@ def test_a_lost_v3_reply_is_resent_under_its_key_and_makes_one_video(tmp_path: P
     heygen.assert_all_built(project, ["r1"])
 
 
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.heygen.backend.open_backend
+def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
+    """Build through the library with the environment's backend, its client made to give up
+    waiting for a reply after ``seconds``."""
+    backend = vidbuild.open_backend(project)
+    backend.client.close()
+    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
+    state = vidbuild.open_state(project, backend=backend)
+    err = io.StringIO()
+    try:
+        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
+                                 options=vidbuild.BuildOptions(**options))
+    finally:
+        state.close()
+        backend.close()
+    return outcome.exit_code, err.getvalue()
 
-    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
-                     on_retry: Callable[[Any], None] | None = None) -> Backend:
-        backend = real_open_backend(state_root, environ, on_retry)
-        backend.client.close()
-        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
-        return backend
 
-    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
-
-
-def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen) -> None:
     project = campaign(tmp_path / "project", ["r1", "r3"])
     heygen.restart(faults={"slow:submit": 1.0}, slow_seconds=0.3)
-    short_timeout(monkeypatch, 0.1)
-
-    code, err = build(project)
+    code, err = build_with_client_timeout(project, 0.1)
 
     assert code == 0, err
     assert any(r.status == 409 for r in heygen.submits())   # request_in_progress: waited out
@@ -291,14 +288,13 @@ def test_a_server_without_v3_stops_a_v3_row_located_and_sends_it_through_legacy_
     outcomes: list[Outcome] = []
     try:
         for api in ("auto", "legacy"):
-            loaded = _load(str(project), None)
-            loaded.api = api
+            state = open_state(project)
             err = io.StringIO()
             try:
-                engine = Engine(backend, loaded.state, PlainReporter(err), project, Options())
-                outcomes.append(engine.run(plan_steps(_jobs(loaded), loaded.state, project)))
+                engine = Engine(backend, state, PlainReporter(err), project, Options())
+                outcomes.append(engine.run(plan_steps(compile(project, api=api), state, project)))
             finally:
-                loaded.state.close()
+                state.close()
         videos = emulator.videos()
     finally:
         client.close()

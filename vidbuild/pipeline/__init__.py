@@ -7,8 +7,7 @@ The CLI's commands only parse their flags, call these, and map the outcome to an
 
 from __future__ import annotations
 
-from vidbuild.pipeline.build import build
-from vidbuild.pipeline.inspect import compile, plan, status
+from vidbuild.pipeline.builder import build
 from vidbuild.pipeline.openers import choose_backend, load_project, open_backend, open_project, open_state
 from vidbuild.pipeline.options import (
     BuildOptions,
@@ -18,6 +17,7 @@ from vidbuild.pipeline.options import (
     ProjectSource,
     StatusOutcome,
 )
+from vidbuild.pipeline.queries import compile, plan, status
 
 __all__ = ["BuildOptions", "BuildOutcome", "PlanOptions", "PlanOutcome", "ProjectSource", "StatusOutcome",
            "build", "choose_backend", "compile", "load_project", "open_backend", "open_project",

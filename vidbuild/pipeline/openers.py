@@ -13,7 +13,7 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.options import ProjectSource
 from vidbuild.spec.project import Project, find_project_file
 from vidbuild.spec.project import load_project as _parse_project
-from vidbuild.state.disk import State, state_exists, state_root, state_url
+from vidbuild.state.disk import DiskState, State, state_exists, state_root, state_url
 from vidbuild.state.disk import open_state as _open_store
 
 if TYPE_CHECKING:
@@ -76,9 +76,12 @@ def open_backend(project: ProjectSource = None, *, choice: BackendChoice | None 
     return open_chosen(state_directory(project, state_dir), choice)
 
 
-def state_directory(project: ProjectSource, state_dir: str | Path | None) -> Path:
-    """Where local state lives (``state_dir``, else $VIDBUILD_STATE_DIR, else PROJECT/.vidbuild):
-    the disk store, the emulator's videos; outputs must never overwrite it."""
+def state_directory(project: ProjectSource, state_dir: str | Path | None, state: State | None = None) -> Path:
+    """Where local state lives: the disk store, the emulator's videos; outputs must never
+    overwrite it. ``state_dir`` if given, else the directory ``state`` (a disk store) is in, else
+    $VIDBUILD_STATE_DIR, else PROJECT/.vidbuild."""
+    if state_dir is None and isinstance(state, DiskState):
+        return state.directory.parent
     return state_root(project_root(project), _text(state_dir))
 
 

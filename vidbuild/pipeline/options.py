@@ -26,8 +26,9 @@ ProjectSource = Project | str | Path | None
 class PlanOptions:
     """``force``: keys of rows to plan as rebuilds (UsageError at the end for a key no row has).
     ``api``: the API generation, over the project's ``api:`` ("auto", "v3", "legacy").
-    ``state_dir``: the state directory (as --state-dir: default $VIDBUILD_STATE_DIR, else
-    PROJECT/.vidbuild), which outputs must never overwrite and where the emulator keeps its videos.
+    ``state_dir``: the state directory, which outputs must never overwrite and where the emulator
+    keeps its videos (default: the one the disk state was opened in; with a database, as
+    --state-dir's default: $VIDBUILD_STATE_DIR, else PROJECT/.vidbuild).
     ``question``: only say whether anything is pending (``build -q``): answered from the last
     complete build's snapshot when nothing changed, else deciding stops at the first row to build
     (every row is still read, so a mistake anywhere is still raised).

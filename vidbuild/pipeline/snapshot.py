@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vidbuild.errors import StateError
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import RowIndex
 from vidbuild.spec.project import Project
@@ -64,8 +65,8 @@ def forget(state: State) -> None:
     forget_snapshot(state)
 
 
-class _NotAsRecorded(Exception):
-    """An output is not the file state records for its row: no snapshot."""
+class _NotAsRecorded(StateError):
+    """An output is not the file state records for its row: no snapshot (never leaves this module)."""
 
 
 def _recorded_outputs(root: Path, state: State, index: RowIndex) -> Iterator[tuple[str, int, int]]:

@@ -37,7 +37,7 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
         if unchanged is not None:
             return PlanOutcome(Summary(Counter({"up-to-date": unchanged})), from_snapshot=True)
     loaded = parsed(project)
-    rows = jobs(loaded, state_directory(loaded, options.state_dir), options.api, options.force)
+    rows = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force)
     steps = plan_steps(rows, state, loaded.root, options.force)
     summary = Summary()
     if options.question:
@@ -81,7 +81,7 @@ def status(project: ProjectSource, *, state: State, view: StatusView | None = No
     loaded = parsed(project)
     counts: Counter[str] = Counter()
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
-    rows = jobs(loaded, state_directory(loaded, state_dir), api="legacy")
+    rows = jobs(loaded, state_directory(loaded, state_dir, state), api="legacy")
     with RowIndex() as index:
         for _ in indexed(rows, index):
             pass

@@ -80,7 +80,7 @@ class _Build:
         self.project = project
         self.root = project.root
         self.state = state
-        self.state_dir = state_directory(project, options.state_dir)
+        self.state_dir = state_directory(project, options.state_dir, state)
         self.backend = backend
         self.reporter = reporter
         self.options = options
