@@ -256,3 +256,10 @@ def test_the_readme_example_runs_as_written(tmp_path: Path, monkeypatch: pytest.
     assert namespace["outcome"].exit_code == 0 and namespace["outcome"].done == 1
     assert (tmp_path / "projects" / "hello" / "out" / "hello.mp4").is_file()
     assert not (tmp_path / "projects" / "hello" / ".vidbuild").exists()   # the state went to a temp dir
+
+
+def test_the_environment_chooses_the_backend_in_one_place() -> None:
+    reads = re.compile(r"""environ(?:\.get\(|\[)\s*["']HEYGEN_API_(?:KEY|BASE)""")
+    readers = sorted(str(path.relative_to(REPOSITORY)) for path in (REPOSITORY / "vidbuild").rglob("*.py")
+                     if reads.search(path.read_text(encoding="utf-8")))
+    assert readers == ["vidbuild/heygen/choice.py"]
