@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from vidbuild import __version__
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
 from vidbuild.heygen.routes import API_CHOICES
+from vidbuild.version import __version__
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted."""

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild import __version__
 from vidbuild.resources import template_tree
 from vidbuild.state.disk import State
+from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
 SNAPSHOT_FORMAT = 2   # 2: outputs in pages

@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 import httpx
 
-from vidbuild import __version__
 from vidbuild.errors import (
     ApiError,
     AuthError,
@@ -30,6 +29,7 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.heygen.client._gone import RouteCheck
+from vidbuild.version import __version__
 
 log = logging.getLogger("vidbuild.heygen.client")
 
