@@ -4,7 +4,7 @@ backend, each chosen from explicit arguments (the CLI's flags) and the environme
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ def load_project(path: str | Path | None = None) -> Project:
     return _parse_project(path)
 
 
-def choose_backend(environ: dict[str, str] | None = None) -> BackendChoice:
+def choose_backend(environ: Mapping[str, str] | None = None) -> BackendChoice:
     """The API the environment (default: the process's) chooses: HeyGen with HEYGEN_API_KEY, an
     API server with HEYGEN_API_BASE too, else the built-in emulator. Opens nothing."""
     return BackendChoice.from_env() if environ is None else BackendChoice.from_env(environ)
