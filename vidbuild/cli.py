@@ -220,7 +220,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
-                                            api=a.api, open_page=a.open),
+                                            api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes,
                                           state_url=a.state_url, backend=api),
