@@ -18,7 +18,7 @@ import pytest
 import vidbuild
 from vidbuild.errors import UsageError
 from vidbuild.planner.decide import Step, Summary
-from vidbuild.run.window import Outcome
+from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 from vidbuild.state.disk import Record, State
 

@@ -30,8 +30,9 @@ if TYPE_CHECKING:
         plan,
         status,
     )
-    from vidbuild.report.progress import JsonReporter, PlainReporter, Reporter
+    from vidbuild.report.progress import JsonReporter, PlainReporter
     from vidbuild.report.tables import PlanTable, StatusTable
+    from vidbuild.run.outcome import Reporter
 
 # Each public name, and the module it comes from.
 _HOMES = {
@@ -39,7 +40,8 @@ _HOMES = {
                      "build", "choose_backend", "compile", "load_project", "open_backend",
                      "open_state", "plan", "status"], "vidbuild.pipeline"),
     "BackendChoice": "vidbuild.heygen.choice",
-    **dict.fromkeys(["JsonReporter", "PlainReporter", "Reporter"], "vidbuild.report.progress"),
+    **dict.fromkeys(["JsonReporter", "PlainReporter"], "vidbuild.report.progress"),
+    "Reporter": "vidbuild.run.outcome",
     **dict.fromkeys(["PlanTable", "StatusTable"], "vidbuild.report.tables"),
 }
 

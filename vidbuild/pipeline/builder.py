@@ -18,7 +18,8 @@ from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
 from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
-from vidbuild.report.progress import PlainReporter, Reporter
+from vidbuild.report.progress import PlainReporter
+from vidbuild.run.outcome import Reporter
 from vidbuild.spec.project import Project, display_path
 from vidbuild.spec.rows import empty_rows_note
 from vidbuild.state.disk import State
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
     from vidbuild.planner.up_to_date import InputsSeen
     from vidbuild.run.engine import Options
-    from vidbuild.run.window import Outcome
+    from vidbuild.run.outcome import Outcome
     from vidbuild.spec.expand import Job
     from vidbuild.spec.protected import ProtectedFiles
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
-from vidbuild.run.window import Outcome
+from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 
 if TYPE_CHECKING:
