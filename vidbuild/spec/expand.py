@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.errors import Diagnostic, ProjectError, TemplateError
 from vidbuild.heygen.routes import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
 from vidbuild.spec.generation import Router
 from vidbuild.spec.hashing import content_hash, marked_title
@@ -20,7 +20,7 @@ from vidbuild.spec.project import DEFAULT_OUTPUT, Project
 from vidbuild.spec.protected import MANIFEST_NAMES, ProtectedFiles
 from vidbuild.spec.rows import Row, read_rows
 from vidbuild.spec.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
-from vidbuild.spec.templating import Compiled, Renderer, TemplateFailure
+from vidbuild.spec.templating import Compiled, Renderer
 from vidbuild.spec.validate import body_errors, body_is_valid
 
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -168,7 +168,7 @@ class Expander:
         source = value.get(path[-1], default) if isinstance(value, dict) else default
         try:
             return self.renderer.compile(source)
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             diagnostics.append(Origin(self.project.document, path).diagnostic(exc.message))
             return source
 
@@ -231,7 +231,7 @@ class Expander:
         """Render, turning a template failure into a diagnostic at the failing field's source."""
         try:
             return self._renderer(value)(context)
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             if isinstance(origin, SceneTemplate):
                 origin = origin.locate(self._failing_path(value, context))
             elif origin.path[:1] in (("video",), ("agent",)):
@@ -245,7 +245,7 @@ class Expander:
             for name, value in tree.items():
                 try:
                     self._renderer(value)(context)
-                except TemplateFailure:
+                except TemplateError:
                     return self._failing_path(value, context, (*path, name))
         return path
 
@@ -253,7 +253,7 @@ class Expander:
         origin = Origin(self.project.document, ("data", "key"))
         try:
             key = str(self._render_at(self.key, context, origin, row, None, sink)).strip()
-        except TemplateFailure:
+        except TemplateError:
             return None
         problem = key_problem(key)
         if problem:
@@ -266,7 +266,7 @@ class Expander:
         origin = Origin(self.project.document, ("output",))
         try:
             rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
-        except TemplateFailure:
+        except TemplateError:
             return None
         problem = output_problem(self.project.root, rendered, self.protected)
         if problem:
@@ -289,12 +289,12 @@ class Expander:
                 inputs.append(self._render_at(scene.tree, context, scene, row, key,
                                               sink, scene.label))
                 used.append(scene)
-            except TemplateFailure:
+            except TemplateError:
                 failed = True  # go on: every failing scene of the row is reported, not only the first
         try:
             top = self._render_at(self.top, context, Origin(self.project.document, ("video",)),
                                   row, key, sink)
-        except TemplateFailure:
+        except TemplateError:
             return None, used
         if failed:
             return None, used
@@ -314,7 +314,7 @@ class Expander:
         try:
             agent = self._render_at(self.top, context, Origin(self.project.document, ("agent",)),
                                     row, key, sink)
-        except TemplateFailure:
+        except TemplateError:
             return None
         script = agent.pop("script", None)
         if script is not None:
@@ -409,7 +409,7 @@ def _row_note(row: Row, key: str | None, scene: str = "") -> str:
     return f" ({who} at {row.file}:{row.line}{scene_note})"
 
 
-def _render_diagnostic(exc: TemplateFailure, origin: Origin, note: str) -> Diagnostic:
+def _render_diagnostic(exc: TemplateError, origin: Origin, note: str) -> Diagnostic:
     if exc.file:
         return Diagnostic(exc.file, exc.line, 0, origin.where, exc.message + note)
     return origin.diagnostic(exc.message + note, text_line=exc.line)

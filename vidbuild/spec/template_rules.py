@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vidbuild.errors import RefusedValue
 from vidbuild.spec.load import MAX_INTEGER_DIGITS
 
 # Jinja names whose result changes between two renders of the same row.
@@ -31,10 +32,6 @@ _PLAIN = (str, int, float, bool, type(None))
 
 NULL_PRINTED = ("can't print a null (an empty value in the data): give the row a value, or write "
                 "`| default('…', true)` or test it with `is none`")
-
-
-class RefusedValue(ValueError):
-    """A template asked for something vidbuild refuses; the message says what and why."""
 
 
 def not_deterministic(name: str, kind: str) -> str:

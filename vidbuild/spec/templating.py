@@ -13,22 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidbuild.errors import RefusedValue, TemplateError
 from vidbuild.spec.hashing import canonical_value
-from vidbuild.spec.template_rules import RefusedValue, as_data, environment_class, syntax_message
+from vidbuild.spec.template_rules import as_data, environment_class, syntax_message
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%).)+)\}\}$", re.DOTALL)
 _HAS_SYNTAX = ("{{", "{%", "{#")
 _MISSING_ATTRIBUTE = re.compile(r"^'dict object' has no attribute '(?P<name>[^']*)'$")
-
-
-class TemplateFailure(Exception):
-    """A template could not be compiled or rendered; ``file``/``line`` name the template if known."""
-
-    def __init__(self, message: str, file: str | None = None, line: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -71,9 +62,9 @@ class Renderer:
             return Compiled(value, _with_fast_path(_interpolation(value),
                                                    lambda context: template.render(context)))
         except TemplateSyntaxError as exc:
-            raise TemplateFailure(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
+            raise TemplateError(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
         except RecursionError as exc:  # Jinja's parser and code generator recurse per nesting level
-            raise TemplateFailure("template nested too deeply") from exc
+            raise TemplateError("template nested too deeply") from exc
 
     def compile_condition(self, expression: str) -> Callable[[Mapping[str, Any]], Any]:
         from jinja2 import TemplateSyntaxError
@@ -82,9 +73,9 @@ class Renderer:
             return self._expression(expression)
         except TemplateSyntaxError as exc:
             message = syntax_message(exc).replace("template syntax error", "expression syntax error")
-            raise TemplateFailure(message) from exc
+            raise TemplateError(message) from exc
         except RecursionError as exc:
-            raise TemplateFailure("expression nested too deeply") from exc
+            raise TemplateError("expression nested too deeply") from exc
 
     def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
         """Compile one expression. Its generated code has no template lines to map back to, so a
@@ -95,19 +86,19 @@ class Renderer:
             try:
                 return canonical_value(as_data(_defined(compiled(**context))))
             except Exception as exc:  # as in call(): a filter's TypeError, a SecurityError...
-                raise TemplateFailure(_message(exc)) from exc
+                raise TemplateError(_message(exc)) from exc
 
         return evaluate
 
     def call(self, compiled: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any]) -> Any:
-        """Run a compiled template; every Jinja or Python failure becomes a TemplateFailure."""
+        """Run a compiled template; every Jinja or Python failure becomes a TemplateError."""
         try:
             return compiled(context)
-        except TemplateFailure:
+        except TemplateError:
             raise
         except Exception as exc:  # a template may raise anything: a filter's TypeError, a SecurityError...
             file, line = self._frame(exc)
-            raise TemplateFailure(_message(exc), file, line) from exc
+            raise TemplateError(_message(exc), file, line) from exc
 
     def _frame(self, exc: BaseException) -> tuple[str | None, int]:
         """The template file and line that raised, from the traceback Jinja rewrites for us."""

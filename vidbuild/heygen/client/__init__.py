@@ -60,13 +60,17 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from vidbuild.errors import AuthError, UncertainSubmitError, UsageError
+from vidbuild.errors import (
+    AuthError,
+    DamagedDownloadError,
+    ExpiredUrlError,
+    UncertainSubmitError,
+    UsageError,
+)
 from vidbuild.heygen import routes
 from vidbuild.heygen.client._http import (
     DEFAULT_TIMEOUT,
     ApiKeyAuth,
-    DamagedDownloadError,
-    ExpiredUrlError,
     RetryEvent,
     Session,
     Timeouts,

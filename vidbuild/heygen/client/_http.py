@@ -19,6 +19,7 @@ from vidbuild import __version__
 from vidbuild.errors import (
     ApiError,
     AuthError,
+    ExpiredUrlError,
     InvalidRequestError,
     NotFoundError,
     QuotaError,
@@ -77,15 +78,6 @@ class Timeouts:
         """One timeout for every request (tests, and callers that know their server)."""
         chosen = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         return cls(chosen, chosen, chosen)
-
-
-class ExpiredUrlError(NotFoundError):
-    """A signed file URL answered 403 or 404: ask the status again for a fresh URL."""
-
-
-class DamagedDownloadError(TransportError):
-    """A downloaded file is not whole (cut short, or not the format expected); nothing was kept.
-    Fetch it again from a fresh URL (ask the status), a bounded number of times."""
 
 
 @dataclass(frozen=True)
