@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbuild import __version__
+from vidbuild.checksum import feed, file_chunks
 from vidbuild.resources import template_tree
 from vidbuild.state.disk import State
 
@@ -90,8 +91,7 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
         digest.update(name.encode() + b"\0")
         try:
             with open(name, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+                feed(digest, file_chunks(handle))
         except OSError:
             digest.update(b"\2missing")
     return digest.hexdigest()
