@@ -30,7 +30,8 @@ import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.heygen.backend import Backend
 from vidbuild.heygen.client import HeyGenClient
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 

@@ -31,7 +31,8 @@ from buildkit import (
 import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.emulator import EmulatorConfig
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 

@@ -41,7 +41,8 @@ from vidbuild.plan.row_index import IndexEntry
 from vidbuild.report.manifest import write_manifest
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import Project
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(4)]
 

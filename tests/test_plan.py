@@ -21,7 +21,8 @@ from vidbuild.plan.decide import (
 )
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import load_project
-from vidbuild.state.disk import DiskState, KeyEntry, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import KeyEntry, Record
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.heygen.routes import normalize_base_url
 from vidbuild.plan.up_to_date import input_files
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 
 @pytest.fixture

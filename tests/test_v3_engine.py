@@ -32,7 +32,9 @@ from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
 from vidbuild.run.poll import ROUTES_GONE
 from vidbuild.run.submit import idempotency_key, resendable
-from vidbuild.state.disk import DiskState, Record, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
+from vidbuild.state.protocol import Record
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an
 # image, which v3 studio scenes can't carry: they go through POST /v2/video/generate.

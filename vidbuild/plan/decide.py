@@ -15,7 +15,7 @@ from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
-from vidbuild.state.disk import KeyEntry, Record, State
+from vidbuild.state.protocol import KeyEntry, Record, State
 
 Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.

@@ -20,7 +20,7 @@ from typing import Any
 from vidbuild import __version__
 from vidbuild.checksum import feed, file_chunks
 from vidbuild.resources import template_tree
-from vidbuild.state.disk import State
+from vidbuild.state.protocol import State
 
 SNAPSHOT = "last_complete_build"
 SNAPSHOT_FORMAT = 2   # 2: outputs in pages

@@ -19,7 +19,7 @@ from vidbuild.errors import LocalWriteError
 from vidbuild.plan.row_index import IndexEntry
 from vidbuild.run.files import check_inside
 from vidbuild.spec.protected import ProtectedFiles
-from vidbuild.state.disk import Record, State, with_records
+from vidbuild.state.protocol import Record, State, with_records
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from vidbuild.run.options import Options
     from vidbuild.run.outcome import Reporter
     from vidbuild.run.window import Task, Window
-    from vidbuild.state.disk import Record, State, Status
+    from vidbuild.state.protocol import Record, State, Status
 
 MAX_GRACE_FACTOR = 16       # the wait before a lookup doubles with each lost reply, up to 16 times
 

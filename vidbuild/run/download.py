@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
     from vidbuild.plan.decide import Step
     from vidbuild.run.context import RunContext
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 
 class Downloader:

@@ -16,7 +16,7 @@ from pathlib import Path
 from vidbuild.errors import UnsafeOutputError
 from vidbuild.plan.decide import holds_video
 from vidbuild.spec.protected import ProtectedFiles
-from vidbuild.state.disk import Record
+from vidbuild.state.protocol import Record
 
 
 def check_inside(root: Path, destination: Path, protected: ProtectedFiles | None = None, *,

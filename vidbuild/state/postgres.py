@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import StateError, UsageError
-from vidbuild.state.disk import (
+from vidbuild.state.protocol import (
     ClaimOutcome,
     KeyEntry,
     Record,
