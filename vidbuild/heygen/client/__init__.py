@@ -69,9 +69,9 @@ from vidbuild.errors import (
     UsageError,
 )
 from vidbuild.heygen import routes
+from vidbuild.heygen.client._auth import ApiKeyAuth
 from vidbuild.heygen.client._http import (
     DEFAULT_TIMEOUT,
-    ApiKeyAuth,
     RetryEvent,
     Session,
     Timeouts,
