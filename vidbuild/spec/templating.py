@@ -1,4 +1,4 @@
-"""Template stage: compile spec strings once in Jinja's sandbox and render them per row.
+"""Spec strings compiled once in Jinja's sandbox and rendered per row, alone or as whole trees.
 
 A string that is exactly one ``{{ expression }}`` keeps the expression's own type (a number stays a
 number); any other string with Jinja syntax renders to text; plain strings are left alone. Row values
@@ -226,3 +226,50 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, SecurityError):
         return f"not allowed in the sandbox: {exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+Render = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled scene ``when`` expression, so that a tree renderer calls it like a template."""
+
+    test: Render
+
+
+def tree_renderer(tree: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render:
+    """A function that renders ``tree`` (Compiled values and Conditions among literals, in dicts
+    and lists) per context, each template run through ``call`` (``Renderer.call``). Static parts
+    are shared between rows instead of copied, so a row pays only for its templated fields."""
+    build = _build_renderer(tree, call)
+    return build if build is not None else _copy_top(tree)
+
+
+def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render | None:
+    """A renderer for ``node``, or None if nothing in it is templated."""
+    if isinstance(node, Compiled | Condition):
+        function = node.render if isinstance(node, Compiled) else node.test
+        return lambda context: call(function, context)
+    if isinstance(node, dict):
+        parts = [(name, child, _build_renderer(child, call)) for name, child in node.items()]
+        if all(render is None for _, _, render in parts):
+            return None
+        static = {name: child for name, child, render in parts if render is None}
+        dynamic = [(name, render) for name, _, render in parts if render is not None]
+        return lambda context: {**static, **{name: render(context) for name, render in dynamic}}
+    if isinstance(node, list):
+        items = [(child, _build_renderer(child, call)) for child in node]
+        if all(render is None for _, render in items):
+            return None
+        return lambda context: [child if render is None else render(context) for child, render in items]
+    return None
+
+
+def _copy_top(tree: Any) -> Render:
+    # A static tree is shared between rows; only its top level is copied, since callers edit it.
+    if isinstance(tree, dict):
+        return lambda context: dict(tree)
+    if isinstance(tree, list):
+        return lambda context: list(tree)
+    return lambda context: tree
