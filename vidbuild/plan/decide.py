@@ -1,4 +1,4 @@
-"""Plan stage: decide, for every job, what a build must do and why (shared by plan and build)."""
+"""Decides, for every job, what a build must do and why (shared by plan and build)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plan stage, shortcut: a build is a no-op when its inputs and outputs are those of the last complete one.
+"""The snapshot: a build is a no-op when its inputs and outputs are those of the last complete one.
 
 After a build in which every row ended downloaded, vidbuild records a *snapshot*: a fingerprint of
 every input (the project file, the data file, the project's and the built-in templates, vidbuild's

@@ -1,4 +1,4 @@
-"""Report stage, on disk: out/manifest.json and out/manifest.csv, one entry per row.
+"""Writes out/manifest.json and out/manifest.csv, one entry per row.
 
 Both files are written as the entries come (one row's entry in memory at a time), each to a
 temporary file renamed into place once complete, so a reader never sees half a manifest.

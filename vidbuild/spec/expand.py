@@ -1,4 +1,4 @@
-"""Render each data row into one concrete, validated API request body (a Job), every row's
+"""Renders each data row into one concrete, validated API request body (a Job), every row's
 mistakes collected and reported together."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Validate stage, on disk: the project's own files, which no output (nor the manifest) may overwrite.
+"""The project's own files, which no output (nor the manifest) may overwrite.
 
 vidbuild reads the project file, the data source, the templates directory and the state
 directory (and the project keeps its ``.gitignore``); a video written over one of them destroys

@@ -1,4 +1,4 @@
-"""Scene stage: merge defaults, reusable scenes and each scene, then map vidbuild's vocabulary to API shapes.
+"""Merges defaults, reusable scenes and each scene, then maps vidbuild's vocabulary to API shapes.
 
 All of this is static, done once per project: the result is a tree of literals and compiled
 templates per scene, plus the source position of every field, so an error found in a rendered body

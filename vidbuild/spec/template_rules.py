@@ -1,4 +1,4 @@
-"""Template stage, rules: what vidbuild's Jinja refuses, so that a body is what its row says.
+"""What vidbuild's Jinja refuses, so that a body is what its row says.
 
 Jinja is lenient where a build tool can't be: ``"fast" | float`` is a silent ``0.0``; ``random``
 and ``lipsum`` give a different body on every expansion (an unchanged row would be paid for again,

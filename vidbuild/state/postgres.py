@@ -1,4 +1,4 @@
-"""State stage, shared: the ``State`` protocol in a PostgreSQL database, for many runners at once.
+"""The ``State`` protocol in a PostgreSQL database, for many runners at once.
 
 CI runners start from clean checkouts on their own disks; with ``--state-url`` they share one
 database and so one record per content hash. Claims are atomic across machines (the hash's row
