@@ -21,14 +21,19 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+import vidbuild.heygen.backend
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
 from vidbuild.heygen import routes
+from vidbuild.heygen.backend import Backend
+from vidbuild.heygen.client import HeyGenClient
 
 API_KEY = "test-key"
 SPEED = 0.001                 # renders take ~35 ms
@@ -215,3 +220,17 @@ def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start the real CLI as a subprocess without waiting (to race or kill it)."""
     return subprocess.Popen([sys.executable, "-m", "vidbuild", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Make the build's client give up waiting for a reply after ``seconds``."""
+    real_open_backend = vidbuild.heygen.backend.open_backend
+
+    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
+                     on_retry: Callable[[Any], None] | None = None) -> Backend:
+        backend = real_open_backend(state_root, environ, on_retry)
+        backend.client.close()
+        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
+        return backend
+
+    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)

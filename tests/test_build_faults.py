@@ -8,29 +8,25 @@ sleeps real seconds otherwise); the engine's own pacing comes from VIDBUILD_TIMI
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from buildkit import (
-    API_KEY,
     SUBMIT_PATHS,
     LoopbackHeyGen,
     is_status_read,
     manifest,
     rows,
     run_vidbuild,
+    short_timeout,
     write_project,
 )
 
-import vidbuild.heygen.backend
-import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.heygen.backend import Backend
-from vidbuild.heygen.client import HeyGenClient
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 
@@ -142,20 +138,6 @@ def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
     assert struck(heygen, "drop_after", creates) > 0
     heygen.assert_each_body_paid_once()
     heygen.assert_all_built(project, KEYS)
-
-
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.heygen.backend.open_backend
-
-    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
-                     on_retry: Callable[[Any], None] | None = None) -> Backend:
-        backend = real_open_backend(state_root, environ, on_retry)
-        backend.client.close()
-        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
-        return backend
-
-    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
 
 
 def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen,

@@ -24,7 +24,8 @@ from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import Project, load_project
-from vidbuild.state.disk import DiskState, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import Record
 
 build_module = importlib.import_module("vidbuild.commands.build")
 WINDOW = 3

@@ -8,19 +8,15 @@ Like every build test, each runs with the legacy reads served and retired (see c
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import textwrap
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from buildkit import API_KEY, LoopbackHeyGen, manifest, run_vidbuild
+from buildkit import LoopbackHeyGen, manifest, run_vidbuild, short_timeout
 
-import vidbuild.heygen.backend
-import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
@@ -32,7 +28,9 @@ from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
 from vidbuild.run.poll import ROUTES_GONE
 from vidbuild.run.submit import idempotency_key, resendable
-from vidbuild.state.disk import DiskState, Record, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
+from vidbuild.state.protocol import Record
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an
 # image, which v3 studio scenes can't carry: they go through POST /v2/video/generate.
@@ -140,20 +138,6 @@ def test_a_lost_v3_reply_is_resent_under_its_key_and_makes_one_video(tmp_path: P
     assert len(heygen.emulator.videos()) == 1
     assert "found the lost submission" not in err   # the key settled it: no lookup needed
     heygen.assert_all_built(project, ["r1"])
-
-
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.heygen.backend.open_backend
-
-    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
-                     on_retry: Callable[[Any], None] | None = None) -> Backend:
-        backend = real_open_backend(state_root, environ, on_retry)
-        backend.client.close()
-        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
-        return backend
-
-    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
 
 
 def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen,

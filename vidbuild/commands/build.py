@@ -20,8 +20,9 @@ from vidbuild.plan.row_index import RowIndex, Spool, indexed, same_as_indexed
 from vidbuild.report.progress import choose_reporter
 from vidbuild.spec.project import Project, display_path, find_project_file, load_project
 from vidbuild.spec.rows import empty_rows_note
-from vidbuild.state.disk import State, open_state, state_exists, state_root, with_records
-from vidbuild.state.disk import state_url as chosen_state_url
+from vidbuild.state.location import open_state, state_exists, state_root
+from vidbuild.state.location import state_url as chosen_state_url
+from vidbuild.state.protocol import State, with_records
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend

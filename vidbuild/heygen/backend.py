@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import UsageError
 from vidbuild.heygen.routes import DEFAULT_BASE_URL, EMULATOR_BASE_URL, normalize_base_url
-from vidbuild.state.disk import namespace_for
+from vidbuild.state.location import namespace_for
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
