@@ -28,7 +28,8 @@ from campaign import write_campaign  # noqa: E402
 from pg_cluster import running_cluster  # noqa: E402
 from run import measure, vidbuild  # noqa: E402
 
-from vidbuild.state.disk import KeyEntry, Record, open_state  # noqa: E402
+from vidbuild.state.location import open_state  # noqa: E402
+from vidbuild.state.protocol import KeyEntry, Record  # noqa: E402
 
 
 def record_all_built(project_dir: Path, url: str | None) -> None:

@@ -29,6 +29,7 @@ import httpx
 
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
 from vidbuild.heygen import routes
+from vidbuild.heygen.client import HeyGenClient
 
 API_KEY = "test-key"
 SPEED = 0.001                 # renders take ~35 ms
@@ -215,3 +216,25 @@ def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start the real CLI as a subprocess without waiting (to race or kill it)."""
     return subprocess.Popen([sys.executable, "-m", "vidbuild", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
+    """Build through the library with the environment's backend, its client made to give up
+    waiting for a reply after ``seconds``: (exit code, what the build printed)."""
+    import io
+
+    import vidbuild
+    from vidbuild.report.progress import PlainReporter
+
+    backend = vidbuild.open_backend(project)
+    backend.client.close()
+    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
+    state = vidbuild.open_state(project, backend=backend)
+    err = io.StringIO()
+    try:
+        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
+                                 options=vidbuild.BuildOptions(**options))
+    finally:
+        state.close()
+        backend.close()
+    return outcome.exit_code, err.getvalue()

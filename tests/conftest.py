@@ -61,12 +61,15 @@ def heygen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 @pytest.fixture(autouse=True)
 def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Tests never reach HeyGen, never read a real key, never touch real state."""
+    """Tests never reach HeyGen, never read a real key, never touch real state or a real cache."""
     for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL",
                  "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
                  "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    # The catalogue cache outside a project goes to $XDG_CACHE_HOME/vidbuild: a temp dir too,
+    # whatever the machine running the tests has set.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     real_getaddrinfo = socket.getaddrinfo
 
     def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,8 @@ from buildkit import API_KEY, LoopbackHeyGen
 from vidbuild import commands
 from vidbuild.cli import main
 from vidbuild.heygen import routes
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 AGENT_ROUTE = routes.SUBMIT_ROUTES["agent"]
 PROJECT = """\

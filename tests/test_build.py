@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,14 @@ KEYS = [row["id"] for row in rows(4)]
 
 
 @pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def project(tmp_path: Path) -> Path:
     return write_project(tmp_path / "campaign", rows(4))
 
 
 @pytest.fixture
-def use_heygen(heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch) -> LoopbackHeyGen:
-    """For library calls: this process's environment points at the loopback emulator."""
-    for name, value in heygen.env().items():
-        if name.startswith(("HEYGEN_", "VIDBUILD_")):
-            monkeypatch.setenv(name, value)
+def use_heygen(heygen: LoopbackHeyGen) -> LoopbackHeyGen:
+    """For library calls: this process's environment points at the loopback emulator (conftest's
+    ``heygen`` does that for every test here)."""
     return heygen
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from buildkit import (
-    API_KEY,
     SUBMIT_PATHS,
     LoopbackHeyGen,
+    build_with_client_timeout,
     is_status_read,
     manifest,
     rows,
@@ -24,12 +24,9 @@ from buildkit import (
     write_project,
 )
 
-import vidbuild
-import vidbuild.heygen.client._http
 from vidbuild import commands
-from vidbuild.heygen.client import HeyGenClient
-from vidbuild.report.progress import PlainReporter
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
 
@@ -141,23 +138,6 @@ def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
     assert struck(heygen, "drop_after", creates) > 0
     heygen.assert_each_body_paid_once()
     heygen.assert_all_built(project, KEYS)
-
-
-def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
-    """Build through the library with the environment's backend, its client made to give up
-    waiting for a reply after ``seconds``."""
-    backend = vidbuild.open_backend(project)
-    backend.client.close()
-    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
-    state = vidbuild.open_state(project, backend=backend)
-    err = io.StringIO()
-    try:
-        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
-                                 options=vidbuild.BuildOptions(**options))
-    finally:
-        state.close()
-        backend.close()
-    return outcome.exit_code, err.getvalue()
 
 
 def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen) -> None:

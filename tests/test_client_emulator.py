@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import Clock
 
 from vidbuild import errors
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
@@ -56,19 +57,6 @@ def agent_body(callback_id: str = "agent-ana") -> dict[str, Any]:
     return {"prompt": "A 5-second welcome for Ana, friendly tone.",
             "avatar_id": DAISY, "duration_sec": 5, "orientation": "landscape",
             "callback_id": callback_id, "callback_url": "https://hooks.example.test/heygen"}
-
-
-class Clock:
-    """The emulator's clock, moved by hand (or by the client's fake sleep)."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -146,7 +134,7 @@ def leftovers(directory: Path) -> list[str]:
 def test_submit_polls_to_completed_and_downloads_exactly_the_served_bytes(
         start: Callable[..., Loopback], tmp_path: Path, kind: str, body: dict[str, Any],
         duration: float) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start("speed=1", clock=clock)
     video_id = rig.client.submit(kind, body)
     assert [v.video_id for v in rig.emulator.videos()] == [video_id]
@@ -183,7 +171,7 @@ def test_submit_polls_to_completed_and_downloads_exactly_the_served_bytes(
 
 def test_list_pages_newest_first_and_iter_videos_stops_at_created_after(
         start: Callable[..., Loopback]) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(clock=clock)
     created = []
     for n in range(7):
@@ -366,7 +354,7 @@ def test_render_cap_429_is_retried_and_raised_with_retry_after(
 
 def test_render_cap_frees_up_while_the_client_waits(start: Callable[..., Loopback],
                                                     sleeps: list[float]) -> None:
-    clock = Clock()
+    clock = Clock(START)
 
     def sleep(seconds: float) -> None:  # waiting moves the emulator's clock, as time would
         sleeps.append(seconds)
@@ -407,7 +395,7 @@ def test_server_error_on_post_is_uncertain_after_exactly_one_request(
 
 def test_polling_rides_out_seeded_server_errors(start: Callable[..., Loopback],
                                                sleeps: list[float]) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start("speed=1,server_error:status=0.5,seed=3", clock=clock, max_attempts=20)
     video_id = rig.client.submit("video", video_body())
     assert wait_finished(rig.client, video_id, clock).status == "completed"
@@ -491,7 +479,7 @@ def test_drops_on_get_are_retried_then_raised_as_transport_errors(
 
 def test_polling_rides_out_seeded_drops(start: Callable[..., Loopback],
                                         sleeps: list[float]) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start("speed=1,drop_before:status=0.3,drop_after:status=0.3,seed=8", clock=clock,
                 max_attempts=20)
     video_id = rig.client.submit("video", video_body())
@@ -604,7 +592,7 @@ def test_download_rides_out_seeded_file_faults(start: Callable[..., Loopback],
 
 def test_expired_url_is_expired_url_error_and_a_fresh_status_fixes_it(
         start: Callable[..., Loopback], sleeps: list[float], tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start("url_ttl=60", clock=clock)
     video_id = rig.client.submit("video", video_body())
     clock.advance(5)
@@ -639,7 +627,7 @@ def test_a_whole_batch_comes_through_seeded_mixed_faults(start: Callable[..., Lo
             "drop_after:status=0.1,drop_after:list=0.5,drop_before:catalogue=0.3,"
             "server_error:files=0.3,"
             "slow:catalogue=1,slow_seconds=0.01,retry_after=0.5,seed=11")
-    clock = Clock()
+    clock = Clock(START)
     rig = start(spec, clock=clock, max_attempts=25)
     ids = {f"row-{n}": rig.client.submit("video", video_body(f"row-{n}")) for n in range(5)}
     for callback_id, video_id in ids.items():

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +36,10 @@ from vidbuild.emulator import EmulatorConfig
 from vidbuild.heygen.client import HeyGenClient
 from vidbuild.pipeline import compile
 from vidbuild.report.progress import PlainReporter
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(6)]
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
 
 
 @pytest.fixture

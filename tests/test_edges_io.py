@@ -42,7 +42,8 @@ from vidbuild.planner.decide import Summary
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.report.manifest import write_manifest
 from vidbuild.report.progress import PlainReporter
-from vidbuild.state.disk import DiskState, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 KEYS = [row["id"] for row in rows(4)]
 
@@ -483,6 +484,6 @@ def test_a_key_echoed_by_the_api_reaches_no_output_and_no_file(project: Path, he
 
 
 def test_scrub_data_reaches_every_string_of_a_reply() -> None:
-    auth = vidbuild.heygen.client._http.ApiKeyAuth("k3y+/=")
+    auth = vidbuild.heygen.client._auth.ApiKeyAuth("k3y+/=")
     reply = {"a": ["x k3y+/= y", {"k3y+/=": "k3y%2B%2F%3D"}], "n": 1, "b": None}
     assert auth.scrub_data(reply) == {"a": ["x *** y", {"***": "***"}], "n": 1, "b": None}

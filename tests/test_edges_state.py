@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vidbuild.state.disk import DiskState, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import Record
 
 HASH = "b" * 64
 

@@ -42,7 +42,8 @@ from vidbuild.run.retries import Retries, Retry
 from vidbuild.run.window import Window
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
-from vidbuild.state.disk import DiskState, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import Record
 
 START = 1000.0
 RENDER_SECONDS = 100.0   # fake seconds each video renders, unless a test says otherwise

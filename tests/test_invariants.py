@@ -1,13 +1,16 @@
-"""Small invariants: schemas are valid and described, errors share a root, examples compile."""
+"""Small invariants: schemas are valid and described, errors live in errors.py under one root, examples
+compile."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
 import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -60,28 +63,74 @@ def test_the_description_check_can_fail() -> None:
     assert list(undescribed(schema)) == ["/properties/a/properties/b"]
 
 
+def vidbuild_modules(package: str = "vidbuild") -> Iterator[ModuleType]:
+    """``package`` and, for a package, every module below it (``__main__`` is read, not run: it
+    exits on import; test_no_module_but_errors_defines_an_exception reads it as source)."""
+    module = importlib.import_module(package)
+    yield module
+    if hasattr(module, "__path__"):
+        for info in pkgutil.walk_packages(module.__path__, package + "."):
+            if not info.name.endswith(".__main__"):
+                yield importlib.import_module(info.name)
+
+
 def exception_classes(package: str) -> Iterator[type[BaseException]]:
     """Every public exception class defined in a module or package of vidbuild.
 
     Private ones (``client._http._Retry``) are control flow caught inside their module.
     """
-    module = importlib.import_module(package)
-    modules = [module]
-    if hasattr(module, "__path__"):
-        modules += [importlib.import_module(info.name)
-                    for info in pkgutil.walk_packages(module.__path__, package + ".")]
-    for each in modules:
+    for each in vidbuild_modules(package):
         for _, value in inspect.getmembers(each, inspect.isclass):
             public = not value.__name__.startswith("_")
             if public and issubclass(value, BaseException) and value.__module__ == each.__name__:
                 yield value
 
 
-@pytest.mark.parametrize("package", ["vidbuild.errors", "vidbuild.heygen.client"])
+def private_exception_classes() -> Iterator[tuple[ModuleType, type[BaseException]]]:
+    for module in vidbuild_modules():
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if value.__name__.startswith("_") and issubclass(value, BaseException) \
+                    and value.__module__ == module.__name__:
+                yield module, value
+
+
+def caught_names(source: str) -> set[str]:
+    """The names an ``except`` clause of ``source`` catches (alone or in a tuple)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ExceptHandler) and node.type is not None:
+            for caught in (node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]):
+                if isinstance(caught, ast.Name):
+                    names.add(caught.id)
+    return names
+
+
+@pytest.mark.parametrize("package", ["vidbuild"])
 def test_every_exception_derives_from_the_root(package: str) -> None:
     classes = list(exception_classes(package))
     assert classes
     assert [c.__qualname__ for c in classes if not issubclass(c, errors.VidbuildError)] == []
+
+
+def test_no_module_but_errors_defines_an_exception() -> None:
+    strays = [f"{c.__module__}.{c.__qualname__}" for c in exception_classes("vidbuild")
+              if c.__module__ != "vidbuild.errors"]
+    assert strays == []
+    main = (REPO / "vidbuild" / "__main__.py").read_text(encoding="utf-8")
+    assert not any(isinstance(node, ast.ClassDef) for node in ast.walk(ast.parse(main)))
+
+
+def test_every_private_exception_is_caught_in_its_own_module() -> None:
+    private = list(private_exception_classes())
+    assert private   # _Retry, _Damaged, ... : control flow that never leaves its module
+    uncaught = [f"{module.__name__}.{cls.__name__}" for module, cls in private
+                if cls.__name__ not in caught_names(inspect.getsource(module))]
+    assert uncaught == []
+
+
+def test_the_except_reader_can_fail() -> None:
+    assert caught_names("try:\n    pass\nexcept (_A, b.C):\n    pass\nexcept _D as e:\n    pass\n") \
+        == {"_A", "_D"}
 
 
 def test_every_error_branch_has_a_documented_exit_code() -> None:

@@ -20,7 +20,7 @@ from vidbuild.errors import UsageError
 from vidbuild.planner.decide import Step, Summary
 from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
-from vidbuild.state.disk import Record, State
+from vidbuild.state.protocol import Record, State
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 PROJECT = {

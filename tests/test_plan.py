@@ -11,17 +11,18 @@ import pytest
 from buildkit import rows, write_project
 
 from vidbuild.planner.decide import (
-    Plan,
     Step,
+    Summary,
     decide,
     estimate_seconds,
     field_digests,
     file_checksum,
-    make_plan,
+    plan_steps,
 )
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import load_project
-from vidbuild.state.disk import DiskState, KeyEntry, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import KeyEntry, Record
 
 
 @pytest.fixture
@@ -34,6 +35,16 @@ def state(project: Path) -> Iterator[DiskState]:
     store = DiskState(project / ".vidbuild", "ns")
     yield store
     store.close()
+
+
+def planned(rows: list[Job], state: DiskState, project: Path,
+            force: tuple[str, ...] | list[str] = ()) -> tuple[list[Step], Summary]:
+    """Every step of a plan, and its summary, as ``vidbuild plan`` adds them up."""
+    steps = list(plan_steps(rows, state, project, force))
+    summary = Summary()
+    for each in steps:
+        summary.add(each)
+    return steps, summary
 
 
 def jobs(project: Path) -> list[Job]:
@@ -188,19 +199,19 @@ def test_plan_counts_and_estimates_only_what_pays(project: Path, state: DiskStat
     downloaded(state, project, first)
     put(state, second, "failed", error="x")
 
-    plan = make_plan([first, second, third], state, project, force=())
+    steps, summary = planned([first, second, third], state, project, force=())
 
-    assert [(s.key, s.action) for s in plan.steps] == [("r01", "up-to-date"), ("r02", "retry"),
-                                                       ("r03", "submit")]
-    assert dict(plan.counts) == {"up-to-date": 1, "retry": 1, "submit": 1}
-    assert not plan.up_to_date
-    assert plan.estimated_credits == round(2 * estimate_seconds(third) / 60, 2)
-    assert make_plan([first], state, project).up_to_date
-    assert make_plan([first], state, project, force=["r01"]).steps[0].action == "submit"
+    assert [(s.key, s.action) for s in steps] == [("r01", "up-to-date"), ("r02", "retry"),
+                                                  ("r03", "submit")]
+    assert dict(summary.counts) == {"up-to-date": 1, "retry": 1, "submit": 1}
+    assert not summary.up_to_date
+    assert summary.estimated_credits == round(2 * estimate_seconds(third) / 60, 2)
+    assert planned([first], state, project)[1].up_to_date
+    assert planned([first], state, project, force=["r01"])[0][0].action == "submit"
 
 
 def test_an_empty_plan_is_up_to_date() -> None:
-    assert Plan().up_to_date and Plan().estimated_credits == 0.0
+    assert Summary().up_to_date and Summary().estimated_credits == 0.0
 
 
 def test_estimates_follow_words_pauses_silence_and_agent_length(project: Path) -> None:

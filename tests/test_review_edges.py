@@ -11,7 +11,6 @@ import signal
 import stat
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,8 @@ import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.heygen.routes import normalize_base_url
 from vidbuild.planner.up_to_date import input_files
-from vidbuild.state.disk import DiskState, namespace_for
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
 
 
 @pytest.fixture

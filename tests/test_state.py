@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from vidbuild.heygen.backend import EMULATOR_NAMESPACE, backend_namespace
-from vidbuild.state.disk import DiskState, Record, namespace_for, state_root
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for, state_root
+from vidbuild.state.protocol import Record
 
 HASH = "a" * 64
 

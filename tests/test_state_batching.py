@@ -16,7 +16,8 @@ from buildkit import rows, write_project
 from vidbuild.planner.decide import ROWS_AT_ONCE, decide, field_digests, plan_steps
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
-from vidbuild.state.disk import DiskState, KeyEntry, Record, with_records
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import KeyEntry, Record, with_records
 
 ROWS = 150
 

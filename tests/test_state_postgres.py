@@ -22,8 +22,8 @@ from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, start_vidbuil
 from pg_cluster import PASSWORD, Cluster, running_cluster
 
 from vidbuild.errors import StateError
-from vidbuild.state.disk import KeyEntry, Record
 from vidbuild.state.postgres import PostgresState, scrub_url
+from vidbuild.state.protocol import KeyEntry, Record
 
 ROWS = 12
 KEYS = [row["id"] for row in rows(ROWS)]

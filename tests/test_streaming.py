@@ -24,7 +24,8 @@ from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import load_project
-from vidbuild.state.disk import DiskState, Record
+from vidbuild.state.disk import DiskState
+from vidbuild.state.protocol import Record
 
 WINDOW = 3
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import Clock
 
 from vidbuild import errors
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, serve
@@ -27,17 +28,6 @@ DAISY = "Daisy-inskirt-20220818"
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
 START = 1_800_000_000.0
 HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def avatar_body(title: str = "Welcome Ana", script: str = "Hi Ana, welcome!") -> dict[str, Any]:
@@ -72,7 +62,7 @@ def start() -> Iterator[Start]:
         def start(spec: str = "", *, clock: Callable[[], float] | None = None,
                   state_dir: Path | None = None, **options: Any) -> Rig:
             config = EmulatorConfig.parse(spec, EmulatorConfig(speed=0.001, state_dir=state_dir))
-            emulator = stack.enter_context(Emulator(config, clock=clock or Clock()))
+            emulator = stack.enter_context(Emulator(config, clock=clock or Clock(START)))
             server = stack.enter_context(serve(emulator))
             options.setdefault("sleep", lambda seconds: None)
             client = stack.enter_context(HeyGenClient(server.url, KEY, **options))
@@ -94,7 +84,7 @@ def finish(rig: Rig, clock: Clock, video_id: str) -> VideoDetail:
 
 
 def test_create_poll_read_detail_and_download(start: Start, tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(clock=clock)
     created = rig.client.v3.create_video(avatar_body(), idempotency_key=HASH)
     assert (created.status, created.output_format) == ("waiting", "mp4")
@@ -133,7 +123,7 @@ def test_a_malformed_key_is_refused_before_sending(start: Start, key: str) -> No
 
 def test_lost_reply_is_uncertain_and_resending_with_the_key_is_safe(start: Start,
                                                                     tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     lossy = start("drop_after:submit=1", clock=clock, state_dir=tmp_path)
     with pytest.raises(errors.UncertainSubmitError, match="same Idempotency-Key") as caught:
         lossy.client.v3.create_video(avatar_body(), idempotency_key=HASH)
@@ -147,7 +137,7 @@ def test_lost_reply_is_uncertain_and_resending_with_the_key_is_safe(start: Start
 
 def test_twin_in_flight_raises_request_in_progress_then_replays(start: Start,
                                                                 tmp_path: Path) -> None:
-    clock = Clock()  # emulated time stands still until the test moves it
+    clock = Clock(START)  # emulated time stands still until the test moves it
     slow = start("slow:submit=1,slow_seconds=1", clock=clock, state_dir=tmp_path,
                  timeout=httpx.Timeout(5, read=0.2))
     with pytest.raises(errors.UncertainSubmitError):
@@ -188,7 +178,7 @@ def test_agent_video_and_its_session(start: Start) -> None:
 
 
 def test_bulk_statuses_cost_one_request_per_100_ids_and_flag_not_found(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start("render_fail:submit=1", clock=clock)
     failed = rig.client.v3.create_video(avatar_body(), idempotency_key="k-1").video_id
     v2_id = rig.client.submit("video", V2_BODY)
@@ -205,7 +195,7 @@ def test_bulk_statuses_cost_one_request_per_100_ids_and_flag_not_found(start: St
 
 
 def test_detail_reads_v2_videos_and_unknown_ids_are_not_found_not_gone(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(clock=clock)
     v2_id = rig.client.submit("video", V2_BODY)
     detail = finish(rig, clock, v2_id)
@@ -220,7 +210,7 @@ def test_detail_reads_v2_videos_and_unknown_ids_are_not_found_not_gone(start: St
 
 
 def test_title_filter_finds_videos_across_pages(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(clock=clock)
     made = {}
     for n in range(250):
@@ -242,7 +232,7 @@ def test_title_filter_finds_videos_across_pages(start: Start) -> None:
 
 
 def test_looks_voices_and_credits(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(clock=clock)
     looks = rig.client.v3.avatar_looks()
     assert len(looks) == 15 and len(rig.recorded(routes.V3_LOOKS_ROUTE)) == 1
@@ -278,7 +268,7 @@ def test_account_credits_for_each_billing_type(data: dict[str, Any], credits: fl
 
 @pytest.mark.parametrize("mode", ["gone", "410"])
 def test_legacy_reads_raise_route_gone_and_generate_still_works(start: Start, mode: str) -> None:
-    clock = Clock()
+    clock = Clock(START)
     rig = start(f"legacy={mode}", clock=clock)
     video_id = rig.client.submit("video", V2_BODY)  # the Studio API stays
     for read in (lambda: rig.client.status(video_id), lambda: rig.client.list_videos(),

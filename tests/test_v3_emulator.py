@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fake_clock import Clock
 
 from vidbuild.emulator import Emulator, EmulatorConfig, serve
 from vidbuild.emulator.config import ENV_LEGACY
@@ -31,17 +32,6 @@ PHOTO = "tp-7f2c1d9e"  # a photo avatar look (talking photo)
 RACHEL = "2d5b0e6cf36f460aa7fc47e3eee4ba54"
 START = 1_800_000_000.0
 DAY = 24 * 3600.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def avatar_body(**changes: Any) -> dict[str, Any]:
@@ -83,7 +73,7 @@ def start() -> Iterator[Start]:
         def start(spec: str = "", *, clock: Callable[[], float] | None = None,
                   state_dir: Path | None = None) -> httpx.Client:
             config = EmulatorConfig.parse(spec, EmulatorConfig(speed=0.001, state_dir=state_dir))
-            emulator = stack.enter_context(Emulator(config, clock=clock or Clock()))
+            emulator = stack.enter_context(Emulator(config, clock=clock or Clock(START)))
             server = stack.enter_context(serve(emulator))
             client = httpx.Client(base_url=server.url, headers={"x-api-key": KEY}, timeout=5)
             client.emulator = emulator  # type: ignore[attr-defined]
@@ -125,7 +115,7 @@ def error_of(response: httpx.Response) -> tuple[int, str, str | None]:
 
 
 def test_avatar_video_renders_and_reads_back_through_detail_statuses_and_list(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start("speed=1", clock=clock)
     video_id = created_id(create(client, avatar_body()))
 
@@ -258,7 +248,7 @@ def test_a_body_that_is_not_json_is_refused(start: Start) -> None:
 
 
 def test_same_key_replays_the_first_response_even_for_a_changed_body(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start(clock=clock)
     first = create(client, avatar_body(), key="sha256:abc")
     video_id = created_id(first)
@@ -270,7 +260,7 @@ def test_same_key_replays_the_first_response_even_for_a_changed_body(start: Star
 
 
 def test_a_key_is_remembered_for_24_hours_of_emulated_time(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start(clock=clock)
     video_id = created_id(create(client, avatar_body(), key="k1"))
     clock.advance(DAY - 1)
@@ -281,7 +271,7 @@ def test_a_key_is_remembered_for_24_hours_of_emulated_time(start: Start) -> None
 
 
 def test_a_twin_while_the_first_is_in_flight_gets_409(start: Start) -> None:
-    clock = Clock()  # stands still while the slow reply is on its way
+    clock = Clock(START)  # stands still while the slow reply is on its way
     client = start("slow:submit=1,slow_seconds=0.2", clock=clock)
     video_id = created_id(create(client, avatar_body(), key="k-slow"))
     assert error_of(create(client, avatar_body(), key="k-slow")) == (
@@ -383,7 +373,7 @@ def test_bulk_statuses_refuse_more_than_100_ids_or_none(start: Start) -> None:
 
 
 def test_failed_render_reads_as_failure_code_and_message(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start("render_fail:submit=1", clock=clock)
     video_id = created_id(create(client, avatar_body()))
     clock.advance(3600)
@@ -402,7 +392,7 @@ def test_unknown_video_is_404_not_found(start: Start) -> None:
 
 
 def test_list_filters_by_title_across_pages_newest_first(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start(clock=clock)
     made = []
     for n in range(7):
@@ -463,7 +453,7 @@ def test_voices_filter_and_page(start: Start) -> None:
 
 
 def test_users_me_counts_credits_used_by_finished_videos(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start(clock=clock)
 
     def remaining() -> int:
@@ -507,7 +497,7 @@ def test_faults_strike_v3_routes_too(start: Start, tmp_path: Path) -> None:
 
 
 def test_rendering_cap_answers_429_and_leaves_the_key_unused(start: Start) -> None:
-    clock = Clock()
+    clock = Clock(START)
     client = start("max_concurrent=1,speed=1", clock=clock)
     created_id(create(client, avatar_body(), key="first"))
     assert error_of(create(client, avatar_body(), key="second"))[:2] == (429, "rate_limit_exceeded")
@@ -518,7 +508,7 @@ def test_rendering_cap_answers_429_and_leaves_the_key_unused(start: Start) -> No
 
 def test_dropped_reply_then_same_key_on_a_restarted_emulator_replays(start: Start,
                                                                       tmp_path: Path) -> None:
-    clock = Clock()
+    clock = Clock(START)
     dropping = start("drop_after:submit=1", clock=clock, state_dir=tmp_path)
     with pytest.raises(httpx.RemoteProtocolError):
         create(dropping, avatar_body(), key="row-ana-hash")

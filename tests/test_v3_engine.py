@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from buildkit import API_KEY, LoopbackHeyGen, manifest, run_vidbuild
+from buildkit import LoopbackHeyGen, build_with_client_timeout, manifest, run_vidbuild
 
-import vidbuild
-import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
@@ -29,7 +27,9 @@ from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
 from vidbuild.run.poll import ROUTES_GONE
 from vidbuild.run.submit import idempotency_key, resendable
-from vidbuild.state.disk import DiskState, Record, namespace_for
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import namespace_for
+from vidbuild.state.protocol import Record
 
 # Basic rows: two colour scenes, which v3 renders as a studio video. Pro rows add a scene over an
 # image, which v3 studio scenes can't carry: they go through POST /v2/video/generate.
@@ -137,23 +137,6 @@ def test_a_lost_v3_reply_is_resent_under_its_key_and_makes_one_video(tmp_path: P
     assert len(heygen.emulator.videos()) == 1
     assert "found the lost submission" not in err   # the key settled it: no lookup needed
     heygen.assert_all_built(project, ["r1"])
-
-
-def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
-    """Build through the library with the environment's backend, its client made to give up
-    waiting for a reply after ``seconds``."""
-    backend = vidbuild.open_backend(project)
-    backend.client.close()
-    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
-    state = vidbuild.open_state(project, backend=backend)
-    err = io.StringIO()
-    try:
-        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
-                                 options=vidbuild.BuildOptions(**options))
-    finally:
-        state.close()
-        backend.close()
-    return outcome.exit_code, err.getvalue()
 
 
 def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen) -> None:

@@ -1,24 +1,33 @@
 """The exception tree every stage raises, and the exit code each branch maps to.
 
     VidbuildError                      root; never raised itself
-    ├── UsageError                     bad command line (exit 2)
-    │   └── SettingError               a bad setting in the environment, e.g. VIDBUILD_EMULATOR_*
-    ├── ProjectError                   the user's project is wrong; carries Diagnostics (exit 2)
-    ├── StateError                     the local state store can't be used (exit 3)
-    ├── InputsChangedError             the project's files changed while a build read them (exit 3)
-    ├── LocalWriteError                a project file or folder can't be written, e.g. the manifest (exit 3)
+    ├── UserError                      the user's mistake: nothing was sent (exit 2)
+    │   ├── UsageError                 bad command line
+    │   │   └── SettingError           a bad setting in the environment, e.g. VIDBUILD_EMULATOR_*
+    │   ├── ProjectError               the project (spec, data, templates) is wrong; carries Diagnostics
+    │   ├── TemplateError              one template can't compile or render; becomes a Diagnostic
+    │   └── RefusedValue               a template asks for a value vidbuild refuses (raised inside Jinja)
+    ├── LocalError                     this machine stopped the build: state kept, a rerun resumes (exit 3)
+    │   ├── StateError                 the local state store can't be used
+    │   ├── InputsChangedError         the project's files changed while a build read them
+    │   └── LocalWriteError            a project file or folder can't be written, e.g. the manifest
+    │       └── UnsafeOutputError      an output now leads outside the project or onto its own files
     ├── BuildStopped                   the engine stops the build, rows kept unfinished (caught in run/)
-    └── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
-        ├── InvalidRequestError        400: the body was rejected
-        ├── AuthError                  401 / 403: missing or bad key
-        ├── NotFoundError              404: unknown video or path
-        │   └── RouteGoneError         410, or a 404 confirmed as the route itself being retired
-        ├── QuotaError                 402, or 429 quota exhaustion: stop for today
-        ├── RateLimitError             429 rate_limit_exceeded: wait Retry-After and go on
-        ├── RequestInProgressError     409 request_in_progress: a twin with this Idempotency-Key runs
-        ├── ServerError                5xx
-        └── TransportError             no usable reply: connect failure, timeout, dropped connection
-            └── UncertainSubmitError   a POST that may have reached the server: never resend blindly
+    ├── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
+    │   ├── InvalidRequestError        400: the body was rejected
+    │   ├── AuthError                  401 / 403: missing or bad key
+    │   ├── NotFoundError              404: unknown video or path
+    │   │   ├── RouteGoneError         410, or a 404 confirmed as the route itself being retired
+    │   │   └── ExpiredUrlError        403 / 404 from a signed file URL: ask the status for a fresh one
+    │   ├── QuotaError                 402, or 429 quota exhaustion: stop for today
+    │   ├── RateLimitError             429 rate_limit_exceeded: wait Retry-After and go on
+    │   ├── RequestInProgressError     409 request_in_progress: a twin with this Idempotency-Key runs
+    │   ├── ServerError                5xx
+    │   └── TransportError             no usable reply: connect failure, timeout, dropped connection
+    │       ├── UncertainSubmitError   a POST that may have reached the server: never resend blindly
+    │       └── DamagedDownloadError   a downloaded file is not whole: fetch it again from a fresh URL
+    └── EmulatorRefusal                the embedded emulator refuses a body as HeyGen would; it
+                                       becomes the emulator's HTTP reply and never leaves it
 
 Constructors only store their arguments: no I/O, no logging.
 """
@@ -41,10 +50,15 @@ class VidbuildError(Exception):
     exit_code = EXIT_UNFINISHED
 
 
-class UsageError(VidbuildError):
-    """The command line asks for something that can't be done."""
+class UserError(VidbuildError):
+    """The user's mistake (the command line, a setting, the project, its data or templates):
+    nothing was sent, and the same command fails the same way until the input is fixed."""
 
     exit_code = EXIT_INVALID
+
+
+class UsageError(UserError):
+    """The command line asks for something that can't be done."""
 
 
 @dataclass(frozen=True, order=True)
@@ -78,10 +92,8 @@ class SettingError(UsageError, ValueError):
     """
 
 
-class ProjectError(VidbuildError):
+class ProjectError(UserError):
     """The project (spec, data or templates) is invalid; nothing was sent."""
-
-    exit_code = EXIT_INVALID
 
     def __init__(self, diagnostics: Iterable[Diagnostic], *, not_shown: int = 0) -> None:
         # Sorted by place only: messages at one place keep the order they were found in, so
@@ -93,20 +105,52 @@ class ProjectError(VidbuildError):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
-class StateError(VidbuildError):
+class TemplateError(UserError):
+    """A template could not be compiled or rendered; ``file``/``line`` name the template file
+    and its 1-based line when the failure is in one (None and 0 for a string of the spec).
+
+    Expansion turns it into a located Diagnostic of a ProjectError; it is not shown on its own.
+    """
+
+    def __init__(self, message: str, file: str | None = None, line: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+
+
+class RefusedValue(UserError, ValueError):
+    """A template asked for something vidbuild refuses (a null printed, ``"fast" | float``); the
+    message says what and why. Raised inside Jinja, then reported as a TemplateError at the
+    template's file and line. Also a ValueError, as Jinja's own filters raise for bad values."""
+
+
+class LocalError(VidbuildError):
+    """Something on this machine stopped the build (state, the project's files): what was done
+    is in state, so a rerun resumes once it is fixed."""
+
+    exit_code = EXIT_UNFINISHED
+
+
+class StateError(LocalError):
     """The state store can't be opened or is inconsistent."""
 
 
-class InputsChangedError(VidbuildError):
+class InputsChangedError(LocalError):
     """The second read of the rows differs from the validated first: the files changed mid-build.
 
     Nothing of the changed rows was sent; what was sent is in state, so a rerun resumes it.
     """
 
 
-class LocalWriteError(VidbuildError):
+class LocalWriteError(LocalError):
     """A file or folder in the project can't be written (a file where a folder should be, a full
     disk, no permission). What was built is in state, so a rerun resumes once the path is fixed."""
+
+
+class UnsafeOutputError(LocalWriteError):
+    """At write time, an output (or the manifest) leads outside the project directory or onto one
+    of the project's own files: a symlink changed since validation. Nothing is written there."""
 
 
 class BuildStopped(VidbuildError):
@@ -158,6 +202,10 @@ class RouteGoneError(NotFoundError):
     """
 
 
+class ExpiredUrlError(NotFoundError):
+    """A signed file URL answered 403 or 404: ask the status again for a fresh URL."""
+
+
 class QuotaError(ApiError):
     """Out of credits or daily quota: retrying today is pointless."""
 
@@ -192,3 +240,22 @@ class UncertainSubmitError(TransportError):
     A video may or may not have been created (and billed); the build engine must
     reconcile through ``callback_id`` instead of resending.
     """
+
+
+class DamagedDownloadError(TransportError):
+    """A downloaded file is not whole (cut short, or not the format expected); nothing was kept.
+    Fetch it again from a fresh URL (ask the status), a bounded number of times."""
+
+
+class EmulatorRefusal(VidbuildError):
+    """The embedded emulator's refusal of a request, as HeyGen answers it: ``status`` (400),
+    ``code``, ``message`` and ``param`` (the field it is about). The emulator turns it into its
+    HTTP error reply; it never reaches vidbuild's client as an exception."""
+
+    def __init__(self, message: str, *, param: str | None = None,
+                 code: str = "invalid_parameter", status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.status = status

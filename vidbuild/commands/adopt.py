@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, TextIO
 from vidbuild.errors import EXIT_OK, InvalidRequestError, NotFoundError, UsageError
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.spec.project import Project, load_project
-from vidbuild.state.disk import KeyEntry, Record, State, open_state, state_root
-from vidbuild.state.disk import state_url as chosen_state_url
+from vidbuild.state.location import open_state, state_root
+from vidbuild.state.location import state_url as chosen_state_url
+from vidbuild.state.protocol import KeyEntry, Record, State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import VideoStatus

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from vidbuild.errors import EXIT_OK, Diagnostic, ProjectError
 from vidbuild.spec.project import PROJECT_FILE, Project
-from vidbuild.state.disk import DiskState, state_root
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import state_root
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend

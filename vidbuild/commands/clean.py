@@ -11,8 +11,8 @@ from typing import TextIO
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.spec.project import Project, display_path, load_project
-from vidbuild.state.disk import open_state, state_root
-from vidbuild.state.disk import state_url as chosen_state_url
+from vidbuild.state.location import open_state, state_root
+from vidbuild.state.location import state_url as chosen_state_url
 from vidbuild.state.locks import build_running
 
 

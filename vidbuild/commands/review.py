@@ -13,8 +13,10 @@ from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.report import review as review_page
 from vidbuild.report.review import Catalogue, ReviewRow
 from vidbuild.spec.project import Project, display_path, load_project
-from vidbuild.state.disk import DiskState, State, open_state, state_exists, state_root
-from vidbuild.state.disk import state_url as chosen_state_url
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import open_state, state_exists, state_root
+from vidbuild.state.location import state_url as chosen_state_url
+from vidbuild.state.protocol import State
 
 
 def review(path: str | None, *, state_dir: str | None = None, state_url: str | None = None,

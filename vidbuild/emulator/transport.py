@@ -8,20 +8,23 @@ read timeout as ``httpx.ReadTimeout``, so client code meets the errors a real ne
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import httpx
 
-from vidbuild.emulator.messages import EmulatorRequest
+from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse
 
-if TYPE_CHECKING:
-    from vidbuild.emulator.app import Emulator
+
+class Answers(Protocol):
+    """What the transport needs of an emulator (``Emulator`` in app.py): a reply per request."""
+
+    def handle(self, request: EmulatorRequest) -> EmulatorResponse: ...
 
 
 class EmulatorTransport(httpx.BaseTransport):
     """Answers every request from ``emulator``; the request's host becomes the media base URL."""
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Answers) -> None:
         self.emulator = emulator
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

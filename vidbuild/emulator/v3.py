@@ -37,7 +37,6 @@ from vidbuild.emulator import catalogue, render, v3_catalogue
 from vidbuild.emulator.config import EmulatorConfig
 from vidbuild.emulator.messages import EmulatorRequest, EmulatorResponse, file_refused
 from vidbuild.emulator.store import KeyRecord, Video, VideoStore
-from vidbuild.emulator.v3_fields import Refusal
 from vidbuild.emulator.v3_payloads import (
     bulk_status,
     detail,
@@ -50,6 +49,7 @@ from vidbuild.emulator.v3_payloads import (
     v3_ok,
 )
 from vidbuild.emulator.v3_validation import IdCheck, check_agent, check_video
+from vidbuild.errors import EmulatorRefusal
 from vidbuild.heygen import routes
 
 CREATE_ENDPOINT: Final = f"POST {routes.V3_VIDEOS_ROUTE}"
@@ -183,7 +183,7 @@ class V3Endpoints:
         ids = IdCheck(strict=self._config.strict_catalogue)
         try:
             check(body, ids)
-        except Refusal as refusal:
+        except EmulatorRefusal as refusal:
             return v3_error(refusal.status, refusal.code, refusal.message, refusal.param)
         return ids
 

@@ -1,4 +1,4 @@
-"""Single-field checks for the emulator's v3 request validation, raising HeyGen's 400 as ``Refusal``.
+"""Single-field checks for the emulator's v3 request validation, raising HeyGen's 400 as ``EmulatorRefusal``.
 
 ``where`` is the path of the object holding the field (``scenes[0].input``), so a refusal
 names the field as HeyGen's ``param`` does. JSON ``null`` counts as absent, except for a field
@@ -12,19 +12,10 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
+from vidbuild.errors import EmulatorRefusal
+
 _HEX_COLOUR: Final = re.compile(r"#[0-9A-Fa-f]{6}")
 
-
-class Refusal(Exception):
-    """HeyGen's error answer to a request: status, code, message and the field it is about."""
-
-    def __init__(self, message: str, *, param: str | None = None,
-                 code: str = "invalid_parameter", status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
-        self.code = code
-        self.status = status
 
 
 
@@ -34,17 +25,17 @@ def join(where: str, name: str) -> str:
 
 def present(holder: dict[str, Any], name: str, where: str = "", *, nullable: bool = True) -> Any:
     """The field's value, None when it is missing or JSON null (HeyGen's optional fields); a
-    Refusal for a JSON null where the field is not ``nullable``."""
+    EmulatorRefusal for a JSON null where the field is not ``nullable``."""
     value = holder.get(name)
     if value is None and not nullable and name in holder:
         path = join(where, name)
-        raise Refusal(f"{path}: must not be null", param=path)
+        raise EmulatorRefusal(f"{path}: must not be null", param=path)
     return value
 
 
 def as_object(value: object, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise Refusal(f"{where or 'body'}: must be a JSON object", param=where or None)
+        raise EmulatorRefusal(f"{where or 'body'}: must be a JSON object", param=where or None)
     return value
 
 
@@ -52,7 +43,7 @@ def only(holder: dict[str, Any], where: str, allowed: Iterable[str]) -> None:
     known = set(allowed)
     for name in holder:
         if name not in known:
-            raise Refusal(f"{join(where, name)}: unknown field", param=join(where, name))
+            raise EmulatorRefusal(f"{join(where, name)}: unknown field", param=join(where, name))
 
 
 def text(holder: dict[str, Any], name: str, where: str, *, required: bool = False,
@@ -61,13 +52,13 @@ def text(holder: dict[str, Any], name: str, where: str, *, required: bool = Fals
     path = join(where, name)
     if value is None:
         if required:
-            raise Refusal(f"{path}: required", param=path)
+            raise EmulatorRefusal(f"{path}: required", param=path)
         return None
     if not isinstance(value, str):
-        raise Refusal(f"{path}: must be a string, got {type(value).__name__}", param=path)
+        raise EmulatorRefusal(f"{path}: must be a string, got {type(value).__name__}", param=path)
     if choices is not None and value not in choices:
         listed = ", ".join(repr(choice) for choice in choices)
-        raise Refusal(f"{path}: {value!r} is not one of {listed}", param=path)
+        raise EmulatorRefusal(f"{path}: {value!r} is not one of {listed}", param=path)
     return value
 
 
@@ -78,13 +69,13 @@ def number(holder: dict[str, Any], name: str, where: str, *, low: float, high: f
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Refusal(f"{path}: must be a number", param=path)
+        raise EmulatorRefusal(f"{path}: must be a number", param=path)
     too_low = value <= low if low_open else value < low
     if too_low or (high is not None and value > high):
         bounds = f"greater than {low:g}" if low_open else f"at least {low:g}"
         if high is not None:
             bounds += f" and at most {high:g}"
-        raise Refusal(f"{path}: {value} must be {bounds}", param=path)
+        raise EmulatorRefusal(f"{path}: {value} must be {bounds}", param=path)
     return float(value)
 
 
@@ -92,12 +83,12 @@ def boolean(holder: dict[str, Any], name: str, where: str, *, nullable: bool = T
     value = present(holder, name, where, nullable=nullable)
     if value is not None and not isinstance(value, bool):
         path = join(where, name)
-        raise Refusal(f"{path}: must be true or false", param=path)
+        raise EmulatorRefusal(f"{path}: must be true or false", param=path)
 
 
 def hex_colour(holder: dict[str, Any], name: str, where: str, *, required: bool) -> None:
     value = text(holder, name, where, required=required)
     if value is not None and not _HEX_COLOUR.fullmatch(value):
         path = join(where, name)
-        raise Refusal(f"{path}: {value!r} must be a colour in hex format, like '#1a2b3c'",
+        raise EmulatorRefusal(f"{path}: {value!r} must be a colour in hex format, like '#1a2b3c'",
                       param=path)

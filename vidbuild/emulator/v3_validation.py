@@ -12,7 +12,7 @@ Every optional field the description marks ``nullable`` may be JSON ``null``, wh
 absent; the few it gives only a default (``output_format``, ``voice_settings.speed``,
 ``incognito_mode``, ``mode``, …) refuse null, as HeyGen's request models do.
 
-A refused body raises ``Refusal`` carrying HeyGen's status, code, message and ``param``
+A refused body raises ``EmulatorRefusal`` carrying HeyGen's status, code, message and ``param``
 (the offending field's path, e.g. ``scenes[0].input.background.type``).
 """
 
@@ -26,7 +26,6 @@ from typing import Any, Final
 
 from vidbuild.emulator import catalogue, v3_catalogue
 from vidbuild.emulator.v3_fields import (
-    Refusal,
     as_object,
     boolean,
     hex_colour,
@@ -36,6 +35,7 @@ from vidbuild.emulator.v3_fields import (
     present,
     text,
 )
+from vidbuild.errors import EmulatorRefusal
 
 MAX_SCENES: Final = 50
 MAX_PROMPT: Final = 10_000
@@ -59,7 +59,7 @@ class IdCheck:
 
     def unknown_id(self, name: str, value: str, where: str, message: str, code: str) -> None:
         if self.strict:
-            raise Refusal(message.format(value), param=join(where, name), code=code)
+            raise EmulatorRefusal(message.format(value), param=join(where, name), code=code)
         if f"{name} {value}" not in self.unknown:
             self.unknown.append(f"{name} {value}")
 
@@ -75,10 +75,10 @@ def check_video(body: object, ids: IdCheck) -> None:
         _check_studio_video(video, ids)
     elif kind in ("image", "cinematic_avatar"):
         # Valid at HeyGen, but vidbuild never sends them, so the emulator doesn't pretend.
-        raise Refusal(f"type: '{kind}' videos are not emulated; use 'avatar' or 'studio'",
+        raise EmulatorRefusal(f"type: '{kind}' videos are not emulated; use 'avatar' or 'studio'",
                       param="type")
     else:
-        raise Refusal(f"type: {kind!r} is not one of 'avatar', 'image', 'cinematic_avatar', "
+        raise EmulatorRefusal(f"type: {kind!r} is not one of 'avatar', 'image', 'cinematic_avatar', "
                       "'studio'", param="type")
 
 
@@ -90,7 +90,7 @@ def check_agent(body: object, ids: IdCheck) -> None:
                       "files", "callback_url", "callback_id", "incognito_mode", "brand_kit_id"))
     prompt = text(agent, "prompt", "", required=True) or ""
     if not 1 <= len(prompt) <= MAX_PROMPT:
-        raise Refusal(f"prompt: must be 1 to {MAX_PROMPT} characters long", param="prompt")
+        raise EmulatorRefusal(f"prompt: must be 1 to {MAX_PROMPT} characters long", param="prompt")
     text(agent, "mode", "", choices=("generate", "chat"), nullable=False)
     text(agent, "orientation", "", choices=("landscape", "portrait"))
     for name in ("style_id", "brand_kit_id", "callback_url"):
@@ -101,7 +101,7 @@ def check_agent(body: object, ids: IdCheck) -> None:
     _agent_files(agent)
     # Confirmed for /v1/video_agent/generate only; the strict reading carries it over.
     if text(agent, "callback_id", "") is not None and present(agent, "callback_url") is None:
-        raise Refusal("callback_id: only allowed together with callback_url", param="callback_id")
+        raise EmulatorRefusal("callback_id: only allowed together with callback_url", param="callback_id")
 
 
 # --- the two video types --------------------------------------------------------------------
@@ -119,9 +119,9 @@ def _check_studio_video(video: dict[str, Any], ids: IdCheck) -> None:
     _output_settings(video)
     scenes = present(video, "scenes")
     if not isinstance(scenes, list):
-        raise Refusal("scenes: required, a list of 1 to 50 scenes", param="scenes")
+        raise EmulatorRefusal("scenes: required, a list of 1 to 50 scenes", param="scenes")
     if not 1 <= len(scenes) <= MAX_SCENES:
-        raise Refusal(f"scenes: must contain 1 to {MAX_SCENES} scenes, got {len(scenes)}",
+        raise EmulatorRefusal(f"scenes: must contain 1 to {MAX_SCENES} scenes, got {len(scenes)}",
                       param="scenes")
     for index, scene in enumerate(scenes):
         _check_scene(scene, f"scenes[{index}]", ids)
@@ -156,7 +156,7 @@ def _scene_avatar(source: dict[str, Any], where: str, ids: IdCheck) -> None:
         background = as_object(background, path)
         kind = text(background, "type", path, required=True)
         if kind != "color":
-            raise Refusal(f"{path}.type: {kind!r} is not supported; an avatar_video scene's "
+            raise EmulatorRefusal(f"{path}.type: {kind!r} is not supported; an avatar_video scene's "
                           "background can only be {\"type\": \"color\", \"color\": \"#RRGGBB\"}",
                           param=f"{path}.type")
         hex_colour(background, "color", path, required=True)
@@ -198,17 +198,17 @@ def _avatar_source(source: dict[str, Any], where: str, ids: IdCheck, *, audio_re
     _narration(source, where, ids, required=audio_required, default_voice=True)
     engine = _engine(source, where)
     if look is not None and engine not in look.engines:
-        raise Refusal(f"{join(where, 'engine')}: avatar {look.id} does not support engine "
+        raise EmulatorRefusal(f"{join(where, 'engine')}: avatar {look.id} does not support engine "
                       f"{engine!r} (supported: {', '.join(look.engines)})",
                       param=join(where, "engine.type"))
     expressiveness = text(source, "expressiveness", where, choices=("high", "medium", "low"))
     if expressiveness is not None and (engine != "avatar_iv" or (look is not None and not look.is_photo)):
-        raise Refusal(f"{join(where, 'expressiveness')}: only for photo avatars on avatar_iv",
+        raise EmulatorRefusal(f"{join(where, 'expressiveness')}: only for photo avatars on avatar_iv",
                       param=join(where, "expressiveness"))
     motion = text(source, "motion_prompt", where)
     allowed = engine != "avatar_iii" and (engine == "avatar_v" or look is None or look.is_photo)
     if motion is not None and not allowed:
-        raise Refusal(f"{join(where, 'motion_prompt')}: only for photo avatars, or video "
+        raise EmulatorRefusal(f"{join(where, 'motion_prompt')}: only for photo avatars, or video "
                       "avatars on avatar_v", param=join(where, "motion_prompt"))
 
 
@@ -224,7 +224,7 @@ def _avatar_background(video: dict[str, Any]) -> None:
     url = text(background, "url", "background")
     asset_id = text(background, "asset_id", "background")
     if (url is None) == (asset_id is None):
-        raise Refusal("background: an image background takes exactly one of url or asset_id",
+        raise EmulatorRefusal("background: an image background takes exactly one of url or asset_id",
                       param="background.url")
 
 
@@ -233,21 +233,21 @@ def _narration(holder: dict[str, Any], where: str, ids: IdCheck, *, required: bo
     """At most one audio source (exactly one if ``required``); a script's voice and settings."""
     sources = [name for name in _AUDIO_SOURCES if text(holder, name, where) is not None]
     if len(sources) > 1:
-        raise Refusal(f"{join(where, sources[1])}: only one of script, audio_url and "
+        raise EmulatorRefusal(f"{join(where, sources[1])}: only one of script, audio_url and "
                       "audio_asset_id may be given", param=join(where, sources[1]))
     if required and not sources:
-        raise Refusal(f"{where or 'body'}: one of script, audio_url or audio_asset_id is required",
+        raise EmulatorRefusal(f"{where or 'body'}: one of script, audio_url or audio_asset_id is required",
                       param=join(where, "script"))
     script = present(holder, "script")
     if script is not None and not script.strip():
-        raise Refusal(f"{join(where, 'script')}: must not be empty", param=join(where, "script"))
+        raise EmulatorRefusal(f"{join(where, 'script')}: must not be empty", param=join(where, "script"))
     voice = _voice(holder, where, ids)
     if voice is not None and script is None:
         # Silent on whether a voice without a script is ignored; the strict reading refuses it.
-        raise Refusal(f"{join(where, 'voice_id')}: only used with script",
+        raise EmulatorRefusal(f"{join(where, 'voice_id')}: only used with script",
                       param=join(where, "voice_id"))
     if script is not None and voice is None and not default_voice:
-        raise Refusal(f"{join(where, 'voice_id')}: required with script",
+        raise EmulatorRefusal(f"{join(where, 'voice_id')}: required with script",
                       param=join(where, "voice_id"))
     _voice_settings(holder, where)
 
@@ -258,7 +258,7 @@ def _image_timing(scene: dict[str, Any], where: str, ids: IdCheck) -> None:
                        low_open=True)
     narrated = any(present(scene, name) is not None for name in _AUDIO_SOURCES)
     if duration is not None and narrated:
-        raise Refusal(f"{join(where, 'duration')}: a narrated image scene takes no duration",
+        raise EmulatorRefusal(f"{join(where, 'duration')}: a narrated image scene takes no duration",
                       param=join(where, "duration"))
     _narration(scene, where, ids, required=duration is None, default_voice=False)
 
@@ -328,7 +328,7 @@ def _agent_files(agent: dict[str, Any]) -> None:
     if files is None:
         return
     if not isinstance(files, list) or len(files) > MAX_AGENT_FILES:
-        raise Refusal(f"files: a list of at most {MAX_AGENT_FILES} files", param="files")
+        raise EmulatorRefusal(f"files: a list of at most {MAX_AGENT_FILES} files", param="files")
     for index, item in enumerate(files):
         _asset_value(item, f"files[{index}]")
 
@@ -338,7 +338,7 @@ def _asset(holder: dict[str, Any], name: str, where: str, *, required: bool) -> 
     if value is not None:
         _asset_value(value, join(where, name))
     elif required:
-        raise Refusal(f"{join(where, name)}: required", param=join(where, name))
+        raise EmulatorRefusal(f"{join(where, name)}: required", param=join(where, name))
 
 
 def _asset_value(value: object, path: str) -> None:
@@ -350,9 +350,9 @@ def _asset_value(value: object, path: str) -> None:
     for field in fields:
         text(asset, field, path, required=True)
     if kind == "url" and not str(asset["url"]).startswith("https://"):
-        raise Refusal(f"{path}.url: must be a publicly accessible HTTPS URL", param=f"{path}.url")
+        raise EmulatorRefusal(f"{path}.url: must be a publicly accessible HTTPS URL", param=f"{path}.url")
     if kind == "base64":
         try:
             base64.b64decode(str(asset["data"]), validate=True)
         except (binascii.Error, ValueError):
-            raise Refusal(f"{path}.data: is not valid base64", param=f"{path}.data") from None
+            raise EmulatorRefusal(f"{path}.data: is not valid base64", param=f"{path}.data") from None

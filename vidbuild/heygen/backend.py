@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from vidbuild.heygen.choice import EMULATOR_NAMESPACE, BackendChoice, Timing, banner_for
 from vidbuild.heygen.routes import EMULATOR_BASE_URL
-from vidbuild.state.disk import namespace_for
+from vidbuild.state.location import namespace_for
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient

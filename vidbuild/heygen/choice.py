@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from vidbuild.errors import UsageError
 from vidbuild.heygen.routes import DEFAULT_BASE_URL, normalize_base_url
-from vidbuild.state.disk import namespace_for
+from vidbuild.state.location import namespace_for
 
 EMULATOR_NAMESPACE = "emulator"
 # Paces the engine for an API server that renders faster than HeyGen (a test server, `vidbuild

@@ -22,8 +22,8 @@ from vidbuild.report.progress import PlainReporter
 from vidbuild.run.outcome import Reporter
 from vidbuild.spec.project import Project, display_path
 from vidbuild.spec.rows import empty_rows_note
-from vidbuild.state.disk import State
 from vidbuild.state.locks import BuildLock
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend

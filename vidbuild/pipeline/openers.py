@@ -13,8 +13,10 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.options import ProjectSource
 from vidbuild.spec.project import Project, find_project_file
 from vidbuild.spec.project import load_project as _parse_project
-from vidbuild.state.disk import DiskState, State, state_exists, state_root, state_url
-from vidbuild.state.disk import open_state as _open_store
+from vidbuild.state.disk import DiskState
+from vidbuild.state.location import open_state as _open_store
+from vidbuild.state.location import state_exists, state_root, state_url
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend

@@ -15,7 +15,7 @@ from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, S
 from vidbuild.pipeline.snapshot import unchanged_videos
 from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed
-from vidbuild.state.disk import State, with_records
+from vidbuild.state.protocol import State, with_records
 
 if TYPE_CHECKING:
     from vidbuild.report.tables import PlanView, StatusView

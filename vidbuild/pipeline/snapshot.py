@@ -12,7 +12,7 @@ from vidbuild.errors import StateError
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import RowIndex
 from vidbuild.spec.project import Project
-from vidbuild.state.disk import State, with_records
+from vidbuild.state.protocol import State, with_records
 
 if TYPE_CHECKING:
     from vidbuild.planner.up_to_date import InputsSeen

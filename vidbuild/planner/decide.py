@@ -1,4 +1,4 @@
-"""Plan stage: decide, for every job, what a build must do and why (shared by plan and build)."""
+"""Decides, for every job, what a build must do and why (shared by plan and build)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
-from vidbuild.state.disk import KeyEntry, Record, State
+from vidbuild.state.protocol import KeyEntry, Record, State
 
 Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
@@ -69,32 +70,6 @@ class Summary:
         return self.counts["up-to-date"] == self.total
 
 
-@dataclass
-class Plan:
-    """Every step in memory: for tests and small projects; builds stream ``plan_steps`` instead."""
-
-    steps: list[Step] = field(default_factory=list)
-
-    @property
-    def summary(self) -> Summary:
-        summary = Summary()
-        for step in self.steps:
-            summary.add(step)
-        return summary
-
-    @property
-    def counts(self) -> Counter[str]:
-        return self.summary.counts
-
-    @property
-    def estimated_credits(self) -> float:
-        return self.summary.estimated_credits
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.summary.up_to_date
-
-
 def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
     disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here."""
@@ -120,10 +95,6 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
         for job in batch:
             yield _decide(job, records.get(job.hash), previous.get, state, root,
                           forced=job.key in forced)
-
-
-def make_plan(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Plan:
-    return Plan(list(plan_steps(jobs, state, root, force)))
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
@@ -228,11 +199,8 @@ def holds_video(path: Path, record: Record) -> bool:
 
 
 def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The checksum state records for a downloaded file: the hex sha256 of its bytes."""
+    return file_sha256(path)
 
 
 def estimate_seconds(job: Job) -> float:

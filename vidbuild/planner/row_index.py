@@ -1,4 +1,4 @@
-"""Plan stage, off the heap: each row's key, hash and output kept on a temporary file, not in memory.
+"""Off the heap: each row's key, hash and output kept on a temporary file, not in memory.
 
 A build reads its rows twice: a first pass validates every row before anything is sent, and a
 second pass, expanding them again, hands them to the engine. The first pass leaves behind this

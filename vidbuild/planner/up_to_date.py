@@ -1,4 +1,4 @@
-"""Plan stage, shortcut: a build is a no-op when its inputs and outputs are those of the last complete one.
+"""The snapshot: a build is a no-op when its inputs and outputs are those of the last complete one.
 
 After a build in which every row ended downloaded, vidbuild records a *snapshot*: a fingerprint of
 every input (the project file, the data file, the project's and the built-in templates, vidbuild's
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidbuild.checksum import feed, file_chunks
 from vidbuild.resources import template_tree
-from vidbuild.state.disk import State
+from vidbuild.state.protocol import State
 from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
@@ -90,8 +91,7 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
         digest.update(name.encode() + b"\0")
         try:
             with open(name, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+                feed(digest, file_chunks(handle))
         except OSError:
             digest.update(b"\2missing")
     return digest.hexdigest()

@@ -1,4 +1,4 @@
-"""Report stage, on disk: out/manifest.json and out/manifest.csv, one entry per row.
+"""Writes out/manifest.json and out/manifest.csv, one entry per row.
 
 Both files are written as the entries come (one row's entry in memory at a time), each to a
 temporary file renamed into place once complete, so a reader never sees half a manifest.
@@ -19,7 +19,7 @@ from vidbuild.errors import LocalWriteError
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.run.files import check_inside
 from vidbuild.spec.protected import ProtectedFiles
-from vidbuild.state.disk import Record, State, with_records
+from vidbuild.state.protocol import Record, State, with_records
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from vidbuild.planner.decide import Step, Summary
     from vidbuild.run.outcome import Outcome, Reporter
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 
 def summary_line(outcome: Outcome) -> str:

@@ -14,7 +14,7 @@ from vidbuild.spec.rows import empty_rows_note
 
 
 class PlanView(Protocol):
-    """Where ``vidbuild.planner`` sends the plan: every step, then what they come to."""
+    """Where ``vidbuild.plan`` sends the plan: every step, then what they come to."""
 
     def steps(self, steps: Iterable[Step]) -> None:
         """Take every step; the iterable raises (before its end) on a mistake in any row."""

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import ApiError, BuildStopped, RateLimitError
+from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
 from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.files import has_own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from vidbuild.run.options import Options
     from vidbuild.run.outcome import Reporter
     from vidbuild.run.window import Task, Window
-    from vidbuild.state.disk import Record, State, Status
+    from vidbuild.state.protocol import Record, State, Status
 
 MAX_GRACE_FACTOR = 16       # the wait before a lookup doubles with each lost reply, up to 16 times
 
@@ -128,7 +128,7 @@ class RunContext:
 
     # -- waiting ------------------------------------------------------------------------------------
 
-    def transient(self, step: Step, task: Task, exc: ApiError) -> None:
+    def transient(self, step: Step, task: Task, exc: ApiError | UnsafeOutputError) -> None:
         """Try ``task`` again after a backoff; a poll no later than the row's render deadline
         (a render that can't even be read in time is left unfinished, as a slow one is)."""
         if task == "poll" and self.deadlines.within(step.job.hash, 0.0) is None:

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import ApiError, BuildStopped, NotFoundError, TransportError
+from vidbuild.errors import ApiError, BuildStopped, NotFoundError, TransportError, UnsafeOutputError
 from vidbuild.heygen.client import DamagedDownloadError
 from vidbuild.planner.decide import file_checksum
 from vidbuild.run.files import check_inside, temporary_sibling
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
     from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 
 class Downloader:
@@ -54,7 +54,7 @@ class Downloader:
         except DamagedDownloadError as exc:   # cut short unseen: fetch again, from a fresh URL
             self._refresh_url(step, record, damaged=exc)
             return
-        except (TransportError, ApiError) as exc:
+        except (TransportError, ApiError, UnsafeOutputError) as exc:
             context.transient(step, "download", exc)
             return
         except OSError as exc:   # a local failure, say a file put where the output's folder was
@@ -67,7 +67,7 @@ class Downloader:
         try:
             if not self._land(step, record, staged, destination, keep=keep):
                 return
-        except ApiError as exc:   # the output's place changed while it downloaded (a symlink)
+        except UnsafeOutputError as exc:   # the output's place changed while it downloaded (a symlink)
             context.transient(step, "download", exc)
             return
         except OSError as exc:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from vidbuild.planner.decide import Step
     from vidbuild.run.outcome import Outcome, Reporter
     from vidbuild.run.pacing import Pacer
-    from vidbuild.state.disk import State
+    from vidbuild.state.protocol import State
 
 __all__ = ["DEFAULT_JOBS", "DEFAULT_RENDER_TIMEOUT", "Engine", "Options"]
 

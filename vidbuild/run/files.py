@@ -13,23 +13,24 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from vidbuild.errors import InvalidRequestError
+from vidbuild.errors import UnsafeOutputError
 from vidbuild.planner.decide import holds_video
 from vidbuild.spec.protected import ProtectedFiles
-from vidbuild.state.disk import Record
+from vidbuild.state.protocol import Record
 
 
 def check_inside(root: Path, destination: Path, protected: ProtectedFiles | None = None, *,
                  output: bool = True) -> None:
     """Checked again at write time: a symlink created since validation must lead neither outside
-    the project nor onto one of its ``protected`` files. InvalidRequestError if it does."""
+    the project nor onto one of its ``protected`` files. UnsafeOutputError (a local failure, exit 3)
+    if it does."""
     parent = destination.parent.resolve()
     if not parent.is_relative_to(root.resolve()):
-        raise InvalidRequestError(f"output {destination} leads outside the project directory")
+        raise UnsafeOutputError(f"output {destination} leads outside the project directory")
     target = parent / destination.name
     clash = protected.problem(os.path.realpath(target), output=output) if protected else None
     if clash:
-        raise InvalidRequestError(f"output {destination} {clash} (a symlink changed since "
+        raise UnsafeOutputError(f"output {destination} {clash} (a symlink changed since "
                                   "validation?); not writing it")
 
 

@@ -13,7 +13,7 @@ from vidbuild.errors import EXIT_FAILED, EXIT_OK, EXIT_UNFINISHED
 
 if TYPE_CHECKING:
     from vidbuild.planner.decide import Step, Summary
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 
 @dataclass

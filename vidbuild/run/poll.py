@@ -36,14 +36,14 @@ from vidbuild.errors import (
 )
 from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.retries import Retry
-from vidbuild.state.disk import State
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient, VideoStatus
     from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.run.download import Downloader
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 ROUTES_GONE = "routes_gone"   # state meta: the generations whose read routes answered "gone"
 UNKNOWN = "not_found"         # the status of a video no generation that answers knows

@@ -22,7 +22,7 @@ from vidbuild.errors import ApiError, AuthError, BuildStopped, QuotaError, Route
 from vidbuild.run.recover import AccountSearch, Candidate, Finding, Wanted
 from vidbuild.run.retries import Retry
 from vidbuild.run.submit import RESENDS_BEFORE_LOOKUP, resendable
-from vidbuild.state.disk import Record
+from vidbuild.state.protocol import Record
 
 if TYPE_CHECKING:
     from vidbuild.planner.decide import Step

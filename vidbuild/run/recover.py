@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from vidbuild.heygen.client import VideoStatus, VideoSummary
     from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 
 @dataclass(frozen=True)

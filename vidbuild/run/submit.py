@@ -35,7 +35,7 @@ from vidbuild.errors import (
 from vidbuild.heygen.routes import IDEMPOTENCY_WINDOW_SECONDS
 from vidbuild.planner.decide import field_digests
 from vidbuild.run.retries import Retry
-from vidbuild.state.disk import KeyEntry, Record
+from vidbuild.state.protocol import KeyEntry, Record
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient

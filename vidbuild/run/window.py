@@ -20,7 +20,7 @@ from vidbuild.run.outcome import Outcome
 
 if TYPE_CHECKING:
     from vidbuild.planner.decide import Step
-    from vidbuild.state.disk import Record
+    from vidbuild.state.protocol import Record
 
 # What a timer does when it is due: read the status, fetch the file, look a lost submission up,
 # follow a record another process (or a twin row) moves on, send again under the same key, or

@@ -1,33 +1,29 @@
-"""Expand stage: render each data row into one concrete, validated API request body (a Job)."""
+"""Renders each data row into one concrete, validated API request body (a Job), every row's
+mistakes collected and reported together."""
 
 from __future__ import annotations
 
-import functools
-import os
 import posixpath
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.errors import Diagnostic, ProjectError, TemplateError
 from vidbuild.heygen.routes import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
+from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.generation import Router
 from vidbuild.spec.hashing import content_hash, marked_title
 from vidbuild.spec.load import PathKey
+from vidbuild.spec.output_paths import OutputDirectories, key_problem, output_problem
 from vidbuild.spec.project import DEFAULT_OUTPUT, Project
-from vidbuild.spec.protected import MANIFEST_NAMES, ProtectedFiles
+from vidbuild.spec.protected import ProtectedFiles
 from vidbuild.spec.rows import Row, read_rows
 from vidbuild.spec.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
-from vidbuild.spec.templating import Compiled, Renderer, TemplateFailure
+from vidbuild.spec.templating import Condition, Render, Renderer, tree_renderer
 from vidbuild.spec.validate import body_errors, body_is_valid
 
-SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
-                             *(f"lpt{i}" for i in range(10))})
 DEFAULT_DIMENSION = {"width": 1280, "height": 720}  # works on every plan; never rely on the API default
-ERRORS_SHOWN_PER_PLACE = 10
 
 
 @dataclass(frozen=True)
@@ -78,49 +74,6 @@ class Job:
         return endpoint_id(self.kind, "v3"), body
 
 
-class DiagnosticSink:
-    """Collects diagnostics; one mistake repeated on 100,000 rows is shown a few times, then counted."""
-
-    def __init__(self, reported: Sequence[Diagnostic] = ()) -> None:
-        self.shown: list[Diagnostic] = list(reported)
-        self._reported_spots = {(d.file, d.line, d.column) for d in reported}
-        self._counts: dict[tuple[str, str], int] = {}
-        # Per group: how many were left out, and the last of them (the summary goes there).
-        self.hidden: dict[tuple[str, str], tuple[int, Diagnostic]] = {}
-
-    def add(self, diagnostic: Diagnostic, place: str = "") -> None:
-        """Show ``diagnostic``, unless it repeats a mistake already shown often enough.
-
-        ``place`` names the mistake that may repeat on every row: the spec field it is written in
-        (``scenes[intro].voice.text``) or a kind of row problem (``duplicate key``). Without a
-        place, the diagnostic is always shown.
-        """
-        if not place:
-            self.shown.append(diagnostic)
-            return
-        if (diagnostic.file, diagnostic.line, diagnostic.column) in self._reported_spots:
-            return  # the schema already flagged this very value in the project file
-        group = (diagnostic.file, place)
-        seen = self._counts.get(group, 0)
-        self._counts[group] = seen + 1
-        if seen < ERRORS_SHOWN_PER_PLACE:
-            self.shown.append(diagnostic)
-        else:
-            self.hidden[group] = (self.hidden.get(group, (0, diagnostic))[0] + 1, diagnostic)
-
-    def __bool__(self) -> bool:
-        return bool(self.shown)
-
-    def raise_if_any(self) -> None:
-        if not self.shown:
-            return
-        extra = [Diagnostic(last.file, last.line, last.column, place,
-                            f"... and {count} more rows with this error")
-                 for (_, place), (count, last) in self.hidden.items()]
-        not_shown = sum(count for count, _ in self.hidden.values()) - len(extra)
-        raise ProjectError([*self.shown, *extra], not_shown=not_shown)
-
-
 class Expander:
     """Everything compiled once per project; ``expand(row)`` renders one row.
 
@@ -159,7 +112,7 @@ class Expander:
         # id(tree) -> (tree, its renderer); holding the tree keeps its id from being reused.
         self._renderers: dict[int, tuple[Any, Render]] = {}
         # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
-        self._conditions = [None if s.when is None else _Condition(s.when) for s in self.scenes]
+        self._conditions = [None if s.when is None else Condition(s.when) for s in self.scenes]
         self.outputs: dict[str, tuple[str, int, str, int]] = {}
         self.router = Router(project, api, self.top, self.scenes)
 
@@ -168,7 +121,7 @@ class Expander:
         source = value.get(path[-1], default) if isinstance(value, dict) else default
         try:
             return self.renderer.compile(source)
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             diagnostics.append(Origin(self.project.document, path).diagnostic(exc.message))
             return source
 
@@ -221,8 +174,7 @@ class Expander:
         cached = self._renderers.get(id(tree))
         if cached is not None and cached[0] is tree:
             return cached[1]
-        build = _build_renderer(tree, self.renderer.call)
-        found = build if build is not None else _copy_top(tree)
+        found = tree_renderer(tree, self.renderer.call)
         self._renderers[id(tree)] = (tree, found)
         return found
 
@@ -231,7 +183,7 @@ class Expander:
         """Render, turning a template failure into a diagnostic at the failing field's source."""
         try:
             return self._renderer(value)(context)
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             if isinstance(origin, SceneTemplate):
                 origin = origin.locate(self._failing_path(value, context))
             elif origin.path[:1] in (("video",), ("agent",)):
@@ -245,7 +197,7 @@ class Expander:
             for name, value in tree.items():
                 try:
                     self._renderer(value)(context)
-                except TemplateFailure:
+                except TemplateError:
                     return self._failing_path(value, context, (*path, name))
         return path
 
@@ -253,7 +205,7 @@ class Expander:
         origin = Origin(self.project.document, ("data", "key"))
         try:
             key = str(self._render_at(self.key, context, origin, row, None, sink)).strip()
-        except TemplateFailure:
+        except TemplateError:
             return None
         problem = key_problem(key)
         if problem:
@@ -266,7 +218,7 @@ class Expander:
         origin = Origin(self.project.document, ("output",))
         try:
             rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
-        except TemplateFailure:
+        except TemplateError:
             return None
         problem = output_problem(self.project.root, rendered, self.protected)
         if problem:
@@ -289,12 +241,12 @@ class Expander:
                 inputs.append(self._render_at(scene.tree, context, scene, row, key,
                                               sink, scene.label))
                 used.append(scene)
-            except TemplateFailure:
+            except TemplateError:
                 failed = True  # go on: every failing scene of the row is reported, not only the first
         try:
             top = self._render_at(self.top, context, Origin(self.project.document, ("video",)),
                                   row, key, sink)
-        except TemplateFailure:
+        except TemplateError:
             return None, used
         if failed:
             return None, used
@@ -314,7 +266,7 @@ class Expander:
         try:
             agent = self._render_at(self.top, context, Origin(self.project.document, ("agent",)),
                                     row, key, sink)
-        except TemplateFailure:
+        except TemplateError:
             return None
         script = agent.pop("script", None)
         if script is not None:
@@ -364,117 +316,16 @@ def _script_prompt(script: list[dict[str, Any]]) -> str:
                      for line in script)
 
 
-Render = Callable[[Mapping[str, Any]], Any]
-
-
-def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render | None:
-    """A renderer for ``node``, or None if nothing in it is templated."""
-    if isinstance(node, Compiled | _Condition):
-        function = node.render if isinstance(node, Compiled) else node.test
-        return lambda context: call(function, context)
-    if isinstance(node, dict):
-        parts = [(name, child, _build_renderer(child, call)) for name, child in node.items()]
-        if all(render is None for _, _, render in parts):
-            return None
-        static = {name: child for name, child, render in parts if render is None}
-        dynamic = [(name, render) for name, _, render in parts if render is not None]
-        return lambda context: {**static, **{name: render(context) for name, render in dynamic}}
-    if isinstance(node, list):
-        items = [(child, _build_renderer(child, call)) for child in node]
-        if all(render is None for _, render in items):
-            return None
-        return lambda context: [child if render is None else render(context) for child, render in items]
-    return None
-
-
-def _copy_top(tree: Any) -> Render:
-    # A static tree is shared between rows; only its top level is copied, since callers edit it.
-    if isinstance(tree, dict):
-        return lambda context: dict(tree)
-    if isinstance(tree, list):
-        return lambda context: list(tree)
-    return lambda context: tree
-
-
-@dataclass(frozen=True)
-class _Condition:
-    """Marks a compiled `when` expression so _render calls it like a template."""
-
-    test: Callable[[Mapping[str, Any]], Any]
-
-
 def _row_note(row: Row, key: str | None, scene: str = "") -> str:
     who = f"row {key}" if key else f"row {row.index + 1}"
     scene_note = f", scene {scene}" if scene else ""
     return f" ({who} at {row.file}:{row.line}{scene_note})"
 
 
-def _render_diagnostic(exc: TemplateFailure, origin: Origin, note: str) -> Diagnostic:
+def _render_diagnostic(exc: TemplateError, origin: Origin, note: str) -> Diagnostic:
     if exc.file:
         return Diagnostic(exc.file, exc.line, 0, origin.where, exc.message + note)
     return origin.diagnostic(exc.message + note, text_line=exc.line)
-
-
-def key_problem(key: str) -> str | None:
-    """Why a rendered key can't name a file on every system, or None."""
-    if not SAFE_KEY.match(key):
-        return (f"key {key!r} can't name a file: use letters, digits, '.', '_' and '-' "
-                f"(starting with a letter or digit, at most 200 characters)")
-    stem = key.split(".")[0]
-    if stem.lower() in _RESERVED_NAMES:
-        return f"key {key!r} can't name a file: {stem} is a reserved device name on Windows"
-    return None
-
-
-def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None = None) -> str | None:
-    """Why an output path is unsafe, or None: it must be relative, stay inside the project and
-    overwrite none of the ``protected`` files (the project's inputs, its state, the manifest)."""
-    if not rendered:
-        return "output path is empty"
-    if "\x00" in rendered:
-        return "output path contains a NUL character"
-    relative = posixpath.normpath(rendered.replace("\\", "/"))
-    if relative.startswith("/") or re.match(r"^[A-Za-z]:", rendered):
-        return f"output path {rendered!r} must be relative to the project directory"
-    if relative == ".":
-        return f"output path {rendered!r} is the project directory itself, not a file in it"
-    if relative == ".." or relative.startswith("../"):
-        return f"output path {rendered!r} escapes the project directory"
-    # The words can't leave the directory; a symlink on the way still could. Directories are
-    # resolved once each (rows share them); the file itself only if it is a link.
-    base = _resolved(str(root), "")
-    parent, _, name = relative.rpartition("/")
-    target = os.path.join(_resolved(str(root), parent), name)
-    if os.path.islink(target):
-        target = os.path.realpath(target)
-    if not target.startswith(base.rstrip("/") + "/"):
-        return f"output path {rendered!r} escapes the project directory"
-    blocker = _file_on_the_way(str(root), parent)
-    if blocker is not None:
-        return f"output path {rendered!r} needs {blocker} to be a directory, but it is a file"
-    clash = protected.problem(target) if protected is not None else None
-    if clash:
-        return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _resolved(root: str, directory: str) -> str:
-    return os.path.realpath(os.path.join(root, directory))
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_on_the_way(root: str, directory: str) -> str | None:
-    """The first of ``directory``'s leading paths (relative, '/'-separated) that exists but is
-    not a directory, or None: the video could never be written below it, so it must not be paid."""
-    if not directory:
-        return None
-    above = posixpath.dirname(directory)
-    blocker = _file_on_the_way(root, above) if above else None
-    if blocker is None and os.path.exists(os.path.join(root, directory)) \
-            and not os.path.isdir(os.path.join(root, directory)):
-        return directory
-    return blocker
 
 
 def expand_project(project: Project, state_dir: Path | None = None, *,
@@ -486,7 +337,7 @@ def expand_project(project: Project, state_dir: Path | None = None, *,
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
     protected = ProtectedFiles.of(project, state_dir)
-    directories = _OutputDirectories()
+    directories = OutputDirectories()
     try:
         expander = Expander(project, protected, api)
     except ProjectError as exc:
@@ -506,30 +357,3 @@ def expand_project(project: Project, state_dir: Path | None = None, *,
     if clash:
         sink.add(Origin(project.document, ("output",)).diagnostic(clash))
     sink.raise_if_any()
-
-
-class _OutputDirectories:
-    """The deepest directory all outputs share, found as rows go by: the manifest goes there."""
-
-    def __init__(self) -> None:
-        self.common: str | None = None
-        self._last = ""
-
-    def add(self, output: str) -> None:
-        parent = posixpath.dirname(output)
-        if parent == self._last and self.common is not None:
-            return
-        self._last = parent
-        self.common = parent if self.common is None else posixpath.commonpath([self.common, parent])
-
-    def manifest_clash(self, project: Project, protected: ProtectedFiles) -> str | None:
-        """Why the manifest, written beside the outputs, would overwrite a protected file."""
-        if self.common is None:
-            return None
-        for name in MANIFEST_NAMES:
-            path = os.path.realpath(project.root / self.common / name)
-            clash = protected.problem(path, output=False)
-            if clash:
-                where = posixpath.join(self.common, name) if self.common else name
-                return f"the manifest {where} {clash}: vidbuild would overwrite it"
-        return None

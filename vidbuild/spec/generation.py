@@ -1,4 +1,4 @@
-"""Expand stage, last step: which HeyGen API generation each row's body is sent through, and why.
+"""Which HeyGen API generation each row's body is sent through, and why.
 
 The body itself (and so its content hash) is always the legacy one; the route is chosen beside it,
 from ``--api`` or the project's ``api:`` ('auto' by default), by ``client/v3_bodies.py``.

@@ -1,4 +1,4 @@
-"""Hash stage: the content identity of a request body, stable across machines and runs."""
+"""The content identity of a request body, stable across machines and runs."""
 
 from __future__ import annotations
 

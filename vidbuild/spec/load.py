@@ -1,4 +1,4 @@
-"""Load stage: read YAML into plain Python values while keeping every value's source position."""
+"""Reads YAML into plain Python values while keeping every value's source position."""
 
 from __future__ import annotations
 

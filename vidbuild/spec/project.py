@@ -1,4 +1,4 @@
-"""Project stage: find ``vidbuild.yaml``, check it against the project schema, and type it."""
+"""Finds ``vidbuild.yaml``, checks it against the project schema, and types it."""
 
 from __future__ import annotations
 

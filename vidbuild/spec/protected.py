@@ -1,4 +1,4 @@
-"""Validate stage, on disk: the project's own files, which no output (nor the manifest) may overwrite.
+"""The project's own files, which no output (nor the manifest) may overwrite.
 
 vidbuild reads the project file, the data source, the templates directory and the state
 directory (and the project keeps its ``.gitignore``); a video written over one of them destroys
@@ -31,7 +31,7 @@ class ProtectedFiles:
         """The project's inputs and its state directory (``state_dir``, default: where
         ``state_root`` puts it: $VIDBUILD_STATE_DIR, else ``.vidbuild/`` in the project)."""
         from vidbuild.spec.rows import data_source
-        from vidbuild.state.disk import state_root
+        from vidbuild.state.location import state_root
 
         files = {_key(project.file): f"the project file {project.file.name}",
                  # Not read by vidbuild, but part of the project an output must not replace.

@@ -1,4 +1,4 @@
-"""Data stage: stream a project's rows from CSV, TSV, JSON, JSON Lines, YAML or inline, with their lines."""
+"""Streams a project's rows from CSV, TSV, JSON, JSON Lines, YAML or inline, with their lines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scene stage: merge defaults, reusable scenes and each scene, then map vidbuild's vocabulary to API shapes.
+"""Merges defaults, reusable scenes and each scene, then maps vidbuild's vocabulary to API shapes.
 
 All of this is static, done once per project: the result is a tree of literals and compiled
 templates per scene, plus the source position of every field, so an error found in a rendered body
@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.errors import Diagnostic, ProjectError, RefusedValue, TemplateError
 from vidbuild.spec.load import Document, PathKey, load_yaml
 from vidbuild.spec.project import Project, display_path
-from vidbuild.spec.template_rules import RefusedValue
-from vidbuild.spec.templating import Compiled, Renderer, TemplateFailure
+from vidbuild.spec.templating import Compiled, Renderer
 from vidbuild.spec.validate import check_document, spec_path
 
 SCENE_POINTER = "#/properties/scenes/items"
@@ -101,7 +100,7 @@ def _prepare_scene(project: Project, renderer: Renderer, scene: dict[str, Any], 
     if "when" in scene:
         try:
             template.when = renderer.compile_condition(scene["when"])
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             hint = " (write it without {{ }}: `when` is an expression)" if "{{" in scene["when"] else ""
             when = Origin(project.document, (*origin.path, "when"))
             diagnostics.append(when.diagnostic(exc.message + hint))
@@ -123,12 +122,12 @@ def compile_tree(flat: Flat, renderer: Renderer,
                 _set(tree, path, _type_of_url(value.url, renderer))
             else:
                 _set(tree, path, {} if value is _CONTAINER else renderer.compile(value))
-        except TemplateFailure as exc:
+        except TemplateError as exc:
             diagnostics.append(_compile_diagnostic(exc, source))
     return tree, origins, diagnostics
 
 
-def _compile_diagnostic(exc: TemplateFailure, source: Origin) -> Diagnostic:
+def _compile_diagnostic(exc: TemplateError, source: Origin) -> Diagnostic:
     if exc.file:
         return Diagnostic(exc.file, exc.line, 0, source.where, exc.message)
     return source.diagnostic(exc.message, text_line=exc.line)

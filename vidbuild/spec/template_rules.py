@@ -1,4 +1,4 @@
-"""Template stage, rules: what vidbuild's Jinja refuses, so that a body is what its row says.
+"""What vidbuild's Jinja refuses, so that a body is what its row says.
 
 Jinja is lenient where a build tool can't be: ``"fast" | float`` is a silent ``0.0``; ``random``
 and ``lipsum`` give a different body on every expansion (an unchanged row would be paid for again,
@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from vidbuild.errors import RefusedValue
 from vidbuild.spec.load import MAX_INTEGER_DIGITS
 
 # Jinja names whose result changes between two renders of the same row.
@@ -31,10 +32,6 @@ _PLAIN = (str, int, float, bool, type(None))
 
 NULL_PRINTED = ("can't print a null (an empty value in the data): give the row a value, or write "
                 "`| default('…', true)` or test it with `is none`")
-
-
-class RefusedValue(ValueError):
-    """A template asked for something vidbuild refuses; the message says what and why."""
 
 
 def not_deterministic(name: str, kind: str) -> str:

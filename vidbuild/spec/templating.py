@@ -1,4 +1,4 @@
-"""Template stage: compile spec strings once in Jinja's sandbox and render them per row.
+"""Spec strings compiled once in Jinja's sandbox and rendered per row, alone or as whole trees.
 
 A string that is exactly one ``{{ expression }}`` keeps the expression's own type (a number stays a
 number); any other string with Jinja syntax renders to text; plain strings are left alone. Row values
@@ -13,22 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vidbuild.errors import RefusedValue, TemplateError
 from vidbuild.spec.hashing import canonical_value
-from vidbuild.spec.template_rules import RefusedValue, as_data, environment_class, syntax_message
+from vidbuild.spec.template_rules import as_data, environment_class, syntax_message
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expression>(?:(?!\}\}|\{\{|\{%).)+)\}\}$", re.DOTALL)
 _HAS_SYNTAX = ("{{", "{%", "{#")
 _MISSING_ATTRIBUTE = re.compile(r"^'dict object' has no attribute '(?P<name>[^']*)'$")
-
-
-class TemplateFailure(Exception):
-    """A template could not be compiled or rendered; ``file``/``line`` name the template if known."""
-
-    def __init__(self, message: str, file: str | None = None, line: int = 0) -> None:
-        super().__init__(message)
-        self.message = message
-        self.file = file
-        self.line = line
 
 
 @dataclass(frozen=True)
@@ -71,9 +62,9 @@ class Renderer:
             return Compiled(value, _with_fast_path(_interpolation(value),
                                                    lambda context: template.render(context)))
         except TemplateSyntaxError as exc:
-            raise TemplateFailure(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
+            raise TemplateError(syntax_message(exc), self._shown(exc.filename), exc.lineno) from exc
         except RecursionError as exc:  # Jinja's parser and code generator recurse per nesting level
-            raise TemplateFailure("template nested too deeply") from exc
+            raise TemplateError("template nested too deeply") from exc
 
     def compile_condition(self, expression: str) -> Callable[[Mapping[str, Any]], Any]:
         from jinja2 import TemplateSyntaxError
@@ -82,9 +73,9 @@ class Renderer:
             return self._expression(expression)
         except TemplateSyntaxError as exc:
             message = syntax_message(exc).replace("template syntax error", "expression syntax error")
-            raise TemplateFailure(message) from exc
+            raise TemplateError(message) from exc
         except RecursionError as exc:
-            raise TemplateFailure("expression nested too deeply") from exc
+            raise TemplateError("expression nested too deeply") from exc
 
     def _expression(self, source: str) -> Callable[[Mapping[str, Any]], Any]:
         """Compile one expression. Its generated code has no template lines to map back to, so a
@@ -95,19 +86,19 @@ class Renderer:
             try:
                 return canonical_value(as_data(_defined(compiled(**context))))
             except Exception as exc:  # as in call(): a filter's TypeError, a SecurityError...
-                raise TemplateFailure(_message(exc)) from exc
+                raise TemplateError(_message(exc)) from exc
 
         return evaluate
 
     def call(self, compiled: Callable[[Mapping[str, Any]], Any], context: Mapping[str, Any]) -> Any:
-        """Run a compiled template; every Jinja or Python failure becomes a TemplateFailure."""
+        """Run a compiled template; every Jinja or Python failure becomes a TemplateError."""
         try:
             return compiled(context)
-        except TemplateFailure:
+        except TemplateError:
             raise
         except Exception as exc:  # a template may raise anything: a filter's TypeError, a SecurityError...
             file, line = self._frame(exc)
-            raise TemplateFailure(_message(exc), file, line) from exc
+            raise TemplateError(_message(exc), file, line) from exc
 
     def _frame(self, exc: BaseException) -> tuple[str | None, int]:
         """The template file and line that raised, from the traceback Jinja rewrites for us."""
@@ -235,3 +226,50 @@ def _message(exc: BaseException) -> str:
     if isinstance(exc, SecurityError):
         return f"not allowed in the sandbox: {exc}"
     return f"{type(exc).__name__}: {exc}"
+
+
+Render = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled scene ``when`` expression, so that a tree renderer calls it like a template."""
+
+    test: Render
+
+
+def tree_renderer(tree: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render:
+    """A function that renders ``tree`` (Compiled values and Conditions among literals, in dicts
+    and lists) per context, each template run through ``call`` (``Renderer.call``). Static parts
+    are shared between rows instead of copied, so a row pays only for its templated fields."""
+    build = _build_renderer(tree, call)
+    return build if build is not None else _copy_top(tree)
+
+
+def _build_renderer(node: Any, call: Callable[[Render, Mapping[str, Any]], Any]) -> Render | None:
+    """A renderer for ``node``, or None if nothing in it is templated."""
+    if isinstance(node, Compiled | Condition):
+        function = node.render if isinstance(node, Compiled) else node.test
+        return lambda context: call(function, context)
+    if isinstance(node, dict):
+        parts = [(name, child, _build_renderer(child, call)) for name, child in node.items()]
+        if all(render is None for _, _, render in parts):
+            return None
+        static = {name: child for name, child, render in parts if render is None}
+        dynamic = [(name, render) for name, _, render in parts if render is not None]
+        return lambda context: {**static, **{name: render(context) for name, render in dynamic}}
+    if isinstance(node, list):
+        items = [(child, _build_renderer(child, call)) for child in node]
+        if all(render is None for _, render in items):
+            return None
+        return lambda context: [child if render is None else render(context) for child, render in items]
+    return None
+
+
+def _copy_top(tree: Any) -> Render:
+    # A static tree is shared between rows; only its top level is copied, since callers edit it.
+    if isinstance(tree, dict):
+        return lambda context: dict(tree)
+    if isinstance(tree, list):
+        return lambda context: list(tree)
+    return lambda context: tree

@@ -1,4 +1,4 @@
-"""Validate stage: JSON Schema checks of the project file and of expanded bodies, as located messages."""
+"""JSON Schema checks of the project file and of expanded bodies, as located messages."""
 
 from __future__ import annotations
 

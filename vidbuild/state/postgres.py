@@ -1,4 +1,4 @@
-"""State stage, shared: the ``State`` protocol in a PostgreSQL database, for many runners at once.
+"""The ``State`` protocol in a PostgreSQL database, for many runners at once.
 
 CI runners start from clean checkouts on their own disks; with ``--state-url`` they share one
 database and so one record per content hash. Claims are atomic across machines (the hash's row
@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import StateError, UsageError
-from vidbuild.state.disk import (
+from vidbuild.state.protocol import (
     ClaimOutcome,
     KeyEntry,
     Record,

@@ -60,14 +60,19 @@ from typing import Any, Literal, Self
 
 import httpx
 
-from vidbuild.errors import AuthError, UncertainSubmitError, UsageError
-from vidbuild.heygen import routes
-from vidbuild.heygen.choice import BackendChoice
-from vidbuild.heygen.client._http import (
-    DEFAULT_TIMEOUT,
-    ApiKeyAuth,
+from vidbuild.checksum import feed
+from vidbuild.errors import (
+    AuthError,
     DamagedDownloadError,
     ExpiredUrlError,
+    UncertainSubmitError,
+    UsageError,
+)
+from vidbuild.heygen import routes
+from vidbuild.heygen.choice import BackendChoice
+from vidbuild.heygen.client._auth import ApiKeyAuth
+from vidbuild.heygen.client._http import (
+    DEFAULT_TIMEOUT,
     RetryEvent,
     Session,
     Timeouts,
@@ -291,12 +296,8 @@ class HeyGenClient:
 def _write(path: Path, chunks: Iterator[bytes]) -> tuple[int, str]:
     """Write one attempt's bytes over ``path`` and sync them; return size and sha256."""
     digest = hashlib.sha256()
-    size = 0
     with path.open("wb") as file:
-        for chunk in chunks:
-            file.write(chunk)
-            digest.update(chunk)
-            size += len(chunk)
+        size = feed(digest, chunks, also=file.write)
         file.flush()
         os.fsync(file.fileno())
     return size, digest.hexdigest()

@@ -1,34 +1,31 @@
-"""The client's one place that sends a request, classifies the outcome and retries."""
+"""The client's one place that sends a request and retries it where that is safe; what a reply
+means is _outcome.py's to say, the key's handling _auth.py's."""
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, TypeVar
-from urllib.parse import quote
 
 import httpx
 
 from vidbuild.errors import (
     ApiError,
-    AuthError,
-    InvalidRequestError,
+    ExpiredUrlError,
     NotFoundError,
-    QuotaError,
     RateLimitError,
-    RequestInProgressError,
-    RouteGoneError,
     ServerError,
     TransportError,
     UncertainSubmitError,
 )
+from vidbuild.heygen.client._auth import ApiKeyAuth
 from vidbuild.heygen.client._gone import RouteCheck
+from vidbuild.heygen.client._outcome import UNCERTAIN_HINT, error_kind, read_data, read_error
 from vidbuild.version import __version__
 
 log = logging.getLogger("vidbuild.heygen.client")
@@ -59,8 +56,6 @@ UNUSABLE = (httpx.InvalidURL, httpx.UnsupportedProtocol)
 # Everything httpx raises on purpose; none of these families share a base class.
 HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.CookieConflict, httpx.StreamError)
 
-UNCERTAIN_HINT = "the request may have reached the server, so it was not resent"
-CODE_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 EXPIRED_HINT = "the signed file URL has expired or is gone; ask the status for a fresh one"
 
 
@@ -77,15 +72,6 @@ class Timeouts:
         """One timeout for every request (tests, and callers that know their server)."""
         chosen = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         return cls(chosen, chosen, chosen)
-
-
-class ExpiredUrlError(NotFoundError):
-    """A signed file URL answered 403 or 404: ask the status again for a fresh URL."""
-
-
-class DamagedDownloadError(TransportError):
-    """A downloaded file is not whole (cut short, or not the format expected); nothing was kept.
-    Fetch it again from a fresh URL (ask the status), a bounded number of times."""
 
 
 @dataclass(frozen=True)
@@ -107,40 +93,6 @@ class _Retry(Exception):
         self.error = error
         self.reason = reason
         self.retry_after = retry_after
-
-
-class ApiKeyAuth(httpx.Auth):
-    """Adds ``X-Api-Key`` to API requests; no repr, log line or traceback local shows the key."""
-
-    def __init__(self, api_key: str) -> None:
-        self._api_key = api_key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["X-Api-Key"] = self._api_key
-        yield request
-
-    def scrub(self, text: str) -> str:
-        """Remove the key, as sent or percent-encoded, from text that came from elsewhere (a proxy
-        or an error message may echo headers)."""
-        if not self._api_key:
-            return text
-        for spelling in (self._api_key, quote(self._api_key, safe="")):
-            text = text.replace(spelling, "***")
-        return text
-
-    def scrub_data(self, value: Any) -> Any:
-        """``value`` (a parsed JSON reply) with the key removed from every string in it, keys of
-        objects included, so nothing read from a reply can carry the key on to a log or a file."""
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, dict):
-            return {self.scrub(str(name)): self.scrub_data(item) for name, item in value.items()}
-        if isinstance(value, list):
-            return [self.scrub_data(item) for item in value]
-        return value
-
-    def __repr__(self) -> str:
-        return "ApiKeyAuth(<redacted>)"
 
 
 class Session:
@@ -301,87 +253,6 @@ class Session:
         raise TransportError(message, method=method, path=path) from exc
 
 
-def error_kind(status: int, code: str | None, message: str, method: str) -> type[ApiError]:
-    """Which error a failed reply is; see the table in the package docstring."""
-    if is_quota(status, code, message):
-        return QuotaError
-    if status == 429:
-        return RateLimitError
-    if status in (401, 403):
-        return AuthError
-    if status == 404:
-        return NotFoundError
-    if status == 410:
-        return RouteGoneError
-    if status == 409 and (code or "").lower() == "request_in_progress":
-        # Nothing was created by this request; the twin with the same key still runs.
-        return RequestInProgressError
-    if 400 <= status < 500:
-        return InvalidRequestError
-    if status >= 500:
-        # A POST that got a 5xx may still have created (and billed) a video.
-        return ServerError if method == "GET" else UncertainSubmitError
-    return ApiError
-
-
-def is_quota(status: int, code: str | None, message: str) -> bool:
-    """Out of credits or daily quota: 402, or a 429 that is not the plain rate limit."""
-    code = (code or "").lower()
-    if status == 402 or code in ("insufficient_credit", "trial_video_limit_exceeded"):
-        return True
-    if status != 429 or code == "rate_limit_exceeded":
-        return False
-    text = message.lower()
-    return "limit" in code or "quota" in code or "credit" in code or any(
-        word in text for word in ("daily", "quota", "credit"))
-
-
-def read_error(response: httpx.Response) -> tuple[str | None, str]:
-    """The API's error code and message, from any of the three shapes seen, or from non-JSON."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and (error.get("message") or error.get("code")):
-            message = str(error.get("message") or response.reason_phrase)
-            param = _text(error.get("param"))  # v3 names the offending field apart
-            if param and param not in message:
-                message = f"{param}: {message}"
-            return _text(error.get("code")), message
-        if isinstance(error, str) and error:
-            # A bare identifier such as "trial_video_limit_exceeded" is a code, not prose.
-            return (error if CODE_PATTERN.fullmatch(error) else None), error
-        if body.get("message") or body.get("code") is not None:  # v1 flat shape
-            return _text(body.get("code")), str(body.get("message") or response.reason_phrase)
-    kind = response.headers.get("Content-Type", "no content type").split(";")[0]
-    reason = response.reason_phrase or "error"
-    return None, f"{reason} (reply without an API error body: {kind})"
-
-
-def read_data(response: httpx.Response, method: str, path: str, auth: ApiKeyAuth, *,
-              envelope: bool = False) -> Any:
-    """The ``data`` of a successful reply (the whole object with ``envelope``).
-
-    A POST whose reply can't be read is uncertain.
-    """
-    kind = ApiError if method == "GET" else UncertainSubmitError
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and body.get("data") is not None:
-        # Every text of HeyGen's that vidbuild shows or stores passes here: scrubbed once, for all.
-        return auth.scrub_data(body if envelope else body["data"])
-    code, message = read_error(response) if isinstance(body, dict) else (None, "reply is not JSON")
-    message = auth.scrub(f"success status but no data: {message}")
-    code = auth.scrub(code) if code is not None else None
-    if kind is UncertainSubmitError:
-        message = f"{message}; {UNCERTAIN_HINT}"
-    raise kind(message, status=response.status_code, code=code, method=method, path=path)
-
-
 def backoff(attempt: int, random: Callable[[], float]) -> float:
     """Seconds to wait after failed attempt number ``attempt``: 1, 2, 4 … 30, each ±25 %."""
     delay = min(BACKOFF_CAP, BACKOFF_START * 2.0 ** (attempt - 1))
@@ -426,7 +297,3 @@ def _http_date(value: str) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)

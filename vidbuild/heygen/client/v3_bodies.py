@@ -1,4 +1,4 @@
-"""Client stage, v3 side: the v3 body that renders exactly what a legacy body renders, or why none can.
+"""The v3 body that renders exactly what a legacy body renders, or why none can.
 
 vidbuild expands, hashes and plans legacy bodies (``POST /v2/video/generate``, ``POST
 /v1/video_agent/generate``). A row goes through HeyGen's v3 API only where a v3 body renders the
