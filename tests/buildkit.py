@@ -21,18 +21,14 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-import vidbuild.heygen.backend
 from vidbuild.emulator import Emulator, EmulatorConfig, RecordedRequest, RunningServer, serve
 from vidbuild.heygen import routes
-from vidbuild.heygen.backend import Backend
 from vidbuild.heygen.client import HeyGenClient
 
 API_KEY = "test-key"
@@ -222,15 +218,23 @@ def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def short_timeout(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Make the build's client give up waiting for a reply after ``seconds``."""
-    real_open_backend = vidbuild.heygen.backend.open_backend
+def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
+    """Build through the library with the environment's backend, its client made to give up
+    waiting for a reply after ``seconds``: (exit code, what the build printed)."""
+    import io
 
-    def open_backend(state_root: Path, environ: Mapping[str, str] = os.environ,
-                     on_retry: Callable[[Any], None] | None = None) -> Backend:
-        backend = real_open_backend(state_root, environ, on_retry)
-        backend.client.close()
-        backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds, on_retry=on_retry)
-        return backend
+    import vidbuild
+    from vidbuild.report.progress import PlainReporter
 
-    monkeypatch.setattr(vidbuild.heygen.backend, "open_backend", open_backend)
+    backend = vidbuild.open_backend(project)
+    backend.client.close()
+    backend.client = HeyGenClient(backend.base_url, API_KEY, timeout=seconds)
+    state = vidbuild.open_state(project, backend=backend)
+    err = io.StringIO()
+    try:
+        outcome = vidbuild.build(project, state=state, backend=backend, reporter=PlainReporter(err),
+                                 options=vidbuild.BuildOptions(**options))
+    finally:
+        state.close()
+        backend.close()
+    return outcome.exit_code, err.getvalue()

@@ -16,11 +16,11 @@ import pytest
 from buildkit import (
     SUBMIT_PATHS,
     LoopbackHeyGen,
+    build_with_client_timeout,
     is_status_read,
     manifest,
     rows,
     run_vidbuild,
-    short_timeout,
     write_project,
 )
 
@@ -140,13 +140,10 @@ def test_lost_replies_everywhere(project: Path, heygen: LoopbackHeyGen) -> None:
     heygen.assert_all_built(project, KEYS)
 
 
-def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_submit_that_times_out_is_reconciled_not_resent(project: Path, heygen: LoopbackHeyGen) -> None:
     # Legacy creates (no Idempotency-Key): the lost reply is looked up in the account.
     heygen.restart(faults={"slow:submit": 1.0}, slow_seconds=0.6)
-    short_timeout(monkeypatch, 0.15)
-
-    code, err = build(project, jobs=6, api="legacy")
+    code, err = build_with_client_timeout(project, 0.15, jobs=6, api="legacy")
 
     assert code == 0, err
     assert "ReadTimeout" in err

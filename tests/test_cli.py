@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vidbuild import __version__
 from vidbuild.cli import build_parser
 from vidbuild.spec.hashing import content_hash, find_title_marker, unmarked_title
+from vidbuild.version import __version__
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECTS = sorted(p.parent for p in (REPO / "projects").glob("*/vidbuild.yaml"))

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from buildkit import (
+    API_KEY,
     LoopbackHeyGen,
     manifest,
     rows,
@@ -28,9 +29,13 @@ from buildkit import (
     write_rows,
 )
 
+import vidbuild
 import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.emulator import EmulatorConfig
+from vidbuild.heygen.client import HeyGenClient
+from vidbuild.pipeline import compile
+from vidbuild.report.progress import PlainReporter
 from vidbuild.state.disk import DiskState
 from vidbuild.state.location import namespace_for
 
@@ -170,25 +175,36 @@ def test_a_download_superseded_while_it_ran_does_not_land(project: Path, heygen:
     # Another process forces r02 (then dies before sending) between the poll that found the video
     # done and the file's arrival: the old video must not land; the forced rebuild is finished here.
     in_process(heygen, monkeypatch)
-    real_download = vidbuild.heygen.client.HeyGenClient.download
     r02 = manifest_hash(project, "r02")
     seen: list[bool] = []   # at each download of r02: was a file already at out/r02.mp4?
 
-    def download_then_force(client: Any, url: str, destination: Path, **options: Any) -> Any:
-        if "r02" in destination.name:
-            seen.append((project / "out" / "r02.mp4").exists())
-        result = real_download(client, url, destination, **options)
-        if "r02" in destination.name and len(seen) == 1:
-            other = DiskState(project / ".vidbuild", namespace_for(heygen.url))
-            try:
-                assert other.claim(r02, "r02", "video", title="Hi Name2", output="out/r02.mp4",
-                                   force=True)[0] == "claimed"
-            finally:
-                other.close()
-        return result
+    class ForcesR02AfterItsFirstDownload(HeyGenClient):
+        def download(self, url: str, destination: Path, **options: Any) -> Any:
+            if "r02" in destination.name:
+                seen.append((project / "out" / "r02.mp4").exists())
+            result = super().download(url, destination, **options)
+            if "r02" in destination.name and len(seen) == 1:
+                other = DiskState(project / ".vidbuild", namespace_for(heygen.url))
+                try:
+                    assert other.claim(r02, "r02", "video", title="Hi Name2", output="out/r02.mp4",
+                                       force=True)[0] == "claimed"
+                finally:
+                    other.close()
+            return result
 
-    monkeypatch.setattr(vidbuild.heygen.client.HeyGenClient, "download", download_then_force)
-    code, err = build(project, jobs=1)
+    backend = vidbuild.open_backend(project)
+    backend.client.close()
+    backend.client = ForcesR02AfterItsFirstDownload(backend.base_url, API_KEY)
+    state = vidbuild.open_state(project, backend=backend)
+    stream = io.StringIO()
+    reporter = PlainReporter(stream)
+    try:
+        code = vidbuild.build(project, state=state, backend=backend, reporter=reporter,
+                              options=vidbuild.BuildOptions(jobs=1)).exit_code
+    finally:
+        state.close()
+        backend.close()
+    err = stream.getvalue()
 
     assert code == 0, err
     assert seen == [False, False]             # the first video never landed
@@ -199,13 +215,7 @@ def test_a_download_superseded_while_it_ran_does_not_land(project: Path, heygen:
 
 
 def manifest_hash(project: Path, key: str) -> str:
-    from vidbuild.commands.build import _jobs, _load
-
-    loaded = _load(str(project), None)
-    try:
-        return next(job.hash for job in _jobs(loaded) if job.key == key)
-    finally:
-        loaded.state.close()
+    return next(job.hash for job in compile(project) if job.key == key)
 
 
 # -- item 8: nothing waits forever --------------------------------------------------------------------

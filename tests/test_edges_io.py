@@ -13,7 +13,7 @@ import shutil
 import signal
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -28,8 +28,9 @@ from buildkit import (
     write_rows,
 )
 
-import vidbuild.heygen.client._auth
-from vidbuild import cli, commands
+import vidbuild
+import vidbuild.heygen.client._http
+from vidbuild import cli
 from vidbuild.emulator import EmulatorConfig
 from vidbuild.emulator.media import stamped
 from vidbuild.errors import StateError, UsageError
@@ -37,10 +38,10 @@ from vidbuild.heygen import routes
 from vidbuild.heygen.client import DamagedDownloadError, HeyGenClient
 from vidbuild.heygen.client._media import jpeg_problem, mp4_problem
 from vidbuild.heygen.routes import normalize_base_url
-from vidbuild.plan.row_index import IndexEntry
+from vidbuild.planner.decide import Summary
+from vidbuild.planner.row_index import IndexEntry
 from vidbuild.report.manifest import write_manifest
-from vidbuild.spec.expand import Job, expand_project
-from vidbuild.spec.project import Project
+from vidbuild.report.progress import PlainReporter
 from vidbuild.state.disk import DiskState
 from vidbuild.state.location import namespace_for
 
@@ -204,25 +205,36 @@ def test_compile_out_refuses_to_write_over_the_projects_own_files(
     assert (project / "templates" / "r01.json").read_text() == "{}"
 
 
+class SwapsBetweenThePasses(PlainReporter):
+    """Runs ``swap`` when the build reports its plan: every row is validated and planned, and
+    the build is about to read them again to act."""
+
+    def __init__(self, stream: io.StringIO, swap: Callable[[], object]) -> None:
+        super().__init__(stream)
+        self.swap = swap
+
+    def planned(self, summary: Summary) -> None:
+        self.swap()
+        super().planned(summary)
+
+
 def test_an_output_dir_swapped_for_a_symlink_mid_build_never_overwrites_the_data(
-        project: Path, heygen: LoopbackHeyGen, monkeypatch: pytest.MonkeyPatch) -> None:
+        project: Path, heygen: LoopbackHeyGen) -> None:
     write_rows(project, [{"id": "rows", "name": "Ana", "line": "hi"}])
     set_output(project, "out/{{ key }}.csv")   # out/rows.csv: fine while out/ is a directory
     (project / "out").mkdir()
     data = (project / "rows.csv").read_bytes()
-    passes: list[int] = []
 
-    def swap_before_the_second_pass(spec: Project, state_dir: Path | None = None, *,
-                                    api: str | None = None) -> Iterator[Job]:
-        passes.append(1)
-        if len(passes) == 2:   # validated and planned: now out/ leads to the project directory
-            (project / "out").rmdir()
-            (project / "out").symlink_to(project, target_is_directory=True)
-        return expand_project(spec, state_dir, api=api)
+    def swap() -> None:   # validated and planned: now out/ leads to the project directory
+        (project / "out").rmdir()
+        (project / "out").symlink_to(project, target_is_directory=True)
 
-    monkeypatch.setattr("vidbuild.spec.expand.expand_project", swap_before_the_second_pass)
     err = io.StringIO()
-    code = commands.build(str(project), stderr=err)
+    state = vidbuild.open_state(project)
+    try:
+        code = vidbuild.build(project, state=state, reporter=SwapsBetweenThePasses(err, swap)).exit_code
+    finally:
+        state.close()
 
     assert code == 3, err.getvalue()
     assert "is the data source rows.csv" in err.getvalue()

@@ -12,12 +12,12 @@ import pytest
 from buildkit import rows, write_project
 
 from vidbuild import errors
-from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
 from vidbuild.heygen.client import HeyGenClient
 from vidbuild.heygen.client._http import FILE_TIMEOUT, READ_TIMEOUT, SUBMIT_TIMEOUT
-from vidbuild.plan.decide import plan_steps
+from vidbuild.pipeline import compile, open_state
+from vidbuild.planner.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 
@@ -106,15 +106,15 @@ def test_a_stalled_render_is_given_up_at_its_deadline_and_the_rows_behind_go_on(
         tmp_path: Path, stalled_backend: tuple[Backend, Emulator]) -> None:
     backend, emulator = stalled_backend
     project = write_project(tmp_path / "campaign", rows(3))
-    loaded = _load(str(project), None)
+    state = open_state(project)
     clock = FakeClock()
     err = io.StringIO()
     try:
-        engine = Engine(backend, loaded.state, PlainReporter(err), project,
+        engine = Engine(backend, state, PlainReporter(err), project,
                         Options(jobs=1, render_timeout=600.0), clock=clock, sleep=clock.sleep)
-        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+        outcome = engine.run(plan_steps(compile(project), state, project))
     finally:
-        loaded.state.close()
+        state.close()
 
     assert outcome.unfinished == ["r01", "r02", "r03"] and outcome.exit_code == 3
     assert len(emulator.videos()) == 3            # each row was submitted in turn, once
@@ -130,19 +130,19 @@ def test_a_claim_another_live_build_never_finishes_is_waited_for_until_the_deadl
 
     backend, emulator = stalled_backend
     project = write_project(tmp_path / "campaign", rows(1))
-    loaded = _load(str(project), None)
-    job = next(_jobs(loaded))
-    other = DiskState(loaded.state_root, loaded.state.namespace)
+    state = open_state(project)
+    job = compile(project)[0]
+    other = DiskState(project / ".vidbuild", state.namespace)
     clock = FakeClock()
     err = io.StringIO()
     try:
         assert other.claim(job.hash, job.key, job.kind, title=None, output=job.output)[0] == "claimed"
-        engine = Engine(backend, loaded.state, PlainReporter(err), project,
+        engine = Engine(backend, state, PlainReporter(err), project,
                         Options(render_timeout=120.0), clock=clock, sleep=clock.sleep)
-        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+        outcome = engine.run(plan_steps(compile(project), state, project))
     finally:
         other.close()
-        loaded.state.close()
+        state.close()
 
     assert outcome.unfinished == ["r01"] and outcome.exit_code == 3
     assert "r01: still being submitted by another vidbuild process after 120 s" in err.getvalue()
@@ -177,17 +177,16 @@ def test_a_resend_after_a_lost_reply_that_is_rate_limited_is_looked_up_again(tmp
     client = HeyGenClient("http://emulator.test", "key", transport=transport, sleep=lambda s: None)
     backend = Backend(client, "http://emulator.test", emulated=False, timing=Timing())
     project = write_project(tmp_path / "campaign", rows(1))
-    loaded = _load(str(project), None)
-    loaded.api = api
+    state = open_state(project)
     clock = FakeClock()
     err = io.StringIO()
     try:
-        engine = Engine(backend, loaded.state, PlainReporter(err), project, Options(),
+        engine = Engine(backend, state, PlainReporter(err), project, Options(),
                         clock=clock, sleep=clock.sleep)
-        outcome = engine.run(plan_steps(_jobs(loaded), loaded.state, project))
+        outcome = engine.run(plan_steps(compile(project, api=api), state, project))
         videos = emulator.videos()
     finally:
-        loaded.state.close()
+        state.close()
         client.close()
         emulator.close()
 

@@ -35,7 +35,7 @@ from vidbuild.heygen.client import (
     VideoStatus,
     VideoSummary,
 )
-from vidbuild.plan.decide import Step, Summary, plan_steps
+from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
 from vidbuild.run.retries import Retries, Retry

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from vidbuild import errors
-from vidbuild.plan.row_index import IndexEntry
+from vidbuild.planner.row_index import IndexEntry
 from vidbuild.report.manifest import write_manifest
 from vidbuild.run.files import check_inside
 from vidbuild.state.disk import DiskState

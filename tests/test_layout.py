@@ -11,12 +11,6 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "vidbuild"
 MAX_LINES = 400
-# Offenders on main that issue 12's other layout branches remove: commands/build.py (L1), over
-# 400 lines (L2's run/engine.py and report <-> run cycle are gone). The coordinator empties this
-# set as L1 lands; nothing else may be added to it.
-KNOWN_UNTIL_L1_L2: set[str] = {
-    "vidbuild.commands.build",                                # L1
-}
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:
@@ -98,22 +92,13 @@ def cycle_name(component: list[str]) -> str:
 
 def test_no_import_cycle_between_modules() -> None:
     found = [cycle_name(c) for c in cycles(import_graph())]
-    assert [c for c in found if c not in KNOWN_UNTIL_L1_L2] == []
+    assert found == []
 
 
 def test_no_module_is_over_400_lines() -> None:
     long = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
     assert {name: lines for name, lines in long.items()
-            if lines > MAX_LINES and name not in KNOWN_UNTIL_L1_L2} == {}
-
-
-def test_the_known_offenders_are_still_offending() -> None:
-    """An offender fixed on main leaves the list at once, so it can't hide a new one later."""
-    graph = import_graph()
-    offending = {cycle_name(c) for c in cycles(graph)} | {
-        name for name, path in modules().items()
-        if len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES}
-    assert KNOWN_UNTIL_L1_L2 <= offending
+            if lines > MAX_LINES} == {}
 
 
 def write_package(root: Path, files: dict[str, str]) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from buildkit import rows, write_project
 
-from vidbuild.plan.decide import (
+from vidbuild.planner.decide import (
     Step,
     Summary,
     decide,

@@ -22,7 +22,7 @@ from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, write_p
 import vidbuild.heygen.client._http
 from vidbuild import commands
 from vidbuild.heygen.routes import normalize_base_url
-from vidbuild.plan.up_to_date import input_files
+from vidbuild.planner.up_to_date import input_files
 from vidbuild.state.disk import DiskState
 from vidbuild.state.location import namespace_for
 

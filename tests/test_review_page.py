@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from vidbuild.plan.decide import Summary
+from vidbuild.planner.decide import Summary
 from vidbuild.report.review import ReviewRow, SceneView, render_page
 
 REPO = Path(__file__).resolve().parent.parent

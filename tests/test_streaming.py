@@ -3,31 +3,30 @@ must match its validated first, and nothing is printed or written from half-read
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from buildkit import rows, write_project, write_rows
 
+import vidbuild
 from vidbuild import commands
 from vidbuild.errors import InputsChangedError, ProjectError
-from vidbuild.heygen.backend import open_backend
-from vidbuild.plan.decide import Step, plan_steps
-from vidbuild.plan.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
-from vidbuild.plan.up_to_date import is_up_to_date, save
+from vidbuild.heygen.backend import BackendChoice, open_backend
+from vidbuild.pipeline import PlanOutcome
+from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
+from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import write_manifest
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.spec.expand import Job, expand_project
-from vidbuild.spec.project import Project, load_project
+from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskState
 from vidbuild.state.protocol import Record
 
-build_module = importlib.import_module("vidbuild.commands.build")
 WINDOW = 3
 
 
@@ -66,7 +65,7 @@ def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
                 expanded_at_first_done.append(count)
             yield job
 
-    backend = open_backend(project / ".vidbuild", {"VIDBUILD_EMULATOR_SPEED": "0.002"})
+    backend = open_backend(project / ".vidbuild", BackendChoice.emulator(speed="0.002"))
     try:
         engine = Engine(backend, state, reporter, project, Options(jobs=WINDOW))
         steps = plan_steps(expanded(expand_project(load_project(project))), state, project)
@@ -79,7 +78,7 @@ def run_engine(project: Path, state: DiskState) -> tuple[list[int], Tally, int]:
 
 def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.plan.decide.ROWS_AT_ONCE", 2)
+    monkeypatch.setattr("vidbuild.planner.decide.ROWS_AT_ONCE", 2)
     project = write_project(tmp_path / "campaign", rows(12))
     state = DiskState(project / ".vidbuild", "emulator")
     try:
@@ -94,24 +93,33 @@ def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
         state.close()
 
 
+class EditsBetweenThePasses(PlainReporter):
+    """Runs ``edit`` when the build reports its plan: every row has been read, validated and
+    planned, and the build is about to read them again to act."""
+
+    def __init__(self, edit: Callable[[], object]) -> None:
+        super().__init__(io.StringIO())
+        self.edit = edit
+
+    def planned(self, summary: Summary) -> None:
+        self.edit()
+        super().planned(summary)
+
+
 def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0")
     project = write_project(tmp_path / "campaign", rows(4))
     edited = rows(4)
     edited[2]["line"] = "edited mid-build"
-    passes: list[int] = []
 
-    def edit_before_the_second_pass(spec: Project, state_dir: Path | None = None, *,
-                                    api: str | None = None) -> Iterator[Job]:
-        passes.append(1)
-        if len(passes) == 2:
-            write_rows(project, edited)
-        return expand_project(spec, state_dir, api=api)
-
-    monkeypatch.setattr("vidbuild.spec.expand.expand_project", edit_before_the_second_pass)
-    with pytest.raises(InputsChangedError) as raised:
-        commands.build(str(project), stderr=io.StringIO())
+    reporter = EditsBetweenThePasses(lambda: write_rows(project, edited))
+    state = vidbuild.open_state(project)
+    try:
+        with pytest.raises(InputsChangedError) as raised:
+            vidbuild.build(project, state=state, reporter=reporter)
+    finally:
+        state.close()
 
     message = str(raised.value)
     assert message.startswith("the project's inputs changed during the build: row 3 was row r03 (hash ")
@@ -147,21 +155,26 @@ def test_a_mistake_in_the_last_row_prints_no_plan(tmp_path: Path) -> None:
     assert out.getvalue() == ""
 
 
-def test_build_q_decides_until_the_first_row_to_build_but_reads_every_row(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def pending(project: Path) -> PlanOutcome:
+    """``build -q`` through the library."""
+    state = vidbuild.open_state(project)
+    try:
+        return vidbuild.plan(project, state=state, options=vidbuild.PlanOptions(question=True))
+    finally:
+        state.close()
+
+
+def test_build_q_decides_until_the_first_row_to_build_but_reads_every_row(tmp_path: Path) -> None:
     project = write_project(tmp_path / "campaign", rows(5))
-    decided: list[str] = []
 
-    def counting(*args: Any, **kwargs: Any) -> Iterator[Step]:
-        for step in plan_steps(*args, **kwargs):   # looks rows up a page at a time, decides one by one
-            decided.append(step.key)
-            yield step
-
-    monkeypatch.setattr(build_module, "plan_steps", counting)
+    outcome = pending(project)
+    assert outcome.exit_code == 1
+    assert outcome.summary.counts == {"submit": 1}   # r01 decided, r02 to r05 only read
     assert commands.build(str(project), question=True) == 1
-    assert decided == ["r01"]
 
     write_rows(project, [*rows(5), {"id": "bad id", "name": "X", "line": "x"}])
+    with pytest.raises(ProjectError):
+        pending(project)
     with pytest.raises(ProjectError):
         commands.build(str(project), question=True)
 
@@ -188,7 +201,7 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
 
 
 def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.plan.up_to_date.PAGE_SIZE", 2)
+    monkeypatch.setattr("vidbuild.planner.up_to_date.PAGE_SIZE", 2)
     (tmp_path / "out").mkdir()
     outputs = []
     for n in range(5):

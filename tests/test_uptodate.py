@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import vidbuild
 from vidbuild import commands
-
-# The module, not the function of the same name that vidbuild.commands exports.
-build_module = importlib.import_module("vidbuild.commands.build")
 
 PROJECT = {
     "vidbuild.yaml": """
@@ -39,31 +36,36 @@ def built(write_tree: Callable[[dict[str, str]], Path], monkeypatch: pytest.Monk
     return root
 
 
-def watch_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """Record each time a build loads and expands the project (the shortcut never does)."""
-    calls: list[object] = []
-    real = build_module._load
-
-    def spy(*args: object, **kwargs: object) -> object:
-        calls.append(args)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(build_module, "_load", spy)
-    return calls
-
-
-def expands(root: Path, monkeypatch: pytest.MonkeyPatch, *, question: bool = False) -> bool:
-    """Run a build and tell whether it had to load and expand the project."""
-    calls = watch_loads(monkeypatch)
+def library_build(root: Path, *, question: bool = False,
+                  force: tuple[str, ...] = ()) -> tuple[bool, int, str]:
+    """Build (or, with ``question``, ``build -q``) through the library as the CLI does: whether
+    the project had to be loaded and its rows expanded (the snapshot did not answer), the exit
+    code, and what the reporter printed."""
     err = io.StringIO()
-    assert commands.build(str(root), question=question, stderr=err) == 0
-    assert "0 built, 2 up to date, 0 failed" in err.getvalue() or question
-    return bool(calls)
+    state = vidbuild.open_state(root)
+    try:
+        if question:
+            options = vidbuild.PlanOptions(question=True, force=force)
+            planned = vidbuild.plan(root, state=state, options=options)
+            return not planned.from_snapshot, planned.exit_code, ""
+        outcome = vidbuild.build(root, state=state, reporter=vidbuild.PlainReporter(err),
+                                 options=vidbuild.BuildOptions(force=force))
+        return not outcome.from_snapshot, outcome.exit_code, err.getvalue()
+    finally:
+        state.close()
 
 
-def test_an_unchanged_rerun_expands_nothing(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert not expands(built, monkeypatch)
-    assert not expands(built, monkeypatch, question=True)
+def expands(root: Path, *, question: bool = False) -> bool:
+    """Run a build and tell whether it had to load and expand the project."""
+    expanded, code, err = library_build(root, question=question)
+    assert code == 0
+    assert "0 built, 2 up to date, 0 failed" in err or question
+    return expanded
+
+
+def test_an_unchanged_rerun_expands_nothing(built: Path) -> None:
+    assert not expands(built)
+    assert not expands(built, question=True)
 
 
 @pytest.mark.parametrize("change", [
@@ -72,12 +74,10 @@ def test_an_unchanged_rerun_expands_nothing(built: Path, monkeypatch: pytest.Mon
     lambda root: (root / "templates/outro.yaml").write_text("voice: {text: Bye}\n"),
     lambda root: (root / "vidbuild.yaml").write_text((root / "vidbuild.yaml").read_text() + "\n"),
 ], ids=["data", "included template", "new template that may shadow a built-in", "project file"])
-def test_any_changed_input_takes_the_full_path(built: Path, monkeypatch: pytest.MonkeyPatch,
-                                               change: Callable[[Path], object]) -> None:
+def test_any_changed_input_takes_the_full_path(built: Path, change: Callable[[Path], object]) -> None:
     change(built)
-    calls = watch_loads(monkeypatch)
-    commands.build(str(built), stderr=io.StringIO())
-    assert calls
+    expanded, _, _ = library_build(built)
+    assert expanded
 
 
 @pytest.mark.parametrize("change", [
@@ -86,17 +86,17 @@ def test_any_changed_input_takes_the_full_path(built: Path, monkeypatch: pytest.
     lambda root: (root / "out/manifest.json").unlink(),
 ], ids=["output deleted", "output altered", "manifest deleted"])
 def test_a_changed_output_takes_the_full_path_and_is_repaired(
-        built: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Path], object]) -> None:
+        built: Path, change: Callable[[Path], object]) -> None:
     video = (built / "out/a.mp4").read_bytes()
     change(built)
-    calls = watch_loads(monkeypatch)
-    assert commands.build(str(built), stderr=io.StringIO()) == 0
-    assert calls
+    expanded, code, _ = library_build(built)
+    assert code == 0
+    assert expanded
     assert (built / "out/a.mp4").read_bytes() == video
     assert (built / "out/manifest.json").is_file()
 
 
-def test_a_forced_rebuild_never_takes_the_shortcut(built: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = watch_loads(monkeypatch)
-    assert commands.build(str(built), force=["a"], stderr=io.StringIO()) == 0
-    assert calls
+def test_a_forced_rebuild_never_takes_the_shortcut(built: Path) -> None:
+    expanded, code, _ = library_build(built, force=("a",))
+    assert code == 0
+    assert expanded

@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from buildkit import LoopbackHeyGen, manifest, run_vidbuild, short_timeout
+from buildkit import LoopbackHeyGen, build_with_client_timeout, manifest, run_vidbuild
 
 from vidbuild import commands
-from vidbuild.commands.build import _jobs, _load
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen.backend import Backend, Timing
 from vidbuild.heygen.client import HeyGenClient
-from vidbuild.plan.decide import plan_steps
+from vidbuild.pipeline import compile, open_state
+from vidbuild.planner.decide import plan_steps
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.run.outcome import Outcome
@@ -140,13 +139,10 @@ def test_a_lost_v3_reply_is_resent_under_its_key_and_makes_one_video(tmp_path: P
     heygen.assert_all_built(project, ["r1"])
 
 
-def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_resend_while_the_first_is_in_flight_waits_for_it(tmp_path: Path, heygen: LoopbackHeyGen) -> None:
     project = campaign(tmp_path / "project", ["r1", "r3"])
     heygen.restart(faults={"slow:submit": 1.0}, slow_seconds=0.3)
-    short_timeout(monkeypatch, 0.1)
-
-    code, err = build(project)
+    code, err = build_with_client_timeout(project, 0.1)
 
     assert code == 0, err
     assert any(r.status == 409 for r in heygen.submits())   # request_in_progress: waited out
@@ -275,14 +271,13 @@ def test_a_server_without_v3_stops_a_v3_row_located_and_sends_it_through_legacy_
     outcomes: list[Outcome] = []
     try:
         for api in ("auto", "legacy"):
-            loaded = _load(str(project), None)
-            loaded.api = api
+            state = open_state(project)
             err = io.StringIO()
             try:
-                engine = Engine(backend, loaded.state, PlainReporter(err), project, Options())
-                outcomes.append(engine.run(plan_steps(_jobs(loaded), loaded.state, project)))
+                engine = Engine(backend, state, PlainReporter(err), project, Options())
+                outcomes.append(engine.run(plan_steps(compile(project, api=api), state, project)))
             finally:
-                loaded.state.close()
+                state.close()
         videos = emulator.videos()
     finally:
         client.close()

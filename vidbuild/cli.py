@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from vidbuild import __version__
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
 from vidbuild.heygen.routes import API_CHOICES
+from vidbuild.version import __version__
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted."""
@@ -202,31 +202,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     from vidbuild import commands
+    from vidbuild.heygen.choice import BackendChoice
 
+    # The one reading of HEYGEN_API_KEY / HEYGEN_API_BASE / VIDBUILD_TIMING_SCALE per command.
+    api = BackendChoice.from_env()
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api),
+        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api),
         "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
-                                        force=a.force, api=a.api, state_url=a.state_url),
+                                        force=a.force, api=a.api, state_url=a.state_url, backend=api),
         "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
                                           render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url),
+                                          state_url=a.state_url, backend=api),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
-                                            state_url=a.state_url),
+                                            state_url=a.state_url, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
-                                            api=a.api, open_page=a.open),
+                                            api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
         "clean": lambda a: commands.clean(a.path, state_dir=a.state_dir, yes=a.yes,
-                                          state_url=a.state_url),
+                                          state_url=a.state_url, backend=api),
         "adopt": lambda a: commands.adopt(a.path, a.key, a.video_id, state_dir=a.state_dir,
-                                          state_url=a.state_url),
+                                          state_url=a.state_url, backend=api),
         "avatars": lambda a: commands.show_catalogue("avatars", a.path, state_dir=a.state_dir,
-                                                     json_output=a.json, refresh=a.refresh),
+                                                     json_output=a.json, refresh=a.refresh, backend=api),
         "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,
-                                                    json_output=a.json, refresh=a.refresh),
+                                                    json_output=a.json, refresh=a.refresh, backend=api),
         "emulator": lambda a: commands.emulator(a.host, a.port),
     }
     return handlers[args.command](args)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from vidbuild.commands.adopt import adopt
-from vidbuild.commands.build import build, clean, plan, status
+from vidbuild.commands.build import build, plan, status
 from vidbuild.commands.catalogue import emulator, show_catalogue
+from vidbuild.commands.clean import clean
 from vidbuild.commands.compile import compile_bodies, validate
 from vidbuild.commands.init import init
 from vidbuild.commands.review import review

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from vidbuild.errors import EXIT_OK, InvalidRequestError, NotFoundError, UsageError
+from vidbuild.heygen.choice import BackendChoice
 from vidbuild.spec.project import Project, load_project
 from vidbuild.state.location import open_state, state_root
 from vidbuild.state.location import state_url as chosen_state_url
@@ -22,7 +23,8 @@ _VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
 
 def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = None,
-          stderr: TextIO | None = None, state_url: str | None = None) -> int:
+          stderr: TextIO | None = None, state_url: str | None = None,
+          backend: BackendChoice | None = None) -> int:
     """Record ``video_id`` as the video of row ``key``'s current body, so the next build polls
     and downloads it instead of submitting (and paying for) a new one.
 
@@ -30,25 +32,26 @@ def adopt(path: str | None, key: str, video_id: str, *, state_dir: str | None = 
     the API, failed, carries another request's ``callback_id`` or is already another row's
     video, or a live build is submitting the row. The API is asked about the video (status only).
     """
-    from vidbuild.heygen.backend import backend_namespace, open_backend
+    from vidbuild.heygen.backend import open_backend
 
+    choice = backend or BackendChoice.from_env()
     if not _VIDEO_ID.match(video_id):
         raise UsageError(f"{video_id!r} is not a video ID")
     url = chosen_state_url(state_url, state_dir)
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    state = open_state(root, backend_namespace(), url=url, project=project.name)
+    state = open_state(root, choice.namespace, url=url, project=project.name)
     err = stderr or sys.stderr
     try:
         job = _row(project, key)
         current = state.get(job.hash)
         _check_free(state, job, current, video_id)
-        backend = open_backend(root)
-        print(backend.banner, file=err)
+        client = open_backend(root, choice)
+        print(client.banner, file=err)
         try:
-            status = _checked_status(backend.client.status, job, video_id)
+            status = _checked_status(client.client.status, job, video_id)
         finally:
-            backend.close()
+            client.close()
         _record(state, job, video_id)
     finally:
         state.close()
@@ -93,8 +96,8 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 
 
 def _record(state: State, job: Job, video_id: str) -> None:
-    from vidbuild.plan.decide import field_digests
-    from vidbuild.plan.up_to_date import forget
+    from vidbuild.planner.decide import field_digests
+    from vidbuild.planner.up_to_date import forget
 
     # A fresh claim keeps any earlier video in earlier_video_ids, so reconciling never takes it.
     _, record = state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),

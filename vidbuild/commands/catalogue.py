@@ -18,6 +18,7 @@ from vidbuild.state.location import state_root
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
+    from vidbuild.heygen.choice import BackendChoice
     from vidbuild.spec.expand import Job
     from vidbuild.spec.scenes import SceneTemplate
 
@@ -54,23 +55,24 @@ def fetch_catalogue(backend: Backend, root: Path, name: str, *, refresh: bool = 
         state.close()
 
 
-def _backend(root: Path, stderr: TextIO) -> Backend:
+def _backend(root: Path, choice: BackendChoice | None, stderr: TextIO) -> Backend:
     from vidbuild.heygen.backend import open_backend
 
-    backend = open_backend(root)
+    backend = open_backend(root, choice)
     print(backend.banner, file=stderr)
     return backend
 
 
 def show_catalogue(name: str, path: str | None, *, state_dir: str | None = None, json_output: bool = False,
-                   refresh: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+                   refresh: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None,
+                   backend: BackendChoice | None = None) -> int:
     """Print the avatars (and talking photos) or voices as a table, or as JSON."""
     root = catalogue_state_root(path, state_dir)
-    backend = _backend(root, stderr or sys.stderr)
+    client = _backend(root, backend, stderr or sys.stderr)
     try:
-        catalogue = fetch_catalogue(backend, root, name, refresh=refresh)
+        catalogue = fetch_catalogue(client, root, name, refresh=refresh)
     finally:
-        backend.close()
+        client.close()
     stream = stdout or sys.stdout
     catalogue.pop("fetched_at", None)
     if json_output:
@@ -99,7 +101,7 @@ def _table(stream: TextIO, header: list[str], rows: list[list[Any]]) -> None:
 
 
 def check_online(project: Project, jobs: Iterable[Job], *, state_dir: str | None = None,
-                 stderr: TextIO | None = None) -> None:
+                 stderr: TextIO | None = None, backend: BackendChoice | None = None) -> None:
     """Raise ProjectError naming each unknown avatar, talking photo or voice ID, its scene and rows.
 
     Against the emulator (no key) with its default lenient catalogue, which a build would get
@@ -112,17 +114,17 @@ def check_online(project: Project, jobs: Iterable[Job], *, state_dir: str | None
     if not uses:
         return
     root = state_root(project.root, state_dir)
-    backend = _backend(root, stderr or sys.stderr)
+    client = _backend(root, backend, stderr or sys.stderr)
     try:
-        avatars = fetch_catalogue(backend, root, "avatars")
-        voices = fetch_catalogue(backend, root, "voices")
+        avatars = fetch_catalogue(client, root, "avatars")
+        voices = fetch_catalogue(client, root, "voices")
     finally:
-        backend.close()
+        client.close()
     known = {"avatar_id": {a.get("avatar_id") for a in avatars["avatars"]},
              "talking_photo_id": {p.get("talking_photo_id") for p in avatars["talking_photos"]},
              "voice_id": {v.get("voice_id") for v in voices["voices"]}}
     unknown = [use for use in uses if use[2] not in known[use[1]]]
-    if unknown and backend.lenient_catalogue:
+    if unknown and client.lenient_catalogue:
         named = dict.fromkeys(f"{field} {value}" for _, field, value in unknown)
         print(unknown_ids_note(list(named)), file=stderr or sys.stderr)
         return

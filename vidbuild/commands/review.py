@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vidbuild.errors import EXIT_OK, UsageError
-from vidbuild.plan.decide import Summary, plan_steps
+from vidbuild.heygen.choice import BackendChoice
+from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.report import review as review_page
 from vidbuild.report.review import Catalogue, ReviewRow
 from vidbuild.spec.project import Project, display_path, load_project
@@ -20,7 +21,8 @@ from vidbuild.state.protocol import State
 
 def review(path: str | None, *, state_dir: str | None = None, state_url: str | None = None,
            api: str | None = None, open_page: bool = False,
-           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+           stdout: TextIO | None = None, stderr: TextIO | None = None,
+           backend: BackendChoice | None = None) -> int:
     """Write ``review.html`` beside the manifest (see ``report.review.page_path``) and print its
     path; ``open_page``: also open it in the default browser. Sends nothing to HeyGen.
 
@@ -28,11 +30,9 @@ def review(path: str | None, *, state_dir: str | None = None, state_url: str | N
     overwrite a row's output, InvalidRequestError when its directory leads out of the project or
     onto one of its inputs, LocalWriteError when it can't be written.
     """
-    from vidbuild.heygen.backend import backend_namespace
-
     project = load_project(path)
     root = state_root(project.root, state_dir)
-    namespace = backend_namespace()
+    namespace = (backend or BackendChoice.from_env()).namespace
     catalogue = _cached_catalogue(root, namespace)
     state = open_state(root, namespace, url=chosen_state_url(state_url, state_dir), project=project.name)
     try:

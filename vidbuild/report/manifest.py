@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
 from vidbuild.errors import LocalWriteError
-from vidbuild.plan.row_index import IndexEntry
+from vidbuild.planner.row_index import IndexEntry
 from vidbuild.run.files import check_inside
 from vidbuild.spec.protected import ProtectedFiles
 from vidbuild.state.protocol import Record, State, with_records

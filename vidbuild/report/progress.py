@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Step, Summary
+    from vidbuild.planner.decide import Step, Summary
     from vidbuild.run.outcome import Outcome, Reporter
     from vidbuild.state.protocol import Record
 

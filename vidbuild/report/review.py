@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from vidbuild.plan.decide import CREDITS_PER_MINUTE, Step, Summary, estimate_seconds
+from vidbuild.planner.decide import CREDITS_PER_MINUTE, Step, Summary, estimate_seconds
 from vidbuild.report.manifest import manifest_dir
 
 PAGE_NAME = "review.html"

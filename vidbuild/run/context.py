@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
-from vidbuild.plan.decide import estimate_seconds
+from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.files import has_own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
 from vidbuild.run.retries import Retries, Retry
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from vidbuild.heygen.backend import Timing
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.options import Options
     from vidbuild.run.outcome import Reporter
     from vidbuild.run.window import Task, Window

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, NotFoundError, TransportError, UnsafeOutputError
 from vidbuild.heygen.client import DamagedDownloadError
-from vidbuild.plan.decide import file_checksum
+from vidbuild.planner.decide import file_checksum
 from vidbuild.run.files import check_inside, temporary_sibling
 from vidbuild.run.retries import Retry
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.state.protocol import Record
 

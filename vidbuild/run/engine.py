@@ -32,7 +32,7 @@ from vidbuild.run.window import Task, Window
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.outcome import Outcome, Reporter
     from vidbuild.run.pacing import Pacer
     from vidbuild.state.protocol import State

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vidbuild.errors import UnsafeOutputError
-from vidbuild.plan.decide import holds_video
+from vidbuild.planner.decide import holds_video
 from vidbuild.spec.protected import ProtectedFiles
 from vidbuild.state.protocol import Record
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
 
 TAKE_SECONDS = 0.05   # the longest the engine spends taking rows before it tends to its timers
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, EXIT_UNFINISHED
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Step, Summary
+    from vidbuild.planner.decide import Step, Summary
     from vidbuild.state.protocol import Record
 
 

@@ -34,13 +34,13 @@ from vidbuild.errors import (
     RouteGoneError,
     TransportError,
 )
-from vidbuild.plan.decide import estimate_seconds
+from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.retries import Retry
 from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient, VideoStatus
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.run.download import Downloader
     from vidbuild.state.protocol import Record

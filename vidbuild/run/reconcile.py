@@ -25,7 +25,7 @@ from vidbuild.run.submit import RESENDS_BEFORE_LOOKUP, resendable
 from vidbuild.state.protocol import Record
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.run.recover import Recovery
     from vidbuild.run.submit import Submitter

@@ -35,7 +35,7 @@ from vidbuild.spec.hashing import TITLE_MARKER_DIGITS, find_title_marker, title_
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import VideoStatus, VideoSummary
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.state.protocol import Record
 

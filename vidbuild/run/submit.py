@@ -33,13 +33,13 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.heygen.routes import IDEMPOTENCY_WINDOW_SECONDS
-from vidbuild.plan.decide import field_digests
+from vidbuild.planner.decide import field_digests
 from vidbuild.run.retries import Retry
 from vidbuild.state.protocol import KeyEntry, Record
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.run.context import RunContext
     from vidbuild.run.recover import Recovery
     from vidbuild.spec.expand import Job

@@ -19,7 +19,7 @@ from vidbuild.run.intake import Intake
 from vidbuild.run.outcome import Outcome
 
 if TYPE_CHECKING:
-    from vidbuild.plan.decide import Step
+    from vidbuild.planner.decide import Step
     from vidbuild.state.protocol import Record
 
 # What a timer does when it is due: read the status, fetch the file, look a lost submission up,

@@ -69,6 +69,7 @@ from vidbuild.errors import (
     UsageError,
 )
 from vidbuild.heygen import routes
+from vidbuild.heygen.choice import BackendChoice
 from vidbuild.heygen.client._auth import ApiKeyAuth
 from vidbuild.heygen.client._http import (
     DEFAULT_TIMEOUT,
@@ -170,11 +171,11 @@ class HeyGenClient:
                  transport: httpx.BaseTransport | None = None, *,
                  on_retry: Callable[[RetryEvent], None] | None = None) -> HeyGenClient:
         """A client for ``HEYGEN_API_KEY`` at ``HEYGEN_API_BASE`` (default: HeyGen itself)."""
-        api_key = environ.get("HEYGEN_API_KEY", "").strip()
-        if not api_key:
+        choice = BackendChoice.from_env(environ)
+        if not choice.api_key:
             raise AuthError("HEYGEN_API_KEY is not set")
-        base_url = environ.get("HEYGEN_API_BASE", "").strip() or routes.DEFAULT_BASE_URL
-        return cls(base_url, api_key, transport=transport, on_retry=on_retry)
+        return cls(choice.api_base or routes.DEFAULT_BASE_URL, choice.api_key, transport=transport,
+                   on_retry=on_retry)
 
     def __repr__(self) -> str:
         return f"HeyGenClient(base_url={self._base_url!r})"

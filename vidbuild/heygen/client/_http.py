@@ -14,7 +14,6 @@ from typing import Any, NoReturn, TypeVar
 
 import httpx
 
-from vidbuild import __version__
 from vidbuild.errors import (
     ApiError,
     ExpiredUrlError,
@@ -27,6 +26,7 @@ from vidbuild.errors import (
 from vidbuild.heygen.client._auth import ApiKeyAuth
 from vidbuild.heygen.client._gone import RouteCheck
 from vidbuild.heygen.client._outcome import UNCERTAIN_HINT, error_kind, read_data, read_error
+from vidbuild.version import __version__
 
 log = logging.getLogger("vidbuild.heygen.client")
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidbuild import __version__
 from vidbuild.checksum import feed, file_chunks
 from vidbuild.resources import template_tree
 from vidbuild.state.protocol import State
+from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
 SNAPSHOT_FORMAT = 2   # 2: outputs in pages

@@ -1,0 +1,188 @@
+"""The build, end to end: answer an unchanged rerun from the snapshot, else read every row once to
+validate, plan and index it, clean up after killed builds, read the rows again to submit, poll and
+download what the plan says, then write the manifest and take a new snapshot."""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vidbuild.errors import EXIT_OK
+from vidbuild.heygen.choice import BackendChoice
+from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
+from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
+from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
+from vidbuild.planner.decide import Summary, plan_steps
+from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
+from vidbuild.report.progress import PlainReporter
+from vidbuild.run.outcome import Reporter
+from vidbuild.spec.project import Project, display_path
+from vidbuild.spec.rows import empty_rows_note
+from vidbuild.state.locks import BuildLock
+from vidbuild.state.protocol import State
+
+if TYPE_CHECKING:
+    from vidbuild.heygen.backend import Backend
+    from vidbuild.planner.up_to_date import InputsSeen
+    from vidbuild.run.engine import Options
+    from vidbuild.run.outcome import Outcome
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.protected import ProtectedFiles
+
+RENDER_RATIO = "render_ratio"   # state's meta entry: the render pace the last build learned
+
+
+def build(project: ProjectSource, *, state: State, backend: BackendChoice | Backend | None = None,
+          reporter: Reporter | None = None, options: BuildOptions | None = None) -> BuildOutcome:
+    """Submit what changed, poll, download, write the manifest (``out/manifest.json`` and ``.csv``).
+
+    ``project``: a parsed ``Project``, or its path (then parsed only if the snapshot does not
+    answer). ``state``: the store (see ``open_state``), which the caller closes. ``backend``: a
+    ``BackendChoice`` (opened only if a row needs the API, and closed again) or an open
+    ``Backend`` (the caller's to close); default: the environment's choice. ``reporter``: hears
+    every event (default: plain lines on stderr). Raises ProjectError (nothing sent) for a mistake
+    in the project or any row, UsageError, InputsChangedError when a row changed between the two
+    reads, StateError; failures of single videos are counted in the outcome instead.
+    """
+    options = options or BuildOptions()
+    choice = backend or BackendChoice.from_env()
+    reporter = reporter or PlainReporter()
+    if options.snapshot and not options.force:
+        unchanged = unchanged_videos(state, project_root(project))
+        if unchanged is not None:
+            return _answered_from_snapshot(unchanged, choice, reporter)
+    # Before the project file is parsed: a change from here on must keep the build from counting
+    # as a snapshot of these inputs.
+    from vidbuild.planner.up_to_date import file_stat
+
+    stat = {str(project_file(project)): file_stat(project_file(project))}
+    return _Build(parsed(project), state, choice, reporter, options).run(stat)
+
+
+def _answered_from_snapshot(videos: int, backend: BackendChoice | Backend,
+                            reporter: Reporter) -> BuildOutcome:
+    reporter.banner(backend.banner)
+    reporter.planned(Summary(Counter({"up-to-date": videos})))
+    outcome = BuildOutcome(cached=videos, from_snapshot=True)
+    reporter.finished(outcome)
+    return outcome
+
+
+class _Build:
+    """One build's collaborators: the project, its state and state directory, the backend, the
+    reporter and the options."""
+
+    def __init__(self, project: Project, state: State, backend: BackendChoice | Backend,
+                 reporter: Reporter, options: BuildOptions) -> None:
+        self.project = project
+        self.root = project.root
+        self.state = state
+        self.state_dir = state_directory(project, options.state_dir, state)
+        self.backend = backend
+        self.reporter = reporter
+        self.options = options
+
+    def run(self, stats: dict[str, tuple[int, ...] | None]) -> BuildOutcome:
+        engine_options = self._engine_options()
+        seen = inputs_seen(self.project, self.state, stats)
+        with RowIndex() as index:
+            return self._validated(index, engine_options, seen)
+
+    def _engine_options(self) -> Options:
+        from vidbuild.run.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
+
+        options = self.options
+        return Options(jobs=options.jobs or DEFAULT_JOBS, fail_fast=options.fail_fast,
+                       render_ratio=self.state.get_meta(RENDER_RATIO), protected=self._protected(),
+                       render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT)
+
+    def _jobs(self, index: RowIndex | None = None) -> Iterator[Job]:
+        rows = jobs(self.project, self.state_dir, self.options.api, self.options.force)
+        return rows if index is None else indexed(rows, index)
+
+    def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
+        """Read every row once to validate, plan and index it (keeping no body), then again to act."""
+        summary = Summary()
+        for step in plan_steps(self._jobs(index), self.state, self.root, self.options.force):
+            summary.add(step)
+        with BuildLock(self.root) as lock:
+            if lock.alone():
+                self._clean_leftovers(index)
+            lock.share()
+            return self._act(index, engine_options, summary, seen)
+
+    def _act(self, index: RowIndex, engine_options: Options, summary: Summary,
+             seen: InputsSeen) -> BuildOutcome:
+        if not summary.up_to_date:
+            forget(self.state)
+        backend, owned = self._open_backend()
+        try:
+            if self.project.empty_rows:
+                self.reporter.note(None, empty_rows_note(self.project).lstrip(", "))
+            self.reporter.planned(summary)
+            outcome = self._engine_run(backend, index, engine_options)
+            for text in backend.notes():
+                self.reporter.note(None, text)
+        finally:
+            if owned:
+                backend.close()
+            manifest = self._write_manifest(index)
+        if outcome.exit_code == EXIT_OK:
+            changed = remember_complete_build(self.project, self.state, index, manifest, seen)
+            if changed:
+                shown = ", ".join(display_path(Path(name)) for name in changed[:3])
+                more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+                outcome.stopped = (f"the project's inputs changed during the build ({shown}{more}): "
+                                   f"what was built is kept; run vidbuild build again")
+        self.reporter.finished(outcome)
+        return outcome
+
+    def _engine_run(self, backend: Backend, index: RowIndex, engine_options: Options) -> BuildOutcome:
+        from vidbuild.run.engine import Engine
+
+        engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
+        again = same_as_indexed(self._jobs(), index)
+        try:
+            outcome = engine.run(plan_steps(again, self.state, self.root, self.options.force))
+        finally:
+            if engine.pacer.learned:   # the next build starts from this build's pace
+                self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+        return _build_outcome(outcome)
+
+    def _open_backend(self) -> tuple[Backend, bool]:
+        """The backend, and whether this build opened it (and so closes it)."""
+        if isinstance(self.backend, BackendChoice):
+            from vidbuild.heygen.backend import open_backend
+
+            backend, owned = open_backend(self.state_dir, self.backend), True
+        else:
+            backend, owned = self.backend, False
+        self.reporter.banner(backend.banner)
+        return backend, owned
+
+    def _clean_leftovers(self, index: RowIndex) -> None:
+        """Remove temporary files killed builds left beside the outputs and the manifest."""
+        from vidbuild.report.manifest import shared_dir
+        from vidbuild.run.files import remove_leftovers
+
+        directories = {posixpath.dirname(row.output) or "." for row in index.entries()}
+        manifest = shared_dir(self.root, directories)
+        remove_leftovers([manifest, *(self.root / directory for directory in sorted(directories))])
+
+    def _write_manifest(self, index: RowIndex) -> Path:
+        from vidbuild.report.manifest import write_manifest
+
+        return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected())
+
+    def _protected(self) -> ProtectedFiles:
+        from vidbuild.spec.protected import ProtectedFiles
+
+        return ProtectedFiles.of(self.project, self.state_dir)
+
+
+def _build_outcome(outcome: Outcome) -> BuildOutcome:
+    return BuildOutcome(**{field.name: getattr(outcome, field.name) for field in dataclasses.fields(outcome)})
