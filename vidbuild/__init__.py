@@ -4,6 +4,13 @@ The library: ``build``, ``plan``, ``status`` and ``compile`` (see ``vidbuild.pip
 openers ``load_project``, ``open_state``, ``choose_backend`` and ``open_backend``, and the option,
 outcome, reporter and view types. They are imported on first use (PEP 562), so that importing
 ``vidbuild`` (and ``vidbuild --help``) loads no HTTP, template or schema library.
+
+The packages, in the order a build goes through them: ``spec`` (read the project and its rows,
+render each into a request body, hash it) → ``planner`` (decide per row: submit, poll, download,
+up-to-date) → ``run`` (submit, poll, reconcile, download within a bounded window) → ``report``
+(progress, tables, manifest, review page). Beside them: ``state`` (what was paid for, on disk or in
+PostgreSQL), ``heygen`` (the client, HeyGen's routes, the backend choice), ``emulator``;
+``pipeline`` strings the stages into the functions above, and ``cli``/``commands`` parse argv.
 """
 
 from __future__ import annotations

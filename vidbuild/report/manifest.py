@@ -112,7 +112,7 @@ class _JsonList:
 def _atomic(path: Path) -> Iterator[TextIO]:
     """A temporary file beside ``path``, renamed over it only if the block completes."""
     # Not mkstemp, whose 0600 the rename would keep: the manifest gets the umask's permissions,
-    # as the videos do. The name is one outputs.TEMPORARY_NAME knows (a killed build's is cleaned).
+    # as the videos do. The name is one run.files.TEMPORARY_NAME knows (a killed build's is cleaned).
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with temporary.open("x", encoding="utf-8", newline="") as stream:

@@ -275,7 +275,7 @@ class HeyGenClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
         # A hidden sibling, so the rename stays on one filesystem; created with open() rather
         # than mkstemp so the finished file gets the usual umask permissions, not 0600.
-        # The name is one outputs.TEMPORARY_NAME knows, so a build killed meanwhile leaves
+        # The name is one run.files.TEMPORARY_NAME knows, so a build killed meanwhile leaves
         # nothing the next build won't clean.
         temp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
         temp.open("xb").close()
