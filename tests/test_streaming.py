@@ -186,12 +186,14 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
     try:
         if entries:
             state.record(Record(hash=entries[0].hash, key=entries[0].key, kind="video", status="downloaded",
-                                video_id="v0", video_url="https://x/v0.mp4", output=entries[0].output))
+                                video_id="v0", video_url="https://x/v0.mp4", output=entries[0].output,
+                                checksum="c0", size=7))
         path = write_manifest(tmp_path, "ünïcode", lambda: iter(entries), state)
-        expected = {"project": "ünïcode", "videos": [
+        expected = {"project": "ünïcode", "api": "ns", "videos": [
             {"key": e.key, "hash": e.hash, "video_id": "v0" if n == 0 else None,
              "status": "done" if n == 0 else "not-built", "output": e.output if n == 0 else None,
-             "video_url": "https://x/v0.mp4" if n == 0 else None, "thumbnail_url": None, "error": None}
+             "video_url": "https://x/v0.mp4" if n == 0 else None, "thumbnail_url": None, "error": None,
+             "checksum": "c0" if n == 0 else None, "size": 7 if n == 0 else None}
             for n, e in enumerate(entries)]}
     finally:
         state.close()

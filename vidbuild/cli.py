@@ -93,6 +93,12 @@ def _state_url_arg(parser: argparse.ArgumentParser) -> None:
                              "every runner that names it (default: $VIDBUILD_STATE_URL, else --state-dir)")
 
 
+def _shard_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard", metavar="K/N", default=None,
+                        help="only part K of N (say 2/3), split by a digest of each row's key: N "
+                             "jobs given 1/N … N/N cover every row once (share a --state-url)")
+
+
 def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
                             description="For each row: submit (new or changed, naming the fields), "
@@ -103,6 +109,7 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
     parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
+    _shard_arg(parser)
     _api_arg(parser)
 
 
@@ -130,6 +137,7 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    _shard_arg(parser)
     _api_arg(parser)
 
 
@@ -140,12 +148,14 @@ def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
+    _shard_arg(parser)
 
 
 def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("clean", help="remove the state directory (asks first)",
                             description="Delete vidbuild's state for the project. Downloaded videos "
-                                        "stay; the next build treats every row as new.")
+                                        "stay; the next build trusts those the manifest lists with "
+                                        "their checksum, and treats every other row as new.")
     _project_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
@@ -163,6 +173,31 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _project_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
+
+
+def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("state", help="export or import the project's state (JSON lines)",
+                            description="Move state between a laptop, a state directory and a "
+                                        "database: export writes every record as JSON lines, "
+                                        "import merges them, never overwriting a newer record.")
+    actions = parser.add_subparsers(dest="state_command", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write every record as JSON lines",
+                                description="Write the project's state for the current API as JSON "
+                                            "lines (a header, then one record per content hash).")
+    _project_arg(export)
+    export.add_argument("-o", "--output", metavar="FILE", default=None,
+                        help="write to FILE (default: stdout)")
+    _state_arg(export)
+    _state_url_arg(export)
+    imported = actions.add_parser("import", help="merge an export into this state",
+                                  description="Merge an export into the project's state for the "
+                                              "current API; a record already there is replaced only "
+                                              "by a newer one (a later claim, or the same claim "
+                                              "written later). Every line is checked first.")
+    imported.add_argument("source", metavar="FILE", help="the export to read (- for stdin)")
+    _project_arg(imported)
+    _state_arg(imported)
+    _state_url_arg(imported)
 
 
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
@@ -192,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _status, _review, _clean, _init, _schema, _adopt):
+    for add in (_validate, _compile, _plan, _build, _status, _review, _clean, _init, _schema, _adopt, _state):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -211,14 +246,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
-                                        force=a.force, api=a.api, state_url=a.state_url, backend=api),
+                                        force=a.force, api=a.api, state_url=a.state_url, backend=api,
+                                        shard=a.shard),
         "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
                                           render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url, backend=api),
+                                          state_url=a.state_url, backend=api, shard=a.shard),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
-                                            state_url=a.state_url, backend=api),
+                                            state_url=a.state_url, backend=api, shard=a.shard),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
                                             api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
@@ -231,8 +267,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,
                                                     json_output=a.json, refresh=a.refresh, backend=api),
         "emulator": lambda a: commands.emulator(a.host, a.port),
+        "state": _state_action,
     }
     return handlers[args.command](args)
+
+
+def _state_action(args: argparse.Namespace) -> int:
+    from vidbuild import commands
+
+    if args.state_command == "export":
+        return commands.export_state(args.path, output=args.output, state_dir=args.state_dir,
+                                     state_url=args.state_url)
+    return commands.import_state(args.path, args.source, state_dir=args.state_dir, state_url=args.state_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ from vidbuild.commands.compile import compile_bodies, validate
 from vidbuild.commands.init import init
 from vidbuild.commands.review import review
 from vidbuild.commands.schema import schema
+from vidbuild.commands.state import export as export_state
+from vidbuild.commands.state import import_ as import_state
 
-__all__ = ["adopt", "build", "clean", "compile_bodies", "emulator", "init", "plan", "review", "schema",
-           "show_catalogue", "status", "validate"]
+__all__ = ["adopt", "build", "clean", "compile_bodies", "emulator", "export_state", "import_state", "init",
+           "plan", "review", "schema", "show_catalogue", "status", "validate"]

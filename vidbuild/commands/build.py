@@ -12,19 +12,22 @@ from vidbuild.pipeline import BuildOptions, PlanOptions, open_project
 from vidbuild.pipeline import build as run_build
 from vidbuild.pipeline import plan as run_plan
 from vidbuild.pipeline import status as run_status
+from vidbuild.planner.shard import parse_shard
 from vidbuild.report.progress import choose_reporter
 from vidbuild.report.tables import PlanTable, StatusTable
 
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
          force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
-         state_url: str | None = None, backend: BackendChoice | None = None) -> int:
-    """Say what a build would do for each row, why, and through which API; sends nothing."""
+         state_url: str | None = None, backend: BackendChoice | None = None, shard: str | None = None) -> int:
+    """Say what a build would do for each row (of ``shard``, "K/N"), why, and through which API;
+    sends nothing."""
+    part = parse_shard(shard) if shard is not None else None
     choice = backend or BackendChoice.from_env()
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_plan(project, state=state, view=PlanTable(stdout or sys.stdout, json_output=json_output),
-                 options=PlanOptions(force=force, api=api, state_dir=state_dir))
+                 options=PlanOptions(force=force, api=api, state_dir=state_dir, shard=part))
     finally:
         state.close()
     return EXIT_OK
@@ -35,18 +38,21 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
           api: str | None = None, state_url: str | None = None,
           stdout: TextIO | None = None, stderr: TextIO | None = None,
-          backend: BackendChoice | None = None) -> int:
+          backend: BackendChoice | None = None, shard: str | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
+
+    ``shard`` ("K/N"): only that part of the rows (see ``vidbuild.planner.shard``).
 
     ``-n`` prints the plan, ``-q`` only says (by its exit code) whether anything is pending.
     """
+    part = parse_shard(shard) if shard is not None else None
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
-                           api=api, state_dir=state_dir, snapshot=not json_output)
+                           api=api, state_dir=state_dir, snapshot=not json_output, shard=part)
     choice = backend or BackendChoice.from_env()
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         if question:
-            planning = PlanOptions(force=force, api=api, state_dir=state_dir, question=True)
+            planning = PlanOptions(force=force, api=api, state_dir=state_dir, question=True, shard=part)
             return run_plan(project, state=state, options=planning).exit_code
         if dry_run:
             run_plan(project, state=state, view=PlanTable(stdout or sys.stdout, json_output=json_output),
@@ -60,13 +66,15 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
            stdout: TextIO | None = None, state_url: str | None = None,
-           backend: BackendChoice | None = None) -> int:
-    """Every row's state from state alone (the database with a state URL): no HeyGen request."""
+           backend: BackendChoice | None = None, shard: str | None = None) -> int:
+    """Every row's state (of ``shard``, "K/N") from state alone (the database with a state URL):
+    no HeyGen request."""
+    part = parse_shard(shard) if shard is not None else None
     choice = backend or BackendChoice.from_env()
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_status(project, state=state, view=StatusTable(stdout or sys.stdout, json_output=json_output),
-                   state_dir=state_dir)
+                   state_dir=state_dir, shard=part)
     finally:
         state.close()
     return EXIT_OK

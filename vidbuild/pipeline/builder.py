@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import EXIT_OK
+from vidbuild.errors import EXIT_FAILED, EXIT_OK
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
+from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
+from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.outcome import Reporter
 from vidbuild.spec.project import Project, display_path
@@ -101,7 +104,8 @@ class _Build:
                        render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT)
 
     def _jobs(self, index: RowIndex | None = None) -> Iterator[Job]:
-        rows = jobs(self.project, self.state_dir, self.options.api, self.options.force)
+        rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force),
+                        self.options.shard)
         return rows if index is None else indexed(rows, index)
 
     def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
@@ -131,7 +135,7 @@ class _Build:
             if owned:
                 backend.close()
             manifest = self._write_manifest(index)
-        if outcome.exit_code == EXIT_OK:
+        if outcome.exit_code == EXIT_OK and self.options.shard is None:   # a shard's would vouch for all
             changed = remember_complete_build(self.project, self.state, index, manifest, seen)
             if changed:
                 shown = ", ".join(display_path(Path(name)) for name in changed[:3])
@@ -146,12 +150,21 @@ class _Build:
 
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
         again = same_as_indexed(self._jobs(), index)
+        started = time.time()
         try:
             outcome = engine.run(plan_steps(again, self.state, self.root, self.options.force))
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+        if self._took_up_every_row(outcome.exit_code):
+            mark_account_searched(self.state, started)
         return _build_outcome(outcome)
+
+    def _took_up_every_row(self, exit_code: int) -> bool:
+        """Whether every row of the project was decided and any unknown one looked up in the account
+        (a failed video doesn't stop the others unless --fail-fast; one --shard is not every row)."""
+        finished = exit_code == EXIT_OK or (exit_code == EXIT_FAILED and not self.options.fail_fast)
+        return self.options.shard is None and finished
 
     def _open_backend(self) -> tuple[Backend, bool]:
         """The backend, and whether this build opened it (and so closes it)."""

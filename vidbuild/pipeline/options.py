@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
+from vidbuild.planner.shard import Shard
 from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 
@@ -38,6 +39,7 @@ class PlanOptions:
     api: str | None = None
     state_dir: str | Path | None = None
     question: bool = False
+    shard: Shard | None = None   # --shard K/N: only that part of the rows (planner/shard.py)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class BuildOptions:
     force: Sequence[str] = ()
     render_timeout: float | None = None
     api: str | None = None
+    shard: Shard | None = None   # its manifest lists that part; it takes no snapshot
     state_dir: str | Path | None = None
     snapshot: bool = True
 
@@ -68,7 +71,7 @@ class BuildOptions:
             raise UsageError(f"--render-timeout must be a positive number of seconds, got {timeout}")
 
     def planning(self) -> PlanOptions:
-        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir)
+        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir, shard=self.shard)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, S
 from vidbuild.pipeline.snapshot import unchanged_videos
 from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed
+from vidbuild.planner.shard import Shard, in_shard
 from vidbuild.state.protocol import State, with_records
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
         if unchanged is not None:
             return PlanOutcome(Summary(Counter({"up-to-date": unchanged})), from_snapshot=True)
     loaded = parsed(project)
-    rows = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force)
+    every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force)
+    rows = in_shard(every_row, options.shard)
     steps = plan_steps(rows, state, loaded.root, options.force)
     summary = Summary()
     if options.question:
@@ -70,7 +72,7 @@ def _counted(steps: Iterable[Step], summary: Summary) -> Iterator[Step]:
 
 
 def status(project: ProjectSource, *, state: State, view: StatusView | None = None,
-           state_dir: str | Path | None = None) -> StatusOutcome:
+           state_dir: str | Path | None = None, shard: Shard | None = None) -> StatusOutcome:
     """Every row's state from ``state`` alone (the database with a state URL): no HeyGen request.
 
     ``view`` (say, a ``StatusTable``) gets each row as its manifest entry once every row has been
@@ -81,7 +83,7 @@ def status(project: ProjectSource, *, state: State, view: StatusView | None = No
     loaded = parsed(project)
     counts: Counter[str] = Counter()
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
-    rows = jobs(loaded, state_directory(loaded, state_dir, state), api="legacy")
+    rows = in_shard(jobs(loaded, state_directory(loaded, state_dir, state), api="legacy"), shard)
     with RowIndex() as index:
         for _ in indexed(rows, index):
             pass

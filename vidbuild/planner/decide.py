@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -13,6 +14,7 @@ from typing import Any, Literal
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
+from vidbuild.planner.account_search import account_searched
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
@@ -78,6 +80,7 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
     cold = state.holds_no_jobs()
+    searched: bool | None = None   # see planner/account_search.py; asked once a warm state is looked up
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
     # The batch's records come in one lookup (one round trip for a database), then the keys of
@@ -92,14 +95,28 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
         records = state.get_many([job.hash for job in batch])
         new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
         previous = state.for_keys(new_keys) if new_keys else {}
+        if searched is None:
+            searched = account_searched(state)
         for job in batch:
-            yield _decide(job, records.get(job.hash), previous.get, state, root,
-                          forced=job.key in forced)
+            step = _decide(job, records.get(job.hash), previous.get, state, root, forced=job.key in forced)
+            yield look_first_while_unsearched(step, searched)
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
     """One row's step, looked up on its own (``plan_steps`` looks rows up a batch at a time)."""
-    return _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
+    step = _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
+    return look_first_while_unsearched(step, account_searched(state))
+
+
+def look_first_while_unsearched(step: Step, searched: bool) -> Step:
+    """``step``, made to look in the account first if it would pay for a row state never saw (no
+    record of its body, no body sent for its key: the planner's reason is plain "new") while the
+    state is not ``searched`` (see planner/account_search.py). A row whose key state knows with
+    another body was changed since this state sent it: its new body is sent as before."""
+    if searched or step.look_first or step.action != "submit" or step.record is not None \
+            or step.reason != "new":
+        return step
+    return dataclasses.replace(step, reason=step.reason + LOOK_FIRST_NOTE, look_first=True)
 
 
 def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry | None], state: State,

@@ -19,11 +19,14 @@ from vidbuild.errors import LocalWriteError
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.run.files import check_inside
 from vidbuild.spec.protected import ProtectedFiles
+from vidbuild.state.location import api_namespace
 from vidbuild.state.protocol import Record, State, with_records
 
 MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
-FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error")
+# checksum (sha256 of the file) and size (bytes) let a later build trust a restored file (state/seed.py).
+FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error",
+          "checksum", "size")
 
 
 def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
@@ -52,7 +55,9 @@ def entry(key: str, content_hash: str, output: str, record: Record | None) -> di
             "output": output if done else None,
             "video_url": record.video_url if record else None,
             "thumbnail_url": record.thumbnail_url if record else None,
-            "error": record.error if record else None}
+            "error": record.error if record else None,
+            "checksum": record.checksum if done and record else None,
+            "size": record.size if done and record else None}
 
 
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
@@ -81,7 +86,7 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
     with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
         writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
-        videos = _JsonList(json_file, project_name)
+        videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in with_records(state, rows()):
             item = entry(row.key, row.hash, row.output, record)
             videos.add(item)
@@ -91,13 +96,15 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
 
 
 class _JsonList:
-    """Writes ``{"project": name, "videos": [...]}`` exactly as ``json.dumps(..., indent=2)``
-    would, one item at a time."""
+    """Writes ``{"project": name, "api": namespace, "videos": [...]}`` exactly as
+    ``json.dumps(..., indent=2)`` would, one item at a time. ``api`` names the API the video ids
+    belong to (the state namespace's API part), so a manifest seeds only a state of that API."""
 
-    def __init__(self, stream: TextIO, project_name: str) -> None:
+    def __init__(self, stream: TextIO, project_name: str, api: str) -> None:
         self.stream = stream
         self.empty = True
-        stream.write('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False) + ',\n  "videos": [')
+        stream.write('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False)
+                     + ',\n  "api": ' + json.dumps(api, ensure_ascii=False) + ',\n  "videos": [')
 
     def add(self, item: dict[str, Any]) -> None:
         text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")

@@ -164,6 +164,16 @@ class DiskState:
             self._cache.set(f"job:{record.hash}", record.to_json())
             return True
 
+    def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool:
+        """Write ``record`` as it is (its ``updated_at`` kept) if the hash has no record yet or
+        ``newer(record, current)``; True if written. For ``vidbuild state import``."""
+        with self._writing(), self._cache.transact():
+            current = self.get(record.hash)
+            if current is not None and not newer(record, current):
+                return False
+            self._cache.set(f"job:{record.hash}", record.to_json())
+            return True
+
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         with self._writing():
             self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})

@@ -319,6 +319,18 @@ class PostgresState:
             self._write(record)
             return True
 
+    def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool:
+        """As ``DiskState.merge``, with the hash's row locked (or its first insert settled)."""
+        with interrupts_held_back(), self._translated("import into"), self._connection.transaction():
+            current = self._locked(record.hash)
+            if current is None and self._insert(record):
+                return True
+            current = current or self._locked(record.hash)
+            if current is not None and not newer(record, current):
+                return False
+            self._write(record)
+            return True
+
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         from psycopg.types.json import Jsonb
 
