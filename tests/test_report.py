@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from vidbuild import commands
-from vidbuild.report.progress import JsonReporter, PlainReporter, TerminalReporter, choose_reporter
+from vidbuild.report.progress import (JsonReporter, LogReporter, SilentReporter, TerminalReporter,
+                                      choose_reporter)
 
 PROJECT = {
     "vidbuild.yaml": """
@@ -34,7 +35,8 @@ class Terminal(io.StringIO):
 
 def test_the_reporter_follows_the_stream() -> None:
     assert isinstance(choose_reporter(False, Terminal()), TerminalReporter)
-    assert type(choose_reporter(False, io.StringIO())) is PlainReporter
+    assert type(choose_reporter(False, io.StringIO())) is LogReporter
+    assert type(choose_reporter(False, io.StringIO(), silent=True)) is SilentReporter
     assert isinstance(choose_reporter(True, io.StringIO()), JsonReporter)
 
 
@@ -62,7 +64,7 @@ def test_a_pipe_gets_plain_lines_only(write_tree: Callable[[dict[str, str]], Pat
     assert commands.build(str(root), stderr=pipe) == 0
 
     assert "\r" not in pipe.getvalue() and "\x1b" not in pipe.getvalue()
-    assert sum(line.startswith("done ") for line in pipe.getvalue().splitlines()) == 3
+    assert sum(" done " in line for line in pipe.getvalue().splitlines()) == 3
 
 
 def test_json_events_are_one_object_per_line(write_tree: Callable[[dict[str, str]], Path],

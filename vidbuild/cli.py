@@ -7,15 +7,20 @@ jsonschema) are imported by the commands that use them, so ``--help`` and ``--ve
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 
-from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
+from vidbuild.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNFINISHED, Terminated, VidbuildError
 from vidbuild.heygen.routes import API_CHOICES
 from vidbuild.version import __version__
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
-3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted."""
+3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM, e.g. a cancelled CI job). After 130 or 143 state is kept and
+a rerun collects the videos still rendering without paying for them again."""
 
 
 def _project_arg(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +141,10 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--render-timeout", type=float, default=None, metavar="SECONDS",
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
-    parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    parser.add_argument("--json", action="store_true",
+                        help="NDJSON events on stdout, the last one finished, interrupted or error")
+    parser.add_argument("-s", "--silent", action="store_true",
+                        help="print only the summary (errors still go to stderr)")
     _shard_arg(parser)
     _api_arg(parser)
 
@@ -252,7 +260,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
                                           render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url, backend=api, shard=a.shard),
+                                          state_url=a.state_url, backend=api, shard=a.shard,
+                                          silent=a.silent),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url, backend=api, shard=a.shard),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
@@ -284,14 +293,17 @@ def _state_action(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure becomes a message on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
+    previous = _catch_sigterm()
     try:
         return _dispatch(args)
     except VidbuildError as exc:
         print(_error_text(exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("vidbuild: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM as Terminated
+        code: int = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+        print("vidbuild: terminated (SIGTERM)" if code == EXIT_TERMINATED else "vidbuild: interrupted",
+              file=sys.stderr)
+        return code
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the one place a bug becomes a short message instead of a traceback
@@ -299,6 +311,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vidbuild: internal error: {type(exc).__name__}: {exc} (traceback in {log})",
               file=sys.stderr)
         return EXIT_UNFINISHED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _catch_sigterm() -> signal.Handlers | Callable[[int, FrameType | None], object] | int | None:
+    """Unwind on SIGTERM (a cancelled CI job, ``kill``) as on Ctrl-C, so state is kept and the
+    build says what is still rendering; returns the handler it replaced (None: not installed,
+    as signals can only be caught on the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM (a runner that gives up waiting) ends the process at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
 
 
 def _error_text(exc: VidbuildError) -> str:

@@ -101,7 +101,8 @@ class _Build:
         options = self.options
         return Options(jobs=options.jobs or DEFAULT_JOBS, fail_fast=options.fail_fast,
                        render_ratio=self.state.get_meta(RENDER_RATIO), protected=self._protected(),
-                       render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT)
+                       render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT,
+                       tick=options.tick)
 
     def _jobs(self, index: RowIndex | None = None) -> Iterator[Job]:
         rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force),

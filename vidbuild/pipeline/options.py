@@ -49,7 +49,8 @@ class BuildOptions:
     when this build takes up one an earlier build submitted), before its row is left unfinished
     (default 3600). ``snapshot``: answer an unchanged rerun from the last complete build's
     snapshot without reading a row (False: read every row, so the reporter hears of each).
-    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``.
+    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``. ``tick``: seconds between the
+    progress ticks a watching reporter gets (run/outcome.Watcher); None: none.
 
     UsageError for ``jobs`` below 1 or a ``render_timeout`` that is not a positive number.
     """
@@ -62,6 +63,7 @@ class BuildOptions:
     shard: Shard | None = None   # its manifest lists that part; it takes no snapshot
     state_dir: str | Path | None = None
     snapshot: bool = True
+    tick: float | None = None
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:

@@ -10,7 +10,8 @@ due with its handler: ``Submitter`` (submit.py), ``Poller`` (poll.py), ``Downloa
 Every transition is written to state before the next action: a claim before each submit, the
 video_id as soon as it is known, the checksum once the file is in place. So a process killed at
 any moment leaves state that the next build resumes from. The engine never prints: it calls
-the reporter's hooks.
+the reporter's hooks, and a reporter that watches (outcome.Watcher) also gets a tick with the
+rows in flight while the engine waits, and a last word when Ctrl-C or SIGTERM stops the build.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import AuthError, BuildStopped, QuotaError
+from vidbuild.errors import EXIT_INTERRUPTED, AuthError, BuildStopped, QuotaError
 from vidbuild.run.context import RunContext
 from vidbuild.run.download import Downloader
 from vidbuild.run.options import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
+from vidbuild.run.outcome import Progress, Watcher
 from vidbuild.run.poll import Poller, Reader
 from vidbuild.run.reconcile import Reconciler
 from vidbuild.run.recover import AccountSearch, Recovery
@@ -65,6 +67,8 @@ class Engine:
             "poll": self.poller.poll, "download": self.downloader.download,
             "reconcile": self.reconciler.reconcile, "watch": self.reconciler.watch,
             "resend": self.reconciler.resend, "requeue": self.window.queue_first}
+        self._watcher = reporter if isinstance(reporter, Watcher) else None
+        self._next_tick = clock()
 
     @property
     def pacer(self) -> Pacer:
@@ -81,10 +85,27 @@ class Engine:
                 if not self._run_due_timer():
                     self._idle()
                 self._take_rows()
+                self._tick()
         except BuildStopped as exc:
             self.window.stopped(str(exc))
             self._count_the_rest()
+        except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM as errors.Terminated
+            if self._watcher is not None:
+                self._watcher.interrupted(self.window.rendering,
+                                          getattr(exc, "exit_code", EXIT_INTERRUPTED))
+            raise
         return self.window.outcome()
+
+    def _tick(self) -> None:
+        """Tell a watching reporter what is in flight, every ``options.tick`` seconds."""
+        every = self.options.tick
+        if self._watcher is None or every is None or self.clock() < self._next_tick:
+            return
+        self._next_tick = self.clock() + every
+        render_left, typical = self.pacer.outlook(time.time())
+        window = self.window
+        self._watcher.tick(Progress(rendering=window.rendering, queued=window.queued,
+                                    slots=window.size, render_left=render_left, typical=typical))
 
     def _take_rows(self) -> None:
         for step in self.window.take():
@@ -139,7 +160,9 @@ class Engine:
             for step in self.window.drop_queue():
                 self.context.leave(step)
             return
-        self.sleep(max(0.0, wake - now))
+        wait = max(0.0, wake - now)
+        # Progress ticks need the loop to come round while a render takes minutes.
+        self.sleep(wait if self.options.tick is None else min(wait, self.options.tick))
 
     def _count_the_rest(self) -> None:
         """The build stopped: the rows not taken yet are up to date or unfinished, as planned."""

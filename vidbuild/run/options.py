@@ -15,10 +15,13 @@ class Options:
     """``jobs``: videos in flight at most (``-j``); ``fail_fast``: send nothing more after a
     failure; ``render_ratio``: the render pace earlier builds learned against this API (see
     pacing); ``protected``: files no output may overwrite, checked again as each file is written;
-    ``render_timeout``: seconds a render may take before its row is left unfinished."""
+    ``render_timeout``: seconds a render may take before its row is left unfinished; ``tick``:
+    seconds between progress ticks to a reporter that watches (see outcome.Watcher), which also
+    bounds every idle sleep; None: no ticks, each wait lasts until the next timer."""
 
     jobs: int = DEFAULT_JOBS
     fail_fast: bool = False
     render_ratio: float | None = None
     protected: ProtectedFiles | None = None
     render_timeout: float = DEFAULT_RENDER_TIMEOUT
+    tick: float | None = None

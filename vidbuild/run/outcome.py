@@ -7,7 +7,7 @@ Reporter, ``report.progress`` implements Reporters that show them, and neither i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, EXIT_UNFINISHED
 
@@ -46,3 +46,34 @@ class Reporter(Protocol):
     def failed(self, step: Step, message: str) -> None: ...
     def note(self, step: Step | None, message: str) -> None: ...
     def finished(self, outcome: Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the engine can say about the rows in flight between events (see ``Watcher.tick``).
+
+    ``rendering``: videos being created or rendering; ``queued``: rows waiting for a render slot;
+    ``slots``: videos in flight at most right now (``-j``, narrowed by a rate limit);
+    ``render_left``: for each rendering video the pace model knows, the seconds it is still
+    expected to take (0 once overdue); ``typical``: the seconds a video not yet sent is expected
+    to take to render, from the same model (see run/pacing.py).
+    """
+
+    rendering: int = 0
+    queued: int = 0
+    slots: int = 1
+    render_left: tuple[float, ...] = ()
+    typical: float = 0.0
+
+
+@runtime_checkable
+class Watcher(Protocol):
+    """Hooks a reporter may add to ``Reporter``'s: the engine calls them when present, so a
+    reporter written against ``Reporter`` alone (a library user's) keeps working."""
+
+    def tick(self, progress: Progress) -> None:
+        """Called about every half second while the build waits or works (not after an event)."""
+
+    def interrupted(self, rendering: int, exit_code: int) -> None:
+        """Ctrl-C or SIGTERM stopped the build with ``rendering`` paid videos still rendering at
+        HeyGen (a rerun collects them); the process exits ``exit_code`` (130 or 143)."""

@@ -47,6 +47,7 @@ class Pacer:
         self.learned = ratio is not None and ratio > 0
         self._videos: dict[str, _Video] = {}
         self._scout: str | None = None
+        self._models = (0, 0.0)   # (videos started, sum of their model times): the typical one
 
     def expected(self, key: str) -> float:
         return float(self.ratio * self._videos[key].model)
@@ -60,6 +61,7 @@ class Pacer:
         """A video was submitted (or found rendering): seconds until its first poll."""
         model = self.timing.render_overhead + self.timing.render_per_second * video_seconds
         video = self._videos[key] = _Video(model=max(model, 1e-3), submitted_at=submitted_at)
+        self._models = (self._models[0] + 1, self._models[1] + video.model)
         if not self.learned and self._scout is None:
             self._scout, video.scout = key, True
             return self.timing.poll_min
@@ -96,6 +98,15 @@ class Pacer:
         self.ratio = sample if first else (1 - WEIGHT) * self.ratio + WEIGHT * sample
         self.learned = True
         return first
+
+    def outlook(self, now: float) -> tuple[tuple[float, ...], float]:
+        """For progress estimates: the seconds each tracked video is still expected to render
+        (0 once overdue) at wall-clock ``now``, and the expected render seconds of a typical
+        video of this build (0 before any was started)."""
+        left = tuple(max(0.0, video.submitted_at + self.ratio * video.model - now)
+                     for video in self._videos.values())
+        started, total = self._models
+        return left, (self.ratio * total / started if started else 0.0)
 
     @property
     def tracked(self) -> set[str]:

@@ -145,6 +145,16 @@ class Window:
     def free_slot(self, job_hash: str) -> None:
         self._in_flight.discard(job_hash)
 
+    @property
+    def rendering(self) -> int:
+        """Videos being created or rendering (each paid for, or about to be)."""
+        return len(self._in_flight)
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting for a render slot."""
+        return len(self._queue)
+
     def in_flight(self, job_hash: str) -> bool:
         return job_hash in self._in_flight
 
