@@ -17,6 +17,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -238,3 +239,8 @@ def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> 
         state.close()
         backend.close()
     return outcome.exit_code, err.getvalue()
+
+
+def unstamped(log: str) -> list[str]:
+    """A build's stderr lines without the time and ``[n/N]`` a pipe's lines start with."""
+    return [re.sub(r"^\d\d:\d\d:\d\d (\[\d+/\d+\] )?", "", line) for line in log.splitlines()]

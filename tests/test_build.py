@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, write_project, write_rows
+from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, unstamped, write_project, write_rows
 
 from vidbuild import commands
 from vidbuild.report.manifest import FIELDS
@@ -140,7 +140,7 @@ def test_a_failed_render_shows_its_error_and_the_next_build_retries_it(project: 
     code, err = build(project, heygen)
 
     assert code == 1
-    failures = [line for line in err.splitlines() if line.startswith("FAILED")]
+    failures = [line for line in unstamped(err) if line.startswith("FAILED")]
     assert len(failures) == 4
     assert all(re.fullmatch(r"FAILED r0\d: HeyGen failed the render: \d+ [A-Z][a-z ]+", f) for f in failures)
     assert err.splitlines()[-1] == "0 built, 0 up to date, 4 failed"
