@@ -16,7 +16,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, unstamped, write_project, write_rows
+from buildkit import (
+    LoopbackHeyGen,
+    manifest,
+    rows,
+    run_vidbuild,
+    sha256,
+    unstamped,
+    write_project,
+    write_rows,
+)
 
 from vidbuild import commands
 from vidbuild.report.manifest import FIELDS

@@ -135,8 +135,8 @@ def test_the_except_reader_can_fail() -> None:
 
 def test_every_error_branch_has_a_documented_exit_code() -> None:
     codes = {errors.EXIT_OK, errors.EXIT_FAILED, errors.EXIT_INVALID, errors.EXIT_UNFINISHED,
-             errors.EXIT_INTERRUPTED}
-    assert codes == {0, 1, 2, 3, 130}
+             errors.EXIT_INTERRUPTED, errors.EXIT_TERMINATED}
+    assert codes == {0, 1, 2, 3, 130, 143}
     for cls in exception_classes("vidbuild.errors"):
         assert cls.exit_code in (errors.EXIT_INVALID, errors.EXIT_UNFINISHED), cls
     assert errors.ProjectError([]).exit_code == errors.EXIT_INVALID

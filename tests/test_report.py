@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 from vidbuild import commands
-from vidbuild.report.progress import (JsonReporter, LogReporter, SilentReporter, TerminalReporter,
-                                      choose_reporter)
+from vidbuild.report.progress import (
+    JsonReporter,
+    LogReporter,
+    SilentReporter,
+    TerminalReporter,
+    choose_reporter,
+)
 
 PROJECT = {
     "vidbuild.yaml": """

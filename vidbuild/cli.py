@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from vidbuild.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNFINISHED, Terminated, VidbuildError
+from vidbuild.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNFINISHED, VidbuildError
 from vidbuild.heygen.routes import API_CHOICES
 from vidbuild.version import __version__
 
@@ -21,6 +21,14 @@ EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or us
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted
 (Ctrl-C); 143 terminated (SIGTERM, e.g. a cancelled CI job). After 130 or 143 state is kept and
 a rerun collects the videos still rendering without paying for them again."""
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a cancelled CI job, ``kill``): unwound exactly as Ctrl-C is, so state is
+    kept and the engine says what still renders, but the process exits 143. Like
+    KeyboardInterrupt, ``except Exception`` doesn't catch it; ``main`` does."""
+
+    exit_code = EXIT_TERMINATED
 
 
 def _project_arg(parser: argparse.ArgumentParser) -> None:
@@ -299,11 +307,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VidbuildError as exc:
         print(_error_text(exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM as Terminated
-        code: int = getattr(exc, "exit_code", EXIT_INTERRUPTED)
-        print("vidbuild: terminated (SIGTERM)" if code == EXIT_TERMINATED else "vidbuild: interrupted",
-              file=sys.stderr)
-        return code
+    except _Terminated:
+        print("vidbuild: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print("vidbuild: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the one place a bug becomes a short message instead of a traceback
@@ -328,7 +337,7 @@ def _catch_sigterm() -> signal.Handlers | Callable[[int, FrameType | None], obje
 def _terminate(signum: int, frame: FrameType | None) -> None:
     # A second SIGTERM (a runner that gives up waiting) ends the process at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise Terminated()
+    raise _Terminated()
 
 
 def _error_text(exc: VidbuildError) -> str:

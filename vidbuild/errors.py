@@ -45,13 +45,6 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143   # 128 + SIGTERM, what a shell reports for a process SIGTERM ended
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM arrived (a cancelled CI job, ``kill``): unwound exactly as Ctrl-C is, state kept,
-    but the build exits 143. Not an error, so outside the tree below: like KeyboardInterrupt,
-    ``except Exception`` must not catch it."""
-
-    exit_code = EXIT_TERMINATED
-
 
 class VidbuildError(Exception):
     """Root of every error vidbuild raises on purpose."""

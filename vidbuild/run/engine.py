@@ -89,7 +89,7 @@ class Engine:
         except BuildStopped as exc:
             self.window.stopped(str(exc))
             self._count_the_rest()
-        except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM as errors.Terminated
+        except KeyboardInterrupt as exc:   # Ctrl-C, or SIGTERM (exit_code 143: see cli)
             if self._watcher is not None:
                 self._watcher.interrupted(self.window.rendering,
                                           getattr(exc, "exit_code", EXIT_INTERRUPTED))
