@@ -143,7 +143,7 @@ class LoopbackHeyGen:
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a vidbuild subprocess pointed at this server, and nothing else."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
-        return {**base, "HEYGEN_API_BASE": self.url, "HEYGEN_API_KEY": API_KEY,
+        return {**base, "HEYGEN_API_BASE": self.url, "HEYGEN_API_KEY": API_KEY, "VIDBUILD_BACKEND": "heygen",
                 "VIDBUILD_TIMING_SCALE": TIMING_SCALE, **extra}
 
     def requests(self) -> list[RecordedRequest]:

@@ -66,6 +66,10 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
                  "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
                  "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
         monkeypatch.delenv(name, raising=False)
+    # CI runs the suite with CI=true: its builds ask for the emulator by name, as a user's CI job
+    # must (tests/test_spend_safely.py unsets this to see the refusal); buildkit's loopback
+    # HeyGen names its own backend.
+    monkeypatch.setenv("VIDBUILD_BACKEND", "emulator")
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     # The catalogue cache outside a project goes to $XDG_CACHE_HOME/vidbuild: a temp dir too,
     # whatever the machine running the tests has set.

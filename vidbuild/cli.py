@@ -7,6 +7,7 @@ jsonschema) are imported by the commands that use them, so ``--help`` and ``--ve
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -82,6 +83,12 @@ def _api_arg(parser: argparse.ArgumentParser) -> None:
                              "over the project's api:")
 
 
+def _emulator_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--emulator", dest="use_emulator", action="store_true",
+                        help="use the built-in HeyGen emulator even where HEYGEN_API_KEY is set or CI "
+                             "is (the same as VIDBUILD_BACKEND=emulator)")
+
+
 def _state_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", metavar="DIR", default=None,
                         help="where state lives (default: $VIDBUILD_STATE_DIR, else PATH/.vidbuild)")
@@ -99,6 +106,7 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "poll, download, retry, reconcile or up-to-date, with counts "
                                         "and a credit estimate. Sends nothing.")
     _project_arg(parser)
+    _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
@@ -112,6 +120,7 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "are submitted; finished videos are downloaded to their output "
                                         "paths and listed in out/manifest.json and out/manifest.csv.")
     _project_arg(parser)
+    _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
@@ -137,6 +146,7 @@ def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("status", help="every row's state, from local state only",
                             description="Show each row's last known state (no network requests).")
     _project_arg(parser)
+    _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
@@ -161,6 +171,7 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("key", metavar="KEY", help="the row's key")
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the video to record as the row's")
     _project_arg(parser)
+    _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
 
@@ -171,6 +182,7 @@ def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: s
                                         "directory).")
     _project_arg(parser)
     _state_arg(parser)
+    _emulator_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
     parser.add_argument("--refresh", action="store_true", help="ignore the cached copy")
 
@@ -238,6 +250,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure becomes a message on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
+    if getattr(args, "use_emulator", False):
+        # The one backend switch every layer reads: set here, for this process only.
+        from vidbuild.heygen.backend_policy import BACKEND_VARIABLE
+
+        os.environ[BACKEND_VARIABLE] = "emulator"
     try:
         return _dispatch(args)
     except VidbuildError as exc:

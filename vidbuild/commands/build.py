@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from vidbuild.errors import EXIT_OK
+from vidbuild.heygen.backend_policy import check_build_backend, check_requested
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline import BuildOptions, PlanOptions, open_project
 from vidbuild.pipeline import build as run_build
@@ -20,10 +21,10 @@ def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = 
          force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
          state_url: str | None = None, backend: BackendChoice | None = None) -> int:
     """Say what a build would do for each row, why, and through which API; sends nothing."""
-    choice = backend or BackendChoice.from_env()
+    choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
-        run_plan(project, state=state, view=PlanTable(stdout or sys.stdout, json_output=json_output),
+        run_plan(project, state=state, view=_plan_table(choice, stdout, json_output),
                  options=PlanOptions(force=force, api=api, state_dir=state_dir))
     finally:
         state.close()
@@ -43,13 +44,16 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
                            api=api, state_dir=state_dir, snapshot=not json_output)
     choice = backend or BackendChoice.from_env()
+    if not (dry_run or question):
+        check_build_backend(choice)
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         if question:
             planning = PlanOptions(force=force, api=api, state_dir=state_dir, question=True)
             return run_plan(project, state=state, options=planning).exit_code
         if dry_run:
-            run_plan(project, state=state, view=PlanTable(stdout or sys.stdout, json_output=json_output),
+            announced(choice, stderr)
+            run_plan(project, state=state, view=_plan_table(choice, stdout, json_output),
                      options=options.planning())
             return EXIT_OK
         reporter = choose_reporter(json_output, stdout if json_output else stderr)
@@ -62,7 +66,7 @@ def status(path: str | None, *, state_dir: str | None = None, json_output: bool 
            stdout: TextIO | None = None, state_url: str | None = None,
            backend: BackendChoice | None = None) -> int:
     """Every row's state from state alone (the database with a state URL): no HeyGen request."""
-    choice = backend or BackendChoice.from_env()
+    choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_status(project, state=state, view=StatusTable(stdout or sys.stdout, json_output=json_output),
@@ -70,3 +74,15 @@ def status(path: str | None, *, state_dir: str | None = None, json_output: bool 
     finally:
         state.close()
     return EXIT_OK
+
+
+def announced(choice: BackendChoice, stream: TextIO | None = None) -> BackendChoice:
+    """``choice``, once a VIDBUILD_BACKEND it can't honour is refused and its banner printed: the
+    first line of a command that reads state or may send names the backend."""
+    check_requested(choice)
+    print(choice.banner, file=stream or sys.stderr)
+    return choice
+
+
+def _plan_table(choice: BackendChoice, stdout: TextIO | None, json_output: bool) -> PlanTable:
+    return PlanTable(stdout or sys.stdout, json_output=json_output, planned_against=choice.planned_against)

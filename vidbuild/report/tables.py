@@ -37,9 +37,12 @@ class PlanTable:
     the mistake, and the key column is as wide as the widest key.
     """
 
-    def __init__(self, stream: TextIO, *, json_output: bool = False) -> None:
+    def __init__(self, stream: TextIO, *, json_output: bool = False,
+                 planned_against: dict[str, str] | None = None) -> None:
         self.stream = stream
         self.json_output = json_output
+        # What the plan was made against (BackendChoice.planned_against), in the JSON summary.
+        self.planned_against = planned_against
 
     def steps(self, steps: Iterable[Step]) -> None:
         width = 0
@@ -70,7 +73,10 @@ class PlanTable:
     def summary(self, summary: Summary, project: Project) -> None:
         empty = project.empty_rows
         if self.json_output:
-            record = {"summary": dict(summary.counts), "estimated_credits": summary.estimated_credits}
+            record: dict[str, Any] = {"summary": dict(summary.counts),
+                                      "estimated_credits": summary.estimated_credits}
+            if self.planned_against is not None:
+                record["planned_against"] = self.planned_against
             skipped = {"empty_rows_skipped": empty} if empty else {}
             self.stream.write(json.dumps({**record, **skipped}) + "\n")
             return
