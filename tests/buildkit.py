@@ -208,6 +208,7 @@ class Run:
 def run_vidbuild(*args: str, env: dict[str, str], timeout: float = 60.0) -> Run:
     """Run the real CLI as a subprocess and wait for it."""
     done = subprocess.run([sys.executable, "-m", "vidbuild", *args], env=env, capture_output=True,
+                          stdin=subprocess.DEVNULL,
                           text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -215,7 +216,7 @@ def run_vidbuild(*args: str, env: dict[str, str], timeout: float = 60.0) -> Run:
 def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start the real CLI as a subprocess without waiting (to race or kill it)."""
     return subprocess.Popen([sys.executable, "-m", "vidbuild", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:

@@ -7,7 +7,7 @@ jsonschema) are imported by the commands that use them, so ``--help`` and ``--ve
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 
@@ -135,6 +135,11 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="submit nothing new after the first failure")
     parser.add_argument("--force", nargs="+", metavar="KEY", default=[],
                         help="rebuild these rows even if up to date (pays again)")
+    parser.add_argument("--max-credits", type=float, default=None, metavar="N",
+                        help="refuse (exit 2, nothing sent) when the plan is estimated to spend more "
+                             "than N credits (wins over the project's max_credits:)")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="don't ask before spending credits (a build asks only on a terminal)")
     parser.add_argument("--render-timeout", type=float, default=None, metavar="SECONDS",
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
@@ -218,6 +223,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     # The one reading of HEYGEN_API_KEY / HEYGEN_API_BASE / VIDBUILD_TIMING_SCALE per command.
     api = BackendChoice.from_env()
+    if getattr(args, "use_emulator", False):   # --emulator: as VIDBUILD_BACKEND=emulator
+        api = dataclasses.replace(api, requested="emulator")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api),
         "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
@@ -228,7 +235,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                                           dry_run=a.dry_run, question=a.question,
                                           fail_fast=a.fail_fast, force=a.force, json_output=a.json,
                                           render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url, backend=api),
+                                          state_url=a.state_url, max_credits=a.max_credits,
+                                          yes=a.yes, backend=api),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
@@ -250,11 +258,6 @@ def _dispatch(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure becomes a message on stderr and a documented exit code."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "use_emulator", False):
-        # The one backend switch every layer reads: set here, for this process only.
-        from vidbuild.heygen.backend_policy import BACKEND_VARIABLE
-
-        os.environ[BACKEND_VARIABLE] = "emulator"
     try:
         return _dispatch(args)
     except VidbuildError as exc:

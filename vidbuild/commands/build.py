@@ -13,6 +13,9 @@ from vidbuild.pipeline import BuildOptions, PlanOptions, open_project
 from vidbuild.pipeline import build as run_build
 from vidbuild.pipeline import plan as run_plan
 from vidbuild.pipeline import status as run_status
+from vidbuild.pipeline.spending import Approval
+from vidbuild.planner.budget import confirmed
+from vidbuild.planner.decide import Summary
 from vidbuild.report.progress import choose_reporter
 from vidbuild.report.tables import PlanTable, StatusTable
 
@@ -34,15 +37,21 @@ def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = 
 def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = None,
           dry_run: bool = False, question: bool = False, fail_fast: bool = False,
           force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
-          api: str | None = None, state_url: str | None = None,
+          api: str | None = None, state_url: str | None = None, max_credits: float | None = None,
+          yes: bool = False, stdin: TextIO | None = None,
           stdout: TextIO | None = None, stderr: TextIO | None = None,
           backend: BackendChoice | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
 
     ``-n`` prints the plan, ``-q`` only says (by its exit code) whether anything is pending.
+    ``max_credits`` (else the project's ``max_credits:``): refuse a plan estimated to spend more.
+    A paying build asks first when ``stdin`` (default: the process's) is a terminal, unless ``yes``.
     """
+    stdin = stdin or sys.stdin
+    approve = None if yes or not stdin.isatty() else _asking(stdin, stderr or sys.stderr)
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
-                           api=api, state_dir=state_dir, snapshot=not json_output)
+                           api=api, state_dir=state_dir, snapshot=not json_output, max_credits=max_credits,
+                           approve=approve)
     choice = backend or BackendChoice.from_env()
     if not (dry_run or question):
         check_build_backend(choice)
@@ -86,3 +95,14 @@ def announced(choice: BackendChoice, stream: TextIO | None = None) -> BackendCho
 
 def _plan_table(choice: BackendChoice, stdout: TextIO | None, json_output: bool) -> PlanTable:
     return PlanTable(stdout or sys.stdout, json_output=json_output, planned_against=choice.planned_against)
+
+
+def _asking(stdin: TextIO, stderr: TextIO) -> Approval:
+    """The approval of a person at a terminal: the plan's spending shown, then [y/N]."""
+    def ask(summary: Summary, warning: str | None) -> bool:
+        if confirmed(summary, warning, stdin, stderr):
+            return True
+        print("not built; nothing sent", file=stderr)
+        return False
+
+    return ask

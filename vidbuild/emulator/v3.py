@@ -322,10 +322,12 @@ class V3Endpoints:
                             lambda voice: v3_catalogue.voice_payload(voice, request.base_url))
 
     def me(self, now: float) -> EmulatorResponse:
-        """GET /v3/users/me: 1 credit per started minute of every completed video."""
+        """GET /v3/users/me: 1 credit per started minute of every completed video, out of the
+        account's starting video time (``quota_seconds``, as GET /v2/user/remaining_quota)."""
         seconds = sum(video.duration for video in self._store.videos()
                       if video.error is None and video.finishes_at <= now)
-        return v3_ok(v3_catalogue.user_payload(math.ceil(seconds / 60.0)))
+        return v3_ok(v3_catalogue.user_payload(math.ceil(seconds / 60.0),
+                                               starting=self._config.quota_seconds / 60.0))
 
 
 def video_seconds(body: dict[str, Any]) -> float:

@@ -16,6 +16,8 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
+from vidbuild.pipeline.spending import spending_approved
+from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
 from vidbuild.report.progress import PlainReporter
@@ -109,6 +111,8 @@ class _Build:
         summary = Summary()
         for step in plan_steps(self._jobs(index), self.state, self.root, self.options.force):
             summary.add(step)
+        check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
+                                          display_path(self.project.file)))
         with BuildLock(self.root) as lock:
             if lock.alone():
                 self._clean_leftovers(index)
@@ -124,6 +128,8 @@ class _Build:
             if self.project.empty_rows:
                 self.reporter.note(None, empty_rows_note(self.project).lstrip(", "))
             self.reporter.planned(summary)
+            if not spending_approved(backend, summary, self.reporter, self.options.approve):
+                return BuildOutcome()   # declined: nothing sent
             outcome = self._engine_run(backend, index, engine_options)
             for text in backend.notes():
                 self.reporter.note(None, text)

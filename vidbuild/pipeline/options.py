@@ -15,6 +15,7 @@ from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 
 if TYPE_CHECKING:
+    from vidbuild.pipeline.spending import Approval
     from vidbuild.planner.decide import Summary
 
 # A project as the library takes it: parsed, or its directory or vidbuild.yaml (None: the current
@@ -47,7 +48,10 @@ class BuildOptions:
     when this build takes up one an earlier build submitted), before its row is left unfinished
     (default 3600). ``snapshot``: answer an unchanged rerun from the last complete build's
     snapshot without reading a row (False: read every row, so the reporter hears of each).
-    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``.
+    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``. ``max_credits`` (else the
+    project's ``max_credits:``): a plan estimated to spend more is refused (UsageError, nothing
+    sent). ``approve``: asked before a paying build sends (the CLI asks a person at a terminal);
+    False stops it with nothing sent.
 
     UsageError for ``jobs`` below 1 or a ``render_timeout`` that is not a positive number.
     """
@@ -59,6 +63,8 @@ class BuildOptions:
     api: str | None = None
     state_dir: str | Path | None = None
     snapshot: bool = True
+    max_credits: float | None = None
+    approve: Approval | None = None
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:

@@ -25,6 +25,11 @@ CREDITS_PER_MINUTE = 1.0        # HeyGen bills avatar videos per minute of outpu
 ROWS_AT_ONCE = 64               # rows expanded before they are looked up in state (see plan_steps)
 # What plan says of a row whose video a build looks for in the account before paying (see recover.py).
 LOOK_FIRST_NOTE = " (will look in the account first)"
+# What estimate_seconds and Summary.estimated_credits assume, as plan states it.
+ESTIMATE_ASSUMPTIONS = (f"{WORDS_PER_SECOND * 60:.0f} spoken words a minute at speed 1, plus written pauses "
+                        "and silences; 10 s per audio scene; an agent video its duration_sec (60 s if "
+                        f"unset); {CREDITS_PER_MINUTE:g} credit per minute of video; failed renders are "
+                        "free; a reconcile that finds its video pays nothing")
 _BREAK = re.compile(r'<break time="(?P<seconds>[\d.]+)s"\s*/>')
 
 
@@ -51,11 +56,27 @@ class Summary:
 
     counts: Counter[str] = field(default_factory=Counter)
     paying_seconds: float = 0.0
+    # Rows with identical bodies share one video (the engine sends each body once), so each
+    # distinct body is paid for once: the hashes already counted.
+    paying_hashes: set[str] = field(default_factory=set)
 
     def add(self, step: Step) -> None:
         self.counts[step.action] += 1
-        if step.action in PAYING_ACTIONS:
+        if step.action in PAYING_ACTIONS and step.job.hash not in self.paying_hashes:
+            self.paying_hashes.add(step.job.hash)
             self.paying_seconds += estimate_seconds(step.job)
+
+    @property
+    def paying_bodies(self) -> int:
+        """How many distinct bodies the plan pays for (twin rows count once)."""
+        return len(self.paying_hashes)
+
+    @property
+    def assumptions(self) -> str:
+        """What the credit estimate assumes, in one line for people."""
+        bodies = self.paying_bodies
+        return (f"{bodies} distinct bod{'y' if bodies == 1 else 'ies'} to pay for (rows with identical "
+                f"bodies share one video); {ESTIMATE_ASSUMPTIONS}")
 
     @property
     def total(self) -> int:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol, TextIO
 
-from vidbuild.planner.decide import PAYING_ACTIONS, Step, Summary, route_fields, via
+from vidbuild.planner.decide import ESTIMATE_ASSUMPTIONS, PAYING_ACTIONS, Step, Summary, route_fields, via
 from vidbuild.planner.row_index import Spool
 from vidbuild.spec.project import Project
 from vidbuild.spec.rows import empty_rows_note
@@ -75,6 +75,7 @@ class PlanTable:
         if self.json_output:
             record: dict[str, Any] = {"summary": dict(summary.counts),
                                       "estimated_credits": summary.estimated_credits}
+            record.update(paying_bodies=summary.paying_bodies, estimate_assumes=ESTIMATE_ASSUMPTIONS)
             if self.planned_against is not None:
                 record["planned_against"] = self.planned_against
             skipped = {"empty_rows_skipped": empty} if empty else {}
@@ -83,6 +84,8 @@ class PlanTable:
         counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
         note = empty_rows_note(project)
         self.stream.write(f"{counts}; estimated {summary.estimated_credits} credits{note}\n")
+        if summary.paying_bodies:
+            self.stream.write(f"estimate: {summary.assumptions}\n")
 
 
 class StatusTable:
