@@ -10,10 +10,14 @@ import argparse
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
 from vidbuild.heygen.routes import API_CHOICES
 from vidbuild.version import __version__
+
+if TYPE_CHECKING:
+    from vidbuild.heygen.choice import BackendChoice
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted."""
@@ -29,6 +33,7 @@ def _validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Check the project file, its data and templates, and every "
                                         "expanded request body against the API's schema. Sends nothing.")
     _project_arg(parser)
+    _select_args(parser)
     parser.add_argument("--online", action="store_true",
                         help="also check avatar and voice IDs against the account's catalogue")
     _api_arg(parser)
@@ -39,6 +44,7 @@ def _compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Expand every row into the exact request body vidbuild would "
                                         "send, with its content hash. Sends nothing.")
     _project_arg(parser)
+    _select_args(parser)
     parser.add_argument("--row", action="append", metavar="KEY", default=None,
                         help="only this row's body (repeatable)")
     parser.add_argument("--out", metavar="DIR", default=None,
@@ -83,6 +89,16 @@ def _api_arg(parser: argparse.ArgumentParser) -> None:
                              "over the project's api:")
 
 
+def _select_args(parser: argparse.ArgumentParser, *, select: bool = True) -> None:
+    # One value per option (repeat it for more), so a PATH after them is never taken for a selector.
+    if select:
+        parser.add_argument("--select", "-s", action="append", metavar="SELECTOR", default=None,
+                            help="only rows matching: a KEY or key GLOB, COLUMN=VALUE, or state:new|"
+                                 "changed|failed|pending|built (repeat for a union)")
+    parser.add_argument("--exclude", action="append", metavar="SELECTOR", default=None,
+                        help="leave out rows matching this selector (repeatable)")
+
+
 def _emulator_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emulator", dest="use_emulator", action="store_true",
                         help="use the built-in HeyGen emulator even where HEYGEN_API_KEY is set or CI "
@@ -106,11 +122,13 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "poll, download, retry, reconcile or up-to-date, with counts "
                                         "and a credit estimate. Sends nothing.")
     _project_arg(parser)
+    _select_args(parser)
     _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
-    parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
+    parser.add_argument("--force", action="append", metavar="KEY", default=[],
+                        help="plan this row as a rebuild (repeat for more rows)")
     _api_arg(parser)
 
 
@@ -119,7 +137,21 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Build incrementally: only bodies whose hash is not built yet "
                                         "are submitted; finished videos are downloaded to their output "
                                         "paths and listed in out/manifest.json and out/manifest.csv.")
+    _build_options(parser, select=True)
+
+
+def _retry(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("retry", help="build the rows that failed (build --select state:failed)",
+                            description="Build only the rows whose last render or submission failed: "
+                                        "the same as vidbuild build --select state:failed. Failures "
+                                        "that would fail again (content policy, invalid input) stay "
+                                        "failed until their body changes or --force KEY names them.")
+    _build_options(parser, select=False)
+
+
+def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
     _project_arg(parser)
+    _select_args(parser, select=select)
     _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
@@ -133,8 +165,9 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="go on after a video fails (the default)")
     mode.add_argument("--fail-fast", action="store_true",
                       help="submit nothing new after the first failure")
-    parser.add_argument("--force", nargs="+", metavar="KEY", default=[],
-                        help="rebuild these rows even if up to date (pays again)")
+    parser.add_argument("--force", action="append", metavar="KEY", default=[],
+                        help="rebuild this row even if up to date or failed for good (pays again; "
+                             "repeat for more rows)")
     parser.add_argument("--max-credits", type=float, default=None, metavar="N",
                         help="refuse (exit 2, nothing sent) when the plan is estimated to spend more "
                              "than N credits (wins over the project's max_credits:)")
@@ -151,6 +184,7 @@ def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("status", help="every row's state, from local state only",
                             description="Show each row's last known state (no network requests).")
     _project_arg(parser)
+    _select_args(parser)
     _emulator_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
@@ -209,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _status, _review, _clean, _init, _schema, _adopt):
+    for add in (_validate, _compile, _plan, _build, _retry, _status, _review, _clean, _init, _schema, _adopt):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -226,19 +260,19 @@ def _dispatch(args: argparse.Namespace) -> int:
     if getattr(args, "use_emulator", False):   # --emulator: as VIDBUILD_BACKEND=emulator
         api = dataclasses.replace(api, requested="emulator")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api),
-        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
+        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api,
+                                                select=a.select, exclude=a.exclude),
+        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api,
+                                                     select=a.select, exclude=a.exclude),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
-                                        force=a.force, api=a.api, state_url=a.state_url, backend=api),
-        "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
-                                          dry_run=a.dry_run, question=a.question,
-                                          fail_fast=a.fail_fast, force=a.force, json_output=a.json,
-                                          render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url, max_credits=a.max_credits,
-                                          yes=a.yes, backend=api),
+                                        force=a.force, api=a.api, state_url=a.state_url, backend=api,
+                                        select=a.select, exclude=a.exclude),
+        "build": lambda a: _build_command(a, api),
+        "retry": lambda a: _build_command(a, api, retry=True),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
-                                            state_url=a.state_url, backend=api),
+                                            state_url=a.state_url, backend=api, select=a.select,
+                                            exclude=a.exclude),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
                                             api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
@@ -253,6 +287,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         "emulator": lambda a: commands.emulator(a.host, a.port),
     }
     return handlers[args.command](args)
+
+
+def _build_command(args: argparse.Namespace, backend: BackendChoice, retry: bool = False) -> int:
+    from vidbuild import commands
+
+    return commands.build(args.path, state_dir=args.state_dir, jobs=args.jobs, dry_run=args.dry_run,
+                          question=args.question, fail_fast=args.fail_fast, force=args.force,
+                          json_output=args.json, render_timeout=args.render_timeout, api=args.api,
+                          state_url=args.state_url, max_credits=args.max_credits, yes=args.yes,
+                          select=["state:failed"] if retry else args.select, exclude=args.exclude,
+                          backend=backend)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -22,13 +23,16 @@ from vidbuild.report.tables import PlanTable, StatusTable
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
          force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
-         state_url: str | None = None, backend: BackendChoice | None = None) -> int:
-    """Say what a build would do for each row, why, and through which API; sends nothing."""
+         state_url: str | None = None, backend: BackendChoice | None = None,
+         select: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> int:
+    """Say what a build would do for each selected row (default: every row), why, and through
+    which API; sends nothing."""
     choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_plan(project, state=state, view=_plan_table(choice, stdout, json_output),
-                 options=PlanOptions(force=force, api=api, state_dir=state_dir))
+                 options=PlanOptions(force=force, api=api, state_dir=state_dir, select=select or (),
+                                     exclude=exclude or ()))
     finally:
         state.close()
     return EXIT_OK
@@ -38,9 +42,9 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           dry_run: bool = False, question: bool = False, fail_fast: bool = False,
           force: Sequence[str] = (), json_output: bool = False, render_timeout: float | None = None,
           api: str | None = None, state_url: str | None = None, max_credits: float | None = None,
-          yes: bool = False, stdin: TextIO | None = None,
-          stdout: TextIO | None = None, stderr: TextIO | None = None,
-          backend: BackendChoice | None = None) -> int:
+          yes: bool = False, stdin: TextIO | None = None, select: Sequence[str] | None = None,
+          exclude: Sequence[str] | None = None, stdout: TextIO | None = None,
+          stderr: TextIO | None = None, backend: BackendChoice | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
 
     ``-n`` prints the plan, ``-q`` only says (by its exit code) whether anything is pending.
@@ -51,14 +55,14 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     approve = None if yes or not stdin.isatty() else _asking(stdin, stderr or sys.stderr)
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
                            api=api, state_dir=state_dir, snapshot=not json_output, max_credits=max_credits,
-                           approve=approve)
+                           approve=approve, select=select or (), exclude=exclude or ())
     choice = backend or BackendChoice.from_env()
     if not (dry_run or question):
         check_build_backend(choice)
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         if question:
-            planning = PlanOptions(force=force, api=api, state_dir=state_dir, question=True)
+            planning = dataclasses.replace(options.planning(), question=True)
             return run_plan(project, state=state, options=planning).exit_code
         if dry_run:
             announced(choice, stderr)
@@ -73,13 +77,15 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
            stdout: TextIO | None = None, state_url: str | None = None,
-           backend: BackendChoice | None = None) -> int:
-    """Every row's state from state alone (the database with a state URL): no HeyGen request."""
+           backend: BackendChoice | None = None, select: Sequence[str] | None = None,
+           exclude: Sequence[str] | None = None) -> int:
+    """Every selected row's state (default: every row) from state alone (the database with a
+    state URL): no HeyGen request."""
     choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_status(project, state=state, view=StatusTable(stdout or sys.stdout, json_output=json_output),
-                   state_dir=state_dir)
+                   state_dir=state_dir, select=select or (), exclude=exclude or ())
     finally:
         state.close()
     return EXIT_OK

@@ -20,6 +20,7 @@ from vidbuild.pipeline.spending import spending_approved
 from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import Summary, plan_steps
 from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
+from vidbuild.planner.select import Selection
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.outcome import Reporter
 from vidbuild.spec.project import Project, display_path
@@ -53,7 +54,7 @@ def build(project: ProjectSource, *, state: State, backend: BackendChoice | Back
     options = options or BuildOptions()
     choice = backend or BackendChoice.from_env()
     reporter = reporter or PlainReporter()
-    if options.snapshot and not options.force:
+    if options.snapshot and not options.force and options.planning().selects_all:
         unchanged = unchanged_videos(state, project_root(project))
         if unchanged is not None:
             return _answered_from_snapshot(unchanged, choice, reporter)
@@ -87,6 +88,7 @@ class _Build:
         self.backend = backend
         self.reporter = reporter
         self.options = options
+        self.selection = Selection.parse(options.select, options.exclude)
 
     def run(self, stats: dict[str, tuple[int, ...] | None]) -> BuildOutcome:
         engine_options = self._engine_options()
@@ -109,7 +111,8 @@ class _Build:
     def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
         """Read every row once to validate, plan and index it (keeping no body), then again to act."""
         summary = Summary()
-        for step in plan_steps(self._jobs(index), self.state, self.root, self.options.force):
+        for step in self.selection.steps(plan_steps(self._jobs(index), self.state, self.root,
+                                                    self.options.force)):
             summary.add(step)
         check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
                                           display_path(self.project.file)))
@@ -153,7 +156,8 @@ class _Build:
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
         again = same_as_indexed(self._jobs(), index)
         try:
-            outcome = engine.run(plan_steps(again, self.state, self.root, self.options.force))
+            outcome = engine.run(self.selection.steps(plan_steps(again, self.state, self.root,
+                                                                 self.options.force)))
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)

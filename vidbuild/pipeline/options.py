@@ -33,12 +33,19 @@ class PlanOptions:
     ``question``: only say whether anything is pending (``build -q``): answered from the last
     complete build's snapshot when nothing changed, else deciding stops at the first row to build
     (every row is still read, so a mistake anywhere is still raised).
+    ``select`` / ``exclude``: selectors of the rows to plan (see ``planner.select``; default all).
     """
 
     force: Sequence[str] = ()
     api: str | None = None
     state_dir: str | Path | None = None
     question: bool = False
+    select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+
+    @property
+    def selects_all(self) -> bool:
+        return not (self.select or self.exclude)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,8 @@ class BuildOptions:
     when this build takes up one an earlier build submitted), before its row is left unfinished
     (default 3600). ``snapshot``: answer an unchanged rerun from the last complete build's
     snapshot without reading a row (False: read every row, so the reporter hears of each).
-    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``. ``max_credits`` (else the
+    ``force``, ``api``, ``state_dir``, ``select`` and ``exclude`` as in ``PlanOptions`` (a
+    selected build acts on its rows only; the manifest still lists every row). ``max_credits`` (else the
     project's ``max_credits:``): a plan estimated to spend more is refused (UsageError, nothing
     sent). ``approve``: asked before a paying build sends (the CLI asks a person at a terminal);
     False stops it with nothing sent.
@@ -65,6 +73,8 @@ class BuildOptions:
     snapshot: bool = True
     max_credits: float | None = None
     approve: Approval | None = None
+    select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:
@@ -74,7 +84,8 @@ class BuildOptions:
             raise UsageError(f"--render-timeout must be a positive number of seconds, got {timeout}")
 
     def planning(self) -> PlanOptions:
-        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir)
+        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir, select=self.select,
+                           exclude=self.exclude)
 
 
 @dataclass
