@@ -23,8 +23,9 @@ from vidbuild.errors import SettingError
 # Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
 REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
 # Faults that only make sense for a submission (POST .../generate). ``render_stall`` picks bodies
-# (by content and seed) whose renders report "processing" for as long as the fault is on.
-SUBMIT_FAULTS: Final = ("quota", "render_fail", "render_stall")
+# (by content and seed) whose renders report "processing" for as long as the fault is on;
+# ``render_fail`` fails a render on a server fault, ``render_refuse`` as content checks do.
+SUBMIT_FAULTS: Final = ("quota", "render_fail", "render_refuse", "render_stall")
 # Faults of media downloads only: the body cut off mid-stream, with no Content-Length to tell.
 FILE_FAULTS: Final = ("truncate_download",)
 # Faults of API replies only: the request's X-Api-Key echoed in every message and detail text.

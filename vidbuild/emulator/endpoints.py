@@ -79,7 +79,7 @@ class Endpoints:
         if strikes("quota"):
             return api_error(429, "trial_video_limit_exceeded",
                              "You have reached your daily api trial limit.")
-        failure = self._pick(render.RENDER_FAILURES) if strikes("render_fail") else None
+        failure = render.drawn_failure(strikes, self._pick)
         video = self._new_video(kind, body, now, failure)
         stored = self._store.add_video(video, max_rendering=self._config.max_concurrent, now=now)
         if stored is None:

@@ -193,7 +193,7 @@ class V3Endpoints:
         if draws("quota"):
             return v3_error(429, "trial_video_limit_exceeded",
                             "You have reached your daily api trial limit.")
-        failure = self._pick(render.RENDER_FAILURES) if draws("render_fail") else None
+        failure = render.drawn_failure(draws, self._pick)
         plan = render.plan_for_duration(seconds, speed=self._config.speed, failure=failure,
                                         max_video_seconds=self._config.max_video_seconds)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))

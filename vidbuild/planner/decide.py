@@ -17,7 +17,7 @@ from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
 
-Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date"]
+Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date", "failed"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
 PAYING_ACTIONS = frozenset({"submit", "retry"})
 WORDS_PER_SECOND = 2.5          # ~150 words a minute, a typical speaking pace
@@ -135,6 +135,10 @@ def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry 
             return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
         return Step(job, "submit", _why_new(job, entry))
     if record.status == "failed":
+        if record.error_permanent:   # HeyGen's verdict on this very body: sending it again can't help
+            return Step(job, "failed", f"failed for good: {record.error or 'unknown error'}; not sent "
+                                       f"again until its body changes (--force {job.key} sends it anyway)",
+                        record)
         return Step(job, "retry", f"failed before: {record.error or 'unknown error'}", record)
     if record.status in ("claimed", "uncertain"):
         if record.owner != state.owner and state.owner_alive(record.owner):
