@@ -129,6 +129,9 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
     parser.add_argument("--force", action="append", metavar="KEY", default=[],
                         help="plan this row as a rebuild (repeat for more rows)")
+    parser.add_argument("--out", metavar="FILE", default=None,
+                        help="also save the plan to FILE, for vidbuild build --plan FILE (a reviewer "
+                             "approves exactly what will be paid for)")
     _api_arg(parser)
 
 
@@ -168,6 +171,9 @@ def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
     parser.add_argument("--force", action="append", metavar="KEY", default=[],
                         help="rebuild this row even if up to date or failed for good (pays again; "
                              "repeat for more rows)")
+    parser.add_argument("--plan", dest="plan_file", metavar="FILE", default=None,
+                        help="carry out the plan vidbuild plan --out saved in FILE and nothing else; "
+                             "refused (exit 2) if the project or state changed since")
     parser.add_argument("--max-credits", type=float, default=None, metavar="N",
                         help="refuse (exit 2, nothing sent) when the plan is estimated to spend more "
                              "than N credits (wins over the project's max_credits:)")
@@ -267,7 +273,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
                                         force=a.force, api=a.api, state_url=a.state_url, backend=api,
-                                        select=a.select, exclude=a.exclude),
+                                        select=a.select, exclude=a.exclude, out=a.out),
         "build": lambda a: _build_command(a, api),
         "retry": lambda a: _build_command(a, api, retry=True),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
@@ -297,7 +303,7 @@ def _build_command(args: argparse.Namespace, backend: BackendChoice, retry: bool
                           json_output=args.json, render_timeout=args.render_timeout, api=args.api,
                           state_url=args.state_url, max_credits=args.max_credits, yes=args.yes,
                           select=["state:failed"] if retry else args.select, exclude=args.exclude,
-                          backend=backend)
+                          backend=backend, plan_file=args.plan_file)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

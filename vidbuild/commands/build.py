@@ -7,32 +7,40 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from vidbuild.errors import EXIT_OK
+from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.heygen.backend_policy import check_build_backend, check_requested
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline import BuildOptions, PlanOptions, open_project
 from vidbuild.pipeline import build as run_build
 from vidbuild.pipeline import plan as run_plan
 from vidbuild.pipeline import status as run_status
+from vidbuild.pipeline.openers import parsed
 from vidbuild.pipeline.spending import Approval
 from vidbuild.planner.budget import confirmed
 from vidbuild.planner.decide import Summary
+from vidbuild.planner.saved import PlanOptions as SavedOptions
+from vidbuild.planner.saved import SavedPlan, read_plan
 from vidbuild.report.progress import choose_reporter
-from vidbuild.report.tables import PlanTable, StatusTable
+from vidbuild.report.tables import PlanTable, PlanView, StatusTable
+from vidbuild.spec.project import Project
 
 
 def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
          force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
          state_url: str | None = None, backend: BackendChoice | None = None,
-         select: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> int:
+         select: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
+         out: str | None = None) -> int:
     """Say what a build would do for each selected row (default: every row), why, and through
-    which API; sends nothing."""
+    which API; sends nothing. ``out``: also write the plan there, for ``build --plan``."""
     choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
+    options = PlanOptions(force=force, api=api, state_dir=state_dir, select=select or (),
+                          exclude=exclude or ())
     try:
-        run_plan(project, state=state, view=_plan_table(choice, stdout, json_output),
-                 options=PlanOptions(force=force, api=api, state_dir=state_dir, select=select or (),
-                                     exclude=exclude or ()))
+        view: PlanView = _plan_table(choice, stdout, json_output)
+        if out is not None:
+            view = _saving(view, out, parsed(project), choice, options)
+        run_plan(project, state=state, view=view, options=options)
     finally:
         state.close()
     return EXIT_OK
@@ -44,23 +52,40 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           api: str | None = None, state_url: str | None = None, max_credits: float | None = None,
           yes: bool = False, stdin: TextIO | None = None, select: Sequence[str] | None = None,
           exclude: Sequence[str] | None = None, stdout: TextIO | None = None,
-          stderr: TextIO | None = None, backend: BackendChoice | None = None) -> int:
+          stderr: TextIO | None = None, backend: BackendChoice | None = None,
+          plan_file: str | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
 
     ``-n`` prints the plan, ``-q`` only says (by its exit code) whether anything is pending.
     ``max_credits`` (else the project's ``max_credits:``): refuse a plan estimated to spend more.
     A paying build asks first when ``stdin`` (default: the process's) is a terminal, unless ``yes``.
+    ``plan_file``: carry out the plan ``plan --out`` saved there, and nothing else (its own
+    selection, --force and --api), refusing if anything changed since.
     """
+    approved = None
+    if plan_file is not None:
+        if select or exclude or force or api:
+            raise UsageError("--plan carries the selection, --force and --api it was made with: give "
+                             "them to vidbuild plan --out, not to build")
+        approved = read_plan(plan_file)
+        select, exclude = approved.options.select, approved.options.exclude
+        force, api = approved.options.force, approved.options.api
     stdin = stdin or sys.stdin
     approve = None if yes or not stdin.isatty() else _asking(stdin, stderr or sys.stderr)
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
-                           api=api, state_dir=state_dir, snapshot=not json_output, max_credits=max_credits,
-                           approve=approve, select=select or (), exclude=exclude or ())
+                           api=api, state_dir=state_dir, snapshot=not (json_output or approved),
+                           max_credits=max_credits, approve=approve, select=select or (),
+                           exclude=exclude or (), approved=approved)
     choice = backend or BackendChoice.from_env()
     if not (dry_run or question):
         check_build_backend(choice)
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
+        if approved is not None:
+            from vidbuild.commands.saved_plans import current_inputs
+
+            approved.check_backend(choice.planned_against)
+            approved.check_inputs(current_inputs(parsed(project)))
         if question:
             planning = dataclasses.replace(options.planning(), question=True)
             return run_plan(project, state=state, options=planning).exit_code
@@ -101,6 +126,17 @@ def announced(choice: BackendChoice, stream: TextIO | None = None) -> BackendCho
 
 def _plan_table(choice: BackendChoice, stdout: TextIO | None, json_output: bool) -> PlanTable:
     return PlanTable(stdout or sys.stdout, json_output=json_output, planned_against=choice.planned_against)
+
+
+def _saving(view: PlanView, out: str, project: Project, choice: BackendChoice,
+            options: PlanOptions) -> PlanView:
+    """``view``, also writing the plan to ``out`` (the inputs' digests taken before any row is read)."""
+    from vidbuild.commands.saved_plans import SavingView, current_inputs
+
+    saved = SavedPlan(project.name, current_inputs(project),
+                      SavedOptions(tuple(options.select), tuple(options.exclude), tuple(options.force),
+                                   options.api), choice.planned_against)
+    return SavingView(view, saved, out)
 
 
 def _asking(stdin: TextIO, stderr: TextIO) -> Approval:

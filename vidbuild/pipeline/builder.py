@@ -111,8 +111,10 @@ class _Build:
     def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
         """Read every row once to validate, plan and index it (keeping no body), then again to act."""
         summary = Summary()
-        for step in self.selection.steps(plan_steps(self._jobs(index), self.state, self.root,
-                                                    self.options.force)):
+        steps = self.selection.steps(plan_steps(self._jobs(index), self.state, self.root,
+                                                self.options.force))
+        approved = self.options.approved
+        for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
         check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
                                           display_path(self.project.file)))

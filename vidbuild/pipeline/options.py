@@ -17,6 +17,7 @@ from vidbuild.spec.project import Project
 if TYPE_CHECKING:
     from vidbuild.pipeline.spending import Approval
     from vidbuild.planner.decide import Summary
+    from vidbuild.planner.saved import SavedPlan
 
 # A project as the library takes it: parsed, or its directory or vidbuild.yaml (None: the current
 # directory), parsed only when a command needs it (an unchanged rerun never does).
@@ -75,6 +76,8 @@ class BuildOptions:
     approve: Approval | None = None
     select: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    # build --plan: the saved plan this build must match, row by row, before anything is sent.
+    approved: SavedPlan | None = None
 
     def __post_init__(self) -> None:
         if self.jobs is not None and self.jobs < 1:
