@@ -221,6 +221,21 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _state_url_arg(parser)
 
 
+def _explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("explain", help="everything known about one row: body, hash, state, changes",
+                            description="For row KEY: its body and hash, what a build would do and "
+                                        "why, each recorded step of its video with its time, the "
+                                        "video_id and URLs, and the fields changed since it was "
+                                        "built. From the project and state alone; sends nothing.")
+    parser.add_argument("key", metavar="KEY", help="the row's key")
+    _project_arg(parser)
+    _emulator_arg(parser)
+    _state_arg(parser)
+    _state_url_arg(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object for machines")
+    _api_arg(parser)
+
+
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
     parser = sub.add_parser(name, help=f"list the account's {what}",
                             description=f"List the account's {what} (cached for a day in the state "
@@ -249,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _retry, _status, _review, _clean, _init, _schema, _adopt):
+    for add in (_validate, _compile, _plan, _build, _retry, _status, _explain, _review, _clean, _init,
+                _schema, _adopt):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -279,6 +295,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url, backend=api, select=a.select,
                                             exclude=a.exclude),
+        "explain": lambda a: commands.explain(a.path, a.key, state_dir=a.state_dir, state_url=a.state_url,
+                                              json_output=a.json, api=a.api, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
                                             api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
