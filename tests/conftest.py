@@ -69,7 +69,9 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
     # CI runs the suite with CI=true: its builds ask for the emulator by name, as a user's CI job
     # must (tests/test_spend_safely.py unsets this to see the refusal); buildkit's loopback
     # HeyGen names its own backend.
-    monkeypatch.setenv("VIDBUILD_BACKEND", "emulator")
+    # Its own MonkeyPatch, so a test that undoes its own changes (monkeypatch.undo()) keeps it.
+    backend = pytest.MonkeyPatch()
+    backend.setenv("VIDBUILD_BACKEND", "emulator")
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     # The catalogue cache outside a project goes to $XDG_CACHE_HOME/vidbuild: a temp dir too,
     # whatever the machine running the tests has set.
@@ -85,6 +87,7 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
     yield
+    backend.undo()
 
 
 @pytest.fixture

@@ -79,9 +79,9 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     assert commands.plan(str(project), stdout=planned) == 0
     assert planned.getvalue().splitlines() == [
         "submit      r03  changed: video_inputs[0].voice.input_text; via v3",
-        "1 submit, 3 up-to-date; estimated 0.03 credits",
         f"estimate: 1 distinct body to pay for (rows with identical bodies share one video); "
-        f"{ESTIMATE_ASSUMPTIONS}"]
+        f"{ESTIMATE_ASSUMPTIONS}",
+        "1 submit, 3 up-to-date; estimated 0.03 credits"]
     assert len(heygen.requests()) == before   # planning sends nothing
 
     assert commands.build(str(project), stderr=io.StringIO()) == 0
@@ -194,9 +194,9 @@ def test_question_and_dry_run_send_nothing(project: Path, heygen: LoopbackHeyGen
     assert dry.code == 0
     looks = "new (will look in the account first); via v3"
     assert dry.stdout.splitlines() == [*(f"submit      {key}  {looks}" for key in KEYS),
-                                       "4 submit; estimated 0.08 credits",
                                        "estimate: 4 distinct bodies to pay for (rows with identical "
-                                       f"bodies share one video); {ESTIMATE_ASSUMPTIONS}"]
+                                       f"bodies share one video); {ESTIMATE_ASSUMPTIONS}",
+                                       "4 submit; estimated 0.08 credits"]
     assert heygen.requests() == []
 
     assert build(project, heygen)[0] == 0

@@ -54,7 +54,7 @@ def test_the_estimate_counts_each_distinct_body_once_and_states_its_assumptions(
     assert summary["estimated_credits"] == credits_of(project, {"r01", "r02", "r03"})
     assert summary["estimate_assumes"] == ESTIMATE_ASSUMPTIONS
     text = run_vidbuild("plan", str(project), env=heygen.env()).stdout.splitlines()
-    assert text[-1] == ("estimate: 3 distinct bodies to pay for (rows with identical bodies share one "
+    assert text[-2] == ("estimate: 3 distinct bodies to pay for (rows with identical bodies share one "
                         f"video); {ESTIMATE_ASSUMPTIONS}")
     # What the build then sends: one video per distinct body.
     assert run_vidbuild("build", str(project), env=heygen.env()).code == 0

@@ -83,9 +83,9 @@ class PlanTable:
             return
         counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
         note = empty_rows_note(project)
-        self.stream.write(f"{counts}; estimated {summary.estimated_credits} credits{note}\n")
-        if summary.paying_bodies:
+        if summary.paying_bodies:   # before the summary, which stays the last line
             self.stream.write(f"estimate: {summary.assumptions}\n")
+        self.stream.write(f"{counts}; estimated {summary.estimated_credits} credits{note}\n")
 
 
 class StatusTable:
