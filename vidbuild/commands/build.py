@@ -18,8 +18,7 @@ from vidbuild.pipeline.openers import parsed
 from vidbuild.pipeline.spending import Approval
 from vidbuild.planner.budget import confirmed
 from vidbuild.planner.decide import Summary
-from vidbuild.planner.saved import PlanOptions as SavedOptions
-from vidbuild.planner.saved import SavedPlan, read_plan
+from vidbuild.planner.saved import SavedOptions, SavedPlan, read_plan
 from vidbuild.report.progress import choose_reporter
 from vidbuild.report.tables import PlanTable, PlanView, StatusTable
 from vidbuild.spec.project import Project

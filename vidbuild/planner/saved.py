@@ -28,7 +28,7 @@ _SHOWN = 5   # names listed in a refusal before "and N more"
 
 
 @dataclass(frozen=True)
-class PlanOptions:
+class SavedOptions:
     """The options a plan was made with; ``build --plan`` builds with the same ones."""
 
     select: tuple[str, ...] = ()
@@ -47,7 +47,7 @@ class SavedPlan:
 
     project: str
     inputs: dict[str, str]
-    options: PlanOptions
+    options: SavedOptions
     planned_against: dict[str, str]
     steps: dict[str, tuple[str, str]] = field(default_factory=dict)   # key -> (action, hash)
 
@@ -151,7 +151,7 @@ def read_plan(path: str) -> SavedPlan:
         options = document["options"]
         return SavedPlan(
             project=str(document["project"]), inputs=dict(document["inputs"]),
-            options=PlanOptions(tuple(options["select"]), tuple(options["exclude"]),
+            options=SavedOptions(tuple(options["select"]), tuple(options["exclude"]),
                                 tuple(options["force"]), options["api"]),
             planned_against=dict(document["planned_against"]),
             steps={str(step["key"]): (str(step["action"]), str(step["hash"])) for step in document["steps"]})
