@@ -425,3 +425,27 @@ def test_build_of_the_example_project_downloads_previews_of_the_project_dimensio
         result = probe((project / row["output"]).read_bytes())
         assert (result.width, result.height) == (1280, 720)   # the project's video.dimension
         assert result.seconds == pytest.approx(durations[row["video_id"]], abs=0.001)
+
+
+def test_first_downloads_racing_on_threads_all_get_the_same_bytes(rig: Rig) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    made = rig.legacy(legacy_body(scene("Hi Ana, welcome to Acme!"), scene("Bye.", "#F4D35E")))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        takes = list(pool.map(lambda _: rig.download(made.video_url), range(4)))
+    assert len(set(takes)) == 1
+    assert probe(takes[0]).seconds == pytest.approx(made.duration, abs=0.001)
+
+
+def test_a_bad_previews_setting_stops_a_build_before_anything_is_sent(tmp_path: Path) -> None:
+    project = tmp_path / "hello"
+    shutil.copytree(ROOT / "projects" / "hello", project)
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    done = subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)],
+                          env={**env, "VIDBUILD_EMULATOR_PREVIEWS": "sometimes"},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "previews must be one of auto, on, off, got 'sometimes'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (project / "out").exists()

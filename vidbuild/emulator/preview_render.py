@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -47,6 +48,16 @@ _BAND_LUMA: Final = 16
 _TEXT_LUMA: Final = 255
 _NEUTRAL_CHROMA: Final = 128
 _PLACEHOLDER: Final = (138, 143, 152)
+
+
+class _ThreadFonts(threading.local):
+    """Each thread's fonts by pixel size (see ``_font``)."""
+
+    def __init__(self) -> None:
+        self.by_size: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+
+
+_FONTS: Final = _ThreadFonts()
 
 
 @dataclass(frozen=True)
@@ -255,10 +266,16 @@ def _video_frame(planes: tuple[Image.Image, Image.Image, Image.Image]) -> av.Vid
     return frame
 
 
-@functools.cache
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    # Pillow's own font (FreeType, scalable): no system font is needed.
-    return ImageFont.load_default(size=size)
+    """Pillow's own font (FreeType, scalable: no system font is needed) at ``size`` pixels.
+
+    One per thread: the emulator's server draws previews on several threads at once, and a
+    FreeType face must not be used by two of them together.
+    """
+    fonts = _FONTS.by_size
+    if size not in fonts:
+        fonts[size] = ImageFont.load_default(size=size)
+    return fonts[size]
 
 
 @functools.cache
