@@ -147,31 +147,68 @@ def _mux(container: OutputContainer, stream: VideoStream, frame: av.VideoFrame |
         container.mux(packet)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where things go in a ``width`` x ``height`` frame: margins and type sizes follow its short side."""
+
+    width: int
+    height: int
+
+    @property
+    def short(self) -> int:
+        return min(self.width, self.height)
+
+    @property
+    def margin(self) -> int:
+        return max(8, round(self.short * 0.06))
+
+    @property
+    def padding(self) -> int:
+        return max(4, round(self.short * 0.02))
+
+    @property
+    def caption_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return _font(max(12, round(self.short * 0.05)))
+
+    @property
+    def header_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return _font(max(10, round(self.short * 0.035)))
+
+
+@dataclass(frozen=True)
+class _Backdrop:
+    """A scene's picture behind its captions: background or placeholder, avatar, header line."""
+
+    layout: _Layout
+    colour: str | None
+    placeholder: str
+    avatar: bool
+    header: str
+
+
+Planes = tuple[Image.Image, Image.Image, Image.Image]
+
+
 class _Artist:
-    """Draws a plan's cards: each scene's background, names and avatar once, captions on copies."""
+    """Draws a plan's cards: captions on copies of each scene's backdrop."""
 
     def __init__(self, plan: PreviewPlan) -> None:
         self._plan = plan
-        self._width, self._height = plan.width, plan.height
-        short = min(plan.width, plan.height)
-        self._margin = max(8, round(short * 0.06))
-        self._padding = max(4, round(short * 0.02))
-        self._caption_font = _font(max(12, round(short * 0.05)))
-        self._header_font = _font(max(10, round(short * 0.035)))
-        self._scenes: dict[int, tuple[Image.Image, Image.Image, Image.Image]] = {}
+        self._layout = _Layout(plan.width, plan.height)
         self._frames: dict[tuple[int, str], av.VideoFrame] = {}   # the latest one only
 
     def caption_cues(self, index: int) -> list[str]:
         """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
-        lines = _wrap(self._plan.cards[index].text, self._caption_font,
-                      self._width - 2 * (self._margin + self._padding))
+        layout = self._layout
+        lines = _wrap(self._plan.cards[index].text, layout.caption_font,
+                      layout.width - 2 * (layout.margin + layout.padding))
         groups = [lines[at:at + CAPTION_LINES] for at in range(0, len(lines), CAPTION_LINES)]
         return ["\n".join(group) for group in groups] or [""]
 
     def image(self, index: int, caption: str) -> Image.Image:
         """Card ``index`` with ``caption`` in its band, full size (the thumbnail)."""
         luma, blue, red = self.planes(index, caption)
-        size = (self._width, self._height)
+        size = (self._layout.width, self._layout.height)
         return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
 
     def frame(self, index: int, caption: str) -> av.VideoFrame:
@@ -182,66 +219,75 @@ class _Artist:
             self._frames = {key: _video_frame(self.planes(index, caption))}
         return self._frames[key]
 
-    def planes(self, index: int, caption: str) -> tuple[Image.Image, Image.Image, Image.Image]:
+    def planes(self, index: int, caption: str) -> Planes:
         """Card ``index`` with ``caption`` as 4:2:0 planes: full-size luma, half-size chroma.
 
         The caption band and its text are grey, so its chroma is flat: only the luma plane
         gets text drawn, which spares a colour conversion and chroma scaling per caption.
         """
-        planes = tuple(plane.copy() for plane in self._scene(index))
-        if caption:
-            self._draw_caption(planes, caption)
-        return planes[0], planes[1], planes[2]
-
-    def _scene(self, index: int) -> tuple[Image.Image, Image.Image, Image.Image]:
-        if index not in self._scenes:
-            luma, blue, red = self._draw_scene(index).split()
-            self._scenes[index] = (luma, blue.reduce(2), red.reduce(2))
-        return self._scenes[index]
-
-    def _draw_scene(self, index: int) -> Image.Image:
         card = self._plan.cards[index]
-        background = _rgb(card.colour) if card.colour else _PLACEHOLDER
-        ink = _ink_on(background)
-        image = Image.new("YCbCr", (self._width, self._height), _ycbcr(background))
-        draw = ImageDraw.Draw(image)
-        if card.colour is None:
-            self._draw_placeholder(draw, card.placeholder, ink)
-        if card.avatar:
-            self._draw_avatar(draw, _mix(background, ink, 0.3))
         names = " · ".join(part for part in (card.avatar, card.voice) if part)
         header = f"{index + 1}/{len(self._plan.cards)}" + (f" · {names}" if names else "")
-        draw.text((self._width // 2, self._margin), header, font=self._header_font,
-                  fill=_ycbcr(ink), anchor="ma")
-        return image
+        backdrop = _backdrop_planes(_Backdrop(self._layout, card.colour, card.placeholder,
+                                              bool(card.avatar), header))
+        luma, blue, red = (plane.copy() for plane in backdrop)
+        if caption:
+            _draw_caption(self._layout, (luma, blue, red), caption)
+        return luma, blue, red
 
-    def _draw_placeholder(self, draw: ImageDraw.ImageDraw, label: str, ink: Colour) -> None:
-        m, w, h = self._margin, self._width, self._height
-        line = _ycbcr(_mix(_PLACEHOLDER, ink, 0.25))
-        draw.rectangle((m, m, w - m, h - m), outline=line, width=max(2, m // 8))
-        draw.line((m, m, w - m, h - m), fill=line, width=max(2, m // 8))
-        draw.line((m, h - m, w - m, m), fill=line, width=max(2, m // 8))
-        # Above the avatar, below the header line.
-        draw.text((w // 2, round(h * 0.2)), label, font=self._header_font, fill=_ycbcr(ink), anchor="mm")
 
-    def _draw_avatar(self, draw: ImageDraw.ImageDraw, colour: Colour) -> None:
-        x, y = self._width // 2, round(self._height * 0.4)
-        radius = round(min(self._width, self._height) * 0.1)
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_ycbcr(colour))
-        draw.chord((x - 2 * radius, y + round(1.2 * radius), x + 2 * radius, y + 5 * radius),
-                   180, 360, fill=_ycbcr(colour))
+@functools.lru_cache(maxsize=8)
+def _backdrop_planes(backdrop: _Backdrop) -> Planes:
+    """The backdrop's 4:2:0 planes. Kept for the next previews: a campaign's rows share their
+    scenes' backgrounds, avatars and names, and differ in the captions drawn on copies."""
+    luma, blue, red = _draw_backdrop(backdrop).split()
+    return luma, blue.reduce(2), red.reduce(2)
 
-    def _draw_caption(self, planes: tuple[Image.Image, ...], caption: str) -> None:
-        m, p = self._margin, self._padding
-        luma = ImageDraw.Draw(planes[0])
-        box = luma.multiline_textbbox((0, 0), caption, font=self._caption_font, align="center")
-        top = self._height - m - (box[3] - box[1]) - 2 * p
-        luma.rectangle((m, top, self._width - m, self._height - m), fill=_BAND_LUMA)
-        luma.multiline_text((self._width // 2, top + p - box[1]), caption, font=self._caption_font,
-                            fill=_TEXT_LUMA, anchor="ma", align="center")
-        for chroma in planes[1:]:
-            ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (self._width - m) // 2,
-                                              (self._height - m) // 2), fill=_NEUTRAL_CHROMA)
+
+def _draw_backdrop(backdrop: _Backdrop) -> Image.Image:
+    layout = backdrop.layout
+    background = _rgb(backdrop.colour) if backdrop.colour else _PLACEHOLDER
+    ink = _ink_on(background)
+    image = Image.new("YCbCr", (layout.width, layout.height), _ycbcr(background))
+    draw = ImageDraw.Draw(image)
+    if backdrop.colour is None:
+        _draw_placeholder(draw, layout, backdrop.placeholder, ink)
+    if backdrop.avatar:
+        _draw_avatar(draw, layout, _mix(background, ink, 0.3))
+    draw.text((layout.width // 2, layout.margin), backdrop.header, font=layout.header_font,
+              fill=_ycbcr(ink), anchor="ma")
+    return image
+
+
+def _draw_placeholder(draw: ImageDraw.ImageDraw, layout: _Layout, label: str, ink: Colour) -> None:
+    m, w, h = layout.margin, layout.width, layout.height
+    line, width = _ycbcr(_mix(_PLACEHOLDER, ink, 0.25)), max(2, m // 8)
+    draw.rectangle((m, m, w - m, h - m), outline=line, width=width)
+    draw.line((m, m, w - m, h - m), fill=line, width=width)
+    draw.line((m, h - m, w - m, m), fill=line, width=width)
+    # Above the avatar, below the header line.
+    draw.text((w // 2, round(h * 0.2)), label, font=layout.header_font, fill=_ycbcr(ink), anchor="mm")
+
+
+def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> None:
+    x, y = layout.width // 2, round(layout.height * 0.4)
+    radius = round(layout.short * 0.1)
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_ycbcr(colour))
+    draw.chord((x - 2 * radius, y + round(1.2 * radius), x + 2 * radius, y + 5 * radius),
+               180, 360, fill=_ycbcr(colour))
+
+
+def _draw_caption(layout: _Layout, planes: Planes, caption: str) -> None:
+    m, p, font = layout.margin, layout.padding, layout.caption_font
+    luma = ImageDraw.Draw(planes[0])
+    box = luma.multiline_textbbox((0, 0), caption, font=font, align="center")
+    top = layout.height - m - (box[3] - box[1]) - 2 * p
+    luma.rectangle((m, top, layout.width - m, layout.height - m), fill=_BAND_LUMA)
+    luma.multiline_text((layout.width // 2, top + p - box[1]), caption, font=font,
+                        fill=_TEXT_LUMA, anchor="ma", align="center")
+    for chroma in planes[1:]:
+        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2,
+                                          (layout.height - m) // 2), fill=_NEUTRAL_CHROMA)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
@@ -256,7 +302,7 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: 
     return lines
 
 
-def _video_frame(planes: tuple[Image.Image, Image.Image, Image.Image]) -> av.VideoFrame:
+def _video_frame(planes: Planes) -> av.VideoFrame:
     """A yuvj420p frame from its three planes, rows padded to the frame's stride."""
     frame = av.VideoFrame(planes[0].width, planes[0].height, PIXEL_FORMAT)
     for plane, band in zip(frame.planes, planes, strict=True):
