@@ -64,7 +64,7 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
     """Tests never reach HeyGen, never read a real key, never touch real state or a real cache."""
     for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL",
                  "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
-                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
+                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE", "VIDBUILD_EMULATOR_PREVIEWS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     # The catalogue cache outside a project goes to $XDG_CACHE_HOME/vidbuild: a temp dir too,
