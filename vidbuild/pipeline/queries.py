@@ -14,9 +14,10 @@ from vidbuild.pipeline.openers import jobs, parsed, project_root, state_director
 from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, StatusOutcome
 from vidbuild.pipeline.snapshot import unchanged_videos
 from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.fingerprint import with_known_records
 from vidbuild.planner.row_index import RowIndex, indexed
 from vidbuild.planner.shard import Shard, in_shard
-from vidbuild.state.protocol import State, with_records
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.report.tables import PlanView, StatusView
@@ -38,7 +39,8 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
         if unchanged is not None:
             return PlanOutcome(Summary(Counter({"up-to-date": unchanged})), from_snapshot=True)
     loaded = parsed(project)
-    every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force)
+    every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force,
+                     state=state)
     rows = in_shard(every_row, options.shard)
     steps = plan_steps(rows, state, loaded.root, options.force)
     summary = Summary()
@@ -83,11 +85,12 @@ def status(project: ProjectSource, *, state: State, view: StatusView | None = No
     loaded = parsed(project)
     counts: Counter[str] = Counter()
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
-    rows = in_shard(jobs(loaded, state_directory(loaded, state_dir, state), api="legacy"), shard)
+    rows = in_shard(jobs(loaded, state_directory(loaded, state_dir, state), api="legacy", state=state), shard)
     with RowIndex() as index:
         for _ in indexed(rows, index):
             pass
-        entries = (entry(*row, record) for row, record in with_records(state, index.entries()))
+        entries = (entry(row.key, row.hash, row.output, record)
+                   for row, record in with_known_records(state, index.entries()))
         counted = _tallied(entries, counts)
         if view is None:
             for _ in counted:
