@@ -64,7 +64,7 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
     """Tests never reach HeyGen, never read a real key, never touch real state or a real cache."""
     for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL",
                  "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
-                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
+                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE", "VIDBUILD_EMULATOR_PREVIEWS"):
         monkeypatch.delenv(name, raising=False)
     # CI runs the suite with CI=true: its builds ask for the emulator by name, as a user's CI job
     # must (tests/test_spend_safely.py unsets this to see the refusal); buildkit's loopback

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from buildkit import rows, write_project
 
+from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.decide import (
     Step,
     Summary,
@@ -75,6 +76,9 @@ def step(state: DiskState, project: Path, job: Job, *, forced: bool = False) -> 
 
 
 def test_a_row_never_built_is_new(project: Path, state: DiskState) -> None:
+    # A new state has never had the account searched: the build looks there before paying.
+    assert step(state, project, jobs(project)[0]) == ("submit", "new (will look in the account first)")
+    mark_account_searched(state)
     assert step(state, project, jobs(project)[0]) == ("submit", "new")
 
 

@@ -1,4 +1,4 @@
-"""The run stage's reads (run/poll.py) and account lookups (run/recover.py) against the in-process emulator."""
+"""The run stage's reads (run/poll.py) and account lookups (run/recover.py) on the in-process emulator."""
 
 from __future__ import annotations
 

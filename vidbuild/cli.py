@@ -116,6 +116,12 @@ def _state_url_arg(parser: argparse.ArgumentParser) -> None:
                              "every runner that names it (default: $VIDBUILD_STATE_URL, else --state-dir)")
 
 
+def _shard_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard", metavar="K/N", default=None,
+                        help="only part K of N (say 2/3), split by a digest of each row's key: N "
+                             "jobs given 1/N … N/N cover every row once (share a --state-url)")
+
+
 def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
                             description="For each row: submit (new or changed, naming the fields), "
@@ -132,6 +138,7 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="also save the plan to FILE, for vidbuild build --plan FILE (a reviewer "
                              "approves exactly what will be paid for)")
+    _shard_arg(parser)
     _api_arg(parser)
 
 
@@ -183,6 +190,7 @@ def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
+    _shard_arg(parser)
     _api_arg(parser)
 
 
@@ -195,12 +203,14 @@ def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _state_arg(parser)
     _state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
+    _shard_arg(parser)
 
 
 def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("clean", help="remove the state directory (asks first)",
                             description="Delete vidbuild's state for the project. Downloaded videos "
-                                        "stay; the next build treats every row as new.")
+                                        "stay; the next build trusts those the manifest lists with "
+                                        "their checksum, and treats every other row as new.")
     _project_arg(parser)
     _state_arg(parser)
     _state_url_arg(parser)
@@ -236,6 +246,31 @@ def _explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _api_arg(parser)
 
 
+def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("state", help="export or import the project's state (JSON lines)",
+                            description="Move state between a laptop, a state directory and a "
+                                        "database: export writes every record as JSON lines, "
+                                        "import merges them, never overwriting a newer record.")
+    actions = parser.add_subparsers(dest="state_command", metavar="ACTION", required=True)
+    export = actions.add_parser("export", help="write every record as JSON lines",
+                                description="Write the project's state for the current API as JSON "
+                                            "lines (a header, then one record per content hash).")
+    _project_arg(export)
+    export.add_argument("-o", "--output", metavar="FILE", default=None,
+                        help="write to FILE (default: stdout)")
+    _state_arg(export)
+    _state_url_arg(export)
+    imported = actions.add_parser("import", help="merge an export into this state",
+                                  description="Merge an export into the project's state for the "
+                                              "current API; a record already there is replaced only "
+                                              "by a newer one (a later claim, or the same claim "
+                                              "written later). Every line is checked first.")
+    imported.add_argument("source", metavar="FILE", help="the export to read (- for stdin)")
+    _project_arg(imported)
+    _state_arg(imported)
+    _state_url_arg(imported)
+
+
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
     parser = sub.add_parser(name, help=f"list the account's {what}",
                             description=f"List the account's {what} (cached for a day in the state "
@@ -265,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in (_validate, _compile, _plan, _build, _retry, _status, _explain, _review, _clean, _init,
-                _schema, _adopt):
+                _schema, _adopt, _state):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -289,12 +324,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
                                         force=a.force, api=a.api, state_url=a.state_url, backend=api,
-                                        select=a.select, exclude=a.exclude, out=a.out),
+                                        select=a.select, exclude=a.exclude, out=a.out, shard=a.shard),
         "build": lambda a: _build_command(a, api),
         "retry": lambda a: _build_command(a, api, retry=True),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
                                             state_url=a.state_url, backend=api, select=a.select,
-                                            exclude=a.exclude),
+                                            exclude=a.exclude, shard=a.shard),
         "explain": lambda a: commands.explain(a.path, a.key, state_dir=a.state_dir, state_url=a.state_url,
                                               json_output=a.json, api=a.api, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
@@ -309,6 +344,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         "voices": lambda a: commands.show_catalogue("voices", a.path, state_dir=a.state_dir,
                                                     json_output=a.json, refresh=a.refresh, backend=api),
         "emulator": lambda a: commands.emulator(a.host, a.port),
+        "state": _state_action,
     }
     return handlers[args.command](args)
 
@@ -321,7 +357,16 @@ def _build_command(args: argparse.Namespace, backend: BackendChoice, retry: bool
                           json_output=args.json, render_timeout=args.render_timeout, api=args.api,
                           state_url=args.state_url, max_credits=args.max_credits, yes=args.yes,
                           select=["state:failed"] if retry else args.select, exclude=args.exclude,
-                          backend=backend, plan_file=args.plan_file)
+                          backend=backend, plan_file=args.plan_file, shard=args.shard)
+
+
+def _state_action(args: argparse.Namespace) -> int:
+    from vidbuild import commands
+
+    if args.state_command == "export":
+        return commands.export_state(args.path, output=args.output, state_dir=args.state_dir,
+                                     state_url=args.state_url)
+    return commands.import_state(args.path, args.source, state_dir=args.state_dir, state_url=args.state_url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

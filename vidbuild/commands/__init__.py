@@ -11,6 +11,8 @@ from vidbuild.commands.explain import explain
 from vidbuild.commands.init import init
 from vidbuild.commands.review import review
 from vidbuild.commands.schema import schema
+from vidbuild.commands.state import export as export_state
+from vidbuild.commands.state import import_ as import_state
 
-__all__ = ["adopt", "build", "clean", "compile_bodies", "emulator", "explain", "init", "plan", "review",
-           "schema", "show_catalogue", "status", "validate"]
+__all__ = ["adopt", "build", "clean", "compile_bodies", "emulator", "explain", "export_state", "import_state",
+           "init", "plan", "review", "schema", "show_catalogue", "status", "validate"]

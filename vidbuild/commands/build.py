@@ -19,6 +19,7 @@ from vidbuild.pipeline.spending import Approval
 from vidbuild.planner.budget import confirmed
 from vidbuild.planner.decide import Summary
 from vidbuild.planner.saved import SavedOptions, SavedPlan, read_plan
+from vidbuild.planner.shard import parse_shard
 from vidbuild.report.progress import choose_reporter
 from vidbuild.report.tables import PlanTable, PlanView, StatusTable
 from vidbuild.spec.project import Project
@@ -28,13 +29,17 @@ def plan(path: str | None, *, state_dir: str | None = None, json_output: bool = 
          force: Sequence[str] = (), api: str | None = None, stdout: TextIO | None = None,
          state_url: str | None = None, backend: BackendChoice | None = None,
          select: Sequence[str] | None = None, exclude: Sequence[str] | None = None,
-         out: str | None = None) -> int:
-    """Say what a build would do for each selected row (default: every row), why, and through
-    which API; sends nothing. ``out``: also write the plan there, for ``build --plan``."""
+         out: str | None = None, shard: str | None = None) -> int:
+    """Say what a build would do for each selected row (default: every row; of ``shard``, "K/N"),
+    why, and through which API; sends nothing. ``out``: also write the plan there, for
+    ``build --plan``."""
+    if out is not None and shard is not None:
+        raise UsageError("plan --out saves a whole plan: not with --shard")
+    part = parse_shard(shard) if shard is not None else None
     choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     options = PlanOptions(force=force, api=api, state_dir=state_dir, select=select or (),
-                          exclude=exclude or ())
+                          exclude=exclude or (), shard=part)
     try:
         view: PlanView = _plan_table(choice, stdout, json_output)
         if out is not None:
@@ -52,8 +57,10 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
           yes: bool = False, stdin: TextIO | None = None, select: Sequence[str] | None = None,
           exclude: Sequence[str] | None = None, stdout: TextIO | None = None,
           stderr: TextIO | None = None, backend: BackendChoice | None = None,
-          plan_file: str | None = None) -> int:
+          plan_file: str | None = None, shard: str | None = None) -> int:
     """Submit what changed, poll, download, write the manifest; exit code per the README.
+
+    ``shard`` ("K/N"): only that part of the rows (see ``vidbuild.planner.shard``).
 
     ``-n`` prints the plan, ``-q`` only says (by its exit code) whether anything is pending.
     ``max_credits`` (else the project's ``max_credits:``): refuse a plan estimated to spend more.
@@ -63,18 +70,19 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     """
     approved = None
     if plan_file is not None:
-        if select or exclude or force or api:
+        if select or exclude or force or api or shard:
             raise UsageError("--plan carries the selection, --force and --api it was made with: give "
-                             "them to vidbuild plan --out, not to build")
+                             "them to vidbuild plan --out, not to build (and no --shard)")
         approved = read_plan(plan_file)
         select, exclude = approved.options.select, approved.options.exclude
         force, api = approved.options.force, approved.options.api
+    part = parse_shard(shard) if shard is not None else None
     stdin = stdin or sys.stdin
     approve = None if yes or not stdin.isatty() else _asking(stdin, stderr or sys.stderr)
     options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
                            api=api, state_dir=state_dir, snapshot=not (json_output or approved),
                            max_credits=max_credits, approve=approve, select=select or (),
-                           exclude=exclude or (), approved=approved)
+                           exclude=exclude or (), approved=approved, shard=part)
     choice = backend or BackendChoice.from_env()
     if not (dry_run or question):
         check_build_backend(choice)
@@ -102,14 +110,15 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
 def status(path: str | None, *, state_dir: str | None = None, json_output: bool = False,
            stdout: TextIO | None = None, state_url: str | None = None,
            backend: BackendChoice | None = None, select: Sequence[str] | None = None,
-           exclude: Sequence[str] | None = None) -> int:
-    """Every selected row's state (default: every row) from state alone (the database with a
-    state URL): no HeyGen request."""
+           exclude: Sequence[str] | None = None, shard: str | None = None) -> int:
+    """Every selected row's state (default: every row; of ``shard``, "K/N") from state alone (the
+    database with a state URL): no HeyGen request."""
+    part = parse_shard(shard) if shard is not None else None
     choice = announced(backend or BackendChoice.from_env())
     project, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
         run_status(project, state=state, view=StatusTable(stdout or sys.stdout, json_output=json_output),
-                   state_dir=state_dir, select=select or (), exclude=exclude or ())
+                   state_dir=state_dir, select=select or (), exclude=exclude or (), shard=part)
     finally:
         state.close()
     return EXIT_OK

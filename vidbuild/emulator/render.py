@@ -80,10 +80,11 @@ def video_seconds(kind: str, body: dict[str, Any]) -> float:
         # The deprecated config object still counts where the top-level field is left out.
         target = body.get("duration_sec") or (body.get("config") or {}).get("duration_sec")
         return float(target) if target else max(5.0, len(body["prompt"]) / CHARS_PER_SECOND)
-    return max(1.0, sum(_scene_seconds(scene["voice"]) for scene in body["video_inputs"]))
+    return max(1.0, sum(scene_seconds(scene["voice"]) for scene in body["video_inputs"]))
 
 
-def _scene_seconds(voice: dict[str, Any]) -> float:
+def scene_seconds(voice: dict[str, Any]) -> float:
+    """How long a legacy scene with this ``voice`` runs, in seconds."""
     if voice["type"] == "silence":
         return float(voice.get("duration", 1.0))
     if voice["type"] == "audio":
@@ -96,6 +97,11 @@ def spoken_seconds(text: str, speed: float = 1.0) -> float:
     pauses = sum(float(amount) / (1000.0 if unit == "ms" else 1.0)
                  for amount, unit in _BREAK.findall(text))
     return len(_BREAK.sub("", text)) / CHARS_PER_SECOND / speed + pauses
+
+
+def without_pauses(text: str) -> str:
+    """``text`` with each ``<break time="…"/>`` pause replaced by a space."""
+    return _BREAK.sub(" ", text)
 
 
 def status_at(created_at: float, finishes_at: float, failed: bool, now: float) -> str:

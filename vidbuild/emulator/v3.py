@@ -334,10 +334,11 @@ def video_seconds(body: dict[str, Any]) -> float:
     """The length of the video a valid POST /v3/videos body describes, in seconds."""
     if body["type"] == "avatar":
         return max(1.0, _voiced_seconds(body))
-    return max(1.0, sum(_scene_seconds(scene) for scene in body["scenes"]))
+    return max(1.0, sum(scene_seconds(scene) for scene in body["scenes"]))
 
 
-def _scene_seconds(scene: dict[str, Any]) -> float:
+def scene_seconds(scene: dict[str, Any]) -> float:
+    """How long one scene of a valid studio body runs, in seconds."""
     if scene["type"] == "avatar_video":
         return _voiced_seconds(scene["input"])
     if scene.get("duration") is not None:

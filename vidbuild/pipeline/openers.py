@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import UsageError
-from vidbuild.heygen.choice import BackendChoice
+from vidbuild.heygen.choice import EMULATOR_NAMESPACE, BackendChoice
 from vidbuild.pipeline.options import ProjectSource
 from vidbuild.spec.project import Project, find_project_file
 from vidbuild.spec.project import load_project as _parse_project
@@ -17,6 +17,7 @@ from vidbuild.state.disk import DiskState
 from vidbuild.state.location import open_state as _open_store
 from vidbuild.state.location import state_exists, state_root, state_url
 from vidbuild.state.protocol import State
+from vidbuild.state.seed import seed_from_manifest
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
@@ -65,7 +66,16 @@ def open_project(path: str | Path | None, *, backend: BackendChoice,
     file = find_project_file(path)
     exists = state_exists(state_root(file.parent, _text(state_dir)), backend.namespace, url=chosen)
     project: ProjectSource = _parse_project(path) if chosen or not exists else file
-    return project, open_state(project, backend=backend, state_dir=state_dir, state_url=state_url)
+    state = open_state(project, backend=backend, state_dir=state_dir, state_url=state_url)
+    # A new state, out/ restored (state/seed.py). Not for the built-in emulator, whose account
+    # lives in the state directory: a new state is a new, empty account.
+    if isinstance(project, Project) and backend.namespace != EMULATOR_NAMESPACE:
+        try:
+            seed_from_manifest(state, project)
+        except BaseException:
+            state.close()
+            raise
+    return project, state
 
 
 def open_backend(project: ProjectSource = None, *, choice: BackendChoice | None = None,
@@ -108,12 +118,20 @@ def parsed(project: ProjectSource) -> Project:
     return project if isinstance(project, Project) else _parse_project(project)
 
 
-def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = ()) -> Iterator[Job]:
-    """Every row's Job, expanded as it is asked for; an unknown ``force`` key is an error at the end."""
+def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,
+         state: State | None = None, building: bool = False) -> Iterator[Job]:
+    """Every row's Job, expanded as it is asked for; an unknown ``force`` key is an error at the end.
+
+    With ``state``, rows known unchanged since their download are not rendered (see
+    planner/fingerprint.py); a build (``building``) fingerprints every row, to remember it."""
+    from vidbuild.planner.fingerprint import KnownRows
     from vidbuild.spec.expand import expand_project
 
     missing = set(force)
-    for job in expand_project(project, state_dir, api=api):
+    reuse = KnownRows(state, project, api, force) if state is not None else None
+    if reuse is not None and not (building or reuse.look_up):
+        reuse = None
+    for job in expand_project(project, state_dir, api=api, reuse=reuse):
         missing.discard(job.key)
         yield job
     if missing:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, UsageError
+from vidbuild.planner.shard import Shard
 from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 
@@ -43,6 +44,7 @@ class PlanOptions:
     question: bool = False
     select: Sequence[str] = ()
     exclude: Sequence[str] = ()
+    shard: Shard | None = None   # --shard K/N: only that part of the rows (planner/shard.py)
 
     @property
     def selects_all(self) -> bool:
@@ -70,6 +72,7 @@ class BuildOptions:
     force: Sequence[str] = ()
     render_timeout: float | None = None
     api: str | None = None
+    shard: Shard | None = None   # its manifest lists that part; it takes no snapshot
     state_dir: str | Path | None = None
     snapshot: bool = True
     max_credits: float | None = None
@@ -86,9 +89,13 @@ class BuildOptions:
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise UsageError(f"--render-timeout must be a positive number of seconds, got {timeout}")
 
+    @property
+    def selects_all(self) -> bool:
+        return not (self.select or self.exclude)
+
     def planning(self) -> PlanOptions:
         return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir, select=self.select,
-                           exclude=self.exclude)
+                           exclude=self.exclude, shard=self.shard)
 
 
 @dataclass

@@ -14,9 +14,11 @@ from vidbuild.pipeline.openers import jobs, parsed, project_root, state_director
 from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, StatusOutcome
 from vidbuild.pipeline.snapshot import unchanged_videos
 from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.fingerprint import with_known_records
 from vidbuild.planner.row_index import RowIndex, indexed
 from vidbuild.planner.select import Selection
-from vidbuild.state.protocol import State, with_records
+from vidbuild.planner.shard import Shard, in_shard
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.report.tables import PlanView, StatusView
@@ -39,7 +41,9 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
         if unchanged is not None:
             return PlanOutcome(Summary(Counter({"up-to-date": unchanged})), from_snapshot=True)
     loaded = parsed(project)
-    rows = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force)
+    every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force,
+                     state=state)
+    rows = in_shard(every_row, options.shard)
     steps = plan_steps(rows, state, loaded.root, options.force)
     summary = Summary()
     if options.question:
@@ -76,9 +80,9 @@ def _counted(steps: Iterable[Step], summary: Summary) -> Iterator[Step]:
 
 def status(project: ProjectSource, *, state: State, view: StatusView | None = None,
            state_dir: str | Path | None = None, select: Sequence[str] = (),
-           exclude: Sequence[str] = ()) -> StatusOutcome:
-    """Every selected row's state (default: every row) from ``state`` alone (the database with a
-    state URL): no HeyGen request.
+           exclude: Sequence[str] = (), shard: Shard | None = None) -> StatusOutcome:
+    """Every selected row's state (default: every row; of ``shard``) from ``state`` alone (the
+    database with a state URL): no HeyGen request.
 
     ``view`` (say, a ``StatusTable``) gets each row as its manifest entry once every row has been
     read. Raises ProjectError for a mistake in any row, UsageError for a selector naming nothing.
@@ -88,12 +92,14 @@ def status(project: ProjectSource, *, state: State, view: StatusView | None = No
     loaded = parsed(project)
     counts: Counter[str] = Counter()
     # Status reads state, which is keyed by content alone: which API a row would go through is moot.
-    every = jobs(loaded, state_directory(loaded, state_dir, state), api="legacy")
+    directory = state_directory(loaded, state_dir, state)
+    every = in_shard(jobs(loaded, directory, api="legacy", state=state), shard)
     rows = _selected(every, Selection.parse(select, exclude), state, loaded.root)
     with RowIndex() as index:
         for _ in indexed(rows, index):
             pass
-        entries = (entry(*row, record) for row, record in with_records(state, index.entries()))
+        entries = (entry(row.key, row.hash, row.output, record)
+                   for row, record in with_known_records(state, index.entries()))
         counted = _tallied(entries, counts)
         if view is None:
             for _ in counted:

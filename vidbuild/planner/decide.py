@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import itertools
 import re
@@ -13,6 +15,7 @@ from typing import Any, Literal
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
+from vidbuild.planner.account_search import account_searched
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
@@ -93,34 +96,60 @@ class Summary:
 
 def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
-    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here."""
+    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. A row known unchanged since
+    its download (``job.unchanged``, see planner/fingerprint.py) is up to date without a lookup."""
     forced = set(force)
     rows = iter(jobs)
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
     cold = state.holds_no_jobs()
+    # Asked once, when a warm state is first looked up (see planner/account_search.py).
+    searched = functools.cache(lambda: account_searched(state))
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
-    # The batch's records come in one lookup (one round trip for a database), then the keys of
-    # the rows that have none, to name what changed.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
-        if cold:
-            for job in batch:
-                forced_row = job.key in forced
-                yield Step(job, "submit", "forced rebuild (--force)") if forced_row else \
-                    Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
-            continue
-        records = state.get_many([job.hash for job in batch])
-        new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
-        previous = state.for_keys(new_keys) if new_keys else {}
+        pending = [job for job in batch if not (job.unchanged and job.key not in forced)]
+        decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
-            yield _decide(job, records.get(job.hash), previous.get, state, root,
-                          forced=job.key in forced)
+            if job.unchanged and job.key not in forced:
+                yield Step(job, "up-to-date", "downloaded, file unchanged")
+            else:
+                yield next(decided)
+
+
+def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], cold: bool,
+                  searched: Callable[[], bool]) -> Iterator[Step]:
+    """The steps of ``batch``: its records come in one lookup (one round trip for a database),
+    then the keys of the rows that have none, to name what changed. ``searched``: whether a
+    complete build has looked for this state's rows in the account (planner/account_search.py)."""
+    if cold:
+        for job in batch:
+            yield Step(job, "submit", "forced rebuild (--force)") if job.key in forced else \
+                Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
+        return
+    records = state.get_many([job.hash for job in batch])
+    new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
+    previous = state.for_keys(new_keys) if new_keys else {}
+    for job in batch:
+        step = _decide(job, records.get(job.hash), previous.get, state, root, forced=job.key in forced)
+        yield look_first_while_unsearched(step, searched())
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
     """One row's step, looked up on its own (``plan_steps`` looks rows up a batch at a time)."""
-    return _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
+    step = _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
+    return look_first_while_unsearched(step, account_searched(state))
+
+
+def look_first_while_unsearched(step: Step, searched: bool) -> Step:
+    """``step``, made to look in the account first if it would pay for a row state never saw (no
+    record of its body, no body sent for its key: the planner's reason is plain "new") while the
+    state is not ``searched`` (see planner/account_search.py). A row whose key state knows with
+    another body was changed since this state sent it: its new body is sent as before."""
+    if searched or step.look_first or step.action != "submit" or step.record is not None \
+            or step.reason != "new":
+        return step
+    return dataclasses.replace(step, reason=step.reason + LOOK_FIRST_NOTE, look_first=True)
 
 
 def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry | None], state: State,
@@ -184,24 +213,40 @@ def _why_new(job: Job, previous: KeyEntry | None) -> str:
 
 
 def field_digests(body: dict[str, Any]) -> dict[str, str]:
-    """A short digest of every leaf of a body, keyed by its path: enough to name what changed."""
-    return {path: hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
-            for path, value in _leaves(body, "")}
+    """A short digest of every leaf of a body, keyed by its path: enough to name what changed.
+
+    A plan where every row changed (a template edit) computes these for every row: the leaves
+    most rows share (IDs, colours, types) are digested once per process, not once per row.
+    """
+    digests: dict[str, str] = {}
+    _digest_leaves(body, "", digests)
+    return digests
+
+
+def _digest_leaves(value: Any, path: str, digests: dict[str, str]) -> None:
+    if isinstance(value, dict) and value:
+        for name, child in value.items():
+            _digest_leaves(child, f"{path}.{name}" if path else name, digests)
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            _digest_leaves(child, f"{path}[{index}]", digests)
+    elif type(value) is str:   # exactly str: the memo must not mix 1, 1.0, -0.0 and True
+        digests[path] = _text_digest(value)
+    else:
+        digests[path] = _digest(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_digest(text: str) -> str:
+    return _digest(text)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
 
 
 def changed_fields(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-
-
-def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for name, child in value.items():
-            yield from _leaves(child, f"{path}.{name}" if path else name)
-    elif isinstance(value, list) and value:
-        for index, child in enumerate(value):
-            yield from _leaves(child, f"{path}[{index}]")
-    else:
-        yield path, value
 
 
 def via(job: Job) -> str:

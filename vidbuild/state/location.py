@@ -26,6 +26,11 @@ def namespace_for(base_url: str) -> str:
     return f"{readable}-{digest}"
 
 
+def api_namespace(namespace: str) -> str:
+    """The API part of a state's namespace (a database's is ``project/api``, a directory's ``api``)."""
+    return namespace.rsplit("/", 1)[-1]
+
+
 def state_root(project_root: Path, override: str | None = None) -> Path:
     """--state-dir, else $VIDBUILD_STATE_DIR, else .vidbuild/ in the project directory."""
     chosen = override or os.environ.get("VIDBUILD_STATE_DIR")

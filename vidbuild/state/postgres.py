@@ -8,7 +8,8 @@ the session (kill -9, a cancelled job, a lost machine), so a dead owner's claim 
 reconciled, never resent blindly. Only this module imports psycopg.
 
 Tables, created and versioned here (``vidbuild_schema`` holds the version; a newer one is
-refused): ``vidbuild_jobs``, ``vidbuild_keys`` and ``vidbuild_meta``, each keyed by namespace
+refused, an older one upgraded): ``vidbuild_jobs``, ``vidbuild_keys``, ``vidbuild_rows`` (the
+known rows, see state/known_rows.py) and ``vidbuild_meta``, each keyed by namespace
 (the project's name and the API's namespace, as the disk keeps a directory per API).
 
 Any database error, a lost connection above all, is a StateError (exit 3): what was committed
@@ -28,6 +29,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import StateError, UsageError
+from vidbuild.state import postgres_known_rows as known_rows
+from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.protocol import (
     ClaimOutcome,
     KeyEntry,
@@ -43,7 +46,7 @@ if TYPE_CHECKING:
 
     from vidbuild.heygen.routes import Generation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2             # 2: vidbuild_rows (what the last build learnt per row key)
 _PAGE = 1000                   # records read per query when listing them all
 # Every advisory lock vidbuild takes is keyed by a hash of a name under this prefix, so they
 # can't collide with another application's locks on the same database (but for 2^-64).
@@ -173,7 +176,11 @@ class PostgresState:
             version = self._schema_version()
             if version is None:
                 connection.execute(_SCHEMA)
+                connection.execute(known_rows.SCHEMA)
                 connection.execute("INSERT INTO vidbuild_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                connection.execute(known_rows.SCHEMA)
+                connection.execute("UPDATE vidbuild_schema SET version = %s", (SCHEMA_VERSION,))
             elif version > SCHEMA_VERSION:
                 raise UsageError(f"the state database {self._where} has schema version {version}, newer "
                                  f"than this vidbuild's ({SCHEMA_VERSION}): upgrade vidbuild to use it "
@@ -220,6 +227,19 @@ class PostgresState:
                 (self.namespace, list(keys))).fetchall()
         return {key: KeyEntry(data["hash"], data["fields"]) for key, data in rows}
 
+    def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
+        """The known rows with those ``fingerprints``, by fingerprint: one query."""
+        with self._translated("read"):
+            return known_rows.read(self._connection, self.namespace, fingerprints)
+
+    def remember_rows(self, rows: Sequence[KnownRow]) -> None:
+        with interrupts_held_back(), self._translated("record in"):
+            known_rows.write(self._connection, self.namespace, rows)
+
+    def forget_rows(self, keys: Sequence[str]) -> None:
+        with interrupts_held_back(), self._translated("record in"):
+            known_rows.forget_keys(self._connection, self.namespace, keys)
+
     def records(self) -> Iterator[Record]:
         """Every record of the namespace, read a page at a time in hash order."""
         after = ""
@@ -253,6 +273,7 @@ class PostgresState:
               ) -> tuple[ClaimOutcome, Record | None]:
         """As ``DiskState.claim``, atomic across every process and machine on this database."""
         with interrupts_held_back(), self._translated("claim in"), self._connection.transaction():
+            known_rows.forget_hash(self._connection, self.namespace, content_hash)
             while True:
                 current = self._locked(content_hash)
                 outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
@@ -313,9 +334,23 @@ class PostgresState:
             current = self._locked(record.hash)
             if current is not None and superseded(record, current):
                 return False
+            if record.status != "downloaded":
+                known_rows.forget_hash(self._connection, self.namespace, record.hash)
             if install is not None:
                 install()
             record.updated_at = time.time()
+            self._write(record)
+            return True
+
+    def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool:
+        """As ``DiskState.merge``, with the hash's row locked (or its first insert settled)."""
+        with interrupts_held_back(), self._translated("import into"), self._connection.transaction():
+            current = self._locked(record.hash)
+            if current is None and self._insert(record):
+                return True
+            current = current or self._locked(record.hash)
+            if current is not None and not newer(record, current):
+                return False
             self._write(record)
             return True
 
@@ -365,7 +400,7 @@ class PostgresState:
         with self._translated("clean"), self._connection.transaction():
             removed = self._connection.execute(
                 "DELETE FROM vidbuild_jobs WHERE namespace = %s", (self.namespace,)).rowcount
-            for table in ("vidbuild_keys", "vidbuild_meta"):
+            for table in ("vidbuild_keys", "vidbuild_rows", "vidbuild_meta"):
                 self._connection.execute(f"DELETE FROM {table} WHERE namespace = %s", (self.namespace,))
         return removed
 
