@@ -22,7 +22,8 @@ from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, start_vidbuil
 from pg_cluster import PASSWORD, Cluster, running_cluster
 
 from vidbuild.errors import StateError
-from vidbuild.state.postgres import PostgresState, scrub_url
+from vidbuild.state.postgres import PostgresState
+from vidbuild.state.postgres_url import scrub_url
 from vidbuild.state.protocol import KeyEntry, Record
 
 ROWS = 12

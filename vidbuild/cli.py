@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from vidbuild import cli_options as options
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_UNFINISHED, VidbuildError
-from vidbuild.heygen.routes import API_CHOICES
 from vidbuild.version import __version__
 
 if TYPE_CHECKING:
@@ -23,33 +23,28 @@ EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or us
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted."""
 
 
-def _project_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", default=None, metavar="PATH",
-                        help="project directory or its vidbuild.yaml (default: current directory)")
-
-
 def _validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("validate", help="check the project and every expanded request body",
                             description="Check the project file, its data and templates, and every "
                                         "expanded request body against the API's schema. Sends nothing.")
-    _project_arg(parser)
-    _select_args(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
     parser.add_argument("--online", action="store_true",
                         help="also check avatar and voice IDs against the account's catalogue")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("compile", help="print or write the exact request bodies with their hashes",
                             description="Expand every row into the exact request body vidbuild would "
                                         "send, with its content hash. Sends nothing.")
-    _project_arg(parser)
-    _select_args(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
     parser.add_argument("--row", action="append", metavar="KEY", default=None,
                         help="only this row's body (repeatable)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="write one KEY.json per row into DIR instead of printing JSON lines")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,11 +63,11 @@ def _review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "credits, the plan's action and reason, and once built its "
                                         "status, errors and video. Prints the page's path. Sends "
                                         "nothing.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--open", action="store_true", help="also open the page in the default browser")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,64 +77,24 @@ def _schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", metavar="FILE", default=None, help="write the schema to FILE instead")
 
 
-def _api_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES, default=None,
-                        help="HeyGen API generation: v3 where it renders the same video (auto, the "
-                             "default), v3 for every row (an error where it can't), or legacy; wins "
-                             "over the project's api:")
-
-
-def _select_args(parser: argparse.ArgumentParser, *, select: bool = True) -> None:
-    # One value per option (repeat it for more), so a PATH after them is never taken for a selector.
-    if select:
-        parser.add_argument("--select", "-s", action="append", metavar="SELECTOR", default=None,
-                            help="only rows matching: a KEY or key GLOB, COLUMN=VALUE, or state:new|"
-                                 "changed|failed|pending|built (repeat for a union)")
-    parser.add_argument("--exclude", action="append", metavar="SELECTOR", default=None,
-                        help="leave out rows matching this selector (repeatable)")
-
-
-def _emulator_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--emulator", dest="use_emulator", action="store_true",
-                        help="use the built-in HeyGen emulator even where HEYGEN_API_KEY is set or CI "
-                             "is (the same as VIDBUILD_BACKEND=emulator)")
-
-
-def _state_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", metavar="DIR", default=None,
-                        help="where state lives (default: $VIDBUILD_STATE_DIR, else PATH/.vidbuild)")
-
-
-def _state_url_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-url", metavar="URL", default=None,
-                        help="keep state in this PostgreSQL database (postgresql://…), shared by "
-                             "every runner that names it (default: $VIDBUILD_STATE_URL, else --state-dir)")
-
-
-def _shard_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard", metavar="K/N", default=None,
-                        help="only part K of N (say 2/3), split by a digest of each row's key: N "
-                             "jobs given 1/N … N/N cover every row once (share a --state-url)")
-
-
 def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
                             description="For each row: submit (new or changed, naming the fields), "
                                         "poll, download, retry, reconcile or up-to-date, with counts "
                                         "and a credit estimate. Sends nothing.")
-    _project_arg(parser)
-    _select_args(parser)
-    _emulator_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
     parser.add_argument("--force", action="append", metavar="KEY", default=[],
                         help="plan this row as a rebuild (repeat for more rows)")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="also save the plan to FILE, for vidbuild build --plan FILE (a reviewer "
                              "approves exactly what will be paid for)")
-    _shard_arg(parser)
-    _api_arg(parser)
+    options.shard_arg(parser)
+    options.api_arg(parser)
 
 
 def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -160,11 +115,11 @@ def _retry(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
-    _project_arg(parser)
-    _select_args(parser, select=select)
-    _emulator_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser, select=select)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="videos in flight at once (default 4; shrinks on rate limits)")
     parser.add_argument("-n", "--dry-run", action="store_true", help="print the plan; send nothing")
@@ -190,20 +145,20 @@ def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
     parser.add_argument("--json", action="store_true", help="NDJSON events on stdout")
-    _shard_arg(parser)
-    _api_arg(parser)
+    options.shard_arg(parser)
+    options.api_arg(parser)
 
 
 def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("status", help="every row's state, from local state only",
                             description="Show each row's last known state (no network requests).")
-    _project_arg(parser)
-    _select_args(parser)
-    _emulator_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
-    _shard_arg(parser)
+    options.shard_arg(parser)
 
 
 def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -211,9 +166,9 @@ def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Delete vidbuild's state for the project. Downloaded videos "
                                         "stay; the next build trusts those the manifest lists with "
                                         "their checksum, and treats every other row as new.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
 
 
@@ -225,10 +180,10 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "on its own. Asks the API about the video only.")
     parser.add_argument("key", metavar="KEY", help="the row's key")
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the video to record as the row's")
-    _project_arg(parser)
-    _emulator_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
 
 
 def _explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -238,12 +193,12 @@ def _explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "video_id and URLs, and the fields changed since it was "
                                         "built. From the project and state alone; sends nothing.")
     parser.add_argument("key", metavar="KEY", help="the row's key")
-    _project_arg(parser)
-    _emulator_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object for machines")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -255,29 +210,29 @@ def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = actions.add_parser("export", help="write every record as JSON lines",
                                 description="Write the project's state for the current API as JSON "
                                             "lines (a header, then one record per content hash).")
-    _project_arg(export)
+    options.project_arg(export)
     export.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="write to FILE (default: stdout)")
-    _state_arg(export)
-    _state_url_arg(export)
+    options.state_arg(export)
+    options.state_url_arg(export)
     imported = actions.add_parser("import", help="merge an export into this state",
                                   description="Merge an export into the project's state for the "
                                               "current API; a record already there is replaced only "
                                               "by a newer one (a later claim, or the same claim "
                                               "written later). Every line is checked first.")
     imported.add_argument("source", metavar="FILE", help="the export to read (- for stdin)")
-    _project_arg(imported)
-    _state_arg(imported)
-    _state_url_arg(imported)
+    options.project_arg(imported)
+    options.state_arg(imported)
+    options.state_url_arg(imported)
 
 
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
     parser = sub.add_parser(name, help=f"list the account's {what}",
                             description=f"List the account's {what} (cached for a day in the state "
                                         "directory).")
-    _project_arg(parser)
-    _state_arg(parser)
-    _emulator_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.emulator_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
     parser.add_argument("--refresh", action="store_true", help="ignore the cached copy")
 
