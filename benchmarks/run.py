@@ -33,17 +33,19 @@ from campaign import write_campaign  # noqa: E402
 # Runs a command and prints its peak RSS: RUSAGE_CHILDREN inside a fresh process covers that child only.
 MEASURE = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
            "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
-           "print(code, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+           "used = resource.getrusage(resource.RUSAGE_CHILDREN); "
+           "print(code, time.perf_counter() - t, used.ru_maxrss, used.ru_utime + used.ru_stime)")
 
 
 def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]:
-    """Wall time (s) and peak resident memory (MiB) of one command."""
+    """Wall time (s), CPU time (s) and peak resident memory (MiB) of one command."""
     result = subprocess.run([sys.executable, "-c", MEASURE, *command], cwd=cwd, env=env,
                             capture_output=True, text=True, check=True)
-    code, seconds, peak_kib = result.stdout.split()
+    code, seconds, peak_kib, cpu = result.stdout.split()
     if code not in ("0", "1"):
         raise SystemExit(f"{' '.join(command)} exited {code}: {result.stderr[-2000:]}")
-    return {"seconds": round(float(seconds), 3), "peak_mib": round(int(peak_kib) / 1024, 1)}
+    return {"seconds": round(float(seconds), 3), "peak_mib": round(int(peak_kib) / 1024, 1),
+            "cpu_seconds": round(float(cpu), 3)}
 
 
 def vidbuild(*args: str) -> list[str]:
@@ -181,7 +183,15 @@ def main() -> None:
                         help="emulator render speed for pacing (1.0 = realistic: minutes per video); "
                              "vidbuild's polling pace is scaled by the same factor")
     parser.add_argument("--json", default=str(HERE / "results.json"), help="where to write figures")
+    parser.add_argument("--incremental", action="store_true",
+                        help="only the incremental figures (benchmarks/incremental.py)")
+    parser.add_argument("--incremental-sizes", default="10000,100000")
+    parser.add_argument("--template-build-rows", type=int, default=1000,
+                        help="rows of the template-edit build (every video sent again); 0: skip")
     args = parser.parse_args()
+    if args.incremental:
+        incremental_main(args)
+        return
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
     with tempfile.TemporaryDirectory(prefix="vidbuild-bench-") as scratch:
         workdir = Path(scratch)
@@ -198,6 +208,31 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nfigures written to {args.json}")
+
+
+def incremental_main(args: argparse.Namespace) -> None:
+    """``--incremental``: the figures of benchmarks/incremental.py, written beside the others."""
+    from incremental import incremental_run, table, template_build_run
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
+    with tempfile.TemporaryDirectory(prefix="vidbuild-bench-") as scratch:
+        workdir = Path(scratch)
+        found = []
+        for rows in (int(n) for n in args.incremental_sizes.split(",") if n.strip()):
+            print(f"measuring incremental builds at {rows} rows...", file=sys.stderr, flush=True)
+            found.append(incremental_run(rows, workdir, env, measure, vidbuild))
+            print(table(found[-1:], None), file=sys.stderr, flush=True)   # as it goes: runs are long
+        template = None
+        if args.template_build_rows:
+            print(f"measuring a template edit built at {args.template_build_rows} rows...",
+                  file=sys.stderr, flush=True)
+            template = template_build_run(args.template_build_rows, workdir, env, measure, vidbuild)
+    path = Path(args.json).with_name("results-incremental.json")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    path.write_text(json.dumps({"machine": machine, "incremental": found, "template_build": template},
+                               indent=2) + "\n")
+    print(f"machine: {machine}" + table(found, template))
+    print(f"\nfigures written to {path}")
 
 
 if __name__ == "__main__":

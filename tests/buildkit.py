@@ -144,7 +144,7 @@ class LoopbackHeyGen:
     def env(self, **extra: str) -> dict[str, str]:
         """The environment of a vidbuild subprocess pointed at this server, and nothing else."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(_PRIVATE_PREFIXES)}
-        return {**base, "HEYGEN_API_BASE": self.url, "HEYGEN_API_KEY": API_KEY,
+        return {**base, "HEYGEN_API_BASE": self.url, "HEYGEN_API_KEY": API_KEY, "VIDBUILD_BACKEND": "heygen",
                 "VIDBUILD_TIMING_SCALE": TIMING_SCALE, **extra}
 
     def requests(self) -> list[RecordedRequest]:
@@ -209,6 +209,7 @@ class Run:
 def run_vidbuild(*args: str, env: dict[str, str], timeout: float = 60.0) -> Run:
     """Run the real CLI as a subprocess and wait for it."""
     done = subprocess.run([sys.executable, "-m", "vidbuild", *args], env=env, capture_output=True,
+                          stdin=subprocess.DEVNULL,
                           text=True, timeout=timeout, check=False)
     return Run(done.returncode, done.stdout, done.stderr)
 
@@ -216,7 +217,7 @@ def run_vidbuild(*args: str, env: dict[str, str], timeout: float = 60.0) -> Run:
 def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     """Start the real CLI as a subprocess without waiting (to race or kill it)."""
     return subprocess.Popen([sys.executable, "-m", "vidbuild", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:

@@ -64,8 +64,14 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
     """Tests never reach HeyGen, never read a real key, never touch real state or a real cache."""
     for name in ("HEYGEN_API_KEY", "HEYGEN_API_BASE", "VIDBUILD_STATE_DIR", "VIDBUILD_STATE_URL",
                  "VIDBUILD_EMULATOR_SPEED", "VIDBUILD_EMULATOR_FAULTS", "VIDBUILD_TIMING_SCALE",
-                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE"):
+                 "VIDBUILD_EMULATOR_LEGACY", "VIDBUILD_EMULATOR_CATALOGUE", "VIDBUILD_EMULATOR_PREVIEWS"):
         monkeypatch.delenv(name, raising=False)
+    # CI runs the suite with CI=true: its builds ask for the emulator by name, as a user's CI job
+    # must (tests/test_spend_safely.py unsets this to see the refusal); buildkit's loopback
+    # HeyGen names its own backend.
+    # Its own MonkeyPatch, so a test that undoes its own changes (monkeypatch.undo()) keeps it.
+    backend = pytest.MonkeyPatch()
+    backend.setenv("VIDBUILD_BACKEND", "emulator")
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     # The catalogue cache outside a project goes to $XDG_CACHE_HOME/vidbuild: a temp dir too,
     # whatever the machine running the tests has set.
@@ -81,6 +87,7 @@ def _no_real_heygen(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
     yield
+    backend.undo()
 
 
 @pytest.fixture

@@ -445,11 +445,13 @@ def test_slow_fault_delays_or_times_out(mode: str) -> None:
             client.get(routes.VOICES_ROUTE, timeout=0.05)
 
 
-def test_render_fail_fault() -> None:
-    with Emulator(faulty("render_fail=1")) as emulator, connect(emulator, "in_process") as client:
+@pytest.mark.parametrize(("fault", "codes"), [("render_fail", {500}),
+                                               ("render_refuse", {40039, 400105, 400168})])
+def test_render_fail_fault(fault: str, codes: set[int]) -> None:
+    with Emulator(faulty(f"{fault}=1")) as emulator, connect(emulator, "in_process") as client:
         data = wait_finished(client, submit(client, video_body()))
         assert data["status"] == "failed"
-        assert data["error"]["code"] in {40039, 400105, 400168}
+        assert data["error"]["code"] in codes
         assert set(data["error"]) == {"code", "message", "detail"}
         assert (data["video_url"], data["thumbnail_url"], data["gif_url"]) == (None, None, None)
 

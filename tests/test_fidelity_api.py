@@ -473,7 +473,7 @@ output: "out/{{{{ key }}}}.mp4"
 def test_a_real_account_project_builds_offline_with_one_note(tmp_path: Path) -> None:
     (tmp_path / "vidbuild.yaml").write_text(REAL_ACCOUNT_PROJECT, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
-    env["VIDBUILD_EMULATOR_SPEED"] = "0.0005"
+    env.update(VIDBUILD_EMULATOR_SPEED="0.0005", VIDBUILD_BACKEND="emulator")   # CI asks for it by name
     built = run_vidbuild("build", str(tmp_path), env=env)
     assert built.code == 0, built.stderr
     assert (tmp_path / "out" / "ana.mp4").stat().st_size > 0
@@ -492,7 +492,8 @@ def test_a_real_account_project_builds_offline_with_one_note(tmp_path: Path) -> 
 def test_a_bad_catalogue_setting_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "vidbuild.yaml").write_text(REAL_ACCOUNT_PROJECT, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
-    run = run_vidbuild("build", str(tmp_path), env={**env, "VIDBUILD_EMULATOR_CATALOGUE": "loose"})
+    run = run_vidbuild("build", str(tmp_path), env={**env, "VIDBUILD_EMULATOR_CATALOGUE": "loose",
+                                                     "VIDBUILD_BACKEND": "emulator"})
     assert run.code == 2, run.stderr
     assert "catalogue must be one of lenient, strict, got 'loose'" in run.stderr
     assert "internal error" not in run.stderr

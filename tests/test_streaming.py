@@ -1,5 +1,5 @@
-"""Rows are streamed: the engine takes a row only when it has room, a build's second read of the rows
-must match its validated first, and nothing is printed or written from half-read rows."""
+"""Rows are streamed: the engine takes a row only when it has room, a build reads its rows once and
+sends nothing if they changed after it read them, and nothing is printed or written from half-read rows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from buildkit import rows, write_project, write_rows
@@ -17,12 +18,12 @@ from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.heygen.backend import BackendChoice, open_backend
 from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
-from vidbuild.planner.row_index import IndexEntry, RowIndex, indexed, same_as_indexed
+from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, replay
 from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import write_manifest
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
-from vidbuild.spec.expand import Job, expand_project
+from vidbuild.spec.expand import Expander, Job, expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskState
 from vidbuild.state.protocol import Record
@@ -93,9 +94,9 @@ def test_the_engine_takes_a_row_only_when_it_has_room(tmp_path: Path,
         state.close()
 
 
-class EditsBetweenThePasses(PlainReporter):
-    """Runs ``edit`` when the build reports its plan: every row has been read, validated and
-    planned, and the build is about to read them again to act."""
+class EditsOnceRead(PlainReporter):
+    """Runs ``edit`` when the build reports its plan: every row has been read (once), validated
+    and planned, and the build is about to act."""
 
     def __init__(self, edit: Callable[[], object]) -> None:
         super().__init__(io.StringIO())
@@ -106,14 +107,23 @@ class EditsBetweenThePasses(PlainReporter):
         super().planned(summary)
 
 
-def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
+def test_a_build_sends_nothing_when_a_row_changed_after_it_was_read(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The rows are read once; an input file edited since it was stat'ed (before reading) is
+    # found before anything is sent: the rows read may mix old and new, so nothing is.
     monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0")
     project = write_project(tmp_path / "campaign", rows(4))
     edited = rows(4)
     edited[2]["line"] = "edited mid-build"
+    expansions: list[int] = []
+    expand = Expander.expand
 
-    reporter = EditsBetweenThePasses(lambda: write_rows(project, edited))
+    def counted(self: Expander, row: Any, sink: Any, fingerprint: str | None = None) -> Job | None:
+        expansions.append(row.index)
+        return expand(self, row, sink, fingerprint)
+
+    monkeypatch.setattr(Expander, "expand", counted)
+    reporter = EditsOnceRead(lambda: write_rows(project, edited))
     state = vidbuild.open_state(project)
     try:
         with pytest.raises(InputsChangedError) as raised:
@@ -121,28 +131,32 @@ def test_a_build_stops_before_sending_a_row_that_changed_after_validation(
     finally:
         state.close()
 
+    assert sorted(expansions) == [0, 1, 2, 3]               # one pass over the rows, not two
     message = str(raised.value)
-    assert message.startswith("the project's inputs changed during the build: row 3 was row r03 (hash ")
-    assert message.endswith("output out/r03.mp4); run vidbuild build again")
+    assert message.startswith("the project's inputs changed during the build (")
+    assert message.endswith("rows.csv) after its rows were read: nothing was sent; run vidbuild build again")
     monkeypatch.undo()
     monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0")
     status = io.StringIO()
     commands.status(str(project), json_output=True, stdout=status)
     statuses = {row["key"]: row["status"] for row in map(json.loads, status.getvalue().splitlines())}
-    assert statuses["r03"] == "not-built"                  # the changed row was never sent
+    assert set(statuses.values()) == {"not-built"}        # nothing was sent
     assert commands.build(str(project), stderr=io.StringIO()) == 0
 
 
-def test_the_second_pass_must_have_every_row_of_the_first(tmp_path: Path) -> None:
+def test_replay_gives_back_the_spooled_jobs_and_the_settled_rows_in_order(tmp_path: Path) -> None:
     project = write_project(tmp_path / "campaign", rows(3))
     jobs = list(expand_project(load_project(project)))
-    with RowIndex() as index:
-        assert list(indexed(jobs, index)) == jobs
-        assert list(same_as_indexed(jobs, index)) == jobs
-        with pytest.raises(InputsChangedError, match="1 of the 3 rows validated are gone"):
-            list(same_as_indexed(jobs[:2], index))
-        with pytest.raises(InputsChangedError, match=r"row 1 was row r01 .* and is now row r02 "):
-            list(same_as_indexed(jobs[1:], index))
+    with RowIndex() as index, JobSpool() as spool:
+        for number, job in enumerate(jobs):
+            index.add_job(job, settled=number == 1)
+            if number != 1:
+                spool.add_job(job)
+        replayed = list(replay(index, spool, "video"))
+    assert [replayed[0], replayed[2]] == [jobs[0], jobs[2]]      # bodies, rows and routes kept
+    assert replayed[1].unchanged and replayed[1].body == {}
+    assert (replayed[1].key, replayed[1].hash) == (jobs[1].key, jobs[1].hash)
+    assert replayed[1].output == jobs[1].output
 
 
 def test_a_mistake_in_the_last_row_prints_no_plan(tmp_path: Path) -> None:

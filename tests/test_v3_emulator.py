@@ -374,7 +374,7 @@ def test_bulk_statuses_refuse_more_than_100_ids_or_none(start: Start) -> None:
 
 def test_failed_render_reads_as_failure_code_and_message(start: Start) -> None:
     clock = Clock(START)
-    client = start("render_fail:submit=1", clock=clock)
+    client = start("render_refuse:submit=1", clock=clock)
     video_id = created_id(create(client, avatar_body()))
     clock.advance(3600)
     detail = client.get(f"/v3/videos/{video_id}").json()["data"]

@@ -7,15 +7,20 @@ jsonschema) are imported by the commands that use them, so ``--help`` and ``--ve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from vidbuild import cli_options as options
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNFINISHED, VidbuildError
-from vidbuild.heygen.routes import API_CHOICES
 from vidbuild.version import __version__
+
+if TYPE_CHECKING:
+    from vidbuild.heygen.choice import BackendChoice
 
 EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
 3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted
@@ -31,31 +36,28 @@ class _Terminated(KeyboardInterrupt):
     exit_code = EXIT_TERMINATED
 
 
-def _project_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", nargs="?", default=None, metavar="PATH",
-                        help="project directory or its vidbuild.yaml (default: current directory)")
-
-
 def _validate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("validate", help="check the project and every expanded request body",
                             description="Check the project file, its data and templates, and every "
                                         "expanded request body against the API's schema. Sends nothing.")
-    _project_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
     parser.add_argument("--online", action="store_true",
                         help="also check avatar and voice IDs against the account's catalogue")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _compile(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("compile", help="print or write the exact request bodies with their hashes",
                             description="Expand every row into the exact request body vidbuild would "
                                         "send, with its content hash. Sends nothing.")
-    _project_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
     parser.add_argument("--row", action="append", metavar="KEY", default=None,
                         help="only this row's body (repeatable)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="write one KEY.json per row into DIR instead of printing JSON lines")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _init(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,11 +76,11 @@ def _review(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "credits, the plan's action and reason, and once built its "
                                         "status, errors and video. Prints the page's path. Sends "
                                         "nothing.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--open", action="store_true", help="also open the page in the default browser")
-    _api_arg(parser)
+    options.api_arg(parser)
 
 
 def _schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,42 +90,24 @@ def _schema(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument("--out", metavar="FILE", default=None, help="write the schema to FILE instead")
 
 
-def _api_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--api", choices=API_CHOICES, default=None,
-                        help="HeyGen API generation: v3 where it renders the same video (auto, the "
-                             "default), v3 for every row (an error where it can't), or legacy; wins "
-                             "over the project's api:")
-
-
-def _state_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-dir", metavar="DIR", default=None,
-                        help="where state lives (default: $VIDBUILD_STATE_DIR, else PATH/.vidbuild)")
-
-
-def _state_url_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state-url", metavar="URL", default=None,
-                        help="keep state in this PostgreSQL database (postgresql://…), shared by "
-                             "every runner that names it (default: $VIDBUILD_STATE_URL, else --state-dir)")
-
-
-def _shard_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--shard", metavar="K/N", default=None,
-                        help="only part K of N (say 2/3), split by a digest of each row's key: N "
-                             "jobs given 1/N … N/N cover every row once (share a --state-url)")
-
-
 def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("plan", help="say what a build would do for each row, and why",
                             description="For each row: submit (new or changed, naming the fields), "
                                         "poll, download, retry, reconcile or up-to-date, with counts "
                                         "and a credit estimate. Sends nothing.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
-    parser.add_argument("--force", nargs="+", metavar="KEY", default=[], help="plan these rows as rebuilds")
-    _shard_arg(parser)
-    _api_arg(parser)
+    parser.add_argument("--force", action="append", metavar="KEY", default=[],
+                        help="plan this row as a rebuild (repeat for more rows)")
+    parser.add_argument("--out", metavar="FILE", default=None,
+                        help="also save the plan to FILE, for vidbuild build --plan FILE (a reviewer "
+                             "approves exactly what will be paid for)")
+    options.shard_arg(parser)
+    options.api_arg(parser)
 
 
 def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -131,9 +115,24 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Build incrementally: only bodies whose hash is not built yet "
                                         "are submitted; finished videos are downloaded to their output "
                                         "paths and listed in out/manifest.json and out/manifest.csv.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    _build_options(parser, select=True)
+
+
+def _retry(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("retry", help="build the rows that failed (build --select state:failed)",
+                            description="Build only the rows whose last render or submission failed: "
+                                        "the same as vidbuild build --select state:failed. Failures "
+                                        "that would fail again (content policy, invalid input) stay "
+                                        "failed until their body changes or --force KEY names them.")
+    _build_options(parser, select=False)
+
+
+def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
+    options.project_arg(parser)
+    options.select_args(parser, select=select)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                         help="videos in flight at once (default 4; shrinks on rate limits)")
     parser.add_argument("-n", "--dry-run", action="store_true", help="print the plan; send nothing")
@@ -144,8 +143,17 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       help="go on after a video fails (the default)")
     mode.add_argument("--fail-fast", action="store_true",
                       help="submit nothing new after the first failure")
-    parser.add_argument("--force", nargs="+", metavar="KEY", default=[],
-                        help="rebuild these rows even if up to date (pays again)")
+    parser.add_argument("--force", action="append", metavar="KEY", default=[],
+                        help="rebuild this row even if up to date or failed for good (pays again; "
+                             "repeat for more rows)")
+    parser.add_argument("--plan", dest="plan_file", metavar="FILE", default=None,
+                        help="carry out the plan vidbuild plan --out saved in FILE and nothing else; "
+                             "refused (exit 2) if the project or state changed since")
+    parser.add_argument("--max-credits", type=float, default=None, metavar="N",
+                        help="refuse (exit 2, nothing sent) when the plan is estimated to spend more "
+                             "than N credits (wins over the project's max_credits:)")
+    parser.add_argument("-y", "--yes", action="store_true",
+                        help="don't ask before spending credits (a build asks only on a terminal)")
     parser.add_argument("--render-timeout", type=float, default=None, metavar="SECONDS",
                         help="leave a row unfinished (exit 3; a rerun resumes it) when its video is "
                              "still rendering this long after submission (default 3600)")
@@ -153,18 +161,20 @@ def _build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                         help="NDJSON events on stdout, the last one finished, interrupted or error")
     parser.add_argument("-s", "--silent", action="store_true",
                         help="print only the summary (errors still go to stderr)")
-    _shard_arg(parser)
-    _api_arg(parser)
+    options.shard_arg(parser)
+    options.api_arg(parser)
 
 
 def _status(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("status", help="every row's state, from local state only",
                             description="Show each row's last known state (no network requests).")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.select_args(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
-    _shard_arg(parser)
+    options.shard_arg(parser)
 
 
 def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -172,9 +182,9 @@ def _clean(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Delete vidbuild's state for the project. Downloaded videos "
                                         "stay; the next build trusts those the manifest lists with "
                                         "their checksum, and treats every other row as new.")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="don't ask (for CI)")
 
 
@@ -186,9 +196,25 @@ def _adopt(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                         "on its own. Asks the API about the video only.")
     parser.add_argument("key", metavar="KEY", help="the row's key")
     parser.add_argument("video_id", metavar="VIDEO_ID", help="the video to record as the row's")
-    _project_arg(parser)
-    _state_arg(parser)
-    _state_url_arg(parser)
+    options.project_arg(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
+
+
+def _explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("explain", help="everything known about one row: body, hash, state, changes",
+                            description="For row KEY: its body and hash, what a build would do and "
+                                        "why, each recorded step of its video with its time, the "
+                                        "video_id and URLs, and the fields changed since it was "
+                                        "built. From the project and state alone; sends nothing.")
+    parser.add_argument("key", metavar="KEY", help="the row's key")
+    options.project_arg(parser)
+    options.emulator_arg(parser)
+    options.state_arg(parser)
+    options.state_url_arg(parser)
+    parser.add_argument("--json", action="store_true", help="one JSON object for machines")
+    options.api_arg(parser)
 
 
 def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -200,28 +226,29 @@ def _state(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = actions.add_parser("export", help="write every record as JSON lines",
                                 description="Write the project's state for the current API as JSON "
                                             "lines (a header, then one record per content hash).")
-    _project_arg(export)
+    options.project_arg(export)
     export.add_argument("-o", "--output", metavar="FILE", default=None,
                         help="write to FILE (default: stdout)")
-    _state_arg(export)
-    _state_url_arg(export)
+    options.state_arg(export)
+    options.state_url_arg(export)
     imported = actions.add_parser("import", help="merge an export into this state",
                                   description="Merge an export into the project's state for the "
                                               "current API; a record already there is replaced only "
                                               "by a newer one (a later claim, or the same claim "
                                               "written later). Every line is checked first.")
     imported.add_argument("source", metavar="FILE", help="the export to read (- for stdin)")
-    _project_arg(imported)
-    _state_arg(imported)
-    _state_url_arg(imported)
+    options.project_arg(imported)
+    options.state_arg(imported)
+    options.state_url_arg(imported)
 
 
 def _catalogue(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str) -> None:
     parser = sub.add_parser(name, help=f"list the account's {what}",
                             description=f"List the account's {what} (cached for a day in the state "
                                         "directory).")
-    _project_arg(parser)
-    _state_arg(parser)
+    options.project_arg(parser)
+    options.state_arg(parser)
+    options.emulator_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
     parser.add_argument("--refresh", action="store_true", help="ignore the cached copy")
 
@@ -243,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Declarative, incremental builds of personalized HeyGen videos.")
     parser.add_argument("--version", action="version", version=f"vidbuild {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in (_validate, _compile, _plan, _build, _status, _review, _clean, _init, _schema, _adopt, _state):
+    for add in (_validate, _compile, _plan, _build, _retry, _status, _explain, _review, _clean, _init,
+                _schema, _adopt, _state):
         add(sub)
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
@@ -257,21 +285,24 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     # The one reading of HEYGEN_API_KEY / HEYGEN_API_BASE / VIDBUILD_TIMING_SCALE per command.
     api = BackendChoice.from_env()
+    if getattr(args, "use_emulator", False):   # --emulator: as VIDBUILD_BACKEND=emulator
+        api = dataclasses.replace(api, requested="emulator")
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
-        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api),
-        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api),
+        "validate": lambda a: commands.validate(a.path, online=a.online, api=a.api, backend=api,
+                                                select=a.select, exclude=a.exclude),
+        "compile": lambda a: commands.compile_bodies(a.path, rows=a.row, out=a.out, api=a.api,
+                                                     select=a.select, exclude=a.exclude),
         "init": lambda a: commands.init(a.directory),
         "plan": lambda a: commands.plan(a.path, state_dir=a.state_dir, json_output=a.json,
                                         force=a.force, api=a.api, state_url=a.state_url, backend=api,
-                                        shard=a.shard),
-        "build": lambda a: commands.build(a.path, state_dir=a.state_dir, jobs=a.jobs,
-                                          dry_run=a.dry_run, question=a.question,
-                                          fail_fast=a.fail_fast, force=a.force, json_output=a.json,
-                                          render_timeout=a.render_timeout, api=a.api,
-                                          state_url=a.state_url, backend=api, shard=a.shard,
-                                          silent=a.silent),
+                                        select=a.select, exclude=a.exclude, out=a.out, shard=a.shard),
+        "build": lambda a: _build_command(a, api),
+        "retry": lambda a: _build_command(a, api, retry=True),
         "status": lambda a: commands.status(a.path, state_dir=a.state_dir, json_output=a.json,
-                                            state_url=a.state_url, backend=api, shard=a.shard),
+                                            state_url=a.state_url, backend=api, select=a.select,
+                                            exclude=a.exclude, shard=a.shard),
+        "explain": lambda a: commands.explain(a.path, a.key, state_dir=a.state_dir, state_url=a.state_url,
+                                              json_output=a.json, api=a.api, backend=api),
         "review": lambda a: commands.review(a.path, state_dir=a.state_dir, state_url=a.state_url,
                                             api=a.api, open_page=a.open, backend=api),
         "schema": lambda a: commands.schema(a.out),
@@ -287,6 +318,18 @@ def _dispatch(args: argparse.Namespace) -> int:
         "state": _state_action,
     }
     return handlers[args.command](args)
+
+
+def _build_command(args: argparse.Namespace, backend: BackendChoice, retry: bool = False) -> int:
+    from vidbuild import commands
+
+    return commands.build(args.path, state_dir=args.state_dir, jobs=args.jobs, dry_run=args.dry_run,
+                          question=args.question, fail_fast=args.fail_fast, force=args.force,
+                          json_output=args.json, render_timeout=args.render_timeout, api=args.api,
+                          state_url=args.state_url, max_credits=args.max_credits, yes=args.yes,
+                          select=["state:failed"] if retry else args.select, exclude=args.exclude,
+                          backend=backend, plan_file=args.plan_file, shard=args.shard,
+                          silent=args.silent)
 
 
 def _state_action(args: argparse.Namespace) -> int:

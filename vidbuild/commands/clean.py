@@ -55,7 +55,8 @@ def _confirmed(what: str, stdin: TextIO | None, err: TextIO) -> bool:
 def _clean_database(project: Project, root: Path, url: str, backend: BackendChoice, yes: bool,
                     stdin: TextIO | None, err: TextIO) -> int:
     """Delete the project's namespace from the state database, unless a build has it open."""
-    from vidbuild.state.postgres import PostgresState, scrub_url
+    from vidbuild.state.postgres import PostgresState
+    from vidbuild.state.postgres_url import scrub_url
 
     state = open_state(root, backend.namespace, url=url, project=project.name)
     assert isinstance(state, PostgresState)

@@ -16,13 +16,16 @@ from vidbuild.spec.rows import empty_rows_note
 
 
 def validate(path: str | None, *, online: bool = False, api: str | None = None,
-             stderr: TextIO | None = None, backend: BackendChoice | None = None) -> int:
+             stderr: TextIO | None = None, backend: BackendChoice | None = None,
+             select: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> int:
     """Check everything that can be checked before sending; ProjectError carries every problem.
 
     Under ``api`` (or the project's ``api:``) 'v3', a row v3 can't render is one of them.
+    ``select`` / ``exclude`` narrow the online check and the count to some rows; every row is
+    still expanded and checked offline.
     """
     project = load_project(path)
-    jobs = compile_jobs(project, api=api)
+    jobs = compile_jobs(project, api=api, select=select or (), exclude=exclude or ())
     if online:
         from vidbuild.commands.catalogue import check_online
 
@@ -35,12 +38,14 @@ def validate(path: str | None, *, online: bool = False, api: str | None = None,
 
 def compile_bodies(path: str | None, *, rows: Sequence[str] | None = None, out: str | None = None,
                    api: str | None = None, stdout: TextIO | None = None,
-                   stderr: TextIO | None = None) -> int:
-    """Print one JSON line per job (or pretty JSON for a single --row), or write DIR/KEY.json files."""
+                   stderr: TextIO | None = None, select: Sequence[str] | None = None,
+                   exclude: Sequence[str] | None = None) -> int:
+    """Print one JSON line per job (or pretty JSON for a single --row), or write DIR/KEY.json
+    files; ``select`` / ``exclude`` as for plan (no state: selectors, compile reads no state)."""
     from vidbuild.report.bodies import print_bodies, write_bodies
 
     project = load_project(path)
-    jobs = compile_jobs(project, rows=rows, api=api)
+    jobs = compile_jobs(project, rows=rows, api=api, select=select or (), exclude=exclude or ())
     if out is not None:
         write_bodies(jobs, project, Path(out))
         print(f"wrote {len(jobs)} request bodies to {display_path(Path(out))}", file=stderr or sys.stderr)

@@ -6,6 +6,7 @@ Fault items take a rate in [0, 1]; ``kind:scope`` limits a fault to one group of
 ``truncate_download`` cuts a media file off mid-stream without a Content-Length (files only);
 ``echo_key`` echoes the request's API key in every message and detail of an API reply.
 ``catalogue=strict`` refuses avatar, talking photo and voice IDs the emulator doesn't know.
+``previews=off`` serves the shipped clip instead of previews made from each body (see preview.py).
 A bad setting raises SettingError (a UsageError and a ValueError).
 """
 
@@ -23,8 +24,9 @@ from vidbuild.errors import SettingError
 # Media downloads ("files") are hit only when named explicitly, e.g. "server_error:files=0.5".
 REQUEST_FAULTS: Final = ("rate_limit", "server_error", "drop_before", "drop_after", "slow")
 # Faults that only make sense for a submission (POST .../generate). ``render_stall`` picks bodies
-# (by content and seed) whose renders report "processing" for as long as the fault is on.
-SUBMIT_FAULTS: Final = ("quota", "render_fail", "render_stall")
+# (by content and seed) whose renders report "processing" for as long as the fault is on;
+# ``render_fail`` fails a render on a server fault, ``render_refuse`` as content checks do.
+SUBMIT_FAULTS: Final = ("quota", "render_fail", "render_refuse", "render_stall")
 # Faults of media downloads only: the body cut off mid-stream, with no Content-Length to tell.
 FILE_FAULTS: Final = ("truncate_download",)
 # Faults of API replies only: the request's X-Api-Key echoed in every message and detail text.
@@ -39,6 +41,7 @@ ENV_STATE_DIR: Final = "VIDBUILD_EMULATOR_STATE_DIR"
 ENV_API_KEY: Final = "VIDBUILD_EMULATOR_API_KEY"
 ENV_LEGACY: Final = "VIDBUILD_EMULATOR_LEGACY"
 ENV_CATALOGUE: Final = "VIDBUILD_EMULATOR_CATALOGUE"
+ENV_PREVIEWS: Final = "VIDBUILD_EMULATOR_PREVIEWS"
 
 # How the emulator answers HeyGen's retired v1/v2 routes: "served" (as before November 2026),
 # "gone" (404, as for a path it never had) or "410" (410 Gone).
@@ -46,6 +49,10 @@ LEGACY_MODES: Final = ("served", "gone", "410")
 # "lenient": IDs outside the emulator's small catalogue are accepted (and named in a note), so a
 # project written for a real account builds offline; "strict": they get HeyGen's 400.
 CATALOGUE_MODES: Final = ("lenient", "strict")
+# "auto": a finished video's MP4 and thumbnail are previews of its body where the preview extra
+# (PyAV, Pillow) is installed, the shipped clip elsewhere; "on": previews or a SettingError;
+# "off": the shipped clip.
+PREVIEW_MODES: Final = ("auto", "on", "off")
 
 _WEEK: Final = 7 * 24 * 3600.0
 
@@ -63,7 +70,8 @@ class EmulatorConfig:
     retired v1/v2 routes answer as HeyGen announced (see ``vidbuild.emulator.app``), the v3 routes
     are unaffected. ``catalogue`` is "lenient" (unknown avatar, talking photo and voice IDs pass)
     or "strict" (they are refused as HeyGen refuses IDs it doesn't know). ``quota_seconds``
-    is the video time the account starts with (GET /v2/user/remaining_quota).
+    is the video time the account starts with (GET /v2/user/remaining_quota). ``previews`` is one
+    of ``PREVIEW_MODES``.
     """
 
     speed: float = 1.0
@@ -80,6 +88,7 @@ class EmulatorConfig:
     legacy: str = "served"
     catalogue: str = "lenient"
     quota_seconds: float = 36000.0
+    previews: str = "auto"
 
     def __post_init__(self) -> None:
         for name, rate in self.faults.items():
@@ -95,6 +104,8 @@ class EmulatorConfig:
                                f"got {self.catalogue!r}")
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise SettingError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
+        if self.previews not in PREVIEW_MODES:
+            raise SettingError(f"previews must be one of {', '.join(PREVIEW_MODES)}, got {self.previews!r}")
         if self.legacy not in LEGACY_MODES:
             raise SettingError(f"legacy must be one of {', '.join(LEGACY_MODES)}, got {self.legacy!r}")
 
@@ -122,14 +133,15 @@ class EmulatorConfig:
         """Read ``VIDBUILD_EMULATOR_*`` variables on top of ``base``.
 
         ``VIDBUILD_EMULATOR_FAULTS`` holds a settings string; ``_SPEED``, ``_SEED``,
-        ``_STATE_DIR``, ``_API_KEY``, ``_LEGACY`` and ``_CATALOGUE`` set one value each and win
-        over the string.
+        ``_STATE_DIR``, ``_API_KEY``, ``_LEGACY``, ``_CATALOGUE`` and ``_PREVIEWS`` set one value
+        each and win over the string.
         """
         env = os.environ if environ is None else environ
         items = _split_items(env.get(ENV_FAULTS, ""))
         for variable, name in ((ENV_SPEED, "speed"), (ENV_SEED, "seed"),
                                (ENV_STATE_DIR, "state_dir"), (ENV_API_KEY, "api_key"),
-                               (ENV_LEGACY, "legacy"), (ENV_CATALOGUE, "catalogue")):
+                               (ENV_LEGACY, "legacy"), (ENV_CATALOGUE, "catalogue"),
+                               (ENV_PREVIEWS, "previews")):
             if env.get(variable):
                 items.append((name, env[variable]))
         return _apply(base or cls(), items)
@@ -184,7 +196,7 @@ def _convert(name: str, value: str) -> object:
             return int(value)
         except ValueError:
             raise SettingError(f"emulator setting {name} needs a whole number, got {value!r}") from None
-    if name == "catalogue":
+    if name in ("catalogue", "previews"):
         return value.strip().lower()
     if name == "state_dir":
         return Path(value) if value else None

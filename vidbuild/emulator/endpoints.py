@@ -23,6 +23,7 @@ from vidbuild.emulator.messages import (
     v1_ok,
     v2_ok,
 )
+from vidbuild.emulator.preview import Previews
 from vidbuild.emulator.store import Video, VideoStore
 from vidbuild.emulator.validation import as_sent_unset, check_submission, unknown_ids
 
@@ -59,6 +60,7 @@ class Endpoints:
         self._store = store
         self._pick = pick
         self._accepted_unknown = accepted_unknown
+        self._previews = Previews(config.previews, store)
 
     def retry_after_headers(self) -> dict[str, str]:
         seconds = self._config.retry_after
@@ -79,7 +81,7 @@ class Endpoints:
         if strikes("quota"):
             return api_error(429, "trial_video_limit_exceeded",
                              "You have reached your daily api trial limit.")
-        failure = self._pick(render.RENDER_FAILURES) if strikes("render_fail") else None
+        failure = render.drawn_failure(strikes, self._pick)
         video = self._new_video(kind, body, now, failure)
         stored = self._store.add_video(video, max_rendering=self._config.max_concurrent, now=now)
         if stored is None:
@@ -223,7 +225,8 @@ class Endpoints:
         if video is None or self.render_status(video, now) != "completed":
             return file_refused(404, "The specified key does not exist.")
         content_type = media.VIDEO_FILES[extension][1]
-        return file_response(media.stamped(video_id, extension), content_type,
+        data = self._previews.file(video, extension)
+        return file_response(media.stamped(video_id, extension, data), content_type,
                              head=request.method == "HEAD")
 
     def static_file(self, request: EmulatorRequest) -> EmulatorResponse:

@@ -1,6 +1,7 @@
 """The bytes the emulator serves (a real MP4, JPEG, GIF and MP3) and the signed URLs that lead to them.
 
-The shipped files were made once with ffmpeg (a 1 s, 160x90 test pattern with a tone).
+The shipped files were made once with ffmpeg (a 1 s, 160x90 test pattern with a tone); a finished
+video's MP4 and thumbnail are its preview instead where previews are on (see preview.py).
 Each video's copies are stamped with its id in a place players ignore, so every video's
 bytes are distinct and the same on every request, and a downloader's checks mean something.
 """
@@ -39,9 +40,12 @@ def shipped(name: str) -> bytes:
     return resources.files(__package__).joinpath(name).read_bytes()
 
 
-def stamped(video_id: str, extension: str) -> bytes:
-    """The ``extension`` file of video ``video_id``: the shipped file plus an id stamp."""
-    data = shipped(VIDEO_FILES[extension][0])
+def stamped(video_id: str, extension: str, data: bytes | None = None) -> bytes:
+    """The ``extension`` file of video ``video_id``: ``data`` (default: the shipped file) plus an id
+    stamp. The MP4 and JPEG stamps need their files as ffmpeg and Pillow write them: a last
+    top-level box, and an SOI marker first."""
+    if data is None:
+        data = shipped(VIDEO_FILES[extension][0])
     stamp = f"vidbuild-emulator video_id={video_id}".encode()
     if extension == "mp4":
         # A trailing top-level 'free' box: appended after every other box, it moves no offsets.

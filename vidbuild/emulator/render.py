@@ -7,6 +7,7 @@ so a video keeps progressing while no process is running and survives restarts.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,12 +20,25 @@ ASSUMED_AUDIO_SECONDS: Final = 5.0
 # A failing render gives up part way through, as real ones do.
 FAIL_AT_FRACTION: Final = 0.6
 
-# (code, message, detail) of failures HeyGen documents; render_fail picks one.
-RENDER_FAILURES: Final = (
+# (code, message, detail) of failures HeyGen documents for content and input; the render_refuse
+# fault picks one. The same body fails the same way again (vidbuild marks them permanent).
+CONTENT_FAILURES: Final = (
     (40039, "Invalid text input", "The input text could not be synthesised."),
     (400105, "Blocked words detected", "The script contains words that are not allowed."),
     (400168, "Inappropriate content", "The content was flagged by moderation."),
 )
+# A render that stops on a fault of the server's (the render_fail fault): a code outside the
+# documented content and input ones, so submitting the body again may succeed.
+SERVER_FAILURE: Final = (500, "Internal server error", "Rendering stopped on a server fault; try again.")
+
+
+def drawn_failure(strikes: Callable[[str], bool],
+                  pick: Callable[[tuple[Any, ...]], Any]) -> tuple[int, str, str] | None:
+    """The failure the ``render_refuse`` and ``render_fail`` faults give a new video, if any."""
+    if strikes("render_refuse"):
+        failure: tuple[int, str, str] = pick(CONTENT_FAILURES)
+        return failure
+    return SERVER_FAILURE if strikes("render_fail") else None
 TOO_LONG: Final = (40119, "Video is too long", "The video is longer than the plan allows.")
 
 _BREAK: Final = re.compile(r'<break time="(\d+(?:\.\d+)?)(ms|s)"\s*/>')
@@ -66,10 +80,11 @@ def video_seconds(kind: str, body: dict[str, Any]) -> float:
         # The deprecated config object still counts where the top-level field is left out.
         target = body.get("duration_sec") or (body.get("config") or {}).get("duration_sec")
         return float(target) if target else max(5.0, len(body["prompt"]) / CHARS_PER_SECOND)
-    return max(1.0, sum(_scene_seconds(scene["voice"]) for scene in body["video_inputs"]))
+    return max(1.0, sum(scene_seconds(scene["voice"]) for scene in body["video_inputs"]))
 
 
-def _scene_seconds(voice: dict[str, Any]) -> float:
+def scene_seconds(voice: dict[str, Any]) -> float:
+    """How long a legacy scene with this ``voice`` runs, in seconds."""
     if voice["type"] == "silence":
         return float(voice.get("duration", 1.0))
     if voice["type"] == "audio":
@@ -82,6 +97,11 @@ def spoken_seconds(text: str, speed: float = 1.0) -> float:
     pauses = sum(float(amount) / (1000.0 if unit == "ms" else 1.0)
                  for amount, unit in _BREAK.findall(text))
     return len(_BREAK.sub("", text)) / CHARS_PER_SECOND / speed + pauses
+
+
+def without_pauses(text: str) -> str:
+    """``text`` with each ``<break time="…"/>`` pause replaced by a space."""
+    return _BREAK.sub(" ", text)
 
 
 def status_at(created_at: float, finishes_at: float, failed: bool, now: float) -> str:

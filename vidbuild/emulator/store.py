@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
     body BLOB,
     PRIMARY KEY (endpoint, key)
 );
+CREATE TABLE IF NOT EXISTS previews (
+    video_id TEXT NOT NULL,
+    extension TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (video_id, extension)
+);
 """
 
 
@@ -233,6 +239,23 @@ class VideoStore:
         with self._write() as db:
             db.execute("DELETE FROM idempotency_keys WHERE endpoint = ? AND key = ?",
                        (endpoint, key))
+
+    def preview(self, video_id: str, extension: str) -> bytes | None:
+        """The preview file kept for the video (see preview.py), or None if none was made yet."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM previews WHERE video_id = ? AND extension = ?",
+                                   (video_id, extension)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def keep_preview(self, video_id: str, extension: str, data: bytes) -> bytes:
+        """Keep ``data`` as the video's preview file unless one is kept already; return the kept one,
+        so two processes that made it at once serve the same bytes."""
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO previews (video_id, extension, data) VALUES (?,?,?)",
+                       (video_id, extension, data))
+            (kept,) = db.execute("SELECT data FROM previews WHERE video_id = ? AND extension = ?",
+                                 (video_id, extension)).fetchone()
+        return bytes(kept)
 
 
 @dataclass(frozen=True)

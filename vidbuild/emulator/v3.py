@@ -193,7 +193,7 @@ class V3Endpoints:
         if draws("quota"):
             return v3_error(429, "trial_video_limit_exceeded",
                             "You have reached your daily api trial limit.")
-        failure = self._pick(render.RENDER_FAILURES) if draws("render_fail") else None
+        failure = render.drawn_failure(draws, self._pick)
         plan = render.plan_for_duration(seconds, speed=self._config.speed, failure=failure,
                                         max_video_seconds=self._config.max_video_seconds)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -322,20 +322,23 @@ class V3Endpoints:
                             lambda voice: v3_catalogue.voice_payload(voice, request.base_url))
 
     def me(self, now: float) -> EmulatorResponse:
-        """GET /v3/users/me: 1 credit per started minute of every completed video."""
+        """GET /v3/users/me: 1 credit per started minute of every completed video, out of the
+        account's starting video time (``quota_seconds``, as GET /v2/user/remaining_quota)."""
         seconds = sum(video.duration for video in self._store.videos()
                       if video.error is None and video.finishes_at <= now)
-        return v3_ok(v3_catalogue.user_payload(math.ceil(seconds / 60.0)))
+        return v3_ok(v3_catalogue.user_payload(math.ceil(seconds / 60.0),
+                                               starting=self._config.quota_seconds / 60.0))
 
 
 def video_seconds(body: dict[str, Any]) -> float:
     """The length of the video a valid POST /v3/videos body describes, in seconds."""
     if body["type"] == "avatar":
         return max(1.0, _voiced_seconds(body))
-    return max(1.0, sum(_scene_seconds(scene) for scene in body["scenes"]))
+    return max(1.0, sum(scene_seconds(scene) for scene in body["scenes"]))
 
 
-def _scene_seconds(scene: dict[str, Any]) -> float:
+def scene_seconds(scene: dict[str, Any]) -> float:
+    """How long one scene of a valid studio body runs, in seconds."""
     if scene["type"] == "avatar_video":
         return _voiced_seconds(scene["input"])
     if scene.get("duration") is not None:

@@ -95,8 +95,9 @@ def voice_payload(voice: catalogue.Voice, base_url: str) -> dict[str, Any]:
     }
 
 
-def user_payload(credits_used: int) -> dict[str, Any]:
-    """The ``data`` of GET /v3/users/me: a subscription whose credits finished videos used up."""
+def user_payload(credits_used: int, starting: float = STARTING_CREDITS) -> dict[str, Any]:
+    """The ``data`` of GET /v3/users/me: a subscription of ``starting`` credits, which finished
+    videos used up."""
     return {
         "username": "vidbuild-emulator", "email": "emulator@vidbuild.invalid",
         "first_name": "Emulated", "last_name": "Account",
@@ -104,7 +105,7 @@ def user_payload(credits_used: int) -> dict[str, Any]:
         "subscription": {
             "plan": PLAN,
             "credits": {
-                "premium_credits": {"remaining": max(0, STARTING_CREDITS - credits_used),
+                "premium_credits": {"remaining": max(0, starting - credits_used),
                                     "resets_at": None},
                 "add_on_credits": {"remaining": 0, "resets_at": None},
             },

@@ -35,6 +35,8 @@ class Backend:
     notes: Callable[[], list[str]] = lambda: []
     # The emulator takes catalogue IDs it doesn't know (a real account's), naming them in a note.
     lenient_catalogue: bool = False
+    # The emulator's banner: why it was chosen (asked for by name, or no key).
+    emulator_banner: str = ""
 
     @property
     def namespace(self) -> str:
@@ -42,7 +44,9 @@ class Backend:
 
     @property
     def banner(self) -> str:
-        return banner_for(None if self.emulated else self.base_url)
+        if self.emulated:
+            return self.emulator_banner or banner_for(None)
+        return banner_for(self.base_url)
 
     def close(self) -> None:
         self.client.close()
@@ -81,7 +85,7 @@ def open_backend(state_root: Path, choice: BackendChoice | None = None,
     timing = Timing(render_overhead=30.0, render_per_second=4.0).scaled(config.speed)
     return Backend(client, EMULATOR_BASE_URL, emulated=True, timing=timing,
                    notes=lambda: [unknown_ids_note(ids)] if (ids := emulator.unknown_ids()) else [],
-                   lenient_catalogue=not config.strict_catalogue)
+                   lenient_catalogue=not config.strict_catalogue, emulator_banner=choice.banner)
 
 
 def backend_namespace(environ: Mapping[str, str] = os.environ) -> str:

@@ -18,6 +18,8 @@ from vidbuild.heygen.routes import DEFAULT_BASE_URL, normalize_base_url
 from vidbuild.state.location import namespace_for
 
 EMULATOR_NAMESPACE = "emulator"
+# Names the backend explicitly ("emulator" or "heygen"); heygen/backend_policy.py has its rules.
+BACKEND_VARIABLE = "VIDBUILD_BACKEND"
 # Paces the engine for an API server that renders faster than HeyGen (a test server, `vidbuild
 # emulator` at a low speed): 0.001 polls and reconciles a thousand times sooner. Never for HeyGen.
 TIMING_SCALE_VARIABLE = "VIDBUILD_TIMING_SCALE"
@@ -60,6 +62,9 @@ class BackendChoice:
     api_base: str = ""
     timing_scale: str = ""
     emulator_settings: Mapping[str, str] = field(default_factory=dict)
+    # VIDBUILD_BACKEND and CI as written: the rules they feed are in heygen/backend_policy.py.
+    requested: str = ""
+    ci: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BackendChoice:
@@ -68,7 +73,8 @@ class BackendChoice:
                    api_base=environ.get("HEYGEN_API_BASE", "").strip(),
                    timing_scale=environ.get(TIMING_SCALE_VARIABLE, "").strip(),
                    emulator_settings={name: value for name, value in environ.items()
-                                      if name.startswith(EMULATOR_VARIABLES)})
+                                      if name.startswith(EMULATOR_VARIABLES)},
+                   requested=environ.get(BACKEND_VARIABLE, "").strip(), ci=environ.get("CI", ""))
 
     @classmethod
     def emulator(cls, **settings: str) -> BackendChoice:
@@ -79,7 +85,8 @@ class BackendChoice:
 
     @property
     def emulated(self) -> bool:
-        return not self.api_key
+        """No key, or the emulator asked for by name (VIDBUILD_BACKEND=emulator wins over a key)."""
+        return not self.api_key or self.requested == "emulator"
 
     @property
     def base_url(self) -> str:
@@ -94,11 +101,22 @@ class BackendChoice:
     @property
     def banner(self) -> str:
         """The first line of a command that may talk to the API: which API, or the emulator."""
+        if self.emulated and self.api_key:
+            return ("vidbuild: VIDBUILD_BACKEND=emulator: using the built-in HeyGen emulator although "
+                    "HEYGEN_API_KEY is set (nothing is sent to HeyGen, no credits are spent)")
         return banner_for(None if self.emulated else self.base_url)
+
+    @property
+    def planned_against(self) -> dict[str, str]:
+        """What a plan is made against, for its summary: ``{"backend": "emulator"}``, or
+        ``{"backend": "heygen", "api_base": URL}`` (the state of each is kept apart)."""
+        if self.emulated:
+            return {"backend": "emulator"}
+        return {"backend": "heygen", "api_base": self.base_url}
 
     def checked(self) -> BackendChoice:
         """Itself, once HEYGEN_API_BASE is known to have a key beside it (UsageError if not)."""
-        if self.emulated and self.api_base:
+        if not self.api_key and self.api_base:
             raise UsageError("HEYGEN_API_BASE is set but HEYGEN_API_KEY is not: set both to use an API "
                              "server, or neither to use the built-in emulator")
         return self

@@ -1,6 +1,7 @@
 """The build, end to end: answer an unchanged rerun from the snapshot, else read every row once to
-validate, plan and index it, clean up after killed builds, read the rows again to submit, poll and
-download what the plan says, then write the manifest and take a new snapshot."""
+validate, plan and index it (rows known unchanged are not rendered), clean up after killed builds,
+submit, poll and download what the plan says from the Jobs that one pass kept, then write the
+manifest, remember the rows that ended downloaded and take a new snapshot."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 import posixpath
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,19 @@ from vidbuild.errors import EXIT_FAILED, EXIT_OK
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
-from vidbuild.pipeline.snapshot import forget, inputs_seen, remember_complete_build, unchanged_videos
+from vidbuild.pipeline.snapshot import (
+    forget,
+    inputs_seen,
+    refuse_changed_inputs,
+    remember_complete_build,
+    unchanged_videos,
+)
+from vidbuild.pipeline.spending import spending_approved
 from vidbuild.planner.account_search import mark_account_searched
-from vidbuild.planner.decide import Summary, plan_steps
-from vidbuild.planner.row_index import RowIndex, indexed, same_as_indexed
+from vidbuild.planner.budget import check_limit, credit_limit
+from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.row_index import JobSpool, RowIndex, replay
+from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.outcome import Reporter
@@ -33,7 +43,6 @@ if TYPE_CHECKING:
     from vidbuild.planner.up_to_date import InputsSeen
     from vidbuild.run.engine import Options
     from vidbuild.run.outcome import Outcome
-    from vidbuild.spec.expand import Job
     from vidbuild.spec.protected import ProtectedFiles
 
 RENDER_RATIO = "render_ratio"   # state's meta entry: the render pace the last build learned
@@ -48,13 +57,13 @@ def build(project: ProjectSource, *, state: State, backend: BackendChoice | Back
     ``BackendChoice`` (opened only if a row needs the API, and closed again) or an open
     ``Backend`` (the caller's to close); default: the environment's choice. ``reporter``: hears
     every event (default: plain lines on stderr). Raises ProjectError (nothing sent) for a mistake
-    in the project or any row, UsageError, InputsChangedError when a row changed between the two
-    reads, StateError; failures of single videos are counted in the outcome instead.
+    in the project or any row, UsageError, InputsChangedError when an input changed while the rows
+    were read (nothing sent), StateError; failures of single videos are counted in the outcome instead.
     """
     options = options or BuildOptions()
     choice = backend or BackendChoice.from_env()
     reporter = reporter or PlainReporter()
-    if options.snapshot and not options.force:
+    if options.snapshot and not options.force and options.planning().selects_all:
         unchanged = unchanged_videos(state, project_root(project))
         if unchanged is not None:
             return _answered_from_snapshot(unchanged, choice, reporter)
@@ -88,11 +97,14 @@ class _Build:
         self.backend = backend
         self.reporter = reporter
         self.options = options
+        self.selection = Selection.parse(options.select, options.exclude)
+        self.unselected: set[str] = set()   # keys of the rows --select/--exclude leave out
 
     def run(self, stats: dict[str, tuple[int, ...] | None]) -> BuildOutcome:
         engine_options = self._engine_options()
         seen = inputs_seen(self.project, self.state, stats)
-        with RowIndex() as index:
+        with RowIndex() as index, JobSpool() as spool:
+            self.spool = spool
             return self._validated(index, engine_options, seen)
 
     def _engine_options(self) -> Options:
@@ -104,16 +116,21 @@ class _Build:
                        render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT,
                        tick=options.tick)
 
-    def _jobs(self, index: RowIndex | None = None) -> Iterator[Job]:
-        rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force),
-                        self.options.shard)
-        return rows if index is None else indexed(rows, index)
-
     def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
-        """Read every row once to validate, plan and index it (keeping no body), then again to act."""
+        """Read every row once to validate, plan and index it, spooling the Jobs with work to do
+        (the engine takes them from there: see ``replay``), then act. Rows known unchanged since
+        their download are not rendered (see planner/fingerprint.py)."""
         summary = Summary()
-        for step in plan_steps(self._jobs(index), self.state, self.root, self.options.force):
+        rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force,
+                             state=self.state, building=True), self.options.shard)
+        steps = self._indexed_selection(plan_steps(rows, self.state, self.root, self.options.force), index)
+        approved = self.options.approved
+        for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
+            if step.action != "up-to-date":
+                self.spool.add_job(step.job)
+        check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
+                                          display_path(self.project.file)))
         with BuildLock(self.root) as lock:
             if lock.alone():
                 self._clean_leftovers(index)
@@ -129,6 +146,9 @@ class _Build:
             if self.project.empty_rows:
                 self.reporter.note(None, empty_rows_note(self.project).lstrip(", "))
             self.reporter.planned(summary)
+            if not spending_approved(backend, summary, self.reporter, self.options.approve):
+                return BuildOutcome()   # declined: nothing sent
+            refuse_changed_inputs(self.project, self.state, seen)
             outcome = self._engine_run(backend, index, engine_options)
             for text in backend.notes():
                 self.reporter.note(None, text)
@@ -146,26 +166,43 @@ class _Build:
         self.reporter.finished(outcome)
         return outcome
 
+    def _indexed_selection(self, steps: Iterable[Step], index: RowIndex) -> Iterator[Step]:
+        """Index every row (the manifest lists them all) and yield the selected ones (--select,
+        --exclude); a row not selected is indexed as settled, so the engine never takes it up.
+        Once every row went by, UsageError for a selector that names what no row has."""
+        for step in steps:
+            chosen = self.selection.wants(step)
+            index.add_job(step.job, settled=not chosen or step.action == "up-to-date")
+            if chosen:
+                yield step
+            else:
+                self.unselected.add(step.key)
+        self.selection.check_matched()
+
     def _engine_run(self, backend: Backend, index: RowIndex, engine_options: Options) -> BuildOutcome:
+        from vidbuild.planner.fingerprint import remember
         from vidbuild.run.engine import Engine
 
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
-        again = same_as_indexed(self._jobs(), index)
+        read = replay(index, self.spool, self.project.kind)
         started = time.time()
         try:
-            outcome = engine.run(plan_steps(again, self.state, self.root, self.options.force))
+            outcome = engine.run(step for step in plan_steps(read, self.state, self.root, self.options.force)
+                                 if step.key not in self.unselected)
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+        remember(self.state, self.root, index.entries())
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)
 
     def _took_up_every_row(self, exit_code: int) -> bool:
         """Whether every row of the project was decided and any unknown one looked up in the account
-        (a failed video doesn't stop the others unless --fail-fast; one --shard is not every row)."""
+        (a failed video doesn't stop the others unless --fail-fast; one --shard or --select is not
+        every row)."""
         finished = exit_code == EXIT_OK or (exit_code == EXIT_FAILED and not self.options.fail_fast)
-        return self.options.shard is None and finished
+        return self.options.shard is None and self.options.selects_all and finished
 
     def _open_backend(self) -> tuple[Backend, bool]:
         """The backend, and whether this build opened it (and so closes it)."""
@@ -188,9 +225,11 @@ class _Build:
         remove_leftovers([manifest, *(self.root / directory for directory in sorted(directories))])
 
     def _write_manifest(self, index: RowIndex) -> Path:
+        from vidbuild.planner.fingerprint import with_known_records
         from vidbuild.report.manifest import write_manifest
 
-        return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected())
+        return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected(),
+                              records=with_known_records)
 
     def _protected(self) -> ProtectedFiles:
         from vidbuild.spec.protected import ProtectedFiles

@@ -118,12 +118,20 @@ def parsed(project: ProjectSource) -> Project:
     return project if isinstance(project, Project) else _parse_project(project)
 
 
-def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = ()) -> Iterator[Job]:
-    """Every row's Job, expanded as it is asked for; an unknown ``force`` key is an error at the end."""
+def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,
+         state: State | None = None, building: bool = False) -> Iterator[Job]:
+    """Every row's Job, expanded as it is asked for; an unknown ``force`` key is an error at the end.
+
+    With ``state``, rows known unchanged since their download are not rendered (see
+    planner/fingerprint.py); a build (``building``) fingerprints every row, to remember it."""
+    from vidbuild.planner.fingerprint import KnownRows
     from vidbuild.spec.expand import expand_project
 
     missing = set(force)
-    for job in expand_project(project, state_dir, api=api):
+    reuse = KnownRows(state, project, api, force) if state is not None else None
+    if reuse is not None and not (building or reuse.look_up):
+        reuse = None
+    for job in expand_project(project, state_dir, api=api, reuse=reuse):
         missing.discard(job.key)
         yield job
     if missing:

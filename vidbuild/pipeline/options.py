@@ -16,7 +16,9 @@ from vidbuild.run.outcome import Outcome
 from vidbuild.spec.project import Project
 
 if TYPE_CHECKING:
+    from vidbuild.pipeline.spending import Approval
     from vidbuild.planner.decide import Summary
+    from vidbuild.planner.saved import SavedPlan
 
 # A project as the library takes it: parsed, or its directory or vidbuild.yaml (None: the current
 # directory), parsed only when a command needs it (an unchanged rerun never does).
@@ -33,13 +35,20 @@ class PlanOptions:
     ``question``: only say whether anything is pending (``build -q``): answered from the last
     complete build's snapshot when nothing changed, else deciding stops at the first row to build
     (every row is still read, so a mistake anywhere is still raised).
+    ``select`` / ``exclude``: selectors of the rows to plan (see ``planner.select``; default all).
     """
 
     force: Sequence[str] = ()
     api: str | None = None
     state_dir: str | Path | None = None
     question: bool = False
+    select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
     shard: Shard | None = None   # --shard K/N: only that part of the rows (planner/shard.py)
+
+    @property
+    def selects_all(self) -> bool:
+        return not (self.select or self.exclude)
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,12 @@ class BuildOptions:
     when this build takes up one an earlier build submitted), before its row is left unfinished
     (default 3600). ``snapshot``: answer an unchanged rerun from the last complete build's
     snapshot without reading a row (False: read every row, so the reporter hears of each).
-    ``force``, ``api`` and ``state_dir`` as in ``PlanOptions``. ``tick``: seconds between the
-    progress ticks a watching reporter gets (run/outcome.Watcher); None: none.
+    ``force``, ``api``, ``state_dir``, ``select`` and ``exclude`` as in ``PlanOptions`` (a
+    selected build acts on its rows only; the manifest still lists every row). ``max_credits`` (else the
+    project's ``max_credits:``): a plan estimated to spend more is refused (UsageError, nothing
+    sent). ``approve``: asked before a paying build sends (the CLI asks a person at a terminal);
+    False stops it with nothing sent. ``tick``: seconds between the progress ticks a watching
+    reporter gets (run/outcome.Watcher); None: none.
 
     UsageError for ``jobs`` below 1 or a ``render_timeout`` that is not a positive number.
     """
@@ -63,6 +76,12 @@ class BuildOptions:
     shard: Shard | None = None   # its manifest lists that part; it takes no snapshot
     state_dir: str | Path | None = None
     snapshot: bool = True
+    max_credits: float | None = None
+    approve: Approval | None = None
+    select: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    # build --plan: the saved plan this build must match, row by row, before anything is sent.
+    approved: SavedPlan | None = None
     tick: float | None = None
 
     def __post_init__(self) -> None:
@@ -72,8 +91,13 @@ class BuildOptions:
         if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
             raise UsageError(f"--render-timeout must be a positive number of seconds, got {timeout}")
 
+    @property
+    def selects_all(self) -> bool:
+        return not (self.select or self.exclude)
+
     def planning(self) -> PlanOptions:
-        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir, shard=self.shard)
+        return PlanOptions(force=self.force, api=self.api, state_dir=self.state_dir, select=self.select,
+                           exclude=self.exclude, shard=self.shard)
 
 
 @dataclass

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import StateError
+from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import RowIndex
-from vidbuild.spec.project import Project
-from vidbuild.state.protocol import State, with_records
+from vidbuild.spec.project import Project, display_path
+from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
     from vidbuild.planner.up_to_date import InputsSeen
@@ -35,6 +35,19 @@ def inputs_seen(project: Project, state: State, earlier: dict[str, tuple[int, ..
     template_dirs = _template_dirs(project)
     files = input_files(project.file, data_source(project), template_dirs)
     return seen_now(files, state.namespace, template_dirs, earlier)
+
+
+def refuse_changed_inputs(project: Project, state: State, seen: InputsSeen) -> None:
+    """InputsChangedError (nothing sent) if an input file changed since ``seen`` (stats taken
+    before the rows were read): the rows read may mix old and new, so none is sent."""
+    from vidbuild.planner.up_to_date import changed_since
+
+    changed = changed_since(seen, inputs_seen(project, state, {}))
+    if changed:
+        shown = ", ".join(display_path(Path(name)) for name in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise InputsChangedError(f"the project's inputs changed during the build ({shown}{more}) after "
+                                 f"its rows were read: nothing was sent; run vidbuild build again")
 
 
 def remember_complete_build(project: Project, state: State, index: RowIndex, manifest: Path,
@@ -71,7 +84,9 @@ class _NotAsRecorded(StateError):
 
 def _recorded_outputs(root: Path, state: State, index: RowIndex) -> Iterator[tuple[str, int, int]]:
     """(output, size, mtime_ns) per row, each checked against the row's record in state."""
-    for row, record in with_records(state, index.entries()):
+    from vidbuild.planner.fingerprint import with_known_records
+
+    for row, record in with_known_records(state, index.entries()):
         stat = (root / row.output).stat()
         if record is None or record.status != "downloaded":
             raise _NotAsRecorded(row.key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import re
@@ -19,7 +20,7 @@ from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
 
-Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date"]
+Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date", "failed"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
 PAYING_ACTIONS = frozenset({"submit", "retry"})
 WORDS_PER_SECOND = 2.5          # ~150 words a minute, a typical speaking pace
@@ -27,6 +28,11 @@ CREDITS_PER_MINUTE = 1.0        # HeyGen bills avatar videos per minute of outpu
 ROWS_AT_ONCE = 64               # rows expanded before they are looked up in state (see plan_steps)
 # What plan says of a row whose video a build looks for in the account before paying (see recover.py).
 LOOK_FIRST_NOTE = " (will look in the account first)"
+# What estimate_seconds and Summary.estimated_credits assume, as plan states it.
+ESTIMATE_ASSUMPTIONS = (f"{WORDS_PER_SECOND * 60:.0f} spoken words a minute at speed 1, plus written pauses "
+                        "and silences; 10 s per audio scene; an agent video its duration_sec (60 s if "
+                        f"unset); {CREDITS_PER_MINUTE:g} credit per minute of video; failed renders are "
+                        "free; a reconcile that finds its video pays nothing")
 _BREAK = re.compile(r'<break time="(?P<seconds>[\d.]+)s"\s*/>')
 
 
@@ -53,11 +59,27 @@ class Summary:
 
     counts: Counter[str] = field(default_factory=Counter)
     paying_seconds: float = 0.0
+    # Rows with identical bodies share one video (the engine sends each body once), so each
+    # distinct body is paid for once: the hashes already counted.
+    paying_hashes: set[str] = field(default_factory=set)
 
     def add(self, step: Step) -> None:
         self.counts[step.action] += 1
-        if step.action in PAYING_ACTIONS:
+        if step.action in PAYING_ACTIONS and step.job.hash not in self.paying_hashes:
+            self.paying_hashes.add(step.job.hash)
             self.paying_seconds += estimate_seconds(step.job)
+
+    @property
+    def paying_bodies(self) -> int:
+        """How many distinct bodies the plan pays for (twin rows count once)."""
+        return len(self.paying_hashes)
+
+    @property
+    def assumptions(self) -> str:
+        """What the credit estimate assumes, in one line for people."""
+        bodies = self.paying_bodies
+        return (f"{bodies} distinct bod{'y' if bodies == 1 else 'ies'} to pay for (rows with identical "
+                f"bodies share one video); {ESTIMATE_ASSUMPTIONS}")
 
     @property
     def total(self) -> int:
@@ -74,32 +96,43 @@ class Summary:
 
 def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
-    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here."""
+    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. A row known unchanged since
+    its download (``job.unchanged``, see planner/fingerprint.py) is up to date without a lookup."""
     forced = set(force)
     rows = iter(jobs)
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
     cold = state.holds_no_jobs()
-    searched: bool | None = None   # see planner/account_search.py; asked once a warm state is looked up
+    # Asked once, when a warm state is first looked up (see planner/account_search.py).
+    searched = functools.cache(lambda: account_searched(state))
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
-    # The batch's records come in one lookup (one round trip for a database), then the keys of
-    # the rows that have none, to name what changed.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
-        if cold:
-            for job in batch:
-                forced_row = job.key in forced
-                yield Step(job, "submit", "forced rebuild (--force)") if forced_row else \
-                    Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
-            continue
-        records = state.get_many([job.hash for job in batch])
-        new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
-        previous = state.for_keys(new_keys) if new_keys else {}
-        if searched is None:
-            searched = account_searched(state)
+        pending = [job for job in batch if not (job.unchanged and job.key not in forced)]
+        decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
-            step = _decide(job, records.get(job.hash), previous.get, state, root, forced=job.key in forced)
-            yield look_first_while_unsearched(step, searched)
+            if job.unchanged and job.key not in forced:
+                yield Step(job, "up-to-date", "downloaded, file unchanged")
+            else:
+                yield next(decided)
+
+
+def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], cold: bool,
+                  searched: Callable[[], bool]) -> Iterator[Step]:
+    """The steps of ``batch``: its records come in one lookup (one round trip for a database),
+    then the keys of the rows that have none, to name what changed. ``searched``: whether a
+    complete build has looked for this state's rows in the account (planner/account_search.py)."""
+    if cold:
+        for job in batch:
+            yield Step(job, "submit", "forced rebuild (--force)") if job.key in forced else \
+                Step(job, "submit", f"new{LOOK_FIRST_NOTE}", look_first=True)
+        return
+    records = state.get_many([job.hash for job in batch])
+    new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
+    previous = state.for_keys(new_keys) if new_keys else {}
+    for job in batch:
+        step = _decide(job, records.get(job.hash), previous.get, state, root, forced=job.key in forced)
+        yield look_first_while_unsearched(step, searched())
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
@@ -131,6 +164,10 @@ def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry 
             return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
         return Step(job, "submit", _why_new(job, entry))
     if record.status == "failed":
+        if record.error_permanent:   # HeyGen's verdict on this very body: sending it again can't help
+            return Step(job, "failed", f"failed for good: {record.error or 'unknown error'}; not sent "
+                                       f"again until its body changes (--force {job.key} sends it anyway)",
+                        record)
         return Step(job, "retry", f"failed before: {record.error or 'unknown error'}", record)
     if record.status in ("claimed", "uncertain"):
         if record.owner != state.owner and state.owner_alive(record.owner):
@@ -176,24 +213,40 @@ def _why_new(job: Job, previous: KeyEntry | None) -> str:
 
 
 def field_digests(body: dict[str, Any]) -> dict[str, str]:
-    """A short digest of every leaf of a body, keyed by its path: enough to name what changed."""
-    return {path: hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
-            for path, value in _leaves(body, "")}
+    """A short digest of every leaf of a body, keyed by its path: enough to name what changed.
+
+    A plan where every row changed (a template edit) computes these for every row: the leaves
+    most rows share (IDs, colours, types) are digested once per process, not once per row.
+    """
+    digests: dict[str, str] = {}
+    _digest_leaves(body, "", digests)
+    return digests
+
+
+def _digest_leaves(value: Any, path: str, digests: dict[str, str]) -> None:
+    if isinstance(value, dict) and value:
+        for name, child in value.items():
+            _digest_leaves(child, f"{path}.{name}" if path else name, digests)
+    elif isinstance(value, list) and value:
+        for index, child in enumerate(value):
+            _digest_leaves(child, f"{path}[{index}]", digests)
+    elif type(value) is str:   # exactly str: the memo must not mix 1, 1.0, -0.0 and True
+        digests[path] = _text_digest(value)
+    else:
+        digests[path] = _digest(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_digest(text: str) -> str:
+    return _digest(text)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
 
 
 def changed_fields(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-
-
-def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
-        for name, child in value.items():
-            yield from _leaves(child, f"{path}.{name}" if path else name)
-    elif isinstance(value, list) and value:
-        for index, child in enumerate(value):
-            yield from _leaves(child, f"{path}[{index}]")
-    else:
-        yield path, value
 
 
 def via(job: Job) -> str:

@@ -1,11 +1,12 @@
 """Off the heap: each row's key, hash and output kept on a temporary file, not in memory.
 
-A build reads its rows twice: a first pass validates every row before anything is sent, and a
-second pass, expanding them again, hands them to the engine. The first pass leaves behind this
-index (a few dozen bytes a row, on disk past a megabyte), so neither the second pass, the
-manifest nor the snapshot of a complete build needs the bodies of 100,000 rows at once. The
-second pass is checked against the index row by row, before the row can be sent: expansion is
-deterministic, so a difference means the inputs changed during the build.
+A build reads its rows once: that pass validates every row and decides its step before anything
+is sent, and leaves behind this index (a few dozen bytes a row, on disk past a megabyte) and, for
+the rows with work to do, their Jobs in a ``JobSpool``. The engine then takes its rows from
+``replay`` (rows up to date when planned come back body-less, the others from the spool), so
+neither it, the manifest nor the snapshot of a complete build needs the bodies of 100,000 rows at
+once, and nothing sent can differ from what was validated. Whether the inputs changed while they
+were read is told by their files' stats (see commands/build.py), not by expanding them again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
-
-from vidbuild.errors import InputsChangedError
 
 if TYPE_CHECKING:
     from vidbuild.spec.expand import Job
@@ -60,48 +59,76 @@ class Spool:
 
 
 class IndexEntry(NamedTuple):
+    """One row as planned: ``fingerprint`` (None if not tracked), ``reused`` (known unchanged, not
+    rendered), ``settled`` (up to date when planned: its Job was not spooled) and its route."""
+
     key: str
     hash: str
     output: str
+    fingerprint: str | None = None
+    reused: bool = False
+    settled: bool = False
+    generation: str = "legacy"
+    route_reason: str = ""
 
 
 class RowIndex(Spool):
-    """Every row's (key, hash, output) in data order, and the widest key (for aligned columns)."""
+    """Every row's entry in data order, and the widest key (for aligned columns)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.key_width = 0
 
-    def add_job(self, job: Job) -> None:
-        self.add([job.key, job.hash, job.output])
+    def add_job(self, job: Job, *, settled: bool = False) -> None:
+        self.add([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
+                  job.generation, job.route_reason])
         self.key_width = max(self.key_width, len(job.key))
 
     def entries(self) -> Iterator[IndexEntry]:
-        for key, content_hash, output in self:
-            yield IndexEntry(key, content_hash, output)
+        for fields in self:
+            yield IndexEntry(*fields)
+
+
+class JobSpool(Spool):
+    """Jobs kept whole (body, row and route) on a temporary file, to be taken back in order."""
+
+    def add_job(self, job: Job) -> None:
+        row = job.row
+        self.add([job.key, job.kind, job.body, job.hash, job.output, list(job.scenes),
+                  [row.index, row.values, row.file, row.line], job.generation, job.route_reason,
+                  job.title_marker, job.fingerprint])
+
+    def jobs(self) -> Iterator[Job]:
+        from vidbuild.spec.expand import Job
+        from vidbuild.spec.rows import Row
+
+        for (key, kind, body, content_hash, output, scenes, row, generation, reason, marker,
+             fingerprint) in self:
+            yield Job(key=key, kind=kind, body=body, hash=content_hash, output=output, scenes=tuple(scenes),
+                      row=Row(*row), generation=generation, route_reason=reason, title_marker=marker,
+                      fingerprint=fingerprint)
+
+
+def replay(index: RowIndex, spool: JobSpool, kind: str) -> Iterator[Job]:
+    """Every indexed row's Job in data order, for the engine: a settled row body-less and marked
+    ``unchanged`` (it was up to date when planned), any other the Job its pass spooled."""
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.rows import Row
+
+    spooled = spool.jobs()
+    for position, entry in enumerate(index.entries()):
+        if entry.settled:
+            yield Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
+                      row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
+                      route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True)
+            continue
+        job = next(spooled)
+        assert (job.key, job.hash) == (entry.key, entry.hash), "the spool follows the index"
+        yield job
 
 
 def indexed(jobs: Iterable[Job], index: RowIndex) -> Iterator[Job]:
-    """Pass ``jobs`` through, adding each to ``index`` (the first pass)."""
+    """Pass ``jobs`` through, adding each to ``index``."""
     for job in jobs:
         index.add_job(job)
         yield job
-
-
-def same_as_indexed(jobs: Iterable[Job], index: RowIndex) -> Iterator[Job]:
-    """Pass ``jobs`` through (the second pass), each only once it has been found to be the row
-    the first pass saw in that place; else raise InputsChangedError before it can be sent."""
-    expected = index.entries()
-    for position, job in enumerate(jobs, start=1):
-        entry = next(expected, None)
-        if entry != (job.key, job.hash, job.output):
-            was = f"row {entry.key} (hash {entry.hash[:12]}, output {entry.output})" if entry else "no row"
-            raise InputsChangedError(
-                f"the project's inputs changed during the build: row {position} was {was} when "
-                f"validated, and is now row {job.key} (hash {job.hash[:12]}, output {job.output}); "
-                f"run vidbuild build again")
-        yield job
-    missing = sum(1 for _ in expected)
-    if missing:
-        raise InputsChangedError(f"the project's inputs changed during the build: {missing} of the "
-                                 f"{index.count} rows validated are gone; run vidbuild build again")

@@ -116,7 +116,8 @@ class PlainReporter:
             self._line(f"everything is up to date ({summary.total} videos); nothing to send")
             return
         shown = ", ".join(f"{counts[a]} {a}" for a in
-                          ("submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date")
+                          ("submit", "retry", "reconcile", "wait", "poll", "download", "failed",
+                           "up-to-date")
                           if counts[a])
         self._line(f"plan: {shown}; estimated {summary.estimated_credits} credits")
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol, TextIO
 
-from vidbuild.planner.decide import PAYING_ACTIONS, Step, Summary, route_fields, via
+from vidbuild.planner.decide import ESTIMATE_ASSUMPTIONS, PAYING_ACTIONS, Step, Summary, route_fields, via
 from vidbuild.planner.row_index import Spool
 from vidbuild.spec.project import Project
 from vidbuild.spec.rows import empty_rows_note
@@ -37,9 +37,12 @@ class PlanTable:
     the mistake, and the key column is as wide as the widest key.
     """
 
-    def __init__(self, stream: TextIO, *, json_output: bool = False) -> None:
+    def __init__(self, stream: TextIO, *, json_output: bool = False,
+                 planned_against: dict[str, str] | None = None) -> None:
         self.stream = stream
         self.json_output = json_output
+        # What the plan was made against (BackendChoice.planned_against), in the JSON summary.
+        self.planned_against = planned_against
 
     def steps(self, steps: Iterable[Step]) -> None:
         width = 0
@@ -70,12 +73,18 @@ class PlanTable:
     def summary(self, summary: Summary, project: Project) -> None:
         empty = project.empty_rows
         if self.json_output:
-            record = {"summary": dict(summary.counts), "estimated_credits": summary.estimated_credits}
+            record: dict[str, Any] = {"summary": dict(summary.counts),
+                                      "estimated_credits": summary.estimated_credits}
+            record.update(paying_bodies=summary.paying_bodies, estimate_assumes=ESTIMATE_ASSUMPTIONS)
+            if self.planned_against is not None:
+                record["planned_against"] = self.planned_against
             skipped = {"empty_rows_skipped": empty} if empty else {}
             self.stream.write(json.dumps({**record, **skipped}) + "\n")
             return
         counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
         note = empty_rows_note(project)
+        if summary.paying_bodies:   # before the summary, which stays the last line
+            self.stream.write(f"estimate: {summary.assumptions}\n")
         self.stream.write(f"{counts}; estimated {summary.estimated_credits} credits{note}\n")
 
 

@@ -116,6 +116,10 @@ class Engine:
         if step.action == "up-to-date":
             context.cached(step)
             return
+        if step.action == "failed":   # failed for good (see heygen/failures.py): reported, not sent
+            window.count_failed(step)
+            context.reporter.failed(step, step.reason)
+            return
         if step.action in ("submit", "retry") and not window.sending:
             return   # fail-fast: nothing more is sent
         window.hold(step)

@@ -34,6 +34,7 @@ from vidbuild.errors import (
     RouteGoneError,
     TransportError,
 )
+from vidbuild.heygen.failures import is_permanent_render_failure
 from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.retries import Retry
 from vidbuild.state.protocol import State
@@ -249,7 +250,8 @@ class Poller:
         elif status.status == "failed":
             error = status.error
             text = f"{error.code} {error.message}".strip() if error else "render failed"
-            context.fail(step, record, f"HeyGen failed the render: {text}", permanent=False)
+            context.fail(step, record, f"HeyGen failed the render: {text}",
+                         permanent=is_permanent_render_failure(error.code if error else None))
         else:
             self._still_rendering(step, record, status.status)
 

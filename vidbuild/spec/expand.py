@@ -7,7 +7,7 @@ import posixpath
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import Diagnostic, ProjectError, TemplateError
 from vidbuild.heygen.routes import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
@@ -22,6 +22,9 @@ from vidbuild.spec.rows import Row, read_rows
 from vidbuild.spec.scenes import Origin, SceneTemplate, compile_tree, flatten, prepare_scenes
 from vidbuild.spec.templating import Condition, Render, Renderer, tree_renderer
 from vidbuild.spec.validate import body_errors, body_is_valid
+
+if TYPE_CHECKING:
+    from vidbuild.spec.reuse import Reuse
 
 DEFAULT_DIMENSION = {"width": 1280, "height": 720}  # works on every plan; never rely on the API default
 
@@ -42,6 +45,11 @@ class Job:
     generation: Generation = "legacy"
     route_reason: str = ""
     title_marker: bool = True     # the project's `title_marker`
+    # What determined the body (see planner/fingerprint.py), when a build keeps track of it; and
+    # whether the row was found unchanged since its download, so it was not rendered again (its
+    # body is then empty: it is up to date and never sent).
+    fingerprint: str | None = None
+    unchanged: bool = False
 
     @property
     def callback_id(self) -> str | None:
@@ -125,29 +133,19 @@ class Expander:
             diagnostics.append(Origin(self.project.document, path).diagnostic(exc.message))
             return source
 
-    def expand(self, row: Row, sink: DiagnosticSink) -> Job | None:
-        """Render one row into a Job, or add its problems to ``sink`` and return None."""
+    def expand(self, row: Row, sink: DiagnosticSink, fingerprint: str | None = None) -> Job | None:
+        """Render one row into a Job (carrying ``fingerprint``, see planner/fingerprint.py), or add
+        its problems to ``sink`` and return None."""
         if not isinstance(row.values, dict):
             sink.add(row.diagnostic("a row must be a mapping of column names to values"), "row type")
             return None
         context: dict[str, Any] = {**self.context_base, "row": row.values}
         key = self._render_key(row, context, sink)
-        if key is None:
-            return None
-        first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
-        if first_index != row.index:
-            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first_file}:{first_line})", key),
-                     "duplicate key")
+        if key is None or not self._admit_key(row, key, sink):
             return None
         context["key"] = key
         output = self._render_output(row, key, context, sink)
-        if output is None:
-            return None
-        other_key, other_index, other_file, other_line = self.outputs.setdefault(
-            output, (key, row.index, row.file, row.line))
-        if other_index != row.index:
-            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
-                                    f"(at {other_file}:{other_line})", key), "duplicate output")
+        if output is None or not self._admit_output(row, key, output, sink):
             return None
         errors_before = len(sink.shown)
         if self.project.kind == "video":
@@ -166,7 +164,37 @@ class Expander:
             return None
         return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
                    scenes=tuple(s.label for s in used), row=row, generation=generation,
-                   route_reason=reason, title_marker=self.title_marker)
+                   route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint)
+
+    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool:
+        """Check what a row found unchanged since its last build still must hold, as ``expand``
+        does: its key and output are unique so far, and its output is safe to write today
+        (directories and links may have changed since). Problems go to ``sink``."""
+        if not self._admit_key(row, key, sink):
+            return False
+        problem = output_problem(self.project.root, output, self.protected)
+        if problem:
+            origin = Origin(self.project.document, ("output",))
+            sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
+            return False
+        return self._admit_output(row, key, output, sink)
+
+    def _admit_key(self, row: Row, key: str, sink: DiagnosticSink) -> bool:
+        first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
+        if first_index != row.index:
+            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first_file}:{first_line})", key),
+                     "duplicate key")
+            return False
+        return True
+
+    def _admit_output(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool:
+        other_key, other_index, other_file, other_line = self.outputs.setdefault(
+            output, (key, row.index, row.file, row.line))
+        if other_index != row.index:
+            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
+                                    f"(at {other_file}:{other_line})", key), "duplicate output")
+            return False
+        return True
 
     def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
         """A function that renders ``tree`` per row, built once per tree: static parts are shared
@@ -329,11 +357,13 @@ def _render_diagnostic(exc: TemplateError, origin: Origin, note: str) -> Diagnos
 
 
 def expand_project(project: Project, state_dir: Path | None = None, *,
-                   api: str | None = None) -> Iterator[Job]:
+                   api: str | None = None, reuse: Reuse | None = None) -> Iterator[Job]:
     """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
     row (or the project) was wrong. Keys and output paths must be unique, and neither an output
     nor the manifest may overwrite the project's own files or its state (in ``state_dir``,
-    default: ``state_root``'s choice). ``api`` is ``--api``."""
+    default: ``state_root``'s choice). ``api`` is ``--api``. With ``reuse``, rows are read a
+    page at a time and those it knows unchanged are not rendered (only admitted: see
+    ``Expander.admit``); every Job then carries its fingerprint."""
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
     protected = ProtectedFiles.of(project, state_dir)
@@ -345,8 +375,14 @@ def expand_project(project: Project, state_dir: Path | None = None, *,
         for diagnostic in exc.diagnostics:
             sink.add(diagnostic)
     try:
-        for row in read_rows(project):
-            job = expander.expand(row, sink) if expander is not None else None
+        if reuse is not None and expander is not None:
+            from vidbuild.spec.reuse import reusing
+
+            jobs: Iterator[Job | None] = reusing(expander, reuse, read_rows(project), sink)
+        else:
+            jobs = (expander.expand(row, sink) if expander is not None else None
+                    for row in read_rows(project))
+        for job in jobs:
             if job is not None:
                 directories.add(job.output)
                 yield job

@@ -18,6 +18,7 @@ from typing import Any
 
 from vidbuild.errors import StateError
 from vidbuild.heygen.routes import Generation
+from vidbuild.state.known_rows import KnownRow, KnownRowsFile
 from vidbuild.state.protocol import (
     ClaimOutcome,
     KeyEntry,
@@ -29,6 +30,7 @@ from vidbuild.state.protocol import (
 )
 
 STATE_FORMAT = 1
+KNOWN_ROWS_FILE = "rows.sqlite"   # the known rows (state/known_rows.py), beside the store
 _FEW = 16
 
 
@@ -56,6 +58,7 @@ class DiskState:
         self._owner_file = (self._owners / f"{_owner_token(self.owner)}.lock").open("a")
         fcntl.flock(self._owner_file, fcntl.LOCK_EX)
         self._identity = self._store_identity()
+        self._rows = KnownRowsFile(self.directory / KNOWN_ROWS_FILE)
 
     def _store_identity(self) -> tuple[tuple[int, int], ...]:
         """Device and inode of the namespace directory, the store directory and its database file."""
@@ -124,6 +127,8 @@ class DiskState:
         'claimed': go ahead and send. 'busy': a live process holds it. 'orphaned': a dead process
         claimed it and may have sent it: reconcile first. 'exists': already submitted or done.
         """
+        with self._writing():
+            self._rows.forget_hash(content_hash)   # before the claim: a row known up to date no longer is
         with self._writing(), self._cache.transact():
             current = self.get(content_hash)
             outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
@@ -154,6 +159,9 @@ class DiskState:
         written, inside the same transaction: no claim can come between the check and the write.
         If it raises, nothing is written.
         """
+        if record.status != "downloaded":
+            with self._writing():
+                self._rows.forget_hash(record.hash)
         with self._writing(), self._cache.transact():
             current = self.get(record.hash)
             if current is not None and superseded(record, current):
@@ -177,6 +185,17 @@ class DiskState:
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         with self._writing():
             self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
+
+    def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
+        return self._rows.get_many(fingerprints)
+
+    def remember_rows(self, rows: Sequence[KnownRow]) -> None:
+        with self._writing():
+            self._rows.put_many(rows)
+
+    def forget_rows(self, keys: Sequence[str]) -> None:
+        with self._writing():
+            self._rows.forget_keys(keys)
 
     def owner_alive(self, owner: str) -> bool:
         if owner == self.owner:
@@ -214,6 +233,7 @@ class DiskState:
 
     def close(self) -> None:
         self._cache.close()
+        self._rows.close()
         fcntl.flock(self._owner_file, fcntl.LOCK_UN)
         self._owner_file.close()
         (self._owners / f"{_owner_token(self.owner)}.lock").unlink(missing_ok=True)

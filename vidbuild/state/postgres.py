@@ -8,7 +8,8 @@ the session (kill -9, a cancelled job, a lost machine), so a dead owner's claim 
 reconciled, never resent blindly. Only this module imports psycopg.
 
 Tables, created and versioned here (``vidbuild_schema`` holds the version; a newer one is
-refused): ``vidbuild_jobs``, ``vidbuild_keys`` and ``vidbuild_meta``, each keyed by namespace
+refused, an older one upgraded): ``vidbuild_jobs``, ``vidbuild_keys``, ``vidbuild_rows`` (the
+known rows, see state/known_rows.py) and ``vidbuild_meta``, each keyed by namespace
 (the project's name and the API's namespace, as the disk keeps a directory per API).
 
 Any database error, a lost connection above all, is a StateError (exit 3): what was committed
@@ -28,6 +29,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import StateError, UsageError
+from vidbuild.state import postgres_known_rows as known_rows
+from vidbuild.state.known_rows import KnownRow
+from vidbuild.state.postgres_url import check_url, scrub, scrub_url
 from vidbuild.state.protocol import (
     ClaimOutcome,
     KeyEntry,
@@ -43,7 +47,7 @@ if TYPE_CHECKING:
 
     from vidbuild.heygen.routes import Generation
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2             # 2: vidbuild_rows (what the last build learnt per row key)
 _PAGE = 1000                   # records read per query when listing them all
 # Every advisory lock vidbuild takes is keyed by a hash of a name under this prefix, so they
 # can't collide with another application's locks on the same database (but for 2^-64).
@@ -62,59 +66,9 @@ CREATE TABLE IF NOT EXISTS vidbuild_meta (
 """
 
 
-def scrub_url(url: str) -> str:
-    """``url`` with its password (in the authority or a ``password=`` parameter) shown as ***."""
-    return scrub(url, url)
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` (a message that may quote ``url``) with the URL's password shown as ***, however
-    the URL spells it (percent-encoded or not). Parsed by hand: a malformed URL, which a parser
-    refuses, must be scrubbed all the same."""
-    for secret in sorted(_passwords(url), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
-
-
-def _passwords(url: str) -> set[str]:
-    from urllib.parse import unquote
-
-    rest = url.split("://", 1)[-1]
-    query_at = rest.find("?")
-    authority_end = query_at if query_at >= 0 else len(rest)
-    found = set()
-    at = rest.rfind("@", 0, authority_end)
-    if at >= 0 and ":" in rest[:at]:
-        found.add(rest[:at].split(":", 1)[1])
-    if query_at >= 0:
-        for parameter in rest[query_at + 1:].split("&"):
-            name, _, value = parameter.partition("=")
-            if name.strip() == "password":
-                found.add(value)
-    return {spelling for secret in found if secret for spelling in (secret, unquote(secret)) if spelling}
-
-
 def _lock_key(name: str) -> int:
     """A signed 64-bit advisory lock key for ``name``."""
     return int.from_bytes(hashlib.sha256((_LOCK_PREFIX + name).encode()).digest()[:8], "big", signed=True)
-
-
-def check_url(url: str) -> None:
-    """UsageError unless ``url`` is a PostgreSQL URL (postgresql:// or postgres://) that libpq
-    can parse. Needs psycopg (UsageError naming the extra to install without it)."""
-    if not url.startswith(("postgresql://", "postgres://")):
-        raise UsageError(f"--state-url / VIDBUILD_STATE_URL must be a postgresql:// URL, got "
-                         f"{scrub_url(url)!r}")
-    try:
-        import psycopg
-    except ImportError as exc:
-        raise UsageError("a PostgreSQL state (--state-url) needs psycopg: "
-                         "pip install 'vidbuild[postgres]'") from exc
-    try:
-        psycopg.conninfo.conninfo_to_dict(url)
-    except psycopg.Error as exc:
-        raise UsageError(f"--state-url / VIDBUILD_STATE_URL {scrub_url(url)!r} is not a valid "
-                         f"PostgreSQL URL: {scrub(str(exc).strip(), url)}") from exc
 
 
 class PostgresState:
@@ -173,7 +127,11 @@ class PostgresState:
             version = self._schema_version()
             if version is None:
                 connection.execute(_SCHEMA)
+                connection.execute(known_rows.SCHEMA)
                 connection.execute("INSERT INTO vidbuild_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                connection.execute(known_rows.SCHEMA)
+                connection.execute("UPDATE vidbuild_schema SET version = %s", (SCHEMA_VERSION,))
             elif version > SCHEMA_VERSION:
                 raise UsageError(f"the state database {self._where} has schema version {version}, newer "
                                  f"than this vidbuild's ({SCHEMA_VERSION}): upgrade vidbuild to use it "
@@ -220,6 +178,19 @@ class PostgresState:
                 (self.namespace, list(keys))).fetchall()
         return {key: KeyEntry(data["hash"], data["fields"]) for key, data in rows}
 
+    def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
+        """The known rows with those ``fingerprints``, by fingerprint: one query."""
+        with self._translated("read"):
+            return known_rows.read(self._connection, self.namespace, fingerprints)
+
+    def remember_rows(self, rows: Sequence[KnownRow]) -> None:
+        with interrupts_held_back(), self._translated("record in"):
+            known_rows.write(self._connection, self.namespace, rows)
+
+    def forget_rows(self, keys: Sequence[str]) -> None:
+        with interrupts_held_back(), self._translated("record in"):
+            known_rows.forget_keys(self._connection, self.namespace, keys)
+
     def records(self) -> Iterator[Record]:
         """Every record of the namespace, read a page at a time in hash order."""
         after = ""
@@ -253,6 +224,7 @@ class PostgresState:
               ) -> tuple[ClaimOutcome, Record | None]:
         """As ``DiskState.claim``, atomic across every process and machine on this database."""
         with interrupts_held_back(), self._translated("claim in"), self._connection.transaction():
+            known_rows.forget_hash(self._connection, self.namespace, content_hash)
             while True:
                 current = self._locked(content_hash)
                 outcome, record = claim_outcome(current, self.owner, self.owner_alive, force=force)
@@ -313,6 +285,8 @@ class PostgresState:
             current = self._locked(record.hash)
             if current is not None and superseded(record, current):
                 return False
+            if record.status != "downloaded":
+                known_rows.forget_hash(self._connection, self.namespace, record.hash)
             if install is not None:
                 install()
             record.updated_at = time.time()
@@ -377,7 +351,7 @@ class PostgresState:
         with self._translated("clean"), self._connection.transaction():
             removed = self._connection.execute(
                 "DELETE FROM vidbuild_jobs WHERE namespace = %s", (self.namespace,)).rowcount
-            for table in ("vidbuild_keys", "vidbuild_meta"):
+            for table in ("vidbuild_keys", "vidbuild_rows", "vidbuild_meta"):
                 self._connection.execute(f"DELETE FROM {table} WHERE namespace = %s", (self.namespace,))
         return removed
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from vidbuild.heygen.routes import Generation
+from vidbuild.state.known_rows import KnownRow
 
 # claimed: we are about to send it; uncertain: sent, reply lost; submitted..processing: rendering;
 # completed: rendered, not yet downloaded; downloaded: the file is at its output path; failed: HeyGen
@@ -66,8 +67,12 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Record:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        if data.keys() <= _RECORD_FIELDS:   # as written by this version: nothing to leave out
+            return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
 
 
 @dataclass
@@ -94,7 +99,10 @@ class State(Protocol):
     telling the caller so, and run its ``install`` step only when it writes, in the same
     transaction, as ``DiskState`` does. ``get_many`` and ``for_keys`` answer for a page of rows
     at once (only the hashes and keys that are known appear in the result): a remote store
-    answers them in one round trip instead of one per row.
+    answers them in one round trip instead of one per row; so do ``known_rows`` (by fingerprint)
+    and ``remember_rows`` (what the last build learnt per row key, see state/known_rows.py), and a
+    store forgets the known rows of a hash whenever ``claim`` or ``record`` moves it off
+    'downloaded'.
     """
 
     namespace: str
@@ -111,6 +119,9 @@ class State(Protocol):
     def record(self, record: Record, *, install: Callable[[], None] | None = None) -> bool: ...
     def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool: ...
     def remember_key(self, key: str, entry: KeyEntry) -> None: ...
+    def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]: ...
+    def remember_rows(self, rows: Sequence[KnownRow]) -> None: ...
+    def forget_rows(self, keys: Sequence[str]) -> None: ...
     def owner_alive(self, owner: str) -> bool: ...
     def records(self) -> Iterator[Record]: ...
     def holds_no_jobs(self) -> bool: ...

@@ -1,0 +1,347 @@
+"""Draws and encodes an emulator preview: still cards (Pillow) as H.264 in MP4 (PyAV), and a JPEG thumbnail.
+
+Cheap by construction: a card is drawn once per caption, straight in YCbCr (JPEG's full-range
+BT.601, which the stream declares, so no colour conversion runs), and encoded as one still frame,
+repeated only where a caption stays up longer than ``MAX_STILL_MS``; x264's fastest preset turns a
+repeat into a few bytes of skipped blocks. Timestamps are in milliseconds, the precision a video's
+stored duration has, and the last frame's duration is set, so the MP4 lasts exactly that long.
+Encoding is single-threaded and has no clock in it: the same plan gives the same bytes.
+
+Imports PyAV and Pillow (the ``preview`` extra): import this module only through ``preview.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+import av
+from av.container import OutputContainer
+from av.video.frame import PictureType
+from av.video.stream import VideoStream
+from PIL import Image, ImageDraw, ImageFont
+
+from vidbuild.emulator.preview_plan import PreviewPlan
+
+CODEC: Final = "libx264"
+# "j": full range, as Pillow's YCbCr; the stream says so, and players convert back exactly.
+PIXEL_FORMAT: Final = "yuvj420p"
+ENCODER_OPTIONS: Final = {"preset": "ultrafast", "qp": "26"}
+TIME_BASE: Final = Fraction(1, 1000)
+MAX_STILL_MS: Final = 2000       # the lowest frame rate: 0.5 fps while one caption is up
+KEYFRAME_EVERY: Final = 4        # frames, besides the one each scene starts with
+CAPTION_LINES: Final = 2
+JPEG_QUALITY: Final = 85
+
+Colour = tuple[int, int, int]
+# Splits card ``index``'s text into the captions shown one after another.
+CueSplitter = Callable[[int], list[str]]
+_WHITE: Final = (255, 255, 255)
+_INK_DARK: Final = (24, 24, 28)
+# Caption band and text: greys, whose chroma is neutral (128) in YCbCr.
+_BAND_LUMA: Final = 16
+_TEXT_LUMA: Final = 255
+_NEUTRAL_CHROMA: Final = 128
+_PLACEHOLDER: Final = (138, 143, 152)
+
+
+class _ThreadFonts(threading.local):
+    """Each thread's fonts by pixel size (see ``_font``)."""
+
+    def __init__(self) -> None:
+        self.by_size: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
+
+
+_FONTS: Final = _ThreadFonts()
+
+
+@dataclass(frozen=True)
+class Still:
+    """One frame: ``card`` (index into the plan's cards) showing ``caption`` from ``start_ms`` on,
+    for ``length_ms``; ``scene_start`` marks the first frame of a scene (encoded as a keyframe)."""
+
+    card: int
+    caption: str
+    start_ms: int
+    length_ms: int
+    scene_start: bool
+
+
+def encoder_problem() -> str | None:
+    """Why this PyAV can't encode previews (its FFmpeg lacks the H.264 encoder), or None."""
+    if CODEC not in av.codecs_available:
+        return f"PyAV's FFmpeg has no {CODEC} encoder"
+    return None
+
+
+def render_mp4(plan: PreviewPlan) -> bytes:
+    """The preview as an MP4: ``plan.width`` x ``plan.height``, ``plan.duration`` seconds, H.264."""
+    artist = _Artist(plan)
+    output = io.BytesIO()
+    with av.open(output, "w", format="mp4") as container:
+        stream = container.add_stream(CODEC, rate=1)
+        stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, PIXEL_FORMAT
+        stream.time_base = TIME_BASE
+        stream.codec_context.time_base = TIME_BASE
+        stream.codec_context.gop_size = KEYFRAME_EVERY
+        stream.codec_context.thread_count = 1
+        stream.options = dict(ENCODER_OPTIONS)
+        lengths: dict[int, int] = {}
+        for still in stills(plan, artist.caption_cues):
+            frame = artist.frame(still.card, still.caption)
+            frame.pts = still.start_ms
+            frame.pict_type = PictureType.I if still.scene_start else PictureType.NONE
+            lengths[still.start_ms] = still.length_ms
+            _mux(container, stream, frame, lengths)
+        _mux(container, stream, None, lengths)
+    return output.getvalue()
+
+
+def render_thumbnail(plan: PreviewPlan) -> bytes:
+    """The preview's first frame as a JPEG, full size."""
+    artist = _Artist(plan)
+    first = next(stills(plan, artist.caption_cues))
+    output = io.BytesIO()
+    artist.image(first.card, first.caption).save(output, "JPEG", quality=JPEG_QUALITY)
+    return output.getvalue()
+
+
+def stills(plan: PreviewPlan, cues: CueSplitter) -> Iterator[Still]:
+    """The frames of ``plan`` in order; ``cues(card)`` splits a card's text into captions.
+
+    Scene and caption boundaries are rounded to the millisecond from the running total, so the
+    frames tile ``[0, duration]`` exactly; a caption's share of its scene follows its length.
+    """
+    total_ms = round(plan.duration * 1000)
+    elapsed = 0.0
+    for index, card in enumerate(plan.cards):
+        start, elapsed = round(elapsed * 1000), elapsed + card.seconds
+        end = total_ms if index == len(plan.cards) - 1 else min(round(elapsed * 1000), total_ms)
+        yield from _scene_stills(index, cues(index), start, end)
+
+
+def _scene_stills(index: int, captions: list[str], start: int, end: int) -> Iterator[Still]:
+    weights = [max(1, len(caption)) for caption in captions]
+    done, first = 0, True
+    for caption, weight in zip(captions, weights, strict=True):
+        cue_start = start + (end - start) * done // sum(weights)
+        done += weight
+        cue_end = start + (end - start) * done // sum(weights)
+        for at in range(cue_start, cue_end, MAX_STILL_MS):
+            yield Still(index, caption, at, min(MAX_STILL_MS, cue_end - at), first)
+            first = False
+
+
+def _mux(container: OutputContainer, stream: VideoStream, frame: av.VideoFrame | None,
+         lengths: dict[int, int]) -> None:
+    """Encode ``frame`` (None: flush) and write out what the encoder gives back."""
+    for packet in stream.encode(frame):
+        # The MP4 gives each frame the gap to the next; the last one needs its own length.
+        if packet.pts is not None:
+            packet.duration = lengths[packet.pts]
+        container.mux(packet)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where things go in a ``width`` x ``height`` frame: margins and type sizes follow its short side."""
+
+    width: int
+    height: int
+
+    @property
+    def short(self) -> int:
+        return min(self.width, self.height)
+
+    @property
+    def margin(self) -> int:
+        return max(8, round(self.short * 0.06))
+
+    @property
+    def padding(self) -> int:
+        return max(4, round(self.short * 0.02))
+
+    @property
+    def caption_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return _font(max(12, round(self.short * 0.05)))
+
+    @property
+    def header_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+        return _font(max(10, round(self.short * 0.035)))
+
+
+@dataclass(frozen=True)
+class _Backdrop:
+    """A scene's picture behind its captions: background or placeholder, avatar, header line."""
+
+    layout: _Layout
+    colour: str | None
+    placeholder: str
+    avatar: bool
+    header: str
+
+
+Planes = tuple[Image.Image, Image.Image, Image.Image]
+
+
+class _Artist:
+    """Draws a plan's cards: captions on copies of each scene's backdrop."""
+
+    def __init__(self, plan: PreviewPlan) -> None:
+        self._plan = plan
+        self._layout = _Layout(plan.width, plan.height)
+        self._frames: dict[tuple[int, str], av.VideoFrame] = {}   # the latest one only
+
+    def caption_cues(self, index: int) -> list[str]:
+        """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
+        layout = self._layout
+        lines = _wrap(self._plan.cards[index].text, layout.caption_font,
+                      layout.width - 2 * (layout.margin + layout.padding))
+        groups = [lines[at:at + CAPTION_LINES] for at in range(0, len(lines), CAPTION_LINES)]
+        return ["\n".join(group) for group in groups] or [""]
+
+    def image(self, index: int, caption: str) -> Image.Image:
+        """Card ``index`` with ``caption`` in its band, full size (the thumbnail)."""
+        luma, blue, red = self.planes(index, caption)
+        size = (self._layout.width, self._layout.height)
+        return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
+
+    def frame(self, index: int, caption: str) -> av.VideoFrame:
+        """The frame of card ``index`` with ``caption``; a caption held over several frames is
+        drawn and converted once."""
+        key = (index, caption)
+        if key not in self._frames:
+            self._frames = {key: _video_frame(self.planes(index, caption))}
+        return self._frames[key]
+
+    def planes(self, index: int, caption: str) -> Planes:
+        """Card ``index`` with ``caption`` as 4:2:0 planes: full-size luma, half-size chroma.
+
+        The caption band and its text are grey, so its chroma is flat: only the luma plane
+        gets text drawn, which spares a colour conversion and chroma scaling per caption.
+        """
+        card = self._plan.cards[index]
+        names = " · ".join(part for part in (card.avatar, card.voice) if part)
+        header = f"{index + 1}/{len(self._plan.cards)}" + (f" · {names}" if names else "")
+        backdrop = _backdrop_planes(_Backdrop(self._layout, card.colour, card.placeholder,
+                                              bool(card.avatar), header))
+        luma, blue, red = (plane.copy() for plane in backdrop)
+        if caption:
+            _draw_caption(self._layout, (luma, blue, red), caption)
+        return luma, blue, red
+
+
+@functools.lru_cache(maxsize=8)
+def _backdrop_planes(backdrop: _Backdrop) -> Planes:
+    """The backdrop's 4:2:0 planes. Kept for the next previews: a campaign's rows share their
+    scenes' backgrounds, avatars and names, and differ in the captions drawn on copies."""
+    luma, blue, red = _draw_backdrop(backdrop).split()
+    return luma, blue.reduce(2), red.reduce(2)
+
+
+def _draw_backdrop(backdrop: _Backdrop) -> Image.Image:
+    layout = backdrop.layout
+    background = _rgb(backdrop.colour) if backdrop.colour else _PLACEHOLDER
+    ink = _ink_on(background)
+    image = Image.new("YCbCr", (layout.width, layout.height), _ycbcr(background))
+    draw = ImageDraw.Draw(image)
+    if backdrop.colour is None:
+        _draw_placeholder(draw, layout, backdrop.placeholder, ink)
+    if backdrop.avatar:
+        _draw_avatar(draw, layout, _mix(background, ink, 0.3))
+    draw.text((layout.width // 2, layout.margin), backdrop.header, font=layout.header_font,
+              fill=_ycbcr(ink), anchor="ma")
+    return image
+
+
+def _draw_placeholder(draw: ImageDraw.ImageDraw, layout: _Layout, label: str, ink: Colour) -> None:
+    m, w, h = layout.margin, layout.width, layout.height
+    line, width = _ycbcr(_mix(_PLACEHOLDER, ink, 0.25)), max(2, m // 8)
+    draw.rectangle((m, m, w - m, h - m), outline=line, width=width)
+    draw.line((m, m, w - m, h - m), fill=line, width=width)
+    draw.line((m, h - m, w - m, m), fill=line, width=width)
+    # Above the avatar, below the header line.
+    draw.text((w // 2, round(h * 0.2)), label, font=layout.header_font, fill=_ycbcr(ink), anchor="mm")
+
+
+def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> None:
+    x, y = layout.width // 2, round(layout.height * 0.4)
+    radius = round(layout.short * 0.1)
+    draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=_ycbcr(colour))
+    draw.chord((x - 2 * radius, y + round(1.2 * radius), x + 2 * radius, y + 5 * radius),
+               180, 360, fill=_ycbcr(colour))
+
+
+def _draw_caption(layout: _Layout, planes: Planes, caption: str) -> None:
+    m, p, font = layout.margin, layout.padding, layout.caption_font
+    luma = ImageDraw.Draw(planes[0])
+    box = luma.multiline_textbbox((0, 0), caption, font=font, align="center")
+    top = layout.height - m - (box[3] - box[1]) - 2 * p
+    luma.rectangle((m, top, layout.width - m, layout.height - m), fill=_BAND_LUMA)
+    luma.multiline_text((layout.width // 2, top + p - box[1]), caption, font=font,
+                        fill=_TEXT_LUMA, anchor="ma", align="center")
+    for chroma in planes[1:]:
+        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2,
+                                          (layout.height - m) // 2), fill=_NEUTRAL_CHROMA)
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
+    """Words in lines no wider than ``width`` pixels (a longer word gets a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(candidate) <= width:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    return lines
+
+
+def _video_frame(planes: Planes) -> av.VideoFrame:
+    """A yuvj420p frame from its three planes, rows padded to the frame's stride."""
+    frame = av.VideoFrame(planes[0].width, planes[0].height, PIXEL_FORMAT)
+    for plane, band in zip(frame.planes, planes, strict=True):
+        if plane.line_size != band.width:
+            band = band.crop((0, 0, plane.line_size, band.height))   # pads with zeros
+        plane.update(band.tobytes())
+    return frame
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's own font (FreeType, scalable: no system font is needed) at ``size`` pixels.
+
+    One per thread: the emulator's server draws previews on several threads at once, and a
+    FreeType face must not be used by two of them together.
+    """
+    fonts = _FONTS.by_size
+    if size not in fonts:
+        fonts[size] = ImageFont.load_default(size=size)
+    return fonts[size]
+
+
+@functools.cache
+def _ycbcr(rgb: Colour) -> Colour:
+    """An RGB colour in JFIF's YCbCr, converted by Pillow as it converts whole images."""
+    pixel = Image.new("RGB", (1, 1), rgb).convert("YCbCr").getpixel((0, 0))
+    assert isinstance(pixel, tuple)
+    return (int(pixel[0]), int(pixel[1]), int(pixel[2]))
+
+
+def _rgb(hex_colour: str) -> Colour:
+    value = int(hex_colour[1:], 16)
+    return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
+
+
+def _ink_on(background: Colour) -> Colour:
+    red, green, blue = background
+    return _INK_DARK if 0.299 * red + 0.587 * green + 0.114 * blue > 140 else _WHITE
+
+
+def _mix(base: Colour, other: Colour, amount: float) -> Colour:
+    red, green, blue = (round(b + (o - b) * amount) for b, o in zip(base, other, strict=True))
+    return red, green, blue

@@ -1,0 +1,203 @@
+"""Plan stage, incremental: skip the rows whose inputs did not change since they were downloaded.
+
+A row's body is a function of its raw values and of the project: the project file (``vars``,
+``defaults``, scenes, ``api:``, ``title_marker`` ...), every template it can use (the project's
+``templates/`` and vidbuild's built-in ones: ``use:`` scenes and ``{% include %}`` files alike),
+``--api``, the state namespace (the API it is built against) and the code that expands it
+(vidbuild's version and source, its request schemas, Jinja's and Python's versions). The
+*project fingerprint* hashes all of that once per command; a row's *fingerprint* adds its values
+as read (their types and column order included, not its position in the data).
+
+After a build, every row that ended downloaded is remembered by key (a ``KnownRow``: its
+fingerprint, body hash, route and output as recorded). The next command renders a key only (to
+look the row up, a page of keys per query) and, where the fingerprint matches and the output file
+still has the recorded size and mtime, takes the row as up to date without rendering or
+validating its body again. Its key and output are still checked for uniqueness and its output
+for safety (``Expander.admit``), and the project file is validated on every run. Stores forget a
+hash's known rows as soon as it is claimed again or leaves 'downloaded' (see
+state/known_rows.py), so a known row never outlives its record.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import os
+import platform
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vidbuild.planner.decide import holds_video
+from vidbuild.planner.row_index import IndexEntry
+from vidbuild.state.known_rows import KnownRow
+from vidbuild.state.protocol import Record, State
+from vidbuild.version import __version__
+
+if TYPE_CHECKING:
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.project import Project
+    from vidbuild.spec.reuse import Expanding
+    from vidbuild.spec.rows import Row
+
+FORMAT = 1        # of the fingerprints: bump when what goes into them changes
+PAGE = 500        # index entries remembered, or looked up for the manifest, per query
+
+
+def project_fingerprint(project: Project, api: str | None, namespace: str) -> str:
+    """sha256 (hex) of everything besides a row's values that can change its body, key, output
+    or route: see the module docstring. Reads the project file and every template file."""
+    from vidbuild.planner.up_to_date import fingerprint, input_files
+    from vidbuild.resources import templates_dir
+
+    template_dirs = [project.templates_dir, templates_dir()]
+    files = input_files(project.file, None, template_dirs)
+    inputs = fingerprint(files, namespace, template_dirs)
+    return _sha256(f"{FORMAT}\0{inputs}\0{api or ''}\0{_code_fingerprint()}")
+
+
+@functools.cache
+def _code_fingerprint() -> str:
+    """vidbuild's version and the bytes of its source and request schemas (a development
+    install changes without a new version), with Jinja's and Python's versions."""
+    import jinja2
+
+    from vidbuild.resources import schemas_dir
+
+    digest = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{platform.python_version()}\0".encode())
+    package = Path(__file__).resolve().parent.parent
+    for directory, pattern in ((package, "*.py"), (schemas_dir(), "*.json")):
+        for path in sorted(directory.rglob(pattern)):
+            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\1")
+    return digest.hexdigest()
+
+
+def row_fingerprint(project: str, values: object) -> str:
+    """sha256 (hex) of the ``project`` fingerprint and a row's values as read: ``repr`` tells
+    '1' from 1 from 1.0 from True and keeps the columns' order (a template may iterate them)."""
+    return _sha256(f"{project}\0{values!r}")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class KnownRows:
+    """``expand_project``'s ``reuse``: which rows of a page are known unchanged, from ``state``.
+
+    ``force``: keys never taken as unchanged (``--force``). A state that holds no job can know
+    no row: then rows are only fingerprinted (for a build to remember them), not looked up.
+    """
+
+    def __init__(self, state: State, project: Project, api: str | None, force: Collection[str] = ()) -> None:
+        self.state = state
+        self.root = project.root
+        self.kind = project.kind
+        self.forced = set(force)
+        self.project = project_fingerprint(project, api, state.namespace)
+        self.look_up = not state.holds_no_jobs()
+
+    def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Job | None]]:
+        fingerprints = [row_fingerprint(self.project, row.values) for row in rows]
+        if not self.look_up:
+            return [(fingerprint, None) for fingerprint in fingerprints]
+        # By fingerprint, not key: a row's key follows from its fingerprint, and a changed row
+        # then costs no extra rendering of its key.
+        known = self.state.known_rows(fingerprints)
+        marker = expander.title_marker
+        return [(fingerprint, self._unchanged(row, fingerprint, known.get(fingerprint), marker))
+                for row, fingerprint in zip(rows, fingerprints, strict=True)]
+
+    def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,
+                   title_marker: bool) -> Job | None:
+        from vidbuild.spec.expand import Job
+
+        if known is None or known.fingerprint != fingerprint or known.key in self.forced:
+            return None
+        try:
+            stat = os.stat(os.path.join(self.root, known.output))
+        except OSError:
+            return None
+        if (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns):
+            return None   # the file was touched or replaced: the full check decides
+        return Job(key=known.key, kind=self.kind, body={}, hash=known.hash, output=known.output,
+                   scenes=(), row=row, generation="v3" if known.generation == "v3" else "legacy",
+                   route_reason=known.route_reason, title_marker=title_marker,
+                   fingerprint=fingerprint, unchanged=True)
+
+
+def remember(state: State, root: Path, entries: Iterable[IndexEntry]) -> int:
+    """After a build: remember every row of ``entries`` (the index) that has a fingerprint, was
+    not already known unchanged, and ended downloaded (see ``_known_row``). Returns how many
+    were remembered.
+
+    Records are read again after the write, and rows whose record moved meanwhile (another
+    build claimed the hash between the two reads) are forgotten: a claim forgets known rows
+    itself, so after this, no known row can outlive its record.
+    """
+    remembered = 0
+    candidates = (entry for entry in entries if entry.fingerprint and not entry.reused)
+    while page := list(itertools.islice(candidates, PAGE)):
+        records = state.get_many([entry.hash for entry in page])
+        known = [row for row in (_known_row(root, entry, records.get(entry.hash)) for entry in page)
+                 if row is not None]
+        state.remember_rows(known)
+        again = state.get_many([row.hash for row in known])
+        moved = [row.key for row in known if not _same(again.get(row.hash), records[row.hash])]
+        state.forget_rows(moved)
+        remembered += len(known) - len(moved)
+    return remembered
+
+
+def _known_row(root: Path, entry: IndexEntry, record: Record | None) -> KnownRow | None:
+    """The row as it ended, if downloaded: into its own output with the recorded size and mtime,
+    or as a twin row's copy (another row's output in the record) holding the video's bytes."""
+    if record is None or record.status != "downloaded" or entry.fingerprint is None:
+        return None
+    path = os.path.join(root, entry.output)
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    if record.output == entry.output:
+        if (stat.st_size, stat.st_mtime_ns) != (record.size, record.mtime_ns):
+            return None
+    elif not holds_video(Path(path), record):
+        return None
+    return KnownRow(key=entry.key, fingerprint=entry.fingerprint, hash=entry.hash, output=entry.output,
+                    generation=entry.generation, route_reason=entry.route_reason, size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns, video_id=record.video_id, video_url=record.video_url,
+                    thumbnail_url=record.thumbnail_url)
+
+
+def _same(now: Record | None, before: Record) -> bool:
+    return now is not None and now.status == "downloaded" and now.claimed_at == before.claimed_at \
+        and now.video_id == before.video_id and (now.size, now.mtime_ns) == (before.size, before.mtime_ns)
+
+
+def with_known_records(state: State, entries: Iterable[IndexEntry]
+                       ) -> Iterator[tuple[IndexEntry, Record | None]]:
+    """Each index entry with its record, a page at a time: a row reused as unchanged gets one
+    made from its known row (it was downloaded, and a known row never outlives its record), the
+    others are read from state (the records of 100,000 unchanged rows are not)."""
+    iterator = iter(entries)
+    while page := list(itertools.islice(iterator, PAGE)):
+        wanted = [entry.fingerprint for entry in page if entry.reused and entry.fingerprint]
+        known = state.known_rows(wanted) if wanted else {}
+        kept = {row.key: row for row in known.values()}
+        missing = [entry.hash for entry in page
+                   if not (entry.reused and entry.key in kept and kept[entry.key].hash == entry.hash)]
+        records = state.get_many(missing) if missing else {}
+        for entry in page:
+            row = kept.get(entry.key) if entry.reused else None
+            if row is not None and row.hash == entry.hash:
+                yield entry, _as_record(row)
+            else:
+                yield entry, records.get(entry.hash)
+
+
+def _as_record(row: KnownRow) -> Record:
+    return Record(hash=row.hash, key=row.key, kind="", status="downloaded", output=row.output,
+                  video_id=row.video_id, video_url=row.video_url, thumbnail_url=row.thumbnail_url,
+                  size=row.size, mtime_ns=row.mtime_ns)

@@ -1,0 +1,131 @@
+"""State stage, per row key: what the last build learnt of each row that ended downloaded.
+
+A ``KnownRow`` lets the planner skip a row whose inputs did not change (vidbuild/planner/fingerprint.py):
+the fingerprint of everything that determined its body, the body's hash and route, and its output
+as its record had it. On disk these live in a small SQLite table of their own (``rows.sqlite``
+beside the diskcache store), looked up by fingerprint, so a page of rows is one query;
+PostgreSQL keeps them in ``vidbuild_rows``. Either store forgets a hash's rows whenever the hash
+is claimed again or its record leaves 'downloaded', so a known row always describes a record that
+still holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidbuild.errors import StateError
+
+PAGE = 500   # keys per query: SQLite's default limit on parameters is 999
+
+
+@dataclass
+class KnownRow:
+    """A row key that ended downloaded: the ``fingerprint`` of what determined its body (see
+    planner/fingerprint.py), the body's ``hash`` and route (``generation``, ``route_reason``), its
+    ``output`` with the size and mtime (ns) its record has, and the video's id and URLs (for the
+    manifest)."""
+
+    key: str
+    fingerprint: str
+    hash: str
+    output: str
+    generation: str
+    route_reason: str
+    size: int
+    mtime_ns: int
+    video_id: str | None = None
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> KnownRow:
+        if data.keys() <= _FIELDS:
+            return cls(**data)
+        return cls(**{name: value for name, value in data.items() if name in _FIELDS})
+
+
+_FIELDS = frozenset(field.name for field in dataclasses.fields(KnownRow))
+
+
+class KnownRowsFile:
+    """The known rows of one disk namespace, in SQLite (WAL: a committed write survives kill -9).
+
+    Raises StateError when the file can't be opened, read or written.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        with self._translated("open"):
+            # One connection, used under a lock: a state may be opened in one thread, used in another.
+            self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS known_rows (key TEXT PRIMARY KEY, "
+                             "fingerprint TEXT NOT NULL, hash TEXT NOT NULL, data TEXT NOT NULL)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS known_rows_by_fingerprint "
+                             "ON known_rows (fingerprint)")
+            self._db.execute("CREATE INDEX IF NOT EXISTS known_rows_by_hash ON known_rows (hash)")
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        try:
+            with self._lock:
+                yield
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot {doing} the known rows in {self.path}: {exc}") from exc
+
+    def get_many(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
+        """The known rows with those ``fingerprints``, by fingerprint."""
+        found: dict[str, KnownRow] = {}
+        with self._translated("read"):
+            for start in range(0, len(fingerprints), PAGE):
+                page = list(fingerprints[start:start + PAGE])
+                marks = ",".join("?" * len(page))
+                query = f"SELECT fingerprint, data FROM known_rows WHERE fingerprint IN ({marks})"
+                for fingerprint, data in self._db.execute(query, page):
+                    found[fingerprint] = KnownRow.from_json(json.loads(data))
+        return found
+
+    def put_many(self, rows: Sequence[KnownRow]) -> None:
+        if not rows:
+            return
+        with self._translated("write"), self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO known_rows (key, fingerprint, hash, data) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 [(row.key, row.fingerprint, row.hash, json.dumps(row.to_json()))
+                                  for row in rows])
+
+    def forget_keys(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        with self._translated("write"), self._transaction():
+            self._db.executemany("DELETE FROM known_rows WHERE key = ?", [(key,) for key in keys])
+
+    def forget_hash(self, content_hash: str) -> None:
+        with self._translated("write"):
+            self._db.execute("DELETE FROM known_rows WHERE hash = ?", (content_hash,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()

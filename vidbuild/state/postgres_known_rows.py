@@ -1,0 +1,58 @@
+"""The known rows (state/known_rows.py) in PostgreSQL: the ``vidbuild_rows`` table of schema 2,
+read and written a page of rows per statement for ``PostgresState``, within its connection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from vidbuild.state.known_rows import KnownRow
+
+if TYPE_CHECKING:
+    import psycopg
+
+# Schema version 2 adds this table; a version-1 database gets it when first opened.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS vidbuild_rows (
+    namespace text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, hash text NOT NULL,
+    data jsonb NOT NULL, PRIMARY KEY (namespace, key));
+CREATE INDEX IF NOT EXISTS vidbuild_rows_by_fingerprint ON vidbuild_rows (namespace, fingerprint);
+CREATE INDEX IF NOT EXISTS vidbuild_rows_by_hash ON vidbuild_rows (namespace, hash);
+"""
+
+
+def read(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
+         fingerprints: Sequence[str]) -> dict[str, KnownRow]:
+    """The known rows of ``namespace`` with those ``fingerprints``, by fingerprint: one query."""
+    if not fingerprints:
+        return {}
+    rows = connection.execute(
+        "SELECT fingerprint, data FROM vidbuild_rows WHERE namespace = %s AND fingerprint = ANY(%s)",
+        (namespace, list(fingerprints))).fetchall()
+    return {fingerprint: KnownRow.from_json(data) for fingerprint, data in rows}
+
+
+def write(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, rows: Sequence[KnownRow]) -> None:
+    """Insert or replace ``rows`` (one statement for the lot)."""
+    if not rows:
+        return
+    from psycopg.types.json import Jsonb
+
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO vidbuild_rows (namespace, key, fingerprint, hash, data) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (namespace, key) DO UPDATE SET "
+            "fingerprint = EXCLUDED.fingerprint, hash = EXCLUDED.hash, data = EXCLUDED.data",
+            [(namespace, row.key, row.fingerprint, row.hash, Jsonb(row.to_json())) for row in rows])
+
+
+def forget_keys(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, keys: Sequence[str]) -> None:
+    if keys:
+        connection.execute("DELETE FROM vidbuild_rows WHERE namespace = %s AND key = ANY(%s)",
+                           (namespace, list(keys)))
+
+
+def forget_hash(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, content_hash: str) -> None:
+    """The hash's rows are no longer known up to date (within the caller's transaction)."""
+    connection.execute("DELETE FROM vidbuild_rows WHERE namespace = %s AND hash = %s",
+                       (namespace, content_hash))
