@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from buildkit import LoopbackHeyGen, rows, run_vidbuild, write_project
+from buildkit import LoopbackHeyGen, rows, run_vidbuild, unstamped, write_project
 
 from vidbuild.planner.decide import ESTIMATE_ASSUMPTIONS, estimate_seconds
 from vidbuild.spec.expand import expand_project
@@ -167,7 +167,7 @@ def test_a_build_the_account_cannot_pay_for_says_so_before_sending(project: Path
         assert "warning: this build can't finish" in shown.split(PROMPT)[0]
         assert heygen.submits() == []
         run = run_vidbuild("build", str(project), env=heygen.env())
-        lines = run.stderr.splitlines()
+        lines = unstamped(run.stderr)
         warning = next(i for i, line in enumerate(lines)
                        if line.startswith("warning: this build can't finish"))
         assert "and the account has 0.02 credits left; it will stop when they run out" in lines[warning]

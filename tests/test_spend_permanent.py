@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, write_project, write_rows
+from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, unstamped, write_project, write_rows
 
 from vidbuild.heygen.failures import PERMANENT_RENDER_CODES, is_permanent_render_failure
 
@@ -46,7 +46,7 @@ def test_a_moderation_failure_stays_failed_and_is_not_resubmitted(project: Path,
 
     assert again.code == 1, again.stderr
     assert len(heygen.submits()) == 3
-    failures = [line for line in again.stderr.splitlines() if line.startswith("FAILED")]
+    failures = [line for line in unstamped(again.stderr) if line.startswith("FAILED")]
     assert len(failures) == 3 and all(CONTENT_FAILURE.search(line) for line in failures)
     assert "FAILED r01: failed for good: HeyGen failed the render: " in again.stderr
     assert "not sent again until its body changes (--force r01 sends it anyway)" in again.stderr
