@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -215,9 +216,16 @@ def run_vidbuild(*args: str, env: dict[str, str], timeout: float = 60.0) -> Run:
 
 
 def start_vidbuild(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start the real CLI as a subprocess without waiting (to race or kill it)."""
+    """Start the real CLI as a subprocess without waiting (to race or kill it). Ctrl-C reaches it
+    as at a terminal, even when the test run itself was started in the background (a shell's
+    background job ignores SIGINT, and its children inherit that)."""
     return subprocess.Popen([sys.executable, "-m", "vidbuild", *args], env=env, text=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_sigint_as_at_a_terminal)
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def build_with_client_timeout(project: Path, seconds: float, **options: Any) -> tuple[int, str]:
