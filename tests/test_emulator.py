@@ -593,8 +593,10 @@ def test_importing_the_emulator_loads_neither_httpx_nor_jsonschema() -> None:
 def test_main_serve_announces_and_stops_on_ctrl_c() -> None:
     code = ("from vidbuild.emulator import main_serve, EmulatorConfig; "
             "raise SystemExit(main_serve('127.0.0.1', 0, EmulatorConfig(speed=0.001)))")
+    # SIGINT as at a terminal, even when this run is a background job (which ignores it).
     process = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stderr is not None
         line = process.stderr.readline().strip()

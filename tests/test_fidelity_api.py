@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from buildkit import run_vidbuild
+from buildkit import run_vidbuild, unstamped
 from jsonschema import Draft202012Validator
 
 from vidbuild.cli import main
@@ -477,7 +477,7 @@ def test_a_real_account_project_builds_offline_with_one_note(tmp_path: Path) -> 
     built = run_vidbuild("build", str(tmp_path), env=env)
     assert built.code == 0, built.stderr
     assert (tmp_path / "out" / "ana.mp4").stat().st_size > 0
-    notes = [line for line in built.stderr.splitlines() if ANGELA in line]
+    notes = [line for line in unstamped(built.stderr) if ANGELA in line]
     assert notes == [f"emulator: accepted IDs its catalogue doesn't know: avatar_id {ANGELA}, "
                      f"voice_id {REAL_VOICE} (a real account must hold them; "
                      "VIDBUILD_EMULATOR_CATALOGUE=strict refuses them)"]

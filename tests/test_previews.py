@@ -408,6 +408,7 @@ def test_build_of_the_example_project_downloads_previews_of_the_project_dimensio
     shutil.copytree(ROOT / "projects" / "spring-welcome", project)
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    env["VIDBUILD_BACKEND"] = "emulator"   # under CI=true a build must ask for the emulator by name
     env["VIDBUILD_EMULATOR_SPEED"] = "0.001"
     done = subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)], env=env,
                           capture_output=True, text=True, timeout=240, check=False)
@@ -442,6 +443,7 @@ def test_a_bad_previews_setting_stops_a_build_before_anything_is_sent(tmp_path: 
     shutil.copytree(ROOT / "projects" / "hello", project)
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    env["VIDBUILD_BACKEND"] = "emulator"   # under CI=true a build must ask for the emulator by name
     done = subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)],
                           env={**env, "VIDBUILD_EMULATOR_PREVIEWS": "sometimes"},
                           capture_output=True, text=True, timeout=120, check=False)

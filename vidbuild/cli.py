@@ -387,8 +387,7 @@ def _error_text(exc: VidbuildError) -> str:
     from vidbuild.errors import ProjectError
 
     if isinstance(exc, ProjectError):
-        count = exc.count
-        return f"{exc}\nvidbuild: {count} error{'s' if count != 1 else ''}, nothing sent"
+        return f"{exc}\nvidbuild: {exc.count} error{'s' if exc.count != 1 else ''}, nothing sent"
     return f"vidbuild: error: {exc}"
 
 
@@ -396,7 +395,6 @@ def _write_crash_log() -> str:
     import tempfile
     import traceback
 
-    with tempfile.NamedTemporaryFile("w", prefix="vidbuild-crash-", suffix=".log",
-                                     delete=False) as handle:
+    with tempfile.NamedTemporaryFile("w", prefix="vidbuild-crash-", suffix=".log", delete=False) as handle:
         traceback.print_exc(file=handle)
     return handle.name
