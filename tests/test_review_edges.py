@@ -17,7 +17,7 @@ from typing import Any
 import diskcache
 import httpx
 import pytest
-from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, write_project
+from buildkit import LoopbackHeyGen, rows, run_vidbuild, start_vidbuild, unstamped, write_project
 
 import vidbuild.heygen.client._http
 from vidbuild import commands
@@ -208,7 +208,7 @@ def test_status_replies_slower_than_the_read_timeout_stop_at_the_render_timeout(
     code = commands.build(str(project), render_timeout=0.5, stderr=err)
 
     assert code == 3, err.getvalue()
-    given_up = [line for line in err.getvalue().splitlines() if "after 0.5 s (--render-timeout)" in line]
+    given_up = [line for line in unstamped(err.getvalue()) if "after 0.5 s (--render-timeout)" in line]
     assert sorted(line.split(":")[0] for line in given_up) == ["r01", "r02", "r03"], err.getvalue()
     assert "stopped" not in err.getvalue().splitlines()[-1]
     assert len(heygen.submits()) == 3
@@ -240,6 +240,8 @@ def test_a_ctrl_c_during_a_state_write_leaves_the_store_writable(tmp_path: Path,
     # last writes on the way out of a Ctrl-C turned exit 130 into an internal error (exit 3).
     state = DiskState(tmp_path, "ns")
     execute = diskcache.Cache._sql.fget
+    # Ctrl-C raises KeyboardInterrupt, as at a terminal, even when this run is a background job.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupted: list[bool] = []
 
     def sql_then_ctrl_c(cache: diskcache.Cache) -> Any:
@@ -262,6 +264,7 @@ def test_a_ctrl_c_during_a_state_write_leaves_the_store_writable(tmp_path: Path,
         assert interrupted and state.get_meta("second") == 2
     finally:
         monkeypatch.undo()
+        signal.signal(signal.SIGINT, previous)
         state.close()
 
 
