@@ -80,9 +80,11 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     try:
         approved = None
         if plan_file is not None:
-            if select or exclude or force or api or shard:
+            if select or exclude or force or api:
                 raise UsageError("--plan carries the selection, --force and --api it was made with: "
-                                 "give them to vidbuild plan --out, not to build (and no --shard)")
+                                 "give them to vidbuild plan --out, not to build")
+            if shard:
+                raise UsageError("--plan carries out a whole saved plan: not with --shard")
             approved = read_plan(plan_file)
             select, exclude = approved.options.select, approved.options.exclude
             force, api = approved.options.force, approved.options.api
