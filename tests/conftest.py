@@ -102,3 +102,18 @@ def write_tree(tmp_path: Path) -> Callable[[dict[str, str]], Path]:
         return tmp_path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL server on loopback (tests/pg_cluster.py), one per test module."""
+    from pg_cluster import running_cluster
+
+    with running_cluster() as started:
+        yield started
+
+
+@pytest.fixture
+def url(cluster: Any) -> str:
+    """A fresh database on the module's server, as a postgresql:// URL."""
+    return str(cluster.new_database())

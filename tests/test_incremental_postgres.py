@@ -5,28 +5,14 @@ A real server on loopback, started by the suite (see pg_cluster.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from buildkit import LoopbackHeyGen, rows, run_vidbuild, write_project, write_rows
-from pg_cluster import Cluster, running_cluster
 
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.postgres import SCHEMA_VERSION, PostgresState
 from vidbuild.state.protocol import Record
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as started:
-        yield started
-
-
-@pytest.fixture
-def url(cluster: Cluster) -> str:
-    return cluster.new_database()
 
 
 def known(key: str, content_hash: str) -> KnownRow:

@@ -5,23 +5,15 @@ not even twin rows (one body, two keys) that fall in different shards."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, start_vidbuild, write_project
-from pg_cluster import Cluster, running_cluster
+from pg_cluster import Cluster
 
 from vidbuild.planner.shard import Shard
 
 ROWS = 15
 PACE = {"VIDBUILD_TIMING_SCALE": "0.005"}
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as started:
-        yield started
 
 
 def campaign() -> list[dict[str, str]]:

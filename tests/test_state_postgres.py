@@ -32,17 +32,6 @@ SPEED = 0.005                      # a render takes ~0.2 s: a build can be caugh
 PACE = {"VIDBUILD_TIMING_SCALE": "0.005"}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as started:
-        yield started
-
-
-@pytest.fixture
-def url(cluster: Cluster) -> str:
-    return cluster.new_database()
-
-
 @pytest.fixture
 def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
     server = LoopbackHeyGen(tmp_path / "heygen", speed=SPEED)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from buildkit import LoopbackHeyGen, rows, run_vidbuild, write_project
-from pg_cluster import Cluster, running_cluster
+from pg_cluster import Cluster
 
 from vidbuild.state.disk import DiskState
 from vidbuild.state.protocol import Record
@@ -24,12 +23,6 @@ from vidbuild.state.transfer import import_records, newer
 
 ROWS = 5
 KEYS = [row["id"] for row in rows(ROWS)]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with running_cluster() as started:
-        yield started
 
 
 def lines(path: Path) -> tuple[dict[str, object], list[dict[str, object]]]:
