@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import signal
+import sqlite3
 import subprocess
 import time
 from collections import Counter
@@ -76,6 +77,40 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], limi
         assert process.poll() is None, process.communicate()
         assert time.monotonic() < deadline, "the build never got there"
         time.sleep(0.005)
+
+
+def stop_while(condition: Callable[[], bool], process: subprocess.Popen[str], limit: float = 60.0) -> None:
+    """SIGSTOP ``process`` at a moment ``condition`` holds, checked again once it is stopped: a
+    build can move on between a check and the signal (a loaded machine)."""
+    deadline = time.monotonic() + limit
+    while True:
+        wait_for(condition, process, max(deadline - time.monotonic(), 0.0))
+        process.send_signal(signal.SIGSTOP)
+        if _no_write_in_progress(project_of(process)) and condition():
+            return
+        process.send_signal(signal.SIGCONT)
+
+
+def project_of(process: subprocess.Popen[str]) -> Path:
+    """The project directory a ``vidbuild build ... PATH`` process was started on (its last argument)."""
+    args = process.args
+    assert isinstance(args, list)
+    return Path(args[-1])
+
+
+def _no_write_in_progress(project: Path) -> bool:
+    """True when no process holds a write lock on any of the project's SQLite state files (a
+    process stopped inside a write would block every other build's state)."""
+    for database in [*project.glob(".vidbuild/*/store/cache.db"), *project.glob(".vidbuild/*/rows.sqlite")]:
+        connection = sqlite3.connect(database, timeout=0.2)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.rollback()
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.close()
+    return True
 
 
 def assert_outputs_are_the_recorded_videos(heygen: LoopbackHeyGen, root: Path, keys: list[str]) -> None:
@@ -149,9 +184,8 @@ def test_a_build_stopped_while_another_forces_a_row_does_not_overwrite_it(projec
     try:
         pace = heygen.env(VIDBUILD_TIMING_SCALE="0.03")
         first = start_vidbuild("build", "-j", "6", str(project), env=pace)
-        wait_for(lambda: set(state_of(project, heygen).values()) <= {"submitted", "rendering"}
-                 and len(state_of(project, heygen)) == 6, first)
-        first.send_signal(signal.SIGSTOP)   # it holds r02's first video, still to be downloaded
+        stop_while(lambda: set(state_of(project, heygen).values()) <= {"submitted", "rendering"}
+                   and len(state_of(project, heygen)) == 6, first)   # r02's first video not yet downloaded
         try:
             forced = run_vidbuild("build", str(project), "--force", "r02", env=pace)
         finally:
