@@ -132,7 +132,8 @@ def test_an_unknown_api_is_refused_where_it_is_written(write_tree: WriteTree) ->
 
 
 def _relative(root: Path) -> str:
-    return os.path.relpath(root)
+    relative = os.path.relpath(root)   # as messages show a path: absolute when it is not below the cwd
+    return str(root.absolute()) if relative.startswith("..") else relative
 
 
 # -- the content hash ignores the generation -------------------------------------------------------

@@ -251,3 +251,37 @@ def test_json_ends_with_an_error_event_on_an_invalid_project(tmp_path: Path,
     assert [e["event"] for e in events] == ["error"] and events[0]["exit_code"] == 2
     assert "vidbuild.yaml" in events[0]["message"]
     assert heygen.submits() == []
+
+
+def test_the_live_line_fits_a_narrow_terminal_so_redraws_leave_nothing_behind() -> None:
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w") as screen:
+        clock = FakeClock()
+        reporter = TerminalReporter(screen, clock=clock)
+        shown = {}
+        for columns in (60, 30):
+            fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+            reporter.planned(planned(200))
+            clock.now += 1
+            reporter.tick(Progress(rendering=4, slots=4, render_left=(5.0,) * 4, typical=30.0))
+            screen.flush()
+            drawn = _drain(leader)
+            lines = [part for part in re.split(r"\r\x1b\[2K|\r?\n", drawn) if part.startswith("[")]
+            assert lines and all(len(line) < columns for line in lines), lines
+            shown[columns] = lines[-1]
+        assert len(reporter.status_line()) > 60   # the long form would have wrapped
+    os.close(leader)
+    assert shown[60].startswith("[0/200] q200  r0  d0  f0  c0  ") and "ETA" in shown[60]
+    assert shown[30] == shown[60][:29]
+
+
+def _drain(fd: int) -> str:
+    """All a pseudo-terminal has to read now (it may come in several reads)."""
+    got = b""
+    while select.select([fd], [], [], 0.3)[0]:
+        got += os.read(fd, 4096)
+    return got.decode()

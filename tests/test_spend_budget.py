@@ -127,9 +127,29 @@ def on_a_terminal(args: list[str], env: dict[str, str], answer: str | None) -> t
 def test_a_paying_build_on_a_terminal_asks_and_no_sends_nothing(project: Path,
                                                                 heygen: LoopbackHeyGen) -> None:
     code, shown = on_a_terminal(["build", str(project)], heygen.env(), "n")
-    assert code == 0, shown
+    assert code == 2, shown   # like the credit limit: the spending refused, nothing sent
     assert "this build spends credits: 3 videos to pay for (4 submit), estimated" in shown
-    assert PROMPT in shown and "not built; nothing sent" in shown
+    assert PROMPT in shown
+    assert "vidbuild: error: not built: the spending was declined at the prompt; nothing sent" in shown
+    assert heygen.submits() == []
+
+
+def test_a_declined_json_build_ends_with_its_final_event(project: Path, heygen: LoopbackHeyGen) -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "vidbuild", "build", "--json", str(project)],
+                               env=heygen.env(), stdin=terminal, stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while PROMPT.encode() not in shown:
+        ready, _, _ = select.select([controller], [], [], 60)
+        assert ready, shown
+        shown += os.read(controller, 4096)
+    os.write(controller, b"n\n")
+    out, _ = process.communicate(timeout=60)
+    os.close(controller)
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    assert process.returncode == 2
+    assert events[-1]["event"] == "error" and "declined" in events[-1]["message"], events
     assert heygen.submits() == []
 
 
@@ -146,12 +166,30 @@ def test_yes_skips_the_question_on_a_terminal(project: Path, heygen: LoopbackHey
     assert PROMPT not in shown and len(heygen.submits()) == 3
 
 
-def test_the_emulator_spends_nothing_so_a_terminal_is_not_asked(project: Path) -> None:
+def test_the_built_in_emulator_asks_too_saying_its_credits_are_emulated(project: Path) -> None:
+    # A rehearsal on the emulator asks as the real build will, so what a person sees is the same.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEYGEN_", "VIDBUILD_"))}
     env = {**env, "VIDBUILD_EMULATOR_SPEED": "0.001", "VIDBUILD_BACKEND": "emulator"}
-    code, shown = on_a_terminal(["build", str(project)], env, None)
+    code, shown = on_a_terminal(["build", str(project)], env, "n")
+    assert code == 2, shown
+    assert PROMPT in shown and "warning: these are the built-in emulator's credits: nothing is paid" in shown
+    assert not list(project.glob("out/*.mp4"))
+    code, shown = on_a_terminal(["build", str(project)], env, "y")
     assert code == 0, shown
-    assert PROMPT not in shown
+    assert (project / "out" / "r04.mp4").exists()
+
+
+def test_a_terminal_stdin_with_stderr_to_a_file_is_not_asked(project: Path, heygen: LoopbackHeyGen,
+                                                             tmp_path: Path) -> None:
+    # The question would go where nobody reads it, and the build would wait for ever.
+    controller, terminal = pty.openpty()
+    with (tmp_path / "log").open("w") as log:
+        done = subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)], env=heygen.env(),
+                              stdin=terminal, stdout=subprocess.DEVNULL, stderr=log, timeout=60, check=False)
+    os.close(terminal)
+    os.close(controller)
+    assert done.returncode == 0 and PROMPT not in (tmp_path / "log").read_text()
+    assert len(heygen.submits()) == 3
 
 
 def test_a_pipe_is_never_asked(project: Path, heygen: LoopbackHeyGen) -> None:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from vidbuild import cli_options as options
+from vidbuild.cli_exit import error_text, pipe_closed, write_crash_log
 from vidbuild.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNFINISHED, VidbuildError
 from vidbuild.version import __version__
 
@@ -348,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except VidbuildError as exc:
-        print(_error_text(exc), file=sys.stderr)
+        print(error_text(exc), file=sys.stderr)
         return exc.exit_code
     except _Terminated:
         print("vidbuild: terminated (SIGTERM)", file=sys.stderr)
@@ -356,10 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vidbuild: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError:   # `vidbuild ... | head`: the reader went away
+        return pipe_closed()
     except Exception as exc:  # the one place a bug becomes a short message instead of a traceback
-        log = _write_crash_log()
+        log = write_crash_log()
         print(f"vidbuild: internal error: {type(exc).__name__}: {exc} (traceback in {log})",
               file=sys.stderr)
         return EXIT_UNFINISHED
@@ -381,20 +382,3 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     # A second SIGTERM (a runner that gives up waiting) ends the process at once.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise _Terminated()
-
-
-def _error_text(exc: VidbuildError) -> str:
-    from vidbuild.errors import ProjectError
-
-    if isinstance(exc, ProjectError):
-        return f"{exc}\nvidbuild: {exc.count} error{'s' if exc.count != 1 else ''}, nothing sent"
-    return f"vidbuild: error: {exc}"
-
-
-def _write_crash_log() -> str:
-    import tempfile
-    import traceback
-
-    with tempfile.NamedTemporaryFile("w", prefix="vidbuild-crash-", suffix=".log", delete=False) as handle:
-        traceback.print_exc(file=handle)
-    return handle.name

@@ -6,7 +6,8 @@
     │   │   └── SettingError           a bad setting in the environment, e.g. VIDBUILD_EMULATOR_*
     │   ├── ProjectError               the project (spec, data, templates) is wrong; carries Diagnostics
     │   ├── TemplateError              one template can't compile or render; becomes a Diagnostic
-    │   └── RefusedValue               a template asks for a value vidbuild refuses (raised inside Jinja)
+    │   ├── RefusedValue               a template asks for a value vidbuild refuses (raised inside Jinja)
+    │   └── SpendingRefused            the plan's spending is over the credit limit, or was declined
     ├── LocalError                     this machine stopped the build: state kept, a rerun resumes (exit 3)
     │   ├── StateError                 the local state store can't be used
     │   ├── InputsChangedError         the project's files changed while a build read them
@@ -43,6 +44,7 @@ EXIT_INVALID = 2
 EXIT_UNFINISHED = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143   # 128 + SIGTERM, what a shell reports for a process SIGTERM ended
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away
 
 
 
@@ -125,6 +127,11 @@ class RefusedValue(UserError, ValueError):
     """A template asked for something vidbuild refuses (a null printed, ``"fast" | float``); the
     message says what and why. Raised inside Jinja, then reported as a TemplateError at the
     template's file and line. Also a ValueError, as Jinja's own filters raise for bad values."""
+
+
+class SpendingRefused(UserError):
+    """The plan's spending was not approved: over ``--max-credits``/``max_credits:``, or declined
+    at the terminal's prompt. Nothing was sent; the same command asks again."""
 
 
 class LocalError(VidbuildError):

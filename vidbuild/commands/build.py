@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from vidbuild.errors import EXIT_OK, UsageError
+from vidbuild.errors import EXIT_OK, SpendingRefused, UsageError
 from vidbuild.heygen.backend_policy import check_build_backend, check_requested
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline import BuildOptions, PlanOptions, open_project
@@ -64,7 +64,8 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     ``silent`` prints only the summary. With ``json_output`` the events end with ``finished``,
     ``interrupted`` (Ctrl-C, SIGTERM) or ``error``, whatever stops the build.
     ``max_credits`` (else the project's ``max_credits:``): refuse a plan estimated to spend more.
-    A paying build asks first when ``stdin`` (default: the process's) is a terminal, unless ``yes``.
+    A paying build asks first when ``stdin`` and ``stderr`` (default: the process's) are a
+    terminal, unless ``yes``; SpendingRefused (exit 2, nothing sent) when the answer is no.
     ``plan_file``: carry out the plan ``plan --out`` saved there, and nothing else (its own
     selection, --force and --api), refusing if anything changed since.
     """
@@ -90,7 +91,8 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
             force, api = approved.options.force, approved.options.api
         part = parse_shard(shard) if shard is not None else None
         stdin = stdin or sys.stdin
-        approve = None if yes or not stdin.isatty() else _asking(stdin, stderr or sys.stderr)
+        asked = stderr or sys.stderr
+        approve = None if yes or not (stdin.isatty() and asked.isatty()) else _asking(stdin, asked)
         options = BuildOptions(jobs=jobs, fail_fast=fail_fast, force=force, render_timeout=render_timeout,
                                api=api, state_dir=state_dir, snapshot=not (json_output or approved),
                                max_credits=max_credits, approve=approve, select=select or (),
@@ -174,7 +176,6 @@ def _asking(stdin: TextIO, stderr: TextIO) -> Approval:
     def ask(summary: Summary, warning: str | None) -> bool:
         if confirmed(summary, warning, stdin, stderr):
             return True
-        print("not built; nothing sent", file=stderr)
-        return False
+        raise SpendingRefused("not built: the spending was declined at the prompt; nothing sent")
 
     return ask

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vidbuild.commands.schema import SCHEMA_COPY, schema_text
-from vidbuild.errors import EXIT_OK, UsageError
+from vidbuild.errors import EXIT_OK, LocalWriteError, UsageError
 from vidbuild.resources import templates_dir
 from vidbuild.spec.project import PROJECT_FILE, display_path
 
@@ -25,12 +25,26 @@ def init(directory: str, *, stderr: TextIO | None = None) -> int:
     installed) and a .gitignore; never overwrite an existing file (a .gitignore gets the missing
     lines appended). UsageError naming the files that exist."""
     target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"can't make a project in {display_path(target)}: it is a file, not a folder")
     starter = templates_dir() / "init"
     files = [p for p in sorted(starter.rglob("*")) if p.is_file()]
     written = [target / p.relative_to(starter) for p in files] + [target / SCHEMA_COPY]
     clashes = [display_path(path) for path in written if path.exists()]
     if clashes:
         raise UsageError(f"not overwriting existing files: {', '.join(clashes)}")
+    try:
+        _write(target, starter, files)
+    except OSError as exc:   # a file on the way, no permission, a read-only or full disk
+        raise LocalWriteError(f"can't make a project in {display_path(target)}: "
+                              f"{exc.strerror or exc} ({exc.filename or target})") from exc
+    print(f"created a vidbuild project in {display_path(target)}: try `vidbuild compile "
+          f"{display_path(target)}`", file=stderr or sys.stderr)
+    return EXIT_OK
+
+
+def _write(target: Path, starter: Path, files: list[Path]) -> None:
+    """The starter's files, the schema copy and the .gitignore, written under ``target``."""
     for source in files:
         destination = target / source.relative_to(starter)
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -41,9 +55,6 @@ def init(directory: str, *, stderr: TextIO | None = None) -> int:
             shutil.copyfile(source, destination)
     (target / SCHEMA_COPY).write_text(schema_text(), encoding="utf-8")
     _ignore(target / GITIGNORE)
-    print(f"created a vidbuild project in {display_path(target)}: try `vidbuild compile "
-          f"{display_path(target)}`", file=stderr or sys.stderr)
-    return EXIT_OK
 
 
 def _ignore(path: Path) -> None:

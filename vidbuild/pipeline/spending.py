@@ -13,20 +13,23 @@ if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
     from vidbuild.run.outcome import Reporter
 
-# Asked before a paying build sends: the plan's summary and a warning (or None); False stops the
-# build with nothing sent.
+# Asked before a paying build sends: the plan's summary and a warning to show with the question
+# (or None); False stops the build with nothing sent.
 Approval = Callable[[Summary, "str | None"], bool]
+
+EMULATED = "these are the built-in emulator's credits: nothing is paid"
 
 
 def spending_approved(backend: Backend, summary: Summary, reporter: Reporter,
                       approve: Approval | None) -> bool:
     """Warn when the account can't pay for the plan, then ask ``approve`` (when given). The
-    emulator spends nothing, so nothing is checked or asked for it."""
-    if backend.emulated or not summary.paying_bodies:
+    emulator is asked for as HeyGen would be (a rehearsal of the real build), saying that its
+    credits are emulated; its account is not read."""
+    if not summary.paying_bodies:
         return True
-    warning = _quota_warning(backend, summary, reporter)
+    warning = EMULATED if backend.emulated else _quota_warning(backend, summary, reporter)
     if approve is None:
-        if warning:
+        if warning and not backend.emulated:
             reporter.note(None, f"warning: {warning}")
         return True
     return approve(summary, warning)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from vidbuild.errors import UsageError
+from vidbuild.errors import SpendingRefused, UsageError
 from vidbuild.planner.decide import Summary
 
 if TYPE_CHECKING:
@@ -55,10 +55,10 @@ def plan_numbers(summary: Summary) -> str:
 
 
 def check_limit(summary: Summary, limit: CreditLimit | None) -> None:
-    """UsageError (exit 2, nothing sent) when the plan's new spending exceeds the limit."""
+    """SpendingRefused (exit 2, nothing sent) when the plan's new spending exceeds the limit."""
     if limit is None or summary.estimated_credits <= limit.credits:
         return
-    raise UsageError(f"the plan exceeds the credit limit: {plan_numbers(summary)}, over "
+    raise SpendingRefused(f"the plan exceeds the credit limit: {plan_numbers(summary)}, over "
                      f"{limit.source} {limit.credits:g}; nothing sent (raise the limit, or build "
                      f"fewer rows with --select)")
 
@@ -97,8 +97,9 @@ def account_credits(client: HeyGenClient) -> tuple[float | None, str]:
 
 
 def confirmed(summary: Summary, warning: str | None, stdin: TextIO, stderr: TextIO) -> bool:
-    """Ask a person at a terminal whether to spend; True for yes. Never called without a terminal."""
-    stderr.write(f"this build spends credits: {plan_numbers(summary)}\n"
+    """Ask a person at a terminal whether to spend; True for yes. Never called without a terminal.
+    The question starts on a cleared line (a live status line may be drawn there)."""
+    stderr.write(f"\r\x1b[2Kthis build spends credits: {plan_numbers(summary)}\n"
                  f"estimate: {summary.assumptions}\n")
     if warning:
         stderr.write(f"warning: {warning}\n")

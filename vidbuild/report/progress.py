@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -203,6 +204,9 @@ class SilentReporter(PlainReporter):
         pass
 
 
+_SHORT_WORDS = re.compile(r"\b(queued|rendering|done|failed|cached) (?=\d)|elapsed ")
+
+
 class TerminalReporter(PlainReporter):
     """A live status line (queued, rendering, done, failed, cached, elapsed, ETA) redrawn in
     place, on every event and every engine tick."""
@@ -225,9 +229,24 @@ class TerminalReporter(PlainReporter):
     def _draw(self) -> None:
         if not self.total or self.ended:
             return
-        self.stream.write(self.status_line())
+        # Wider than the terminal, the line would wrap, and "\r" + clear-line would only clear its
+        # last part: each redraw would leave a line behind.
+        self.stream.write(self._fitted(self.status_line()))
         self.stream.flush()
         self._shown = True
+
+    def _fitted(self, line: str) -> str:
+        """``line`` as it fits the terminal's width, read at each draw (the window may be
+        resized): the short form (``q2 r4 d3 f0 c1``) when the long one is too wide, then cut."""
+        try:
+            room = os.get_terminal_size(self.stream.fileno()).columns - 1
+        except (OSError, ValueError, AttributeError):   # no fileno, or not a terminal: not cut
+            return line
+        if room < 0:   # a terminal that doesn't know its size (0 columns): not cut
+            return line
+        if len(line) > room:
+            line = _SHORT_WORDS.sub(lambda m: m[1][0] if m[1] else "", line)
+        return line[:max(room, 0)]
 
     def status_line(self) -> str:
         """``[3/10] queued 2  rendering 4  done 3  failed 0  cached 1  elapsed 1m02s  ETA ~1m20s``."""

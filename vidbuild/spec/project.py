@@ -46,11 +46,15 @@ class Project:
 
 
 def display_path(path: Path) -> str:
-    """A path as messages show it: relative to the working directory when it is below it."""
+    """A path as messages show it: relative to the working directory when it is below it, else
+    absolute (``../../tmp/x`` would make the reader count levels)."""
     try:
-        return os.path.relpath(path)
-    except ValueError:
+        relative = os.path.relpath(path)
+    except ValueError:   # another drive (Windows)
         return str(path)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return os.path.abspath(path)
+    return relative
 
 
 def find_project_file(path: str | Path | None) -> Path:
