@@ -112,3 +112,24 @@ def test_build_plan_takes_no_selection_of_its_own_and_a_bad_file_is_a_usage_erro
     assert (run.code, run.stderr.splitlines()[-1]) == (
         2, f"vidbuild: error: --plan {bogus}: not a plan written by vidbuild plan --out")
     assert heygen.submits() == []
+
+
+def test_a_damaged_plan_says_what_is_wrong_and_a_plan_is_never_dry_run(project: Path,
+                                                                        heygen: LoopbackHeyGen) -> None:
+    saved = save_plan(project, heygen)
+    document = json.loads(saved.read_text(encoding="utf-8"))
+    del document["steps"]
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    run = run_vidbuild("build", "--plan", str(saved), str(project), env=heygen.env())
+    assert (run.code, run.stderr.splitlines()[-1]) == (
+        2, f"vidbuild: error: --plan {saved}: a damaged plan: it has no 'steps'")
+    document["steps"] = None
+    saved.write_text(json.dumps(document), encoding="utf-8")
+    run = run_vidbuild("build", "--plan", str(saved), str(project), env=heygen.env())
+    assert run.code == 2 and "a damaged plan: a field holds a value of the wrong kind" in run.stderr
+    for flag in ("-n", "-q"):
+        run = run_vidbuild("build", flag, "--plan", str(saved), str(project), env=heygen.env())
+        assert (run.code, run.stderr.splitlines()[-1]) == (
+            2, "vidbuild: error: --plan carries out a saved plan: not with -n or -q (vidbuild plan shows "
+               "what a build would do now; the saved plan is checked when it is applied)")
+    assert heygen.submits() == []

@@ -70,6 +70,9 @@ def build(path: str | None, *, state_dir: str | None = None, jobs: int | None = 
     selection, --force and --api), refusing if anything changed since.
     """
     choice = backend or BackendChoice.from_env()
+    if plan_file is not None and (question or dry_run):
+        raise UsageError("--plan carries out a saved plan: not with -n or -q (vidbuild plan shows "
+                         "what a build would do now; the saved plan is checked when it is applied)")
     if question or dry_run:
         return _plan_only(path, choice, state_dir=state_dir, state_url=state_url, question=question,
                           json_output=json_output, stdout=stdout, stderr=stderr,

@@ -48,7 +48,8 @@ def compile_bodies(path: str | None, *, rows: Sequence[str] | None = None, out: 
     jobs = compile_jobs(project, rows=rows, api=api, select=select or (), exclude=exclude or ())
     if out is not None:
         write_bodies(jobs, project, Path(out))
-        print(f"wrote {len(jobs)} request bodies to {display_path(Path(out))}", file=stderr or sys.stderr)
+        print(f"wrote {len(jobs)} request bod{'y' if len(jobs) == 1 else 'ies'} to {display_path(Path(out))}",
+              file=stderr or sys.stderr)
     else:
         print_bodies(jobs, stdout or sys.stdout, pretty=len(set(rows or ())) == 1)
     return EXIT_OK

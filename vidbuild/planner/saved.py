@@ -155,5 +155,8 @@ def read_plan(path: str) -> SavedPlan:
                                 tuple(options["force"]), options["api"]),
             planned_against=dict(document["planned_against"]),
             steps={str(step["key"]): (str(step["action"]), str(step["hash"])) for step in document["steps"]})
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"--plan {path}: a damaged plan ({exc!r} is missing or wrong)") from exc
+    except KeyError as exc:
+        raise UsageError(f"--plan {path}: a damaged plan: it has no {exc.args[0]!r}") from exc
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"--plan {path}: a damaged plan: a field holds a value of the wrong kind "
+                         f"({type(exc).__name__}: {exc})") from exc
