@@ -45,3 +45,14 @@ def test_init_below_a_file_or_in_proc_is_a_local_write_error(tmp_path: Path) -> 
         assert run.code == 3, run.stderr
         assert run.stderr.startswith(f"vidbuild: error: can't make a project in {target}: {reason}")
         assert "internal error" not in run.stderr
+
+
+def test_a_stray_argument_is_shown_with_the_commands_own_usage(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin"}
+    for args, usage in ((["retry", "p", "--select", "r01"], "usage: vidbuild retry "),
+                        (["build", "--force", "r01", "r02", "p"], "usage: vidbuild build "),
+                        (["state", "export", "p", "--bogus"], "usage: vidbuild state export ")):
+        run = run_vidbuild(*args, env=env)
+        assert run.code == 2 and run.stderr.startswith(usage), run.stderr
+        assert f"vidbuild {usage.split()[-1] if args[0] != 'state' else 'state export'}: error: " \
+               f"unrecognized arguments: " in run.stderr

@@ -277,7 +277,18 @@ def build_parser() -> argparse.ArgumentParser:
     _catalogue(sub, "avatars", "avatars and talking photos")
     _catalogue(sub, "voices", "voices")
     _emulator(sub)
+    _own_usage(sub)
     return parser
+
+
+def _own_usage(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Each command (``state export`` too) names itself as the parser that shows a mistake, so
+    the user sees that command's usage, not vidbuild's."""
+    for command in sub.choices.values():
+        command.set_defaults(command_parser=command)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _own_usage(action)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -344,7 +355,9 @@ def _state_action(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; every failure becomes a message on stderr and a documented exit code."""
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     previous = _catch_sigterm()
     try:
         return _dispatch(args)
