@@ -113,11 +113,12 @@ def _history(data: dict[str, Any], source: str, number: int) -> History:
         return History()
     entries = history.get("entries") if isinstance(history, dict) else None
     dropped = history.get("dropped", 0) if isinstance(history, dict) else None
-    if not isinstance(entries, list) or not _whole(dropped) or not all(map(_transition, entries)):
+    if not isinstance(entries, list) or not isinstance(dropped, int) or isinstance(dropped, bool) \
+            or not all(map(_transition, entries)):
         raise UsageError(f"{source}:{number}: history: expected {{\"entries\": [{{\"at\": seconds, "
                          f"\"event\": text, \"detail\": text}}, …], \"dropped\": count}}, got "
                          f"{json.dumps(history)[:120]}")
-    return History([Transition.from_json(entry) for entry in entries], int(dropped))
+    return History([Transition.from_json(entry) for entry in entries], dropped)
 
 
 def _transition(entry: Any) -> bool:
