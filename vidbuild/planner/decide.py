@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
@@ -19,6 +19,9 @@ from vidbuild.planner.account_search import account_searched
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
+
+if TYPE_CHECKING:
+    from vidbuild.planner.forcing import Forcing
 
 Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date", "failed"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
@@ -94,11 +97,15 @@ class Summary:
         return self.counts["up-to-date"] == self.total
 
 
-def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
+def plan_steps(jobs: Iterable[Job], state: State, root: Path,
+               force: Iterable[str] | Forcing = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
-    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. A row known unchanged since
+    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. ``force``: the ``--force``
+    selectors (planner/forcing.py). A row known unchanged since
     its download (``job.unchanged``, see planner/fingerprint.py) is up to date without a lookup."""
-    forced = set(force)
+    from vidbuild.planner.forcing import Forcing
+
+    forcing = force if isinstance(force, Forcing) else Forcing(force)
     rows = iter(jobs)
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
@@ -108,13 +115,14 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
+        forced = {job.key for job in batch if forcing and forcing.forces_job(job)}
         pending = [job for job in batch if not (job.unchanged and job.key not in forced)]
         decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
             if job.unchanged and job.key not in forced:
-                yield Step(job, "up-to-date", "downloaded, file unchanged")
+                yield forcing.applied(Step(job, "up-to-date", "downloaded, file unchanged"))
             else:
-                yield next(decided)
+                yield forcing.applied(next(decided))
 
 
 def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], cold: bool,
