@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
@@ -19,9 +19,6 @@ from vidbuild.planner.account_search import account_searched
 from vidbuild.spec.expand import Job
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
-
-if TYPE_CHECKING:
-    from vidbuild.planner.forcing import Forcing
 
 Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date", "failed"]
 # Actions that may create (and bill) a video; 'reconcile' only may, if reconciling finds nothing.
@@ -97,15 +94,38 @@ class Summary:
         return self.counts["up-to-date"] == self.total
 
 
+@runtime_checkable
+class Forcer(Protocol):
+    """What ``plan_steps`` asks of the ``--force`` selectors (planner/forcing.py's ``Forcing``)."""
+
+    def __bool__(self) -> bool: ...
+    def forces_job(self, job: Job) -> bool: ...
+    def applied(self, step: Step) -> Step: ...
+
+
+@dataclass(frozen=True)
+class ForcedKeys:
+    """A ``Forcer`` of plain row keys (for callers that name rows by key alone)."""
+
+    keys: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def forces_job(self, job: Job) -> bool:
+        return job.key in self.keys
+
+    def applied(self, step: Step) -> Step:
+        return step
+
+
 def plan_steps(jobs: Iterable[Job], state: State, root: Path,
-               force: Iterable[str] | Forcing = ()) -> Iterator[Step]:
+               force: Iterable[str] | Forcer = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
     disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. ``force``: the ``--force``
-    selectors (planner/forcing.py). A row known unchanged since
+    selectors (a ``Forcer``, or plain keys). A row known unchanged since
     its download (``job.unchanged``, see planner/fingerprint.py) is up to date without a lookup."""
-    from vidbuild.planner.forcing import Forcing
-
-    forcing = force if isinstance(force, Forcing) else Forcing(force)
+    forcing = force if isinstance(force, Forcer) else ForcedKeys(frozenset(force))
     rows = iter(jobs)
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)

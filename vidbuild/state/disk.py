@@ -18,7 +18,7 @@ from typing import Any
 
 from vidbuild.errors import StateError
 from vidbuild.heygen.routes import Generation
-from vidbuild.state.history import History, Transition, transitions_between
+from vidbuild.state.history import History, Transition
 from vidbuild.state.known_rows import KnownRow, KnownRowsFile
 from vidbuild.state.protocol import (
     ClaimOutcome,
@@ -29,6 +29,7 @@ from vidbuild.state.protocol import (
     new_claim,
     superseded,
 )
+from vidbuild.state.transitions import transitions_between
 
 STATE_FORMAT = 1
 KNOWN_ROWS_FILE = "rows.sqlite"   # the known rows (state/known_rows.py), beside the store

@@ -2,7 +2,7 @@
 
 Every store appends to a hash's log in the same transaction as the write that caused it, so the
 log and the record cannot disagree. Most transitions are read off the change between the record
-before and after a write (``transitions_between``): a claim, the send's reply (video_id), a reply
+before and after a write (state/transitions.py): a claim, the send's reply (video_id), a reply
 lost, completed, downloaded (path, checksum), failed (code and message), marked
 permanent. The ones a record can't show are noted by the code that sees them: HeyGen's status while
 rendering (pending, processing) by the poller, adopted, seeded from a manifest, taken over.
@@ -17,11 +17,8 @@ a request header), so neither does state.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
-
-from vidbuild.state.protocol import Record
 
 HISTORY_LIMIT = 100   # transitions kept per content hash; older ones are dropped and counted
 
@@ -73,35 +70,3 @@ class History:
 def _bounded(entries: list[Transition], dropped: int) -> History:
     extra = max(0, len(entries) - HISTORY_LIMIT)
     return History(entries[extra:], dropped + extra)
-
-
-def transitions_between(current: Record | None, new: Record) -> list[Transition]:
-    """What writing ``new`` over ``current`` (None: no record yet) tells of the body's life."""
-    now = time.time()
-    found: list[Transition] = []
-    if new.status == "claimed" and (current is None or current.claimed_at != new.claimed_at):
-        found.append(Transition(new.claimed_at or now, "forced" if new.forced else "claimed",
-                                f"attempt {new.attempts}"))
-    elif current is None or current.status != new.status:
-        event = _status_event(new)
-        if event is not None:
-            found.append(Transition(now, *event))
-    if new.error_permanent and not (current is not None and current.error_permanent):
-        found.append(Transition(now, "marked permanent", "skipped until its body changes or --force"))
-    return found
-
-
-def _status_event(record: Record) -> tuple[str, str] | None:
-    """The event and detail a record's new status means: none for 'claimed' (the caller's) and
-    'rendering' (the poller notes HeyGen's own word for it, pending or processing, as it changes)."""
-    if record.status == "submitted":
-        return "submitted", f"video_id {record.video_id}" if record.video_id else ""
-    if record.status == "uncertain":
-        return "reply lost", "sent; looked up before any resend"
-    if record.status == "completed":
-        return "completed", f"video_id {record.video_id}" if record.video_id else ""
-    if record.status == "downloaded":
-        return "downloaded", f"{record.output} (sha256 {record.checksum})"
-    if record.status == "failed":
-        return "failed", record.error or ""
-    return None

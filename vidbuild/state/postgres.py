@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from vidbuild.errors import StateError, UsageError
 from vidbuild.state import postgres_history as bodies
 from vidbuild.state import postgres_known_rows as known_rows
-from vidbuild.state.history import History, Transition, transitions_between
+from vidbuild.state.history import History, Transition
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.postgres_url import check_url, scrub, scrub_url
 from vidbuild.state.protocol import (
@@ -44,6 +44,7 @@ from vidbuild.state.protocol import (
     new_claim,
     superseded,
 )
+from vidbuild.state.transitions import transitions_between
 
 if TYPE_CHECKING:
     import psycopg
