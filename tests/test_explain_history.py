@@ -50,7 +50,8 @@ def test_a_data_edit_shows_the_old_and_new_value_and_the_column(tmp_path: Path,
     assert report["changed"]["old_body"] == "kept"
     assert report["changed"]["fields"] == [
         {"field": FIELD, "old": "Hi Name2, welcome!", "new": "Hi Name2, good to see you",
-         "from": "scenes[hello]", "columns": ["line"], "template": None, "row_values_in_it": ["name", "line"]}]
+         "from": "scenes[hello]", "columns": ["line"], "template": None,
+         "row_values_in_it": ["name", "line"]}]
     text = run_vidbuild("explain", "r02", str(project), env=heygen.env()).stdout
     assert (f'  {FIELD}: "Hi Name2, welcome!" -> "Hi Name2, good to see you" '
             f'(from scenes[hello]; data column line)') in text
@@ -80,7 +81,8 @@ def assert_failed_then_built(report: dict[str, Any]) -> None:
     assert seen[failed + 1: failed + 3] == ["claimed", "submitted"]
     assert set(seen[2:failed]) <= {"pending", "processing"}
     entries = report["record"]["transitions"]
-    assert entries[1]["detail"].startswith("video_id ") and entries[failed + 2]["detail"] != entries[1]["detail"]
+    assert entries[1]["detail"].startswith("video_id ")
+    assert entries[failed + 2]["detail"] != entries[1]["detail"]   # the retry's own video
     assert "render" in entries[failed]["detail"].lower()
     assert entries[failed + 1]["detail"] == "attempt 2"
     assert entries[-1]["detail"] == f"out/r01.mp4 (sha256 {manifest_checksum(report)})"
@@ -153,7 +155,8 @@ def test_export_and_import_keep_bodies_and_histories(tmp_path: Path, heygen: Loo
     assert after["record"]["transitions"] == before["record"]["transitions"]
     assert after["record"]["history"] == "kept"
     again = tmp_path / "again.jsonl"
-    assert run_vidbuild("state", "export", str(project), "--state-url", url, "-o", str(again), env=env).code == 0
+    exporting = ("state", "export", str(project), "--state-url", url, "-o", str(again))
+    assert run_vidbuild(*exporting, env=env).code == 0
     assert sorted(again.read_text().splitlines()[1:]) == sorted(exported.read_text().splitlines()[1:])
 
 
@@ -210,3 +213,26 @@ def test_a_history_is_bounded_and_counts_what_it_dropped(tmp_path: Path) -> None
     assert (len(history.entries), history.dropped) == (HISTORY_LIMIT, 5)
     assert history.entries[0].at == 5.0
     assert History().merged(history).entries == history.entries
+
+
+def test_a_schema_2_database_is_upgraded_and_its_rows_say_history_is_unavailable(
+        tmp_path: Path, heygen: LoopbackHeyGen, url: str) -> None:
+    import psycopg
+
+    project = write_project(tmp_path / "campaign", rows(1))
+    assert run_vidbuild("build", str(project), "--state-url", url, env=heygen.env()).code == 0
+    with psycopg.connect(url, autocommit=True) as admin:   # as vidbuild's schema 2 left it
+        admin.execute("DROP TABLE vidbuild_bodies; DROP TABLE vidbuild_history; "
+                      "UPDATE vidbuild_schema SET version = 2")
+
+    report = explain(project, "r01", heygen, "--state-url", url)
+
+    assert (report["plan"]["action"], report["record"]["history"]) == ("up-to-date", "unavailable")
+    with psycopg.connect(url, autocommit=True) as admin:
+        assert admin.execute("SELECT version FROM vidbuild_schema").fetchone() == (3,)
+    write_rows(project, [{"id": "r01", "name": "Name1", "line": "edited"}])
+    assert run_vidbuild("build", str(project), "--state-url", url, env=heygen.env()).code == 0
+    write_rows(project, [{"id": "r01", "name": "Name1", "line": "edited again"}])
+    change, = explain(project, "r01", heygen, "--state-url", url)["changed"]["fields"]
+    assert (change["old"], change["new"], change["columns"]) == ("Hi Name1, edited", "Hi Name1, edited again",
+                                                                 ["line"])
