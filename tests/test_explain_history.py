@@ -236,3 +236,17 @@ def test_a_schema_2_database_is_upgraded_and_its_rows_say_history_is_unavailable
     change, = explain(project, "r01", heygen, "--state-url", url)["changed"]["fields"]
     assert (change["old"], change["new"], change["columns"]) == ("Hi Name1, edited", "Hi Name1, edited again",
                                                                  ["line"])
+
+
+def test_the_statuses_heygen_reports_while_rendering_are_noted_once_each(tmp_path: Path,
+                                                                         heygen: LoopbackHeyGen) -> None:
+    project = write_project(tmp_path / "campaign", rows(1))
+    heygen.restart(speed=0.05)   # a render of about two seconds: polled several times
+    assert run_vidbuild("build", str(project), env=heygen.env()).code == 0
+
+    seen = steps(explain(project, "r01", heygen))
+
+    assert seen[:2] == ["claimed", "submitted"] and seen[-2:] == ["completed", "downloaded"]
+    rendering = seen[2:-2]
+    assert rendering and set(rendering) <= {"pending", "processing"}
+    assert all(first != second for first, second in zip(rendering, rendering[1:]))   # changes only
