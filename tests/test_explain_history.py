@@ -4,6 +4,7 @@ PostgreSQL; export/import carries bodies and histories; a state made before them
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,4 +250,4 @@ def test_the_statuses_heygen_reports_while_rendering_are_noted_once_each(tmp_pat
     assert seen[:2] == ["claimed", "submitted"] and seen[-2:] == ["completed", "downloaded"]
     rendering = seen[2:-2]
     assert rendering and set(rendering) <= {"pending", "processing"}
-    assert all(first != second for first, second in zip(rendering, rendering[1:]))   # changes only
+    assert all(first != second for first, second in itertools.pairwise(rendering))   # changes only
