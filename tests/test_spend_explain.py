@@ -41,13 +41,14 @@ def test_explain_shows_the_body_state_and_what_changed(tmp_path: Path, heygen: L
     assert record["video_url"] and record["thumbnail_url"]
     steps = [entry["step"] for entry in record["transitions"]]
     assert steps[:4] == ["claimed", "submitted", "completed", "downloaded"]
-    assert report["changed"] == {"since_hash": built["hash"], "fields": [
-        {"field": "video_inputs[0].voice.input_text", "new": "Hi Name2, good to see you",
-         "from": "scenes[hello]", "row_values_in_it": ["name", "line"]}]}
+    assert report["changed"] == {"since_hash": built["hash"], "old_body": "kept", "fields": [
+        {"field": "video_inputs[0].voice.input_text", "old": "Hi Name2, welcome!",
+         "new": "Hi Name2, good to see you", "from": "scenes[hello]", "columns": ["line"],
+         "template": None, "row_values_in_it": ["name", "line"]}]}
     text = run_vidbuild("explain", "r02", str(project), env=heygen.env()).stdout
     assert f"video_id: {built['video_id']}" in text
-    assert ('  video_inputs[0].voice.input_text -> "Hi Name2, good to see you" (from scenes[hello]; '
-            'row values in it: name, line)') in text
+    assert ('  video_inputs[0].voice.input_text: "Hi Name2, welcome!" -> "Hi Name2, good to see you" '
+            '(from scenes[hello]; data column line)') in text
 
 
 def test_explain_of_an_unknown_key_is_a_usage_error(tmp_path: Path, heygen: LoopbackHeyGen) -> None:

@@ -203,12 +203,13 @@ def test_state_on_disk_is_json_not_pickle(root: Path) -> None:
 
     with sqlite3.connect(root / "ns" / "store" / "cache.db") as db:
         stored = db.execute("SELECT key, value, filename FROM Cache").fetchall()
-    assert len(stored) == 1
-    key, value, filename = stored[0]
-    assert filename is None   # small values live in the database, not in side files
-    assert json.loads(zlib.decompress(key)) == f"job:{HASH}"
-    data = json.loads(zlib.decompress(value))
+    entries = {json.loads(zlib.decompress(key)): (value, filename) for key, value, filename in stored}
+    assert set(entries) == {f"job:{HASH}", f"log:{HASH}"}   # the record and its history
+    assert all(filename is None for _, filename in entries.values())   # small values: in the database
+    data = json.loads(zlib.decompress(entries[f"job:{HASH}"][0]))
     assert (data["hash"], data["key"], data["status"]) == (HASH, "r01", "claimed")
+    log = json.loads(zlib.decompress(entries[f"log:{HASH}"][0]))
+    assert [entry["event"] for entry in log["entries"]] == ["claimed"]
 
 
 def test_nothing_is_ever_evicted(root: Path) -> None:

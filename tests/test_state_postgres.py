@@ -22,7 +22,7 @@ from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, start_vidbuil
 from pg_cluster import PASSWORD, Cluster, running_cluster
 
 from vidbuild.errors import StateError
-from vidbuild.state.postgres import PostgresState
+from vidbuild.state.postgres import SCHEMA_VERSION, PostgresState
 from vidbuild.state.postgres_url import scrub_url
 from vidbuild.state.protocol import KeyEntry, Record
 
@@ -168,7 +168,8 @@ def test_a_newer_schema_is_refused_before_anything_is_sent(tmp_path: Path, url: 
         admin.execute("UPDATE vidbuild_schema SET version = version + 1")
     run = run_vidbuild("build", str(project), "--state-url", url, env=heygen.env())
     assert run.code == 2, run.stderr
-    assert "has schema version 3, newer than this vidbuild's (2): upgrade vidbuild" in run.stderr
+    assert (f"has schema version {SCHEMA_VERSION + 1}, newer than this vidbuild's ({SCHEMA_VERSION}): "
+            "upgrade vidbuild") in run.stderr
     assert "Traceback" not in run.stderr and PASSWORD not in run.stderr
     assert heygen.submits() == []
 

@@ -102,8 +102,8 @@ def _plan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     options.state_arg(parser)
     options.state_url_arg(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for machines")
-    parser.add_argument("--force", action="append", metavar="KEY", default=[],
-                        help="plan this row as a rebuild (repeat for more rows)")
+    parser.add_argument("--force", action="append", metavar="SELECTOR", default=[],
+                        help="plan the rows it selects (as --select) as rebuilds; repeatable")
     parser.add_argument("--out", metavar="FILE", default=None,
                         help="also save the plan to FILE, for vidbuild build --plan FILE (a reviewer "
                              "approves exactly what will be paid for)")
@@ -124,7 +124,7 @@ def _retry(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                             description="Build only the rows whose last render or submission failed: "
                                         "the same as vidbuild build --select state:failed. Failures "
                                         "that would fail again (content policy, invalid input) stay "
-                                        "failed until their body changes or --force KEY names them.")
+                                        "failed until their body changes or --force selects them.")
     _build_options(parser, select=False)
 
 
@@ -144,9 +144,9 @@ def _build_options(parser: argparse.ArgumentParser, *, select: bool) -> None:
                       help="go on after a video fails (the default)")
     mode.add_argument("--fail-fast", action="store_true",
                       help="submit nothing new after the first failure")
-    parser.add_argument("--force", action="append", metavar="KEY", default=[],
-                        help="rebuild this row even if up to date or failed for good (pays again; "
-                             "repeat for more rows)")
+    parser.add_argument("--force", action="append", metavar="SELECTOR", default=[],
+                        help="rebuild the rows it selects (a key, glob, COLUMN=VALUE or state:failed, "
+                             "as --select) even if up to date or failed for good (pays again); repeatable")
     parser.add_argument("--plan", dest="plan_file", metavar="FILE", default=None,
                         help="carry out the plan vidbuild plan --out saved in FILE and nothing else; "
                              "refused (exit 2) if the project or state changed since")

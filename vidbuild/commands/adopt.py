@@ -98,6 +98,7 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 def _record(state: State, job: Job, video_id: str) -> None:
     from vidbuild.planner.decide import field_digests
     from vidbuild.planner.up_to_date import forget
+    from vidbuild.state.history import Transition
 
     # A fresh claim keeps any earlier video in earlier_video_ids, so reconciling never takes it.
     _, record = state.claim(job.hash, job.key, job.kind, title=job.body.get("title"),
@@ -105,6 +106,8 @@ def _record(state: State, job: Job, video_id: str) -> None:
     assert record is not None
     record.video_id, record.submitted_at, record.error = video_id, time.time(), None
     record.status = "submitted"
+    state.note(job.hash, Transition(time.time(), "adopted", f"video_id {video_id}"))
     state.record(record)
     state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+    state.remember_body(job.hash, job.body)
     forget(state)   # the no-op shortcut must not answer "up to date" over the adopted video

@@ -1,30 +1,26 @@
 """The explain command: everything vidbuild knows about one row, from the project and state alone.
 
 For row KEY: where it comes from, its body and hash, what a build would do and why, what state
-recorded about its body (or the last body built for the key), with the time of each step, and,
-when it would be rebuilt, which fields changed with their new values and the scene that makes them.
-State keeps a digest of each field of the last built body, not its values, so old values are
-not shown.
+recorded about its body (or the last body built for the key) with every transition and its time,
+and, when it would be rebuilt, each changed field old -> new with the data column or template
+that produced it (explain_changes.py). A row never built says so.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from vidbuild.commands.explain_changes import changes, transitions
 from vidbuild.errors import EXIT_OK, UsageError
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline import open_project
-from vidbuild.planner.decide import Step, changed_fields, decide, field_digests, via
+from vidbuild.planner.decide import Step, decide, via
 from vidbuild.spec.expand import Job
+from vidbuild.spec.project import Project
 from vidbuild.state.protocol import Record, State
-
-# Record timestamps in the order a body goes through them.
-_TIMES = (("claimed", "claimed_at"), ("submitted", "submitted_at"), ("completed", "completed_at"),
-          ("downloaded", "downloaded_at"), ("last updated", "updated_at"))
 
 
 def explain(path: str | None, key: str, *, state_dir: str | None = None, state_url: str | None = None,
@@ -40,7 +36,7 @@ def explain(path: str | None, key: str, *, state_dir: str | None = None, state_u
         project = parsed(source)
         job = _find(jobs(project, state_directory(project, state_dir, state), api), key)
         step = decide(job, state, project.root)
-        report = row_report(job, step, state)
+        report = row_report(job, step, state, project)
     finally:
         state.close()
     stream = stdout or sys.stdout
@@ -62,8 +58,9 @@ def _find(jobs: Iterator[Job], key: str) -> Job:
     return found
 
 
-def row_report(job: Job, step: Step, state: State) -> dict[str, Any]:
-    """What explain shows, as a JSON-ready dict."""
+def row_report(job: Job, step: Step, state: State, project: Project) -> dict[str, Any]:
+    """What explain shows, as a JSON-ready dict (see explain_changes.py for the history and the
+    changes); ``built`` is False for a row never built (nothing recorded for it or its key)."""
     record = step.record or state.get(job.hash)
     previous = state.for_key(job.key)
     built = record
@@ -73,57 +70,21 @@ def row_report(job: Job, step: Step, state: State) -> dict[str, Any]:
         "key": job.key, "row": f"{job.row.file}:{job.row.line}", "output": job.output,
         "kind": job.kind, "hash": job.hash, "route": via(job),
         "plan": {"action": step.action, "reason": step.reason},
-        "record": _record(built), "body": job.body,
+        "built": built is not None, "record": _record(built, state), "body": job.body,
     }
     if previous is not None and previous.hash != job.hash:
-        now = field_digests(job.body)
-        report["changed"] = {"since_hash": previous.hash,
-                             "fields": [_change(job, name) for name in changed_fields(previous.fields, now)]}
+        report["changed"] = changes(job, previous, state, project)
     return report
 
 
-def _record(record: Record | None) -> dict[str, Any] | None:
+def _record(record: Record | None, state: State) -> dict[str, Any] | None:
     if record is None:
         return None
-    times = [{"step": name, "at": _iso(getattr(record, attribute))}
-             for name, attribute in _TIMES if getattr(record, attribute) is not None]
-    times += [{"step": "reply lost", "at": _iso(moment)} for moment in record.lost_at]
     return {"hash": record.hash, "status": record.status, "attempts": record.attempts,
             "video_id": record.video_id, "earlier_video_ids": record.earlier_video_ids,
             "video_url": record.video_url, "thumbnail_url": record.thumbnail_url,
             "error": record.error, "error_permanent": record.error_permanent,
-            "transitions": sorted(times, key=lambda entry: entry["at"])}
-
-
-def _change(job: Job, name: str) -> dict[str, Any]:
-    """One changed field: its new value (None where the field went away) and what makes it."""
-    value = _value_at(job.body, name)
-    origin = "the project's video: settings"
-    if name.startswith("video_inputs["):
-        index = int(name.split("[", 1)[1].split("]", 1)[0])
-        origin = f"scenes[{job.scenes[index]}]" if index < len(job.scenes) else "a scene no longer there"
-    text = value if isinstance(value, str) else json.dumps(value)
-    columns = [column for column, cell in job.row.values.items()
-               if isinstance(cell, str) and cell and cell in text]
-    return {"field": name, "new": value, "from": origin, "row_values_in_it": columns}
-
-
-def _value_at(body: dict[str, Any], name: str) -> Any:
-    """The leaf at a field path such as ``video_inputs[0].voice.input_text`` (None if absent)."""
-    current: Any = body
-    for part in name.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("["):
-            index = int(part[1:-1])
-            current = current[index] if isinstance(current, list) and index < len(current) else None
-        else:
-            current = current.get(part) if isinstance(current, dict) else None
-    return current
-
-
-def _iso(moment: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+            **transitions(record, state)}
 
 
 def _print(report: dict[str, Any], stream: TextIO) -> None:
@@ -132,23 +93,42 @@ def _print(report: dict[str, Any], stream: TextIO) -> None:
     stream.write(f"{'plan:':<10} {report['plan']['action']}: {report['plan']['reason']}\n")
     record = report["record"]
     if record is None:
-        stream.write("state:     nothing recorded for this row\n")
+        stream.write("state:     never built: nothing recorded for this row\n")
     else:
-        stream.write(f"state:     {record['status']} (body {record['hash'][:12]}, "
-                     f"{record['attempts']} submission{'s' if record['attempts'] != 1 else ''})\n")
-        for entry in record["transitions"]:
-            stream.write(f"  {entry['step']:<13} {entry['at']}\n")
-        for label in ("video_id", "video_url", "thumbnail_url", "error"):
-            if record[label]:
-                stream.write(f"  {label}: {record[label]}\n")
-        if record["earlier_video_ids"]:
-            stream.write(f"  earlier video_ids: {', '.join(record['earlier_video_ids'])}\n")
+        _print_record(record, stream)
     if "changed" in report:
-        stream.write(f"changed since the body built last ({report['changed']['since_hash'][:12]}; "
-                     f"state keeps no old values):\n")
-        for change in report["changed"]["fields"]:
-            columns = f"; row values in it: {', '.join(change['row_values_in_it'])}" \
-                if change["row_values_in_it"] else ""
-            stream.write(f"  {change['field']} -> {json.dumps(change['new'], ensure_ascii=False)} "
-                         f"(from {change['from']}{columns})\n")
+        _print_changes(report["changed"], stream)
     stream.write("body:\n" + json.dumps(report["body"], indent=2, ensure_ascii=False) + "\n")
+
+
+def _print_record(record: dict[str, Any], stream: TextIO) -> None:
+    stream.write(f"state:     {record['status']} (body {record['hash'][:12]}, "
+                 f"{record['attempts']} submission{'s' if record['attempts'] != 1 else ''})\n")
+    if record["history"] == "unavailable":
+        stream.write("  history unavailable (recorded before vidbuild kept one): the record's last times\n")
+    elif record["dropped"]:
+        stream.write(f"  ({record['dropped']} earlier transitions dropped)\n")
+    for entry in record["transitions"]:
+        detail = f"  {entry['detail']}" if entry["detail"] else ""
+        stream.write(f"  {entry['at']}  {entry['step']}{detail}\n")
+    for label in ("video_id", "video_url", "thumbnail_url", "error"):
+        if record[label]:
+            stream.write(f"  {label}: {record[label]}\n")
+    if record["earlier_video_ids"]:
+        stream.write(f"  earlier video_ids: {', '.join(record['earlier_video_ids'])}\n")
+
+
+def _print_changes(changed: dict[str, Any], stream: TextIO) -> None:
+    kept = changed["old_body"] == "kept"
+    note = "" if kept else "; its body was not kept (built before vidbuild kept bodies): no old values"
+    stream.write(f"changed since the body built last ({changed['since_hash'][:12]}{note}):\n")
+    for change in changed["fields"]:
+        new = json.dumps(change["new"], ensure_ascii=False)
+        old = f"{json.dumps(change['old'], ensure_ascii=False)} -> " if kept else "-> "
+        if change["columns"]:
+            cause = f"; data column{'s' if len(change['columns']) > 1 else ''} {', '.join(change['columns'])}"
+        elif change["template"]:
+            cause = f"; template {change['template']}"
+        else:
+            cause = ""
+        stream.write(f"  {change['field']}: {old}{new} (from {change['from']}{cause})\n")

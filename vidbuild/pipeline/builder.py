@@ -28,6 +28,7 @@ from vidbuild.pipeline.spending import spending_approved
 from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.forcing import Forcing
 from vidbuild.planner.row_index import JobSpool, RowIndex, replay
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
@@ -123,7 +124,8 @@ class _Build:
         summary = Summary()
         rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force,
                              state=self.state, building=True), self.options.shard)
-        steps = self._indexed_selection(plan_steps(rows, self.state, self.root, self.options.force), index)
+        forcing = Forcing(self.options.force)
+        steps = self._indexed_selection(plan_steps(rows, self.state, self.root, forcing), index)
         approved = self.options.approved
         for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
@@ -187,7 +189,8 @@ class _Build:
         read = replay(index, self.spool, self.project.kind)
         started = time.time()
         try:
-            outcome = engine.run(step for step in plan_steps(read, self.state, self.root, self.options.force)
+            forcing = Forcing(self.options.force)
+            outcome = engine.run(step for step in plan_steps(read, self.state, self.root, forcing)
                                  if step.key not in self.unselected)
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace

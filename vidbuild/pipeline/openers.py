@@ -8,7 +8,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidbuild.errors import UsageError
 from vidbuild.heygen.choice import EMULATOR_NAMESPACE, BackendChoice
 from vidbuild.pipeline.options import ProjectSource
 from vidbuild.spec.project import Project, find_project_file
@@ -120,22 +119,27 @@ def parsed(project: ProjectSource) -> Project:
 
 def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,
          state: State | None = None, building: bool = False) -> Iterator[Job]:
-    """Every row's Job, expanded as it is asked for; an unknown ``force`` key is an error at the end.
+    """Every row's Job, expanded as it is asked for; a ``force`` selector (planner/forcing.py)
+    naming a key or column no row has is an error at the end.
 
     With ``state``, rows known unchanged since their download are not rendered (see
     planner/fingerprint.py); a build (``building``) fingerprints every row, to remember it."""
     from vidbuild.planner.fingerprint import KnownRows
+    from vidbuild.planner.forcing import Forcing
     from vidbuild.spec.expand import expand_project
 
-    missing = set(force)
-    reuse = KnownRows(state, project, api, force) if state is not None else None
+    forcing = Forcing(force)
+    keys: set[str] = set()
+    columns: set[str] = set()
+    reuse = KnownRows(state, project, api, forcing) if state is not None else None
     if reuse is not None and not (building or reuse.look_up):
         reuse = None
     for job in expand_project(project, state_dir, api=api, reuse=reuse):
-        missing.discard(job.key)
+        if forcing:
+            keys.add(job.key)
+            columns.update(job.row.values)
         yield job
-    if missing:
-        raise UsageError(f"--force: no row with key {', '.join(sorted(missing))}")
+    forcing.check(keys, columns)
 
 
 def _text(path: str | Path | None) -> str | None:

@@ -15,6 +15,7 @@ from vidbuild.pipeline.options import PlanOptions, PlanOutcome, ProjectSource, S
 from vidbuild.pipeline.snapshot import unchanged_videos
 from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.planner.fingerprint import with_known_records
+from vidbuild.planner.forcing import Forcing
 from vidbuild.planner.row_index import RowIndex, indexed
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import Shard, in_shard
@@ -44,7 +45,7 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
     every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force,
                      state=state)
     rows = in_shard(every_row, options.shard)
-    steps = plan_steps(rows, state, loaded.root, options.force)
+    steps = plan_steps(rows, state, loaded.root, Forcing(options.force))
     summary = Summary()
     if options.question:
         _until_pending((step for step in steps if selection.wants(step)), summary)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
@@ -94,11 +94,38 @@ class Summary:
         return self.counts["up-to-date"] == self.total
 
 
-def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[str] = ()) -> Iterator[Step]:
+@runtime_checkable
+class Forcer(Protocol):
+    """What ``plan_steps`` asks of the ``--force`` selectors (planner/forcing.py's ``Forcing``)."""
+
+    def __bool__(self) -> bool: ...
+    def forces_job(self, job: Job) -> bool: ...
+    def applied(self, step: Step) -> Step: ...
+
+
+@dataclass(frozen=True)
+class ForcedKeys:
+    """A ``Forcer`` of plain row keys (for callers that name rows by key alone)."""
+
+    keys: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+    def forces_job(self, job: Job) -> bool:
+        return job.key in self.keys
+
+    def applied(self, step: Step) -> Step:
+        return step
+
+
+def plan_steps(jobs: Iterable[Job], state: State, root: Path,
+               force: Iterable[str] | Forcer = ()) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
-    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. A row known unchanged since
+    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here. ``force``: the ``--force``
+    selectors (a ``Forcer``, or plain keys). A row known unchanged since
     its download (``job.unchanged``, see planner/fingerprint.py) is up to date without a lookup."""
-    forced = set(force)
+    forcing = force if isinstance(force, Forcer) else ForcedKeys(frozenset(force))
     rows = iter(jobs)
     # A state that never held a job can't know any row: every row is new, no lookups needed.
     # (Claims stay authoritative: a row submitted meanwhile by another build is caught there.)
@@ -108,13 +135,14 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path, force: Iterable[st
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
+        forced = {job.key for job in batch if forcing and forcing.forces_job(job)}
         pending = [job for job in batch if not (job.unchanged and job.key not in forced)]
         decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
             if job.unchanged and job.key not in forced:
-                yield Step(job, "up-to-date", "downloaded, file unchanged")
+                yield forcing.applied(Step(job, "up-to-date", "downloaded, file unchanged"))
             else:
-                yield next(decided)
+                yield forcing.applied(next(decided))
 
 
 def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], cold: bool,

@@ -25,7 +25,7 @@ import hashlib
 import itertools
 import os
 import platform
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from vidbuild.state.protocol import Record, State
 from vidbuild.version import __version__
 
 if TYPE_CHECKING:
+    from vidbuild.planner.forcing import Forcing
     from vidbuild.spec.expand import Job
     from vidbuild.spec.project import Project
     from vidbuild.spec.reuse import Expanding
@@ -86,15 +87,16 @@ def _sha256(text: str) -> str:
 class KnownRows:
     """``expand_project``'s ``reuse``: which rows of a page are known unchanged, from ``state``.
 
-    ``force``: keys never taken as unchanged (``--force``). A state that holds no job can know
-    no row: then rows are only fingerprinted (for a build to remember them), not looked up.
+    ``force``: the ``--force`` selectors: a row they may force is never taken as unchanged. A
+    state that holds no job can know no row: then rows are only fingerprinted (for a build to
+    remember them), not looked up.
     """
 
-    def __init__(self, state: State, project: Project, api: str | None, force: Collection[str] = ()) -> None:
+    def __init__(self, state: State, project: Project, api: str | None, force: Forcing | None = None) -> None:
         self.state = state
         self.root = project.root
         self.kind = project.kind
-        self.forced = set(force)
+        self.forcing = force
         self.project = project_fingerprint(project, api, state.namespace)
         self.look_up = not state.holds_no_jobs()
 
@@ -113,7 +115,8 @@ class KnownRows:
                    title_marker: bool) -> Job | None:
         from vidbuild.spec.expand import Job
 
-        if known is None or known.fingerprint != fingerprint or known.key in self.forced:
+        if known is None or known.fingerprint != fingerprint \
+                or (self.forcing is not None and self.forcing.may_force(known.key, row.values)):
             return None
         try:
             stat = os.stat(os.path.join(self.root, known.output))

@@ -37,6 +37,7 @@ from vidbuild.errors import (
 from vidbuild.heygen.failures import is_permanent_render_failure
 from vidbuild.planner.decide import estimate_seconds
 from vidbuild.run.retries import Retry
+from vidbuild.state.history import Transition
 from vidbuild.state.protocol import State
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ class Poller:
         self.context = context
         self.reader = reader
         self.downloader = downloader
+        self._seen: dict[str, str] = {}   # HeyGen's last status per hash, noted once per change
 
     def poll(self, step: Step) -> None:
         """Ask about this video and every other one rendering, in one read.
@@ -276,6 +278,9 @@ class Poller:
         context = self.context
         if record.status != "rendering" and not context.mark(step, record, "rendering"):
             return
+        if self._seen.get(step.job.hash) != status:
+            self._seen[step.job.hash] = status
+            context.state.note(step.job.hash, Transition(time.time(), status, "as HeyGen reported it"))
         context.reporter.rendering(step, status)
         pacer = context.pacer
         if step.job.hash not in pacer.tracked:   # polled again for a fresh URL

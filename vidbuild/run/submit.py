@@ -125,6 +125,7 @@ class Submitter:
         if record.generation != job.generation and not self._switch_generation(step, record):
             return
         context.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+        context.state.remember_body(job.hash, job.body)   # for explain's old -> new values
         if confirmed_absent and not self._resending(step, record):
             return
         self.send(step, record, sent_at=record.lost_at[-1] if confirmed_absent else None)

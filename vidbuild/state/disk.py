@@ -18,6 +18,7 @@ from typing import Any
 
 from vidbuild.errors import StateError
 from vidbuild.heygen.routes import Generation
+from vidbuild.state.history import History, Transition
 from vidbuild.state.known_rows import KnownRow, KnownRowsFile
 from vidbuild.state.protocol import (
     ClaimOutcome,
@@ -28,6 +29,7 @@ from vidbuild.state.protocol import (
     new_claim,
     superseded,
 )
+from vidbuild.state.transitions import transitions_between
 
 STATE_FORMAT = 1
 KNOWN_ROWS_FILE = "rows.sqlite"   # the known rows (state/known_rows.py), beside the store
@@ -137,6 +139,7 @@ class DiskState:
             record = new_claim(current, self.owner, content_hash, key, kind, title=title, output=output,
                                force=force, generation=generation)
             self._cache.set(f"job:{content_hash}", record.to_json())
+            self._log(content_hash, transitions_between(current, record))
             return "claimed", record
 
     def take_over(self, record: Record) -> bool:
@@ -148,6 +151,8 @@ class DiskState:
             current.owner = self.owner
             current.updated_at = time.time()
             self._cache.set(f"job:{record.hash}", current.to_json())
+            self._log(record.hash, [Transition(current.updated_at, "taken over",
+                                               "its build had died: reconciled here")])
             record.owner = self.owner
             return True
 
@@ -170,6 +175,7 @@ class DiskState:
                 install()
             record.updated_at = time.time()
             self._cache.set(f"job:{record.hash}", record.to_json())
+            self._log(record.hash, transitions_between(current, record))
             return True
 
     def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool:
@@ -181,6 +187,37 @@ class DiskState:
                 return False
             self._cache.set(f"job:{record.hash}", record.to_json())
             return True
+
+    def _log(self, content_hash: str, transitions: list[Transition]) -> None:
+        """Append to the hash's history; the caller holds the transaction."""
+        if transitions:
+            self._cache.set(f"log:{content_hash}", self.history(content_hash).appended(transitions).to_json())
+
+    def remember_body(self, content_hash: str, body: dict[str, Any]) -> None:
+        """Keep the body claimed for ``content_hash`` (a hash names one body: written once)."""
+        if f"body:{content_hash}" not in self._cache:
+            with self._writing():
+                self._cache.set(f"body:{content_hash}", body)
+
+    def body(self, content_hash: str) -> dict[str, Any] | None:
+        data = self._cache.get(f"body:{content_hash}")
+        return data if isinstance(data, dict) else None
+
+    def note(self, content_hash: str, transition: Transition) -> None:
+        with self._writing(), self._cache.transact():
+            self._log(content_hash, [transition])
+
+    def history(self, content_hash: str) -> History:
+        return History.from_json(self._cache.get(f"log:{content_hash}"))
+
+    def restore(self, content_hash: str, body: dict[str, Any] | None, history: History) -> None:
+        """Merge an imported body (kept if none is here) and history into this store."""
+        if body is not None:
+            self.remember_body(content_hash, body)
+        if history.entries:
+            with self._writing(), self._cache.transact():
+                merged = self.history(content_hash).merged(history)
+                self._cache.set(f"log:{content_hash}", merged.to_json())
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         with self._writing():

@@ -9,7 +9,8 @@ reconciled, never resent blindly. Only this module imports psycopg.
 
 Tables, created and versioned here (``vidbuild_schema`` holds the version; a newer one is
 refused, an older one upgraded): ``vidbuild_jobs``, ``vidbuild_keys``, ``vidbuild_rows`` (the
-known rows, see state/known_rows.py) and ``vidbuild_meta``, each keyed by namespace
+known rows, see state/known_rows.py), ``vidbuild_bodies`` and ``vidbuild_history`` (see
+state/history.py) and ``vidbuild_meta``, each keyed by namespace
 (the project's name and the API's namespace, as the disk keeps a directory per API).
 
 Any database error, a lost connection above all, is a StateError (exit 3): what was committed
@@ -29,7 +30,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import StateError, UsageError
+from vidbuild.state import postgres_history as bodies
 from vidbuild.state import postgres_known_rows as known_rows
+from vidbuild.state.history import History, Transition
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.postgres_url import check_url, scrub, scrub_url
 from vidbuild.state.protocol import (
@@ -41,13 +44,15 @@ from vidbuild.state.protocol import (
     new_claim,
     superseded,
 )
+from vidbuild.state.transitions import transitions_between
 
 if TYPE_CHECKING:
     import psycopg
 
     from vidbuild.heygen.routes import Generation
 
-SCHEMA_VERSION = 2             # 2: vidbuild_rows (what the last build learnt per row key)
+SCHEMA_VERSION = 3             # 2: vidbuild_rows (what the last build learnt per row key)
+                               # 3: vidbuild_bodies, vidbuild_history (what explain shows)
 _PAGE = 1000                   # records read per query when listing them all
 # Every advisory lock vidbuild takes is keyed by a hash of a name under this prefix, so they
 # can't collide with another application's locks on the same database (but for 2^-64).
@@ -128,9 +133,11 @@ class PostgresState:
             if version is None:
                 connection.execute(_SCHEMA)
                 connection.execute(known_rows.SCHEMA)
+                connection.execute(bodies.SCHEMA)
                 connection.execute("INSERT INTO vidbuild_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
             elif version < SCHEMA_VERSION:
                 connection.execute(known_rows.SCHEMA)
+                connection.execute(bodies.SCHEMA)
                 connection.execute("UPDATE vidbuild_schema SET version = %s", (SCHEMA_VERSION,))
             elif version > SCHEMA_VERSION:
                 raise UsageError(f"the state database {self._where} has schema version {version}, newer "
@@ -234,10 +241,11 @@ class PostgresState:
                                    output=output, force=force, generation=generation)
                 if current is not None:
                     self._write(record)
-                    return "claimed", record
-                if self._insert(record):
-                    return "claimed", record
-                # Another process claimed the hash first (its insert won): decide on its claim.
+                elif not self._insert(record):
+                    continue   # another process claimed the hash first: decide on its claim
+                bodies.append(self._connection, self.namespace, content_hash,
+                              transitions_between(current, record))
+                return "claimed", record
 
     def _locked(self, content_hash: str) -> Record | None:
         """The hash's record, its row locked until the transaction ends (None: no row yet, and
@@ -275,6 +283,8 @@ class PostgresState:
             current.owner = self.owner
             current.updated_at = time.time()
             self._write(current)
+            bodies.append(self._connection, self.namespace, record.hash, [Transition(
+                current.updated_at, "taken over", "its build had died: reconciled here")])
             record.owner = self.owner
             return True
 
@@ -291,6 +301,7 @@ class PostgresState:
                 install()
             record.updated_at = time.time()
             self._write(record)
+            bodies.append(self._connection, self.namespace, record.hash, transitions_between(current, record))
             return True
 
     def merge(self, record: Record, newer: Callable[[Record, Record], bool]) -> bool:
@@ -304,6 +315,32 @@ class PostgresState:
                 return False
             self._write(record)
             return True
+
+    def remember_body(self, content_hash: str, body: dict[str, Any]) -> None:
+        with interrupts_held_back(), self._translated("record in"):
+            bodies.remember_body(self._connection, self.namespace, content_hash, body)
+
+    def body(self, content_hash: str) -> dict[str, Any] | None:
+        with self._translated("read"):
+            return bodies.body(self._connection, self.namespace, content_hash)
+
+    def history(self, content_hash: str) -> History:
+        with self._translated("read"):
+            return bodies.history(self._connection, self.namespace, content_hash)
+
+    def note(self, content_hash: str, transition: Transition) -> None:
+        with interrupts_held_back(), self._translated("record in"), self._connection.transaction():
+            self._locked(content_hash)   # appends to one hash's log take turns
+            bodies.append(self._connection, self.namespace, content_hash, [transition])
+
+    def restore(self, content_hash: str, body: dict[str, Any] | None, history: History) -> None:
+        """As ``DiskState.restore``: an imported body kept if none is here, its history merged."""
+        with interrupts_held_back(), self._translated("import into"), self._connection.transaction():
+            if body is not None:
+                bodies.remember_body(self._connection, self.namespace, content_hash, body)
+            if history.entries:
+                here = bodies.history(self._connection, self.namespace, content_hash, lock=True)
+                bodies.write(self._connection, self.namespace, content_hash, here.merged(history))
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         from psycopg.types.json import Jsonb
@@ -351,7 +388,7 @@ class PostgresState:
         with self._translated("clean"), self._connection.transaction():
             removed = self._connection.execute(
                 "DELETE FROM vidbuild_jobs WHERE namespace = %s", (self.namespace,)).rowcount
-            for table in ("vidbuild_keys", "vidbuild_rows", "vidbuild_meta"):
+            for table in ("vidbuild_keys", "vidbuild_rows", "vidbuild_meta", *bodies.TABLES):
                 self._connection.execute(f"DELETE FROM {table} WHERE namespace = %s", (self.namespace,))
         return removed
 

@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from vidbuild.heygen.routes import Generation
 from vidbuild.state.known_rows import KnownRow
+
+if TYPE_CHECKING:
+    from vidbuild.state.history import History, Transition
 
 # claimed: we are about to send it; uncertain: sent, reply lost; submitted..processing: rendering;
 # completed: rendered, not yet downloaded; downloaded: the file is at its output path; failed: HeyGen
@@ -103,6 +106,13 @@ class State(Protocol):
     and ``remember_rows`` (what the last build learnt per row key, see state/known_rows.py), and a
     store forgets the known rows of a hash whenever ``claim`` or ``record`` moves it off
     'downloaded'.
+
+    History (see state/history.py): ``claim``, ``take_over`` and ``record`` append the
+    transitions their write means to the hash's log in the same transaction; ``note`` appends
+    one the record can't show. ``remember_body`` keeps the body claimed for a hash (once);
+    ``body`` and ``history`` read them back (None / an empty history for a hash recorded before
+    vidbuild kept them); ``restore`` merges an imported body and history. The planner uses none
+    of them.
     """
 
     namespace: str
@@ -125,6 +135,11 @@ class State(Protocol):
     def owner_alive(self, owner: str) -> bool: ...
     def records(self) -> Iterator[Record]: ...
     def holds_no_jobs(self) -> bool: ...
+    def remember_body(self, content_hash: str, body: dict[str, Any]) -> None: ...
+    def body(self, content_hash: str) -> dict[str, Any] | None: ...
+    def note(self, content_hash: str, transition: Transition) -> None: ...
+    def history(self, content_hash: str) -> History: ...
+    def restore(self, content_hash: str, body: dict[str, Any] | None, history: History) -> None: ...
     def get_meta(self, name: str) -> Any: ...
     def set_meta(self, name: str, value: Any) -> None: ...
     def close(self) -> None: ...

@@ -28,6 +28,7 @@ from typing import Any
 from vidbuild.planner.decide import file_checksum
 from vidbuild.report.manifest import MANIFEST_JSON
 from vidbuild.spec.project import DEFAULT_OUTPUT, Project
+from vidbuild.state.history import Transition
 from vidbuild.state.location import STATE_DIR_NAME, api_namespace
 from vidbuild.state.protocol import Record, State
 
@@ -74,7 +75,10 @@ def seed_from_manifest(state: State, project: Project) -> Seeded | None:
     seeded = Seeded()
     for entries in twins.values():
         intact = next((entry for entry in entries if _holds(project.root, entry)), None)
-        state.record(_record(state, project, intact or entries[0], intact=intact is not None))
+        entry = intact or entries[0]
+        state.note(entry.hash,
+                    Transition(time.time(), "seeded", f"from a manifest (video_id {entry.video_id})"))
+        state.record(_record(state, project, entry, intact=intact is not None))
         if intact:
             seeded.intact += 1
         else:

@@ -5,8 +5,11 @@ The file is a header line, then one line per record (per content hash), each ``R
     {"vidbuild_state": 1, "api": "api.heygen.com-1a2b3c4d", "project": "campaign", "records": 25}
     {"hash": "…", "key": "r01", "kind": "video", "status": "downloaded", "video_id": "…", …}
 
-``api`` is the API namespace the records belong to (video ids are only meaningful there); an
-import into another API's state is refused. Only records move: the snapshot of the last complete
+A record line may also carry ``body`` (the body claimed for the hash) and ``history`` (its
+transitions, see state/history.py); an older export has neither, and an import merges both (a
+body kept if none is there, histories joined). ``api`` is the API namespace the records belong to
+(video ids are only meaningful there); an import into another API's state is refused. Only
+records, their bodies and histories move: the snapshot of the last complete
 build describes one checkout's files, and learned pace and retired routes are relearnt.
 
 An import never overwrites a newer record. Newer means, in order: a later claim (``claimed_at``;
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO, get_args
 
 from vidbuild.errors import UsageError
+from vidbuild.state.history import History, Transition
 from vidbuild.state.location import api_namespace
 from vidbuild.state.protocol import Record, State, Status
 
@@ -35,6 +39,15 @@ _STATUSES = frozenset(get_args(Status))
 _OPTIONAL_TEXT = frozenset({"title", "output", "video_id", "video_url", "thumbnail_url", "checksum", "error"})
 _OPTIONAL_NUMBER = frozenset({"duration", "claimed_at", "submitted_at", "completed_at", "downloaded_at"})
 _OPTIONAL_WHOLE = frozenset({"size", "mtime_ns"})
+
+
+@dataclass
+class Carried:
+    """One record line of an export: the record, its body (None: not kept) and its history."""
+
+    record: Record
+    body: dict[str, Any] | None
+    history: History
 
 
 @dataclass
@@ -54,12 +67,18 @@ def export_state(state: State, project: str, stream: TextIO) -> int:
     stream.write(json.dumps(header, ensure_ascii=False) + "\n")
     written = 0
     for record in state.records():
-        stream.write(json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+        line = record.to_json()
+        body, history = state.body(record.hash), state.history(record.hash)
+        if body is not None:
+            line["body"] = body
+        if history.entries:
+            line["history"] = history.to_json()
+        stream.write(json.dumps(line, ensure_ascii=False, sort_keys=True) + "\n")
         written += 1
     return written
 
 
-def read_export(lines: Iterable[str], source: str, api: str) -> list[Record]:
+def read_export(lines: Iterable[str], source: str, api: str) -> list[Carried]:
     """The records of an export, every line checked first: UsageError naming ``source:LINE`` and
     the offending field for the first line that is not what ``export_state`` writes, or an export
     of another API than ``api``."""
@@ -71,10 +90,40 @@ def read_export(lines: Iterable[str], source: str, api: str) -> list[Record]:
     return list(_records(numbered, source))
 
 
-def _records(numbered: Iterator[tuple[int, str]], source: str) -> Iterator[Record]:
+def _records(numbered: Iterator[tuple[int, str]], source: str) -> Iterator[Carried]:
     for number, line in numbered:
         if line.strip():
-            yield _record(_json_object(line, source, number), source, number)
+            data = _json_object(line, source, number)
+            yield Carried(_record(data, source, number), _body(data, source, number),
+                          _history(data, source, number))
+
+
+def _body(data: dict[str, Any], source: str, number: int) -> dict[str, Any] | None:
+    body = data.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise UsageError(f"{source}:{number}: body: expected a JSON object or null, "
+                         f"got {json.dumps(body)[:80]}")
+    return body
+
+
+def _history(data: dict[str, Any], source: str, number: int) -> History:
+    """The line's history; UsageError naming the line when it is not what ``export_state`` writes."""
+    history = data.get("history")
+    if history is None:
+        return History()
+    entries = history.get("entries") if isinstance(history, dict) else None
+    dropped = history.get("dropped", 0) if isinstance(history, dict) else None
+    if not isinstance(entries, list) or not isinstance(dropped, int) or isinstance(dropped, bool) \
+            or not all(map(_transition, entries)):
+        raise UsageError(f"{source}:{number}: history: expected {{\"entries\": [{{\"at\": seconds, "
+                         f"\"event\": text, \"detail\": text}}, …], \"dropped\": count}}, got "
+                         f"{json.dumps(history)[:120]}")
+    return History([Transition.from_json(entry) for entry in entries], dropped)
+
+
+def _transition(entry: Any) -> bool:
+    return isinstance(entry, dict) and _number(entry.get("at")) and _text(entry.get("event")) \
+        and _text(entry.get("detail", ""))
 
 
 def _json_object(line: str, source: str, number: int) -> dict[str, Any]:
@@ -160,10 +209,14 @@ def newer(incoming: Record, current: Record) -> bool:
     return incoming.updated_at > current.updated_at
 
 
-def import_records(state: State, records: Iterable[Record]) -> Imported:
-    """Merge ``records`` into ``state``, each written only where it is newer than what is there."""
+def import_records(state: State, records: Iterable[Record | Carried]) -> Imported:
+    """Merge ``records`` into ``state``, each written only where it is newer than what is there;
+    the bodies and histories they carry are merged whatever the record's fate."""
     done = Imported()
-    for record in records:
+    for item in records:
+        record = item.record if isinstance(item, Carried) else item
+        if isinstance(item, Carried):
+            state.restore(record.hash, item.body, item.history)
         if state.merge(record, newer):
             done.written += 1
         else:
