@@ -57,7 +57,10 @@ def test_force_state_failed_resubmits_permanent_failures(tmp_path: Path, heygen:
     again = run_vidbuild("build", "--force", "state:failed", str(project), env=heygen.env())
     assert again.code == 0 and len(heygen.submits()) == 6   # nothing failed any more: nothing forced
     explained = json.loads(run_vidbuild("explain", "r01", str(project), "--json", env=heygen.env()).stdout)
-    seen = [entry["step"] for entry in explained["record"]["transitions"]]
+    # The statuses seen while rendering depend on when the poll came: left out.
+    seen = [entry["step"] for entry in explained["record"]["transitions"]
+            if entry["step"] in ("claimed", "submitted", "failed", "marked permanent", "forced",
+                                 "completed", "downloaded")]
     assert seen[:4] == ["claimed", "submitted", "failed", "marked permanent"] and "forced" in seen
 
 
