@@ -21,20 +21,23 @@ from fractions import Fraction
 from typing import Final
 
 import av
-from av.container import OutputContainer
-from av.video.frame import PictureType
-from av.video.stream import VideoStream
 from PIL import Image, ImageDraw, ImageFont
 
 from vidbuild.emulator.preview_plan import PreviewPlan
+from vidbuild.emulator.preview_slices import (
+    CODEC,
+    MACROBLOCK,
+    START_CODE,
+    Band,
+    Planes,
+    check_headers,
+    coded_size,
+    encode_band,
+    stream_headers,
+)
 
-CODEC: Final = "libx264"
-# "j": full range, as Pillow's YCbCr; the stream says so, and players convert back exactly.
-PIXEL_FORMAT: Final = "yuvj420p"
-ENCODER_OPTIONS: Final = {"preset": "ultrafast", "qp": "26"}
 TIME_BASE: Final = Fraction(1, 1000)
 MAX_STILL_MS: Final = 2000       # the lowest frame rate: 0.5 fps while one caption is up
-KEYFRAME_EVERY: Final = 4        # frames, besides the one each scene starts with
 CAPTION_LINES: Final = 2
 JPEG_QUALITY: Final = 85
 
@@ -84,21 +87,17 @@ def render_mp4(plan: PreviewPlan) -> bytes:
     artist = _Artist(plan)
     output = io.BytesIO()
     with av.open(output, "w", format="mp4") as container:
-        stream = container.add_stream(CODEC, rate=1)
-        stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, PIXEL_FORMAT
+        stream = container.add_mux_stream("h264", width=plan.width, height=plan.height)
         stream.time_base = TIME_BASE
-        stream.codec_context.time_base = TIME_BASE
-        stream.codec_context.gop_size = KEYFRAME_EVERY
-        stream.codec_context.thread_count = 1
-        stream.options = dict(ENCODER_OPTIONS)
-        lengths: dict[int, int] = {}
-        for still in stills(plan, artist.caption_cues):
-            frame = artist.frame(still.card, still.caption)
-            frame.pts = still.start_ms
-            frame.pict_type = PictureType.I if still.scene_start else PictureType.NONE
-            lengths[still.start_ms] = still.length_ms
-            _mux(container, stream, frame, lengths)
-        _mux(container, stream, None, lengths)
+        for number, still in enumerate(stills(plan, artist.caption_cues)):
+            # The muxer takes the parameter sets from the first picture's (Annex B) bytes.
+            headers = stream_headers(plan.width, plan.height) if number == 0 else b""
+            packet = av.Packet(headers + artist.picture(still.card, still.caption, number % 2))
+            packet.stream, packet.time_base = stream, TIME_BASE
+            packet.pts = packet.dts = still.start_ms
+            packet.duration = still.length_ms
+            packet.is_keyframe = True
+            container.mux(packet)
     return output.getvalue()
 
 
@@ -137,16 +136,6 @@ def _scene_stills(index: int, captions: list[str], start: int, end: int) -> Iter
             first = False
 
 
-def _mux(container: OutputContainer, stream: VideoStream, frame: av.VideoFrame | None,
-         lengths: dict[int, int]) -> None:
-    """Encode ``frame`` (None: flush) and write out what the encoder gives back."""
-    for packet in stream.encode(frame):
-        # The MP4 gives each frame the gap to the next; the last one needs its own length.
-        if packet.pts is not None:
-            packet.duration = lengths[packet.pts]
-        container.mux(packet)
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Where things go in a ``width`` x ``height`` frame: margins and type sizes follow its short side."""
@@ -167,8 +156,20 @@ class _Layout:
         return max(4, round(self.short * 0.02))
 
     @property
+    def caption_size(self) -> int:
+        return max(12, round(self.short * 0.05))
+
+    @property
     def caption_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(max(12, round(self.short * 0.05)))
+        return _font(self.caption_size)
+
+    @property
+    def band_top(self) -> int:
+        """The row where the caption band's macroblocks begin: above it, a scene's frames are
+        all alike. A caption of ``CAPTION_LINES`` lines stays under 1.5 type sizes a line."""
+        highest = self.height - self.margin - 2 * self.padding \
+            - CAPTION_LINES * self.caption_size * 3 // 2
+        return max(0, highest // MACROBLOCK * MACROBLOCK)
 
     @property
     def header_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -186,16 +187,13 @@ class _Backdrop:
     header: str
 
 
-Planes = tuple[Image.Image, Image.Image, Image.Image]
-
-
 class _Artist:
     """Draws a plan's cards: captions on copies of each scene's backdrop."""
 
     def __init__(self, plan: PreviewPlan) -> None:
         self._plan = plan
         self._layout = _Layout(plan.width, plan.height)
-        self._frames: dict[tuple[int, str], av.VideoFrame] = {}   # the latest one only
+        self._bands: dict[tuple[int, str], Band] = {}   # the latest caption's only
 
     def caption_cues(self, index: int) -> list[str]:
         """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
@@ -211,29 +209,52 @@ class _Artist:
         size = (self._layout.width, self._layout.height)
         return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
 
-    def frame(self, index: int, caption: str) -> av.VideoFrame:
-        """The frame of card ``index`` with ``caption``; a caption held over several frames is
-        drawn and converted once."""
-        key = (index, caption)
-        if key not in self._frames:
-            self._frames = {key: _video_frame(self.planes(index, caption))}
-        return self._frames[key]
+    def picture(self, index: int, caption: str, idr_pic_id: int) -> bytes:
+        """Card ``index`` with ``caption`` as an IDR picture's slices (Annex B): the backdrop's
+        band above the captions, kept across previews, and the caption band, encoded once while
+        the caption stays up."""
+        layout, key = self._layout, (index, caption)
+        if key not in self._bands:
+            band_height = coded_size(layout.width, layout.height)[1] - layout.band_top
+            self._bands = {key: encode_band(self.planes(index, caption, layout.band_top), 0,
+                                            band_height)}
+        macroblocks_above = layout.band_top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK
+        slices = (*_top_slices(self._backdrop(index), idr_pic_id),
+                  *self._bands[key].placed(macroblocks_above, idr_pic_id))
+        return b"".join(START_CODE + nal for nal in slices)
 
-    def planes(self, index: int, caption: str) -> Planes:
-        """Card ``index`` with ``caption`` as 4:2:0 planes: full-size luma, half-size chroma.
+    def planes(self, index: int, caption: str, top: int = 0) -> Planes:
+        """Card ``index`` with ``caption`` as 4:2:0 planes from row ``top`` (even) down: luma,
+        and chroma at half size.
 
         The caption band and its text are grey, so its chroma is flat: only the luma plane
         gets text drawn, which spares a colour conversion and chroma scaling per caption.
         """
+        luma, blue, red = _backdrop_planes(self._backdrop(index))
+        planes = (luma.crop((0, top, luma.width, luma.height)),
+                  blue.crop((0, top // 2, blue.width, blue.height)),
+                  red.crop((0, top // 2, red.width, red.height)))
+        if caption:
+            _draw_caption(self._layout, planes, caption, top)
+        return planes
+
+    def _backdrop(self, index: int) -> _Backdrop:
         card = self._plan.cards[index]
         names = " · ".join(part for part in (card.avatar, card.voice) if part)
         header = f"{index + 1}/{len(self._plan.cards)}" + (f" · {names}" if names else "")
-        backdrop = _backdrop_planes(_Backdrop(self._layout, card.colour, card.placeholder,
-                                              bool(card.avatar), header))
-        luma, blue, red = (plane.copy() for plane in backdrop)
-        if caption:
-            _draw_caption(self._layout, (luma, blue, red), caption)
-        return luma, blue, red
+        return _Backdrop(self._layout, card.colour, card.placeholder, bool(card.avatar), header)
+
+
+@functools.lru_cache(maxsize=16)
+def _top_slices(backdrop: _Backdrop, idr_pic_id: int) -> tuple[bytes, ...]:
+    """The slices of the backdrop above its caption band, as picture ``idr_pic_id`` starts.
+    Kept: a campaign's rows share their scenes' backdrops."""
+    layout = backdrop.layout
+    if layout.band_top == 0:
+        return ()
+    band = encode_band(_backdrop_planes(backdrop), 0, layout.band_top)
+    check_headers(layout.width, layout.height, band)
+    return tuple(band.placed(0, idr_pic_id))
 
 
 @functools.lru_cache(maxsize=8)
@@ -277,17 +298,21 @@ def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> 
                180, 360, fill=_ycbcr(colour))
 
 
-def _draw_caption(layout: _Layout, planes: Planes, caption: str) -> None:
+def _draw_caption(layout: _Layout, planes: Planes, caption: str, offset: int) -> None:
+    """Draw ``caption`` in its band on ``planes``, which start at row ``offset`` of the frame."""
     m, p, font = layout.margin, layout.padding, layout.caption_font
     luma = ImageDraw.Draw(planes[0])
     box = luma.multiline_textbbox((0, 0), caption, font=font, align="center")
     top = layout.height - m - (box[3] - box[1]) - 2 * p
-    luma.rectangle((m, top, layout.width - m, layout.height - m), fill=_BAND_LUMA)
-    luma.multiline_text((layout.width // 2, top + p - box[1]), caption, font=font,
+    if top < offset:
+        raise ValueError(f"a caption band from row {top} reaches above row {offset}")
+    bottom = layout.height - m
+    luma.rectangle((m, top - offset, layout.width - m, bottom - offset), fill=_BAND_LUMA)
+    luma.multiline_text((layout.width // 2, top - offset + p - box[1]), caption, font=font,
                         fill=_TEXT_LUMA, anchor="ma", align="center")
     for chroma in planes[1:]:
-        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2,
-                                          (layout.height - m) // 2), fill=_NEUTRAL_CHROMA)
+        ImageDraw.Draw(chroma).rectangle((m // 2, (top - offset) // 2, (layout.width - m) // 2,
+                                          (bottom - offset) // 2), fill=_NEUTRAL_CHROMA)
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
@@ -300,16 +325,6 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: 
         else:
             lines.append(word)
     return lines
-
-
-def _video_frame(planes: Planes) -> av.VideoFrame:
-    """A yuvj420p frame from its three planes, rows padded to the frame's stride."""
-    frame = av.VideoFrame(planes[0].width, planes[0].height, PIXEL_FORMAT)
-    for plane, band in zip(frame.planes, planes, strict=True):
-        if plane.line_size != band.width:
-            band = band.crop((0, 0, plane.line_size, band.height))   # pads with zeros
-        plane.update(band.tobytes())
-    return frame
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
