@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import functools
 import io
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
 
 import av
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 
+from vidbuild.emulator import preview_captions as captions
 from vidbuild.emulator.preview_plan import PreviewPlan
 from vidbuild.emulator.preview_slices import (
     CODEC,
@@ -53,14 +53,6 @@ _NEUTRAL_CHROMA: Final = 128
 _PLACEHOLDER: Final = (138, 143, 152)
 
 
-class _ThreadFonts(threading.local):
-    """Each thread's fonts by pixel size (see ``_font``)."""
-
-    def __init__(self) -> None:
-        self.by_size: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
-
-
-_FONTS: Final = _ThreadFonts()
 
 
 @dataclass(frozen=True)
@@ -76,9 +68,11 @@ class Still:
 
 
 def encoder_problem() -> str | None:
-    """Why this PyAV can't encode previews (its FFmpeg lacks the H.264 encoder), or None."""
+    """Why previews can't be made here (PyAV's FFmpeg lacks H.264, Pillow FreeType), or None."""
     if CODEC not in av.codecs_available:
         return f"PyAV's FFmpeg has no {CODEC} encoder"
+    if not features.check("freetype2"):
+        return "Pillow has no FreeType, which captions need"
     return None
 
 
@@ -159,21 +153,22 @@ class _Layout:
     def caption_size(self) -> int:
         return max(12, round(self.short * 0.05))
 
-    @property
-    def caption_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(self.caption_size)
 
     @property
     def band_top(self) -> int:
         """The row where the caption band's macroblocks begin: above it, a scene's frames are
-        all alike. A caption of ``CAPTION_LINES`` lines stays under 1.5 type sizes a line."""
-        highest = self.height - self.margin - 2 * self.padding \
-            - CAPTION_LINES * self.caption_size * 3 // 2
+        all alike, whatever their captions."""
+        highest = self.caption_top(CAPTION_LINES)
         return max(0, highest // MACROBLOCK * MACROBLOCK)
 
     @property
-    def header_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(max(10, round(self.short * 0.035)))
+    def header_font(self) -> ImageFont.FreeTypeFont:
+        return captions.font(max(10, round(self.short * 0.035)))
+
+    def caption_top(self, lines: int) -> int:
+        """The top row of the band of a caption of ``lines`` lines."""
+        return self.height - self.margin - 2 * self.padding \
+            - captions.block_height(self.caption_size, lines)
 
 
 @dataclass(frozen=True)
@@ -198,8 +193,8 @@ class _Artist:
     def caption_cues(self, index: int) -> list[str]:
         """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
         layout = self._layout
-        lines = _wrap(self._plan.cards[index].text, layout.caption_font,
-                      layout.width - 2 * (layout.margin + layout.padding))
+        lines = captions.wrap(self._plan.cards[index].text, layout.caption_size,
+                              layout.width - 2 * (layout.margin + layout.padding))
         groups = [lines[at:at + CAPTION_LINES] for at in range(0, len(lines), CAPTION_LINES)]
         return ["\n".join(group) for group in groups] or [""]
 
@@ -300,43 +295,16 @@ def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> 
 
 def _draw_caption(layout: _Layout, planes: Planes, caption: str, offset: int) -> None:
     """Draw ``caption`` in its band on ``planes``, which start at row ``offset`` of the frame."""
-    m, p, font = layout.margin, layout.padding, layout.caption_font
-    luma = ImageDraw.Draw(planes[0])
-    box = luma.multiline_textbbox((0, 0), caption, font=font, align="center")
-    top = layout.height - m - (box[3] - box[1]) - 2 * p
-    if top < offset:
-        raise ValueError(f"a caption band from row {top} reaches above row {offset}")
-    bottom = layout.height - m
-    luma.rectangle((m, top - offset, layout.width - m, bottom - offset), fill=_BAND_LUMA)
-    luma.multiline_text((layout.width // 2, top - offset + p - box[1]), caption, font=font,
-                        fill=_TEXT_LUMA, anchor="ma", align="center")
+    m, p = layout.margin, layout.padding
+    lines = caption.split("\n")
+    top, bottom = layout.caption_top(len(lines)) - offset, layout.height - m - offset
+    if top < 0:
+        raise ValueError(f"a caption band from row {top + offset} reaches above row {offset}")
+    ImageDraw.Draw(planes[0]).rectangle((m, top, layout.width - m, bottom), fill=_BAND_LUMA)
+    captions.draw_lines(planes[0], lines, layout.caption_size, layout.width // 2, top + p, _TEXT_LUMA)
     for chroma in planes[1:]:
-        ImageDraw.Draw(chroma).rectangle((m // 2, (top - offset) // 2, (layout.width - m) // 2,
-                                          (bottom - offset) // 2), fill=_NEUTRAL_CHROMA)
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
-    """Words in lines no wider than ``width`` pixels (a longer word gets a line of its own)."""
-    lines: list[str] = []
-    for word in text.split():
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and font.getlength(candidate) <= width:
-            lines[-1] = candidate
-        else:
-            lines.append(word)
-    return lines
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's own font (FreeType, scalable: no system font is needed) at ``size`` pixels.
-
-    One per thread: the emulator's server draws previews on several threads at once, and a
-    FreeType face must not be used by two of them together.
-    """
-    fonts = _FONTS.by_size
-    if size not in fonts:
-        fonts[size] = ImageFont.load_default(size=size)
-    return fonts[size]
+        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2, bottom // 2),
+                                         fill=_NEUTRAL_CHROMA)
 
 
 @functools.cache
