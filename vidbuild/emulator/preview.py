@@ -10,21 +10,38 @@ clock, so no moment marks a render's completion, and a build fetches the MP4 alo
 thumbnail nobody asks for costs nothing. Each file is kept in the store once made, so every
 later download (any process sharing the state directory) serves the same bytes without
 encoding again; two first downloads racing both encode, and both serve the copy kept first.
+
+Previews are drawn on a few worker threads shared by the process, not on the server's thread
+per request: each worker keeps its encoders and fonts warm, and no more previews are drawn at
+once than there are cores. Identical requests to one emulator (the same ``PreviewPlan``) share
+the last few previews it made. A preview that fails (or takes over ``RENDER_TIMEOUT`` seconds)
+is logged on the ``vidbuild.emulator`` logger and the shipped file is kept in its place, so its
+downloads still get the same bytes every time.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import functools
+import logging
+import os
+import threading
 from typing import Final
 
 from vidbuild.emulator import media
-from vidbuild.emulator.preview_plan import plan_preview
+from vidbuild.emulator.preview_plan import PreviewPlan, plan_preview
 from vidbuild.emulator.store import Video, VideoStore
 from vidbuild.errors import SettingError
 
 # The files a preview replaces; the rest stay the shipped ones.
 PREVIEWED: Final = frozenset({"mp4", "jpg"})
 INSTALL_HINT: Final = "pip install 'vidbuild[preview]'"
+RENDER_TIMEOUT: Final = 60.0   # seconds; a preview takes milliseconds
+WORKERS: Final = max(1, min(4, os.cpu_count() or 1))
+SHARED_PREVIEWS: Final = 64    # previews of identical plans kept in memory
+
+log = logging.getLogger("vidbuild.emulator")
 
 
 @functools.cache
@@ -47,6 +64,9 @@ class Previews:
     def __init__(self, mode: str, store: VideoStore) -> None:
         self._mode = mode
         self._store = store
+        self._shared: collections.OrderedDict[tuple[PreviewPlan, str], bytes] = \
+            collections.OrderedDict()
+        self._lock = threading.Lock()
         if mode == "on":
             problem = encoder_problem()
             if problem:
@@ -63,14 +83,37 @@ class Previews:
             return media.shipped(media.VIDEO_FILES[extension][0])
         kept = self._store.preview(video.video_id, extension)
         if kept is None:
-            kept = self._store.keep_preview(video.video_id, extension, _render(video, extension))
+            kept = self._store.keep_preview(video.video_id, extension, self._made(video, extension))
         return kept
 
+    def _made(self, video: Video, extension: str) -> bytes:
+        """The preview file, drawn on a worker or shared with an identical request's; the
+        shipped file if drawing fails or takes too long."""
+        try:
+            key = (plan_preview(video), extension)
+            with self._lock:
+                data = self._shared.get(key)
+            if data is None:
+                data = _workers().submit(_render, *key).result(timeout=RENDER_TIMEOUT)
+                with self._lock:
+                    self._shared[key] = data
+                    if len(self._shared) > SHARED_PREVIEWS:
+                        self._shared.popitem(last=False)
+            return data
+        except Exception as exc:   # any failure in PyAV, Pillow or our drawing: previews are a nicety
+            log.warning("emulator: could not make the preview %s.%s (%s: %s); serving the shipped "
+                        "file instead", video.video_id, extension, type(exc).__name__, exc)
+            return media.shipped(media.VIDEO_FILES[extension][0])
 
-def _render(video: Video, extension: str) -> bytes:
+
+@functools.cache
+def _workers() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="vidbuild-preview")
+
+
+def _render(plan: PreviewPlan, extension: str) -> bytes:
     from vidbuild.emulator import preview_render
 
-    plan = plan_preview(video)
     if extension == "mp4":
         return preview_render.render_mp4(plan)
     return preview_render.render_thumbnail(plan)

@@ -33,6 +33,7 @@ from vidbuild.emulator.preview_slices import (
     check_headers,
     coded_size,
     encode_band,
+    repeat_slice,
     stream_headers,
 )
 
@@ -83,14 +84,21 @@ def render_mp4(plan: PreviewPlan) -> bytes:
     with av.open(output, "w", format="mp4") as container:
         stream = container.add_mux_stream("h264", width=plan.width, height=plan.height)
         stream.time_base = TIME_BASE
-        for number, still in enumerate(stills(plan, artist.caption_cues)):
-            # The muxer takes the parameter sets from the first picture's (Annex B) bytes.
-            headers = stream_headers(plan.width, plan.height) if number == 0 else b""
-            packet = av.Packet(headers + artist.picture(still.card, still.caption, number % 2))
+        pictures, since_idr, previous = 0, 0, None
+        for still in stills(plan, artist.caption_cues):
+            if (still.card, still.caption) == previous and not still.scene_start:
+                since_idr += 1
+                data = START_CODE + repeat_slice(plan.width, plan.height, since_idr)
+            else:
+                # The muxer takes the parameter sets from the first picture's (Annex B) bytes.
+                headers = stream_headers(plan.width, plan.height) if pictures == 0 else b""
+                data = headers + artist.picture(still.card, still.caption, pictures % 2)
+                pictures, since_idr, previous = pictures + 1, 0, (still.card, still.caption)
+            packet = av.Packet(data)
             packet.stream, packet.time_base = stream, TIME_BASE
             packet.pts = packet.dts = still.start_ms
             packet.duration = still.length_ms
-            packet.is_keyframe = True
+            packet.is_keyframe = since_idr == 0
             container.mux(packet)
     return output.getvalue()
 
@@ -153,13 +161,17 @@ class _Layout:
     def caption_size(self) -> int:
         return max(12, round(self.short * 0.05))
 
-
     @property
-    def band_top(self) -> int:
-        """The row where the caption band's macroblocks begin: above it, a scene's frames are
-        all alike, whatever their captions."""
-        highest = self.caption_top(CAPTION_LINES)
-        return max(0, highest // MACROBLOCK * MACROBLOCK)
+    def coded_height(self) -> int:
+        return coded_size(self.width, self.height)[1]
+
+    def band_rows(self, lines: int) -> tuple[int, int]:
+        """The rows, in whole macroblocks, of the band of a caption of ``lines`` lines (none for
+        0): above and below it, a scene's frames are its backdrop, whatever the caption."""
+        if lines == 0:
+            return self.coded_height, self.coded_height
+        top = max(0, self.caption_top(lines) // MACROBLOCK * MACROBLOCK)
+        return top, min(self.coded_height, -(-(self.height - self.margin + 1) // MACROBLOCK) * MACROBLOCK)
 
     @property
     def header_font(self) -> ImageFont.FreeTypeFont:
@@ -188,7 +200,6 @@ class _Artist:
     def __init__(self, plan: PreviewPlan) -> None:
         self._plan = plan
         self._layout = _Layout(plan.width, plan.height)
-        self._bands: dict[tuple[int, str], Band] = {}   # the latest caption's only
 
     def caption_cues(self, index: int) -> list[str]:
         """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
@@ -205,33 +216,20 @@ class _Artist:
         return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
 
     def picture(self, index: int, caption: str, idr_pic_id: int) -> bytes:
-        """Card ``index`` with ``caption`` as an IDR picture's slices (Annex B): the backdrop's
-        band above the captions, kept across previews, and the caption band, encoded once while
-        the caption stays up."""
-        layout, key = self._layout, (index, caption)
-        if key not in self._bands:
-            band_height = coded_size(layout.width, layout.height)[1] - layout.band_top
-            self._bands = {key: encode_band(self.planes(index, caption, layout.band_top), 0,
-                                            band_height)}
-        macroblocks_above = layout.band_top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK
-        slices = (*_top_slices(self._backdrop(index), idr_pic_id),
-                  *self._bands[key].placed(macroblocks_above, idr_pic_id))
+        """Card ``index`` with ``caption`` as an IDR picture's slices (Annex B): the caption's
+        band, and the backdrop above and below it, both kept across previews."""
+        layout, backdrop = self._layout, self._backdrop(index)
+        top, bottom = layout.band_rows(caption.count("\n") + 1 if caption else 0)
+        slices = [*_backdrop_slices(backdrop, 0, top, idr_pic_id)]
+        if caption:
+            slices += _caption_band(backdrop, caption, top, bottom).placed(
+                top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK, idr_pic_id)
+        slices += _backdrop_slices(backdrop, bottom, layout.coded_height, idr_pic_id)
         return b"".join(START_CODE + nal for nal in slices)
 
-    def planes(self, index: int, caption: str, top: int = 0) -> Planes:
-        """Card ``index`` with ``caption`` as 4:2:0 planes from row ``top`` (even) down: luma,
-        and chroma at half size.
-
-        The caption band and its text are grey, so its chroma is flat: only the luma plane
-        gets text drawn, which spares a colour conversion and chroma scaling per caption.
-        """
-        luma, blue, red = _backdrop_planes(self._backdrop(index))
-        planes = (luma.crop((0, top, luma.width, luma.height)),
-                  blue.crop((0, top // 2, blue.width, blue.height)),
-                  red.crop((0, top // 2, red.width, red.height)))
-        if caption:
-            _draw_caption(self._layout, planes, caption, top)
-        return planes
+    def planes(self, index: int, caption: str) -> Planes:
+        """Card ``index`` with ``caption`` as 4:2:0 planes: luma, and chroma at half size."""
+        return _captioned_planes(self._backdrop(index), caption, 0)
 
     def _backdrop(self, index: int) -> _Backdrop:
         card = self._plan.cards[index]
@@ -240,16 +238,40 @@ class _Artist:
         return _Backdrop(self._layout, card.colour, card.placeholder, bool(card.avatar), header)
 
 
-@functools.lru_cache(maxsize=16)
-def _top_slices(backdrop: _Backdrop, idr_pic_id: int) -> tuple[bytes, ...]:
-    """The slices of the backdrop above its caption band, as picture ``idr_pic_id`` starts.
-    Kept: a campaign's rows share their scenes' backdrops."""
+@functools.lru_cache(maxsize=64)
+def _backdrop_slices(backdrop: _Backdrop, top: int, bottom: int, idr_pic_id: int) -> tuple[bytes, ...]:
+    """The slices of the backdrop's rows ``top`` to ``bottom`` (whole macroblocks), as picture
+    ``idr_pic_id`` places them. Kept: a campaign's rows share their scenes' backdrops."""
     layout = backdrop.layout
-    if layout.band_top == 0:
+    if top >= bottom:
         return ()
-    band = encode_band(_backdrop_planes(backdrop), 0, layout.band_top)
+    band = encode_band(_backdrop_planes(backdrop), top, bottom - top)
     check_headers(layout.width, layout.height, band)
-    return tuple(band.placed(0, idr_pic_id))
+    return tuple(band.placed(top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK,
+                             idr_pic_id))
+
+
+@functools.lru_cache(maxsize=256)
+def _caption_band(backdrop: _Backdrop, caption: str, top: int, bottom: int) -> Band:
+    """The backdrop's rows ``top`` to ``bottom`` with ``caption`` drawn, encoded. Kept: a
+    campaign repeats captions (a scene without a name in it, a common first name)."""
+    return encode_band(_captioned_planes(backdrop, caption, top), 0, bottom - top)
+
+
+def _captioned_planes(backdrop: _Backdrop, caption: str, top: int) -> Planes:
+    """The backdrop with ``caption`` as 4:2:0 planes from row ``top`` (even) down: luma, and
+    chroma at half size.
+
+    The caption band and its text are grey, so its chroma is flat: only the luma plane gets
+    text drawn, which spares a colour conversion and chroma scaling per caption.
+    """
+    luma, blue, red = _backdrop_planes(backdrop)
+    planes = (luma.crop((0, top, luma.width, luma.height)),
+              blue.crop((0, top // 2, blue.width, blue.height)),
+              red.crop((0, top // 2, red.width, red.height)))
+    if caption:
+        _draw_caption(backdrop.layout, planes, caption, top)
+    return planes
 
 
 @functools.lru_cache(maxsize=8)

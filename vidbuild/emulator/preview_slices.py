@@ -57,9 +57,10 @@ class SliceError(VidbuildError):
 class Band:
     """One band of a picture encoded as an IDR picture of its own: its slices, ready to splice."""
 
-    def __init__(self, slices: list[bytes], frame_num_bits: int) -> None:
+    def __init__(self, slices: list[bytes], sps: bytes, pps: bytes) -> None:
         self.slices = slices
-        self.frame_num_bits = frame_num_bits
+        self.pps = pps
+        self.frame_num_bits = _frame_numbering(sps)[0]
 
     def placed(self, first_macroblock: int, idr_pic_id: int) -> list[bytes]:
         """The band's slices starting ``first_macroblock`` macroblocks into a frame."""
@@ -87,10 +88,8 @@ def encode_band(planes: Planes, top: int, height: int) -> Band:
     frame.pts = encoder.frames_encoded = encoder.frames_encoded + 1
     data = b"".join(bytes(packet) for packet in encoder.context.encode(frame))
     units = _nal_units(data)
-    sps = next((unit for unit in units if unit[0] & 0x1F == _NAL_SPS), None)
-    if sps is None:
-        raise SliceError("x264 gave an IDR picture without its sequence parameter set")
-    return Band([unit for unit in units if unit[0] & 0x1F == _NAL_IDR_SLICE], _frame_num_bits(sps))
+    return Band([unit for unit in units if unit[0] & 0x1F == _NAL_IDR_SLICE],
+                _unit(units, _NAL_SPS), _unit(units, _NAL_PPS))
 
 
 @functools.cache
@@ -101,12 +100,44 @@ def stream_headers(width: int, height: int) -> bytes:
 
 
 def check_headers(width: int, height: int, band: Band) -> None:
-    """Raise SliceError unless ``band`` splices into a ``width`` x ``height`` stream: same picture
-    parameter set, same ``frame_num`` field width."""
+    """Raise SliceError unless ``band`` splices into a ``width`` x ``height`` stream (the same
+    picture parameter set and ``frame_num`` width) and the stream can repeat a picture as
+    ``repeat_slice`` writes it."""
     units = _nal_units(stream_headers(width, height))
-    sps = [unit for unit in units if unit[0] & 0x1F == _NAL_SPS]
-    if not sps or _frame_num_bits(sps[0]) != band.frame_num_bits:
-        raise SliceError(f"x264's {width}x{height} stream numbers frames unlike its bands")
+    pps = _unit(units, _NAL_PPS)
+    if pps != band.pps or _frame_numbering(_unit(units, _NAL_SPS)) != (band.frame_num_bits, 2):
+        raise SliceError(f"x264's {width}x{height} stream is set up unlike its bands")
+    bits = _Bits(_unescaped(pps[1:]))
+    bits.golomb()
+    bits.golomb()
+    entropy, _, slice_groups, references = bits.read(1), bits.read(1), bits.golomb(), bits.golomb()
+    bits.golomb()
+    weighted, _, _, _, _, deblocking_control, _, redundant = (
+        bits.read(1), bits.read(2), bits.golomb(), bits.golomb(), bits.golomb(), bits.read(1),
+        bits.read(1), bits.read(1))
+    if (entropy, slice_groups, references, weighted, deblocking_control, redundant) != (0, 0, 0, 0, 1, 0):
+        raise SliceError(f"x264's picture parameter set {pps.hex()} is not the one expected")
+
+
+@functools.cache
+def repeat_slice(width: int, height: int, frame_num: int) -> bytes:
+    """A P picture that repeats the one before: one slice whose macroblocks are all skipped
+    (``mb_skip_run``, 7.3.4; a skipped macroblock among skipped ones has no motion, 8.4.1.1).
+    A reference picture (``nal_ref_idc`` 2), ``frame_num`` counting from the last IDR picture,
+    for ``check_headers``'s parameter sets: CAVLC, one reference, deblocking off."""
+    coded_width, coded_height = coded_size(width, height)
+    bits = _frame_numbering(_unit(_nal_units(stream_headers(width, height)), _NAL_SPS))[0]
+    fields = [_golomb_code(0), _golomb_code(5), _golomb_code(0),   # first_mb, P, PPS 0
+              (frame_num % (1 << bits), bits),
+              (0, 3),            # no num_ref_idx override, no list modification, sliding window
+              _golomb_code(0),   # slice_qp_delta 0 (se(v) 0 is ue(v) 0)
+              _golomb_code(1),   # disable_deblocking_filter_idc: off, as x264's pictures
+              _golomb_code(coded_width * coded_height // MACROBLOCK ** 2), (1, 1)]  # + stop bit
+    value, size = 0, 0
+    for code, length in fields:
+        value, size = (value << length) | code, size + length
+    value <<= -size % 8
+    return bytes([0x41]) + _escaped(value.to_bytes((size + 7) // 8, "big"))
 
 
 class _Encoder:
@@ -152,8 +183,15 @@ def _nal_units(annex_b: bytes) -> list[bytes]:
     return [unit.rstrip(b"\x00") for unit in annex_b.split(b"\x00\x00\x01") if unit.strip(b"\x00")]
 
 
-def _frame_num_bits(sps: bytes) -> int:
-    """``log2_max_frame_num`` of a sequence parameter set NAL unit (7.3.2.1.1)."""
+def _unit(units: list[bytes], kind: int) -> bytes:
+    unit = next((unit for unit in units if unit[0] & 0x1F == kind), None)
+    if unit is None:
+        raise SliceError(f"x264 gave no NAL unit of type {kind} where one was due")
+    return unit
+
+
+def _frame_numbering(sps: bytes) -> tuple[int, int]:
+    """``log2_max_frame_num`` and ``pic_order_cnt_type`` of a sequence parameter set (7.3.2.1.1)."""
     bits = _Bits(_unescaped(sps[1:64]))
     profile = bits.read(8)
     bits.read(16)         # constraint flags, level_idc
@@ -166,7 +204,7 @@ def _frame_num_bits(sps: bytes) -> int:
         bits.read(1)
         if bits.read(1):
             raise SliceError("x264 gave a sequence parameter set with scaling matrices")
-    return bits.golomb() + 4
+    return bits.golomb() + 4, bits.golomb()
 
 
 def _resliced(nal: bytes, first_macroblock: int, idr_pic_id: int, frame_num_bits: int) -> bytes:
