@@ -15,9 +15,8 @@ from pathlib import Path
 
 import av
 import pytest
+from test_previews import NAVY, Rig, assert_colour, corners, legacy_body, probe, scene, start_rig
 
-from test_previews import (NAVY, Rig, assert_colour, corners, legacy_body, probe, scene,
-                           start_rig)
 from vidbuild.emulator import media, preview_render
 from vidbuild.emulator.preview_plan import plan_preview
 from vidbuild.emulator.store import Video, VideoStore
@@ -120,3 +119,23 @@ def test_a_plan_encodes_to_the_same_bytes_whatever_was_encoded_before_and_on_any
     worker.join()
     assert results == [alone] == [preview_render.render_mp4(plan_preview(first))]
     assert json.loads(first.body)["dimension"] == {"width": 1280, "height": 720}
+
+
+def test_the_mp4_is_made_on_a_worker_when_the_video_is_created_before_any_download(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = count_renders(monkeypatch)
+    for rig in start_rig(state_dir=tmp_path / "emulator"):
+        made = rig.v3({"type": "avatar", "avatar_id": "Daisy-inskirt-20220818", "script": "Hi Ana!",
+                       "voice_id": "2d5b0e6cf36f460aa7fc47e3eee4ba54", "resolution": "720p"})
+        store = VideoStore(tmp_path / "emulator")
+        try:
+            for _ in range(600):   # the worker keeps it in the store; no request asked for it
+                if store.preview(made.video_id, "mp4") is not None:
+                    break
+                threading.Event().wait(0.05)
+            kept = store.preview(made.video_id, "mp4")
+            assert kept is not None and store.preview(made.video_id, "jpg") is None
+        finally:
+            store.close()
+        assert rig.download(made.video_url) == media.stamped(made.video_id, "mp4", kept)
+    assert calls == ["mp4"]

@@ -5,9 +5,10 @@ Pillow, the ``preview`` extra (``pip install 'vidbuild[preview]'``). Without the
 ``previews=off`` setting, the MP4 and the thumbnail are the shipped files, as before previews.
 The GIF is always the shipped one.
 
-Made lazily, on the first download of each file: the emulator's status is a function of the
-clock, so no moment marks a render's completion, and a build fetches the MP4 alone, so a
-thumbnail nobody asks for costs nothing. Each file is kept in the store once made, so every
+The MP4 is started when the video is created (the emulator's status is a function of the clock,
+so no moment marks a render's completion), on a worker, and waited for on its first download;
+the thumbnail is made on its first download, as a build fetches the MP4 alone, so a thumbnail
+nobody asks for costs nothing. Each file is kept in the store once made, so every
 later download (any process sharing the state directory) serves the same bytes without
 encoding again; two first downloads racing both encode, and both serve the copy kept first.
 
@@ -64,8 +65,9 @@ class Previews:
     def __init__(self, mode: str, store: VideoStore) -> None:
         self._mode = mode
         self._store = store
-        self._shared: collections.OrderedDict[tuple[PreviewPlan, str], bytes] = \
-            collections.OrderedDict()
+        self._shared: collections.OrderedDict[tuple[PreviewPlan, str],
+                                              concurrent.futures.Future[bytes]] = collections.OrderedDict()
+        self._jobs: dict[tuple[str, str], concurrent.futures.Future[bytes]] = {}
         self._lock = threading.Lock()
         if mode == "on":
             problem = encoder_problem()
@@ -77,29 +79,75 @@ class Previews:
         """Whether MP4s and thumbnails are previews (the extra is only imported on first use)."""
         return self._mode != "off" and encoder_problem() is None
 
+    def created(self, video: Video) -> None:
+        """Start making the MP4 of a video just created, on a worker: it is ready, or nearly, by
+        the time the render finishes and a client downloads it (HeyGen's files, too, exist once
+        a render completes). A video that will fail has no files."""
+        if video.error is None and self.enabled:
+            self._job(video, "mp4")
+
     def file(self, video: Video, extension: str) -> bytes:
         """The bytes of ``video``'s ``extension`` file (a key of ``media.VIDEO_FILES``), unstamped."""
         if extension not in PREVIEWED or not self.enabled:
             return media.shipped(media.VIDEO_FILES[extension][0])
         kept = self._store.preview(video.video_id, extension)
-        if kept is None:
-            kept = self._store.keep_preview(video.video_id, extension, self._made(video, extension))
-        return kept
+        if kept is not None:
+            return kept
+        try:
+            return self._job(video, extension).result(timeout=RENDER_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            log.warning("emulator: the preview %s.%s took over %g s; serving the shipped file "
+                        "instead", video.video_id, extension, RENDER_TIMEOUT)
+            return self._store.keep_preview(video.video_id, extension,
+                                            media.shipped(media.VIDEO_FILES[extension][0]))
+
+    def close(self) -> None:
+        """Drop the previews not started yet (the store they'd be kept in is closing)."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.cancel()
+
+    def _job(self, video: Video, extension: str) -> concurrent.futures.Future[bytes]:
+        """The worker's job making and keeping the file, started now unless under way."""
+        with self._lock:
+            job = self._jobs.get((video.video_id, extension))
+            if job is None:
+                job = _workers().submit(self._keep, video, extension)
+                self._jobs[(video.video_id, extension)] = job
+        return job
+
+    def _keep(self, video: Video, extension: str) -> bytes:
+        """On a worker: the file kept in the store, made first unless another process has."""
+        try:
+            kept = self._store.preview(video.video_id, extension)
+            if kept is None:
+                kept = self._store.keep_preview(video.video_id, extension,
+                                                self._made(video, extension))
+            return kept
+        finally:
+            with self._lock:
+                self._jobs.pop((video.video_id, extension), None)
 
     def _made(self, video: Video, extension: str) -> bytes:
-        """The preview file, drawn on a worker or shared with an identical request's; the
-        shipped file if drawing fails or takes too long."""
+        """The preview file, or an identical request's (made or being made); the shipped file
+        if drawing fails."""
         try:
             key = (plan_preview(video), extension)
             with self._lock:
-                data = self._shared.get(key)
-            if data is None:
-                data = _workers().submit(_render, *key).result(timeout=RENDER_TIMEOUT)
-                with self._lock:
-                    self._shared[key] = data
+                shared = self._shared.get(key)
+                if shared is None:
+                    mine = self._shared[key] = concurrent.futures.Future()
                     if len(self._shared) > SHARED_PREVIEWS:
                         self._shared.popitem(last=False)
-            return data
+            if shared is not None:
+                return shared.result(timeout=RENDER_TIMEOUT)
+            try:
+                mine.set_result(_render(*key))
+            except Exception as exc:
+                mine.set_exception(exc)
+                with self._lock:
+                    self._shared.pop(key, None)
+            return mine.result()
         except Exception as exc:   # any failure in PyAV, Pillow or our drawing: previews are a nicety
             log.warning("emulator: could not make the preview %s.%s (%s: %s); serving the shipped "
                         "file instead", video.video_id, extension, type(exc).__name__, exc)

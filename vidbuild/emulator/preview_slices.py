@@ -1,9 +1,10 @@
 """Encodes a preview's still frames as H.264 slices, each band of the picture encoded once.
 
-A caption changes only the bottom of a card, and a campaign's rows share their scenes'
-backdrops, so a frame is spliced from two intra slices (an IDR picture): the top band, encoded
-once per backdrop and kept, and the bottom band, encoded per caption. x264 encodes each band as
-a picture of its own; intra prediction never reaches across a slice and deblocking is off, so a
+A caption changes only a band near the bottom of a card, and a campaign's rows share their
+scenes' backdrops, so a frame is spliced from intra slices (an IDR picture): the backdrop above
+and below the caption's band, encoded once per backdrop and kept, and the band, encoded per
+caption (``preview_render`` says which rows). x264 encodes each band as a picture of its
+own; intra prediction never reaches across a slice and deblocking is off, so a
 band decodes the same placed lower in a taller picture once its slice header says where
 (``first_mb_in_slice``, ITU-T H.264 7.3.3). The header also gets the frame's ``idr_pic_id``,
 which must alternate between consecutive IDR pictures (7.4.3).
@@ -55,7 +56,8 @@ class SliceError(VidbuildError):
 
 
 class Band:
-    """One band of a picture encoded as an IDR picture of its own: its slices, ready to splice."""
+    """One band of a picture encoded as an IDR picture of its own: its slices, ready to splice,
+    and the parameter sets they were encoded with (``check_headers`` compares them)."""
 
     def __init__(self, slices: list[bytes], sps: bytes, pps: bytes) -> None:
         self.slices = slices
