@@ -59,11 +59,15 @@ def block_height(size: int, lines: int) -> int:
 def wrap(text: str, size: int, width: int) -> list[str]:
     """Words in lines no wider than ``width`` pixels (a longer word gets a line of its own)."""
     lines: list[list[str]] = []
+    used, space = 0.0, _word(size, " ")[3]
     for word in text.split():
-        if lines and _length(size, [*lines[-1], word]) <= width:
+        advance = _word(size, word)[3]
+        if lines and used + space + advance <= width:
             lines[-1].append(word)
+            used += space + advance
         else:
             lines.append([word])
+            used = advance
     return [" ".join(line) for line in lines]
 
 
