@@ -16,7 +16,9 @@ encoded before, so encoders are kept (one per thread and band size) and the same
 gives the same bytes. The stream's parameter sets are those of an encoder opened at the whole
 frame's size with the same options; they differ from a band's only in the picture size.
 
-Imports PyAV (the ``preview`` extra): import this module only through ``preview_render.py``.
+Failures are RuntimeErrors (x264 giving a stream set up otherwise than expected); ``preview.py``
+logs them and serves the shipped file. Imports PyAV (the ``preview`` extra): import this module
+only through ``preview_render.py``.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.frame import PictureType
 from PIL import Image
 
-from vidbuild.errors import VidbuildError
-
 CODEC: Final = "libx264"
 PIXEL_FORMAT: Final = "yuvj420p"   # full range, as Pillow's YCbCr
 ENCODER_OPTIONS: Final = {"preset": "ultrafast", "tune": "zerolatency", "qp": "26"}
@@ -49,10 +49,6 @@ _HIGH_PROFILES: Final = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138
 _ESCAPE_NEEDED: Final = re.compile(b"\x00\x00(?=[\x00-\x03])")
 
 Planes = tuple[Image.Image, Image.Image, Image.Image]
-
-
-class SliceError(VidbuildError):
-    """x264 gave a stream this module can't splice (a setting or version it doesn't expect)."""
 
 
 class Band:
@@ -102,13 +98,13 @@ def stream_headers(width: int, height: int) -> bytes:
 
 
 def check_headers(width: int, height: int, band: Band) -> None:
-    """Raise SliceError unless ``band`` splices into a ``width`` x ``height`` stream (the same
-    picture parameter set and ``frame_num`` width) and the stream can repeat a picture as
-    ``repeat_slice`` writes it."""
+    """Raise RuntimeError (x264 set up in a way this module doesn't expect) unless ``band``
+    splices into a ``width`` x ``height`` stream (the same picture parameter set and
+    ``frame_num`` width) and the stream can repeat a picture as ``repeat_slice`` writes it."""
     units = _nal_units(stream_headers(width, height))
     pps = _unit(units, _NAL_PPS)
     if pps != band.pps or _frame_numbering(_unit(units, _NAL_SPS)) != (band.frame_num_bits, 2):
-        raise SliceError(f"x264's {width}x{height} stream is set up unlike its bands")
+        raise RuntimeError(f"x264's {width}x{height} stream is set up unlike its bands")
     bits = _Bits(_unescaped(pps[1:]))
     bits.golomb()
     bits.golomb()
@@ -118,7 +114,7 @@ def check_headers(width: int, height: int, band: Band) -> None:
         bits.read(1), bits.read(2), bits.golomb(), bits.golomb(), bits.golomb(), bits.read(1),
         bits.read(1), bits.read(1))
     if (entropy, slice_groups, references, weighted, deblocking_control, redundant) != (0, 0, 0, 0, 1, 0):
-        raise SliceError(f"x264's picture parameter set {pps.hex()} is not the one expected")
+        raise RuntimeError(f"x264's picture parameter set {pps.hex()} is not the one expected")
 
 
 @functools.cache
@@ -168,7 +164,7 @@ def _encoder(width: int, height: int) -> _Encoder:
 def _open_encoder(width: int, height: int, *, global_header: bool) -> VideoCodecContext:
     context = CodecContext.create(CODEC, "w")
     if not isinstance(context, VideoCodecContext):
-        raise SliceError(f"PyAV's {CODEC} is not a video encoder")
+        raise RuntimeError(f"PyAV's {CODEC} is not a video encoder")
     context.width, context.height, context.pix_fmt = width, height, PIXEL_FORMAT
     context.time_base = Fraction(1, 1000)
     context.thread_count = 1
@@ -188,7 +184,7 @@ def _nal_units(annex_b: bytes) -> list[bytes]:
 def _unit(units: list[bytes], kind: int) -> bytes:
     unit = next((unit for unit in units if unit[0] & 0x1F == kind), None)
     if unit is None:
-        raise SliceError(f"x264 gave no NAL unit of type {kind} where one was due")
+        raise RuntimeError(f"x264 gave no NAL unit of type {kind} where one was due")
     return unit
 
 
@@ -205,7 +201,7 @@ def _frame_numbering(sps: bytes) -> tuple[int, int]:
         bits.golomb()
         bits.read(1)
         if bits.read(1):
-            raise SliceError("x264 gave a sequence parameter set with scaling matrices")
+            raise RuntimeError("x264 gave a sequence parameter set with scaling matrices")
     return bits.golomb() + 4, bits.golomb()
 
 
@@ -259,7 +255,7 @@ class _Bits:
     def read(self, count: int) -> int:
         self.at += count
         if self.at > self._size:
-            raise SliceError("x264 gave a NAL unit shorter than its header")
+            raise RuntimeError("x264 gave a NAL unit shorter than its header")
         return (self._value >> (self._size - self.at)) & ((1 << count) - 1)
 
     def golomb(self) -> int:
