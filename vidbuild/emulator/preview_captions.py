@@ -45,6 +45,7 @@ def font(size: int) -> ImageFont.FreeTypeFont:
     return fonts[size]
 
 
+@functools.cache
 def line_height(size: int) -> int:
     """Pixels from one caption line's top to the next's, at type ``size``."""
     ascent, descent = font(size).getmetrics()
