@@ -1,5 +1,5 @@
-"""Cheap previews: bands spliced from kept encodings, repeats as skipped pictures, shared and
-drawn on workers, with a failure falling back to the shipped clip.
+"""Cheap previews: still pictures encoded once and kept, each held as long as its caption is
+up, shared and drawn on workers, with a failure falling back to the shipped clip.
 
 Over a real loopback socket (the rig of test_previews.py); every MP4 is decoded back with PyAV.
 """
@@ -79,19 +79,20 @@ def test_a_render_failure_in_a_worker_falls_back_to_the_clip_and_is_logged(
     assert rig.download(made.thumbnail_url) != media.stamped(made.video_id, "jpg")
 
 
-def test_a_caption_held_long_repeats_as_skipped_pictures_that_show_the_same(rig: Rig) -> None:
-    words = " ".join(f"word{n}" for n in range(12))   # one caption, ~5 s: held over 3 frames
+def test_a_caption_held_long_is_one_keyframe_lasting_as_long_as_it_is_up(rig: Rig) -> None:
+    words = " ".join(f"word{n}" for n in range(12))   # one caption, ~5 s
     made = rig.legacy(legacy_body(scene(words)))
     data = rig.download(made.video_url)
     with av.open(io.BytesIO(data)) as container:
-        packets = [(packet.is_keyframe, packet.size) for packet in container.demux(video=0)
-                   if packet.size]
-    assert packets[0][0] and len(packets) >= 3
-    assert all(not keyframe and size < 32 for keyframe, size in packets[1:])
-    frames = probe(data).frames
-    assert len({image.tobytes() for _, image in frames}) == 1
-    for point in corners(frames[-1][1]):
-        assert_colour(frames[-1][1], point, NAVY)
+        stream = container.streams.video[0]
+        packets = [packet for packet in container.demux(stream) if packet.size]
+        assert len(packets) == 1 and packets[0].is_keyframe
+        assert packets[0].duration is not None and packets[0].time_base is not None
+        assert packets[0].duration * packets[0].time_base == pytest.approx(made.duration, abs=0.001)
+    result = probe(data)
+    assert result.seconds == pytest.approx(made.duration, abs=0.001)
+    for point in corners(result.frames[-1][1]):
+        assert_colour(result.frames[-1][1], point, NAVY)
 
 
 @pytest.mark.parametrize(("width", "height"), [(1920, 1080), (642, 362), (720, 1280)])

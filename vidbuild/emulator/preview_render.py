@@ -1,44 +1,43 @@
 """Draws and encodes an emulator preview: still cards (Pillow) as H.264 in MP4 (PyAV), and a JPEG thumbnail.
 
 Cheap by construction: a card is drawn once per caption, straight in YCbCr (JPEG's full-range
-BT.601, which the stream declares, so no colour conversion runs), and encoded as one still frame,
-repeated only where a caption stays up longer than ``MAX_STILL_MS``; x264's fastest preset turns a
-repeat into a few bytes of skipped blocks. Timestamps are in milliseconds, the precision a video's
-stored duration has, and the last frame's duration is set, so the MP4 lasts exactly that long.
-Encoding is single-threaded and has no clock in it: the same plan gives the same bytes.
+BT.601, which the stream declares, so no colour conversion runs), and shown as one still
+picture for as long as the caption is up (variable frame durations). A picture is encoded once
+(``preview_encode``) and kept by what it shows, so a campaign's rows, which share scenes and
+many captions, reuse each other's pictures; the MP4 is muxed from the kept packets.
+Timestamps are in milliseconds, the precision a video's stored duration has, and the last
+picture's duration is set, so the MP4 lasts exactly that long.
 
 Imports PyAV and Pillow (the ``preview`` extra): import this module only through ``preview.py``.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Final
 
 import av
 from PIL import Image, ImageDraw, ImageFont, features
 
 from vidbuild.emulator import preview_captions as captions
-from vidbuild.emulator.preview_plan import PreviewPlan
-from vidbuild.emulator.preview_slices import (
+from vidbuild.emulator.preview_encode import (
     CODEC,
-    MACROBLOCK,
-    START_CODE,
-    Band,
+    IDR_PIC_IDS,
+    Picture,
     Planes,
-    check_headers,
-    coded_size,
-    encode_band,
-    repeat_slice,
-    stream_headers,
+    Shown,
+    encode,
+    mux,
+    next_numbers,
 )
+from vidbuild.emulator.preview_plan import PreviewPlan
 
-TIME_BASE: Final = Fraction(1, 1000)
-MAX_STILL_MS: Final = 2000       # the lowest frame rate: 0.5 fps while one caption is up
+KEPT_PICTURES: Final = 1024      # encoded pictures kept for the next previews (~20 KiB at 720p)
 CAPTION_LINES: Final = 2
 JPEG_QUALITY: Final = 85
 
@@ -58,14 +57,13 @@ _PLACEHOLDER: Final = (138, 143, 152)
 
 @dataclass(frozen=True)
 class Still:
-    """One frame: ``card`` (index into the plan's cards) showing ``caption`` from ``start_ms`` on,
-    for ``length_ms``; ``scene_start`` marks the first frame of a scene (encoded as a keyframe)."""
+    """One picture: ``card`` (index into the plan's cards) showing ``caption`` from ``start_ms``
+    on, for ``length_ms``."""
 
     card: int
     caption: str
     start_ms: int
     length_ms: int
-    scene_start: bool
 
 
 def encoder_problem() -> str | None:
@@ -80,27 +78,15 @@ def encoder_problem() -> str | None:
 def render_mp4(plan: PreviewPlan) -> bytes:
     """The preview as an MP4: ``plan.width`` x ``plan.height``, ``plan.duration`` seconds, H.264."""
     artist = _Artist(plan)
-    output = io.BytesIO()
-    with av.open(output, "w", format="mp4") as container:
-        stream = container.add_mux_stream("h264", width=plan.width, height=plan.height)
-        stream.time_base = TIME_BASE
-        pictures, since_idr, previous = 0, 0, None
-        for still in stills(plan, artist.caption_cues):
-            if (still.card, still.caption) == previous and not still.scene_start:
-                since_idr += 1
-                data = START_CODE + repeat_slice(plan.width, plan.height, since_idr)
-            else:
-                # The muxer takes the parameter sets from the first picture's (Annex B) bytes.
-                headers = stream_headers(plan.width, plan.height) if pictures == 0 else b""
-                data = headers + artist.picture(still.card, still.caption, pictures % 2)
-                pictures, since_idr, previous = pictures + 1, 0, (still.card, still.caption)
-            packet = av.Packet(data)
-            packet.stream, packet.time_base = stream, TIME_BASE
-            packet.pts = packet.dts = still.start_ms
-            packet.duration = still.length_ms
-            packet.is_keyframe = since_idr == 0
-            container.mux(packet)
-    return output.getvalue()
+    held = list(_held(stills(plan, artist.caption_cues)))
+    # Consecutive IDR pictures are numbered unlike each other (see preview_encode): 0, 1, 0, ...
+    # or 1, 0, 1, ..., whichever needs fewer pictures encoded.
+    keys = [artist.key(still.card, still.caption) for still in held]
+    ready = next_numbers(plan.width, plan.height)
+    first = min(range(IDR_PIC_IDS), key=lambda number: _encodings(keys, number, ready))
+    shown = [Shown(artist.picture(still.card, still.caption, (first + at) % IDR_PIC_IDS),
+                   still.start_ms, still.length_ms) for at, still in enumerate(held)]
+    return mux(plan.width, plan.height, shown)
 
 
 def render_thumbnail(plan: PreviewPlan) -> bytes:
@@ -126,16 +112,29 @@ def stills(plan: PreviewPlan, cues: CueSplitter) -> Iterator[Still]:
         yield from _scene_stills(index, cues(index), start, end)
 
 
+def _held(frames: Iterator[Still]) -> Iterator[Still]:
+    """The stills with a caption shown twice in a row (a script repeating itself) as one."""
+    last: Still | None = None
+    for still in frames:
+        if last is not None and (last.card, last.caption) == (still.card, still.caption):
+            last = Still(last.card, last.caption, last.start_ms, last.length_ms + still.length_ms)
+            continue
+        if last is not None:
+            yield last
+        last = still
+    if last is not None:
+        yield last
+
+
 def _scene_stills(index: int, captions: list[str], start: int, end: int) -> Iterator[Still]:
     weights = [max(1, len(caption)) for caption in captions]
-    done, first = 0, True
+    done = 0
     for caption, weight in zip(captions, weights, strict=True):
         cue_start = start + (end - start) * done // sum(weights)
         done += weight
         cue_end = start + (end - start) * done // sum(weights)
-        for at in range(cue_start, cue_end, MAX_STILL_MS):
-            yield Still(index, caption, at, min(MAX_STILL_MS, cue_end - at), first)
-            first = False
+        if cue_end > cue_start:
+            yield Still(index, caption, cue_start, cue_end - cue_start)
 
 
 @dataclass(frozen=True)
@@ -160,18 +159,6 @@ class _Layout:
     @property
     def caption_size(self) -> int:
         return max(12, round(self.short * 0.05))
-
-    @property
-    def coded_height(self) -> int:
-        return coded_size(self.width, self.height)[1]
-
-    def band_rows(self, lines: int) -> tuple[int, int]:
-        """The rows, in whole macroblocks, of the band of a caption of ``lines`` lines (none for
-        0): above and below it, a scene's frames are its backdrop, whatever the caption."""
-        if lines == 0:
-            return self.coded_height, self.coded_height
-        top = max(0, self.caption_top(lines) // MACROBLOCK * MACROBLOCK)
-        return top, min(self.coded_height, -(-(self.height - self.margin + 1) // MACROBLOCK) * MACROBLOCK)
 
     @property
     def header_font(self) -> ImageFont.FreeTypeFont:
@@ -215,17 +202,26 @@ class _Artist:
         size = (self._layout.width, self._layout.height)
         return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
 
-    def picture(self, index: int, caption: str, idr_pic_id: int) -> bytes:
-        """Card ``index`` with ``caption`` as an IDR picture's slices (Annex B): the caption's
-        band, and the backdrop above and below it, both kept across previews."""
-        layout, backdrop = self._layout, self._backdrop(index)
-        top, bottom = layout.band_rows(caption.count("\n") + 1 if caption else 0)
-        slices = [*_backdrop_slices(backdrop, 0, top, idr_pic_id)]
-        if caption:
-            slices += _caption_band(backdrop, caption, top, bottom).placed(
-                top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK, idr_pic_id)
-        slices += _backdrop_slices(backdrop, bottom, layout.coded_height, idr_pic_id)
-        return b"".join(START_CODE + nal for nal in slices)
+    def key(self, index: int, caption: str) -> _PictureKey:
+        """What card ``index`` with ``caption`` shows, as its kept pictures are found by."""
+        return self._backdrop(index), caption
+
+    def picture(self, index: int, caption: str, number: int) -> Picture:
+        """Card ``index`` with ``caption`` encoded as an IDR picture numbered ``number``: the one
+        kept, or encoded now and kept (with any other picture encoded on the way to it)."""
+        key = self.key(index, caption)
+        with _PICTURES_LOCK:
+            kept = _PICTURES.get((*key, number))
+            if kept is not None:
+                _PICTURES.move_to_end((*key, number))
+                return kept
+        encoded = encode(self.planes(index, caption), number)
+        with _PICTURES_LOCK:
+            for picture in encoded:
+                _PICTURES[(*key, picture.idr_pic_id)] = picture
+            while len(_PICTURES) > KEPT_PICTURES:
+                _PICTURES.popitem(last=False)
+        return encoded[-1]
 
     def planes(self, index: int, caption: str) -> Planes:
         """Card ``index`` with ``caption`` as 4:2:0 planes: luma, and chroma at half size."""
@@ -238,24 +234,28 @@ class _Artist:
         return _Backdrop(self._layout, card.colour, card.placeholder, bool(card.avatar), header)
 
 
-@functools.lru_cache(maxsize=64)
-def _backdrop_slices(backdrop: _Backdrop, top: int, bottom: int, idr_pic_id: int) -> tuple[bytes, ...]:
-    """The slices of the backdrop's rows ``top`` to ``bottom`` (whole macroblocks), as picture
-    ``idr_pic_id`` places them. Kept: a campaign's rows share their scenes' backdrops."""
-    layout = backdrop.layout
-    if top >= bottom:
-        return ()
-    band = encode_band(_backdrop_planes(backdrop), top, bottom - top)
-    check_headers(layout.width, layout.height, band)
-    return tuple(band.placed(top // MACROBLOCK * coded_size(layout.width, 1)[0] // MACROBLOCK,
-                             idr_pic_id))
+_PictureKey = tuple[_Backdrop, str]   # a scene's backdrop and the caption on it
+# Encoded pictures by what they show and their number, least recently used first; shared by
+# the workers.
+_PICTURES: Final[collections.OrderedDict[tuple[_Backdrop, str, int], Picture]] = \
+    collections.OrderedDict()
+_PICTURES_LOCK: Final = threading.Lock()
 
 
-@functools.lru_cache(maxsize=256)
-def _caption_band(backdrop: _Backdrop, caption: str, top: int, bottom: int) -> Band:
-    """The backdrop's rows ``top`` to ``bottom`` with ``caption`` drawn, encoded. Kept: a
-    campaign repeats captions (a scene without a name in it, a common first name)."""
-    return encode_band(_captioned_planes(backdrop, caption, top), 0, bottom - top)
+def _encodings(keys: list[_PictureKey], first: int, ready: list[int]) -> int:
+    """How many pictures ``encode`` would encode to show ``keys`` numbered from ``first`` on,
+    with this thread's encoders numbering their next pictures ``ready``."""
+    ready, count = list(ready), 0
+    with _PICTURES_LOCK:
+        wanted = [(first + at) % IDR_PIC_IDS for at, key in enumerate(keys)
+                  if (*key, (first + at) % IDR_PIC_IDS) not in _PICTURES]
+    for number in wanted:
+        if number in ready:
+            ready[ready.index(number)] ^= 1
+            count += 1
+        else:
+            count += 2   # twice on one encoder, which ends up numbering as it did
+    return count
 
 
 def _captioned_planes(backdrop: _Backdrop, caption: str, top: int) -> Planes:
