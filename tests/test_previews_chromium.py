@@ -1,5 +1,5 @@
-"""A spliced preview as Chromium plays it (Debian's chromium, through browser.py): each scene's
-background where it should be, in a frame held by skipped pictures too, and the full length."""
+"""A preview as Chromium plays it (Debian's chromium, through browser.py): each scene's
+background where it should be, inside a picture held for seconds too, and the full length."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ def rig() -> Iterator[Rig]:
     yield from start_rig()
 
 
-def test_chromium_plays_each_scene_of_a_spliced_preview(rig: Rig) -> None:
-    long = " ".join(f"word{n}" for n in range(12))   # held past MAX_STILL_MS: skipped pictures
+def test_chromium_plays_and_seeks_each_scene_of_a_preview(rig: Rig) -> None:
+    long = " ".join(f"word{n}" for n in range(12))   # one caption, one picture held ~5 s
     first, second = scene(long), scene("See you soon, Ana.", "#F4D35E")
     body = legacy_body(first, second)
     made = rig.legacy(body)
