@@ -6,7 +6,7 @@
 campaign's scripts with a different name and city per row, 1280x720, ~10 s), as the emulator does
 on a first download (plan + MP4), and prints previews per second (wall and CPU) and the projected
 time for 10,000; then again with every caption distinct (the row number in each script), so no
-caption band is shared between rows (the campaign's ten first names repeat every ten rows).
+caption picture is shared between rows (the campaign's ten first names repeat every ten rows).
 (2) Writes the synthetic campaign of ``--rows`` rows (benchmarks/campaign.py)
 twice and builds each against the built-in emulator with renders instant
 (``VIDBUILD_EMULATOR_SPEED=0``, as benchmarks/run.py's cold build), once with

@@ -225,7 +225,7 @@ class _Artist:
 
     def planes(self, index: int, caption: str) -> Planes:
         """Card ``index`` with ``caption`` as 4:2:0 planes: luma, and chroma at half size."""
-        return _captioned_planes(self._backdrop(index), caption, 0)
+        return _captioned_planes(self._backdrop(index), caption)
 
     def _backdrop(self, index: int) -> _Backdrop:
         card = self._plan.cards[index]
@@ -258,19 +258,16 @@ def _encodings(keys: list[_PictureKey], first: int, ready: list[int]) -> int:
     return count
 
 
-def _captioned_planes(backdrop: _Backdrop, caption: str, top: int) -> Planes:
-    """The backdrop with ``caption`` as 4:2:0 planes from row ``top`` (even) down: luma, and
-    chroma at half size.
+def _captioned_planes(backdrop: _Backdrop, caption: str) -> Planes:
+    """The backdrop with ``caption`` as 4:2:0 planes: luma, and chroma at half size.
 
     The caption band and its text are grey, so its chroma is flat: only the luma plane gets
     text drawn, which spares a colour conversion and chroma scaling per caption.
     """
     luma, blue, red = _backdrop_planes(backdrop)
-    planes = (luma.crop((0, top, luma.width, luma.height)),
-              blue.crop((0, top // 2, blue.width, blue.height)),
-              red.crop((0, top // 2, red.width, red.height)))
+    planes = (luma.copy(), blue.copy(), red.copy())
     if caption:
-        _draw_caption(backdrop.layout, planes, caption, top)
+        _draw_caption(backdrop.layout, planes, caption)
     return planes
 
 
@@ -315,13 +312,11 @@ def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> 
                180, 360, fill=_ycbcr(colour))
 
 
-def _draw_caption(layout: _Layout, planes: Planes, caption: str, offset: int) -> None:
-    """Draw ``caption`` in its band on ``planes``, which start at row ``offset`` of the frame."""
+def _draw_caption(layout: _Layout, planes: Planes, caption: str) -> None:
+    """Draw ``caption`` in its band on the frame's ``planes``."""
     m, p = layout.margin, layout.padding
     lines = caption.split("\n")
-    top, bottom = layout.caption_top(len(lines)) - offset, layout.height - m - offset
-    if top < 0:
-        raise ValueError(f"a caption band from row {top + offset} reaches above row {offset}")
+    top, bottom = layout.caption_top(len(lines)), layout.height - m
     ImageDraw.Draw(planes[0]).rectangle((m, top, layout.width - m, bottom), fill=_BAND_LUMA)
     captions.draw_lines(planes[0], lines, layout.caption_size, layout.width // 2, top + p, _TEXT_LUMA)
     for chroma in planes[1:]:
