@@ -107,7 +107,7 @@ def test_frames_not_in_whole_macroblocks_are_cropped_to_the_requested_size(
         assert max(image.convert("L").crop((0, height * 4 // 5, width, height)).getextrema()) > 230
 
 
-def test_a_plan_encodes_to_the_same_bytes_whatever_was_encoded_before_and_on_any_thread(
+def test_a_plan_encodes_to_the_same_bytes_on_any_thread_while_its_pictures_are_kept(
         rig: Rig) -> None:
     first = stored(rig, rig.legacy(legacy_body(scene("Hi Ana."), scene("Bye.", "#F4D35E"))).video_id)
     other = stored(rig, rig.legacy(legacy_body(scene("Something else entirely, Ben."))).video_id)
