@@ -78,7 +78,7 @@ class Emulator:
         self._endpoints = Endpoints(self.config, self._store, self._pick, self._accepted_unknown)
         self._v3 = V3Endpoints(self.config, self._store, self._pick,
                                self._endpoints.retry_after_headers, NO_BODY, self._accepted_unknown,
-                               stalled=self._endpoints.stalled)
+                               stalled=self._endpoints.stalled, created=self._endpoints.previews.created)
 
     def __enter__(self) -> Emulator:
         return self
@@ -88,6 +88,7 @@ class Emulator:
         self.close()
 
     def close(self) -> None:
+        self._endpoints.previews.close()
         self._store.close()
 
     def transport(self) -> EmulatorTransport:

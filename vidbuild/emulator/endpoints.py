@@ -60,7 +60,7 @@ class Endpoints:
         self._store = store
         self._pick = pick
         self._accepted_unknown = accepted_unknown
-        self._previews = Previews(config.previews, store)
+        self.previews = Previews(config.previews, store)
 
     def retry_after_headers(self) -> dict[str, str]:
         seconds = self._config.retry_after
@@ -90,6 +90,7 @@ class Endpoints:
                              self.retry_after_headers())
         if unknown:
             self._accepted_unknown(unknown)
+        self.previews.created(stored)
         return v2_ok({"video_id": stored.video_id})
 
     def _new_video(self, kind: str, body: dict[str, Any], now: float,
@@ -225,7 +226,7 @@ class Endpoints:
         if video is None or self.render_status(video, now) != "completed":
             return file_refused(404, "The specified key does not exist.")
         content_type = media.VIDEO_FILES[extension][1]
-        data = self._previews.file(video, extension)
+        data = self.previews.file(video, extension)
         return file_response(media.stamped(video_id, extension, data), content_type,
                              head=request.method == "HEAD")
 

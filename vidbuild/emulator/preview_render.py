@@ -1,40 +1,43 @@
 """Draws and encodes an emulator preview: still cards (Pillow) as H.264 in MP4 (PyAV), and a JPEG thumbnail.
 
 Cheap by construction: a card is drawn once per caption, straight in YCbCr (JPEG's full-range
-BT.601, which the stream declares, so no colour conversion runs), and encoded as one still frame,
-repeated only where a caption stays up longer than ``MAX_STILL_MS``; x264's fastest preset turns a
-repeat into a few bytes of skipped blocks. Timestamps are in milliseconds, the precision a video's
-stored duration has, and the last frame's duration is set, so the MP4 lasts exactly that long.
-Encoding is single-threaded and has no clock in it: the same plan gives the same bytes.
+BT.601, which the stream declares, so no colour conversion runs), and shown as one still
+picture for as long as the caption is up (variable frame durations). A picture is encoded once
+(``preview_encode``) and kept by what it shows, so a campaign's rows, which share scenes and
+many captions, reuse each other's pictures; the MP4 is muxed from the kept packets.
+Timestamps are in milliseconds, the precision a video's stored duration has, and the last
+picture's duration is set, so the MP4 lasts exactly that long.
 
 Imports PyAV and Pillow (the ``preview`` extra): import this module only through ``preview.py``.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Final
 
 import av
-from av.container import OutputContainer
-from av.video.frame import PictureType
-from av.video.stream import VideoStream
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, features
 
+from vidbuild.emulator import preview_captions as captions
+from vidbuild.emulator.preview_encode import (
+    CODEC,
+    IDR_PIC_IDS,
+    Picture,
+    Planes,
+    Shown,
+    encode,
+    mux,
+    next_numbers,
+)
 from vidbuild.emulator.preview_plan import PreviewPlan
 
-CODEC: Final = "libx264"
-# "j": full range, as Pillow's YCbCr; the stream says so, and players convert back exactly.
-PIXEL_FORMAT: Final = "yuvj420p"
-ENCODER_OPTIONS: Final = {"preset": "ultrafast", "qp": "26"}
-TIME_BASE: Final = Fraction(1, 1000)
-MAX_STILL_MS: Final = 2000       # the lowest frame rate: 0.5 fps while one caption is up
-KEYFRAME_EVERY: Final = 4        # frames, besides the one each scene starts with
+KEPT_PICTURES: Final = 1024      # encoded pictures kept for the next previews (~20 KiB at 720p)
 CAPTION_LINES: Final = 2
 JPEG_QUALITY: Final = 85
 
@@ -50,56 +53,40 @@ _NEUTRAL_CHROMA: Final = 128
 _PLACEHOLDER: Final = (138, 143, 152)
 
 
-class _ThreadFonts(threading.local):
-    """Each thread's fonts by pixel size (see ``_font``)."""
-
-    def __init__(self) -> None:
-        self.by_size: dict[int, ImageFont.FreeTypeFont | ImageFont.ImageFont] = {}
-
-
-_FONTS: Final = _ThreadFonts()
 
 
 @dataclass(frozen=True)
 class Still:
-    """One frame: ``card`` (index into the plan's cards) showing ``caption`` from ``start_ms`` on,
-    for ``length_ms``; ``scene_start`` marks the first frame of a scene (encoded as a keyframe)."""
+    """One picture: ``card`` (index into the plan's cards) showing ``caption`` from ``start_ms``
+    on, for ``length_ms``."""
 
     card: int
     caption: str
     start_ms: int
     length_ms: int
-    scene_start: bool
 
 
 def encoder_problem() -> str | None:
-    """Why this PyAV can't encode previews (its FFmpeg lacks the H.264 encoder), or None."""
+    """Why previews can't be made here (PyAV's FFmpeg lacks H.264, Pillow FreeType), or None."""
     if CODEC not in av.codecs_available:
         return f"PyAV's FFmpeg has no {CODEC} encoder"
+    if not features.check("freetype2"):
+        return "Pillow has no FreeType, which captions need"
     return None
 
 
 def render_mp4(plan: PreviewPlan) -> bytes:
     """The preview as an MP4: ``plan.width`` x ``plan.height``, ``plan.duration`` seconds, H.264."""
     artist = _Artist(plan)
-    output = io.BytesIO()
-    with av.open(output, "w", format="mp4") as container:
-        stream = container.add_stream(CODEC, rate=1)
-        stream.width, stream.height, stream.pix_fmt = plan.width, plan.height, PIXEL_FORMAT
-        stream.time_base = TIME_BASE
-        stream.codec_context.time_base = TIME_BASE
-        stream.codec_context.gop_size = KEYFRAME_EVERY
-        stream.codec_context.thread_count = 1
-        stream.options = dict(ENCODER_OPTIONS)
-        lengths: dict[int, int] = {}
-        for still in stills(plan, artist.caption_cues):
-            frame = artist.frame(still.card, still.caption)
-            frame.pts = still.start_ms
-            frame.pict_type = PictureType.I if still.scene_start else PictureType.NONE
-            lengths[still.start_ms] = still.length_ms
-            _mux(container, stream, frame, lengths)
-        _mux(container, stream, None, lengths)
-    return output.getvalue()
+    held = list(_held(stills(plan, artist.caption_cues)))
+    # Consecutive IDR pictures are numbered unlike each other (see preview_encode): 0, 1, 0, ...
+    # or 1, 0, 1, ..., whichever needs fewer pictures encoded.
+    keys = [artist.key(still.card, still.caption) for still in held]
+    ready = next_numbers(plan.width, plan.height)
+    first = min(range(IDR_PIC_IDS), key=lambda number: _encodings(keys, number, ready))
+    shown = [Shown(artist.picture(still.card, still.caption, (first + at) % IDR_PIC_IDS),
+                   still.start_ms, still.length_ms) for at, still in enumerate(held)]
+    return mux(plan.width, plan.height, shown)
 
 
 def render_thumbnail(plan: PreviewPlan) -> bytes:
@@ -125,26 +112,29 @@ def stills(plan: PreviewPlan, cues: CueSplitter) -> Iterator[Still]:
         yield from _scene_stills(index, cues(index), start, end)
 
 
+def _held(frames: Iterator[Still]) -> Iterator[Still]:
+    """The stills with a caption shown twice in a row (a script repeating itself) as one."""
+    last: Still | None = None
+    for still in frames:
+        if last is not None and (last.card, last.caption) == (still.card, still.caption):
+            last = Still(last.card, last.caption, last.start_ms, last.length_ms + still.length_ms)
+            continue
+        if last is not None:
+            yield last
+        last = still
+    if last is not None:
+        yield last
+
+
 def _scene_stills(index: int, captions: list[str], start: int, end: int) -> Iterator[Still]:
     weights = [max(1, len(caption)) for caption in captions]
-    done, first = 0, True
+    done = 0
     for caption, weight in zip(captions, weights, strict=True):
         cue_start = start + (end - start) * done // sum(weights)
         done += weight
         cue_end = start + (end - start) * done // sum(weights)
-        for at in range(cue_start, cue_end, MAX_STILL_MS):
-            yield Still(index, caption, at, min(MAX_STILL_MS, cue_end - at), first)
-            first = False
-
-
-def _mux(container: OutputContainer, stream: VideoStream, frame: av.VideoFrame | None,
-         lengths: dict[int, int]) -> None:
-    """Encode ``frame`` (None: flush) and write out what the encoder gives back."""
-    for packet in stream.encode(frame):
-        # The MP4 gives each frame the gap to the next; the last one needs its own length.
-        if packet.pts is not None:
-            packet.duration = lengths[packet.pts]
-        container.mux(packet)
+        if cue_end > cue_start:
+            yield Still(index, caption, cue_start, cue_end - cue_start)
 
 
 @dataclass(frozen=True)
@@ -167,12 +157,17 @@ class _Layout:
         return max(4, round(self.short * 0.02))
 
     @property
-    def caption_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(max(12, round(self.short * 0.05)))
+    def caption_size(self) -> int:
+        return max(12, round(self.short * 0.05))
 
     @property
-    def header_font(self) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-        return _font(max(10, round(self.short * 0.035)))
+    def header_font(self) -> ImageFont.FreeTypeFont:
+        return captions.font(max(10, round(self.short * 0.035)))
+
+    def caption_top(self, lines: int) -> int:
+        """The top row of the band of a caption of ``lines`` lines."""
+        return self.height - self.margin - 2 * self.padding \
+            - captions.block_height(self.caption_size, lines)
 
 
 @dataclass(frozen=True)
@@ -186,22 +181,18 @@ class _Backdrop:
     header: str
 
 
-Planes = tuple[Image.Image, Image.Image, Image.Image]
-
-
 class _Artist:
     """Draws a plan's cards: captions on copies of each scene's backdrop."""
 
     def __init__(self, plan: PreviewPlan) -> None:
         self._plan = plan
         self._layout = _Layout(plan.width, plan.height)
-        self._frames: dict[tuple[int, str], av.VideoFrame] = {}   # the latest one only
 
     def caption_cues(self, index: int) -> list[str]:
         """The card's text as captions of at most ``CAPTION_LINES`` lines that fit the band."""
         layout = self._layout
-        lines = _wrap(self._plan.cards[index].text, layout.caption_font,
-                      layout.width - 2 * (layout.margin + layout.padding))
+        lines = captions.wrap(self._plan.cards[index].text, layout.caption_size,
+                              layout.width - 2 * (layout.margin + layout.padding))
         groups = [lines[at:at + CAPTION_LINES] for at in range(0, len(lines), CAPTION_LINES)]
         return ["\n".join(group) for group in groups] or [""]
 
@@ -211,29 +202,73 @@ class _Artist:
         size = (self._layout.width, self._layout.height)
         return Image.merge("YCbCr", (luma, blue.resize(size), red.resize(size)))
 
-    def frame(self, index: int, caption: str) -> av.VideoFrame:
-        """The frame of card ``index`` with ``caption``; a caption held over several frames is
-        drawn and converted once."""
-        key = (index, caption)
-        if key not in self._frames:
-            self._frames = {key: _video_frame(self.planes(index, caption))}
-        return self._frames[key]
+    def key(self, index: int, caption: str) -> _PictureKey:
+        """What card ``index`` with ``caption`` shows, as its kept pictures are found by."""
+        return self._backdrop(index), caption
+
+    def picture(self, index: int, caption: str, number: int) -> Picture:
+        """Card ``index`` with ``caption`` encoded as an IDR picture numbered ``number``: the one
+        kept, or encoded now and kept (with any other picture encoded on the way to it)."""
+        key = self.key(index, caption)
+        with _PICTURES_LOCK:
+            kept = _PICTURES.get((*key, number))
+            if kept is not None:
+                _PICTURES.move_to_end((*key, number))
+                return kept
+        encoded = encode(self.planes(index, caption), number)
+        with _PICTURES_LOCK:
+            for picture in encoded:
+                _PICTURES[(*key, picture.idr_pic_id)] = picture
+            while len(_PICTURES) > KEPT_PICTURES:
+                _PICTURES.popitem(last=False)
+        return encoded[-1]
 
     def planes(self, index: int, caption: str) -> Planes:
-        """Card ``index`` with ``caption`` as 4:2:0 planes: full-size luma, half-size chroma.
+        """Card ``index`` with ``caption`` as 4:2:0 planes: luma, and chroma at half size."""
+        return _captioned_planes(self._backdrop(index), caption)
 
-        The caption band and its text are grey, so its chroma is flat: only the luma plane
-        gets text drawn, which spares a colour conversion and chroma scaling per caption.
-        """
+    def _backdrop(self, index: int) -> _Backdrop:
         card = self._plan.cards[index]
         names = " · ".join(part for part in (card.avatar, card.voice) if part)
         header = f"{index + 1}/{len(self._plan.cards)}" + (f" · {names}" if names else "")
-        backdrop = _backdrop_planes(_Backdrop(self._layout, card.colour, card.placeholder,
-                                              bool(card.avatar), header))
-        luma, blue, red = (plane.copy() for plane in backdrop)
-        if caption:
-            _draw_caption(self._layout, (luma, blue, red), caption)
-        return luma, blue, red
+        return _Backdrop(self._layout, card.colour, card.placeholder, bool(card.avatar), header)
+
+
+_PictureKey = tuple[_Backdrop, str]   # a scene's backdrop and the caption on it
+# Encoded pictures by what they show and their number, least recently used first; shared by
+# the workers.
+_PICTURES: Final[collections.OrderedDict[tuple[_Backdrop, str, int], Picture]] = \
+    collections.OrderedDict()
+_PICTURES_LOCK: Final = threading.Lock()
+
+
+def _encodings(keys: list[_PictureKey], first: int, ready: list[int]) -> int:
+    """How many pictures ``encode`` would encode to show ``keys`` numbered from ``first`` on,
+    with this thread's encoders numbering their next pictures ``ready``."""
+    ready, count = list(ready), 0
+    with _PICTURES_LOCK:
+        wanted = [(first + at) % IDR_PIC_IDS for at, key in enumerate(keys)
+                  if (*key, (first + at) % IDR_PIC_IDS) not in _PICTURES]
+    for number in wanted:
+        if number in ready:
+            ready[ready.index(number)] ^= 1
+            count += 1
+        else:
+            count += 2   # twice on one encoder, which ends up numbering as it did
+    return count
+
+
+def _captioned_planes(backdrop: _Backdrop, caption: str) -> Planes:
+    """The backdrop with ``caption`` as 4:2:0 planes: luma, and chroma at half size.
+
+    The caption band and its text are grey, so its chroma is flat: only the luma plane gets
+    text drawn, which spares a colour conversion and chroma scaling per caption.
+    """
+    luma, blue, red = _backdrop_planes(backdrop)
+    planes = (luma.copy(), blue.copy(), red.copy())
+    if caption:
+        _draw_caption(backdrop.layout, planes, caption)
+    return planes
 
 
 @functools.lru_cache(maxsize=8)
@@ -278,50 +313,15 @@ def _draw_avatar(draw: ImageDraw.ImageDraw, layout: _Layout, colour: Colour) -> 
 
 
 def _draw_caption(layout: _Layout, planes: Planes, caption: str) -> None:
-    m, p, font = layout.margin, layout.padding, layout.caption_font
-    luma = ImageDraw.Draw(planes[0])
-    box = luma.multiline_textbbox((0, 0), caption, font=font, align="center")
-    top = layout.height - m - (box[3] - box[1]) - 2 * p
-    luma.rectangle((m, top, layout.width - m, layout.height - m), fill=_BAND_LUMA)
-    luma.multiline_text((layout.width // 2, top + p - box[1]), caption, font=font,
-                        fill=_TEXT_LUMA, anchor="ma", align="center")
+    """Draw ``caption`` in its band on the frame's ``planes``."""
+    m, p = layout.margin, layout.padding
+    lines = caption.split("\n")
+    top, bottom = layout.caption_top(len(lines)), layout.height - m
+    ImageDraw.Draw(planes[0]).rectangle((m, top, layout.width - m, bottom), fill=_BAND_LUMA)
+    captions.draw_lines(planes[0], lines, layout.caption_size, layout.width // 2, top + p, _TEXT_LUMA)
     for chroma in planes[1:]:
-        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2,
-                                          (layout.height - m) // 2), fill=_NEUTRAL_CHROMA)
-
-
-def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int) -> list[str]:
-    """Words in lines no wider than ``width`` pixels (a longer word gets a line of its own)."""
-    lines: list[str] = []
-    for word in text.split():
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and font.getlength(candidate) <= width:
-            lines[-1] = candidate
-        else:
-            lines.append(word)
-    return lines
-
-
-def _video_frame(planes: Planes) -> av.VideoFrame:
-    """A yuvj420p frame from its three planes, rows padded to the frame's stride."""
-    frame = av.VideoFrame(planes[0].width, planes[0].height, PIXEL_FORMAT)
-    for plane, band in zip(frame.planes, planes, strict=True):
-        if plane.line_size != band.width:
-            band = band.crop((0, 0, plane.line_size, band.height))   # pads with zeros
-        plane.update(band.tobytes())
-    return frame
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's own font (FreeType, scalable: no system font is needed) at ``size`` pixels.
-
-    One per thread: the emulator's server draws previews on several threads at once, and a
-    FreeType face must not be used by two of them together.
-    """
-    fonts = _FONTS.by_size
-    if size not in fonts:
-        fonts[size] = ImageFont.load_default(size=size)
-    return fonts[size]
+        ImageDraw.Draw(chroma).rectangle((m // 2, top // 2, (layout.width - m) // 2, bottom // 2),
+                                         fill=_NEUTRAL_CHROMA)
 
 
 @functools.cache

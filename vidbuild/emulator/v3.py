@@ -82,8 +82,10 @@ class V3Endpoints:
                  pick: Callable[[tuple[Any, ...]], Any],
                  retry_after_headers: Callable[[], dict[str, str]], no_body: object,
                  accepted_unknown: Callable[[list[str]], None],
-                 stalled: Callable[[Video], bool] = lambda video: False) -> None:
+                 stalled: Callable[[Video], bool] = lambda video: False,
+                 created: Callable[[Video], None] = lambda video: None) -> None:
         self._config = config
+        self._created = created   # told of each video stored (previews start on it)
         # Told the IDs outside the catalogue a lenient emulator let through (the v2 routes' note).
         self._accepted_unknown = accepted_unknown
         self._stalled = stalled
@@ -208,6 +210,7 @@ class V3Endpoints:
             return v3_error(429, "rate_limit_exceeded",
                             "Too many videos are rendering at once; retry later.",
                             headers=self._retry_after_headers())
+        self._created(stored)
         return stored
 
     # --- reading ----------------------------------------------------------------------------
