@@ -14,13 +14,15 @@ A selector is one of
 
 Several ``--select`` values are a union; ``--exclude`` values are taken away from it. Without
 ``--select`` every row is selected. A plain key that names no row is an error (a typo must not
-select nothing quietly), as is a column no row has; a pattern may match nothing.
+select nothing quietly), as is a column no row has; a pattern, a value or a state may match
+nothing, which is said on stderr as a warning (as dbt does), as is a selection of no row at all.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -118,6 +120,8 @@ class Selection:
     exclude: tuple[Selector, ...] = ()
     _matched: set[Selector] = field(default_factory=set)
     _columns_seen: set[str] = field(default_factory=set)
+    _chosen: int = 0
+    _warned: bool = False
 
     @classmethod
     def parse(cls, select: Sequence[str] | None = None, exclude: Sequence[str] | None = None) -> Selection:
@@ -153,19 +157,34 @@ class Selection:
         self.check_matched()
 
     def check_matched(self) -> None:
-        """UsageError for a plain key that named no row, or a column no row has."""
+        """UsageError for a plain key that named no row, or a column no row has; then a warning
+        on stderr for each other selector that matched no row, and when no row is selected."""
         for selector in (*self.select, *self.exclude):
             if selector.kind == "key" and selector not in self._matched:
                 raise UsageError(f"{selector.option} {selector.text}: no row with key {selector.pattern}")
             if selector.kind == "column" and selector.column not in self._columns_seen:
                 raise UsageError(f"{selector.option} {selector.text}: no row has a data column "
                                  f"{selector.column!r}")
+        if not self._warned:   # a command may check twice (a build's index, then its run)
+            self._warned = True
+            for text in self.unmatched():
+                print(f"vidbuild: warning: {text}", file=sys.stderr)
+
+    def unmatched(self) -> list[str]:
+        """What to warn about once every row went by: ``--select`` selectors that matched no row,
+        and a selection of no row at all (nothing to do)."""
+        texts = [f"{selector.option} {selector.text} matches no row"   # an --exclude may well not
+                 for selector in self.select if selector not in self._matched]
+        if not self.everything and not self._chosen:
+            texts.append("no row is selected: nothing to do")
+        return texts
 
     def _wanted(self, job: Job, match: Callable[[Selector], bool]) -> bool:
         self._note_columns(job)
         # Both lists are tried for every row, so each selector's matches are all recorded.
         chosen = self._any(self.select, match) or not self.select
         excluded = self._any(self.exclude, match)
+        self._chosen += chosen and not excluded
         return chosen and not excluded
 
     def _any(self, selectors: tuple[Selector, ...], match: Callable[[Selector], bool]) -> bool:

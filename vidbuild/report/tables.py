@@ -81,7 +81,7 @@ class PlanTable:
             skipped = {"empty_rows_skipped": empty} if empty else {}
             self.stream.write(json.dumps({**record, **skipped}) + "\n")
             return
-        counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items()))
+        counts = ", ".join(f"{n} {a}" for a, n in sorted(summary.counts.items())) or "no rows"
         note = empty_rows_note(project)
         if summary.paying_bodies:   # before the summary, which stays the last line
             self.stream.write(f"estimate: {summary.assumptions}\n")
