@@ -56,3 +56,11 @@ def test_a_stray_argument_is_shown_with_the_commands_own_usage(tmp_path: Path) -
         assert run.code == 2 and run.stderr.startswith(usage), run.stderr
         assert f"vidbuild {usage.split()[-1] if args[0] != 'state' else 'state export'}: error: " \
                f"unrecognized arguments: " in run.stderr
+
+
+def test_explain_with_its_key_and_path_swapped_says_the_order(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "campaign", rows(2))
+    run = run_vidbuild("explain", str(project), "r01", env={"PATH": "/usr/bin:/bin"})
+    assert (run.code, run.stderr) == (
+        2, f"vidbuild: error: vidbuild explain takes the row's key first, then the project: "
+           f"vidbuild explain r01 {project}\n")

@@ -30,6 +30,7 @@ def explain(path: str | None, key: str, *, state_dir: str | None = None, state_u
     from vidbuild.commands.build import announced
     from vidbuild.pipeline.openers import jobs, parsed, state_directory
 
+    _check_order(path, key)
     choice = announced(backend or BackendChoice.from_env())
     source, state = open_project(path, backend=choice, state_dir=state_dir, state_url=state_url)
     try:
@@ -45,6 +46,21 @@ def explain(path: str | None, key: str, *, state_dir: str | None = None, state_u
     else:
         _print(report, stream)
     return EXIT_OK
+
+
+def _check_order(path: str | None, key: str) -> None:
+    """UsageError when KEY and PATH look swapped (``explain PATH KEY``): PATH names nothing and
+    KEY is a project, so "no project at KEY" would mislead."""
+    from pathlib import Path
+
+    from vidbuild.spec.project import PROJECT_FILE
+
+    if path is None or Path(path).exists():
+        return
+    project = Path(key)
+    if project.is_file() or (project / PROJECT_FILE).is_file():
+        raise UsageError(f"vidbuild explain takes the row's key first, then the project: "
+                         f"vidbuild explain {path} {key}")
 
 
 def _find(jobs: Iterator[Job], key: str) -> Job:
