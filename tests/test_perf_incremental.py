@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from vidbuild import commands
+from vidbuild.checksum import file_sha256
 from vidbuild.planner.decide import field_digests
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.disk import FETCH_PAGE, DiskState
@@ -57,3 +65,55 @@ def test_batched_reads_find_what_single_reads_find(tmp_path: Path) -> None:
         assert state.get_many([]) == {} and state.for_keys([]) == {}
     finally:
         state.close()
+
+
+def test_a_manifest_written_from_known_rows_keeps_every_checksum(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows reused as unchanged take their manifest entry from their known row: it must be the
+    entry their record gives (the checksum lets a seeded state trust a restored file)."""
+    monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0.001")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    (root / "vidbuild.yaml").write_text(textwrap.dedent(PROJECT), encoding="utf-8")
+    _write_rows(root, ["Ana", "Ben", "Chloe"])
+    _build(root)
+    _write_rows(root, ["Ana", "Bea", "Chloe"])
+    _build(root)                      # known rows written by a build that ran the engine
+    first = json.loads((root / "out" / "manifest.json").read_text(encoding="utf-8"))["videos"]
+    _write_rows(root, ["Ana", "Bea", "Cleo"])
+    _build(root)                      # r1 and r2 reused from their known rows
+
+    videos = json.loads((root / "out" / "manifest.json").read_text(encoding="utf-8"))["videos"]
+    for video in videos:
+        assert video["checksum"] == file_sha256(root / video["output"]), video
+    assert videos[:2] == first[:2]
+    with open(root / "out" / "manifest.csv", encoding="utf-8", newline="") as handle:
+        assert [row["checksum"] for row in csv.DictReader(handle)] == [video["checksum"] for video in videos]
+
+
+PROJECT = """\
+    version: 1
+    name: checksums
+    data:
+      source: rows.csv
+      key: "{{ row.id }}"
+    video:
+      title: "Hi {{ row.name }}"
+    defaults:
+      avatar: {avatar_id: Daisy-inskirt-20220818}
+      voice: {voice_id: 2d5b0e6cf36f460aa7fc47e3eee4ba54}
+    scenes:
+      - id: hello
+        voice: {text: "Hi {{ row.name }}."}
+    output: "out/{{ key }}.mp4"
+"""
+
+
+def _write_rows(root: Path, names: list[str]) -> None:
+    lines = ["id,name", *(f"r{number},{name}" for number, name in enumerate(names, 1))]
+    (root / "rows.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _build(root: Path) -> None:
+    err = io.StringIO()
+    assert commands.build(str(root), stderr=err) == 0, err.getvalue()
