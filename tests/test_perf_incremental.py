@@ -117,3 +117,19 @@ def _write_rows(root: Path, names: list[str]) -> None:
 def _build(root: Path) -> None:
     err = io.StringIO()
     assert commands.build(str(root), stderr=err) == 0, err.getvalue()
+
+
+def test_the_manifest_writer_writes_what_json_dumps_would() -> None:
+    from vidbuild.report.manifest import _JsonList
+
+    items: list[dict[str, Any]] = [
+        {"key": "r1", "status": "done", "size": 12783, "error": None, "checksum": "ab"},
+        {"key": "Chloé \u2028 \"q\"", "size": 0, "ratio": 1.5, "flag": True, "error": None},
+        {"key": "r3", "nested": {"a": [1, 2]}, "size": None}]
+    stream = io.StringIO()
+    videos = _JsonList(stream, "näme", "emulator")
+    for item in items:
+        videos.add(item)
+    videos.close()
+    assert stream.getvalue() == json.dumps({"project": "näme", "api": "emulator", "videos": items},
+                                           indent=2, ensure_ascii=False) + "\n"
