@@ -66,12 +66,14 @@ def entry(key: str, content_hash: str, output: str, record: Record | None) -> di
 
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
                    state: State, protected: ProtectedFiles | None = None, *,
-                   records: Pairing = with_records) -> Path:
-    """Write both files atomically from the rows, read twice (once for the directory, once for
-    the entries, each paired with its record by ``records``); returns the JSON file's path.
+                   records: Pairing = with_records, directories: Iterable[str] | None = None) -> Path:
+    """Write both files atomically from the rows, read twice (once for the directory, unless the
+    outputs' ``directories`` are given, once for the entries, each paired with its record by
+    ``records``); returns the JSON file's path.
     InvalidRequestError if the manifest would land outside the project or on one of its
     ``protected`` files; LocalWriteError (naming the path) if the folder or files can't be written."""
-    directory = manifest_dir(root, (row.output for row in rows()))
+    directory = (shared_dir(root, sorted(directories)) if directories is not None
+                 else manifest_dir(root, (row.output for row in rows())))
     # Checked again at write time, as outputs are: a directory swapped for a symlink since
     # validation must not carry the manifest out of the project, nor onto its inputs.
     for name in (MANIFEST_JSON, MANIFEST_CSV):
