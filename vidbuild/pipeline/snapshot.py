@@ -4,6 +4,7 @@ row ended downloaded and nothing changed meanwhile."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,15 +101,15 @@ class RecordedOutputs:
             yield row, record
 
     def _note(self, row: IndexEntry, record: Record | None) -> None:
-        path = self.root / row.output
         try:
-            stat = path.stat()
+            stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
         except OSError:
             self._refused = row.key
             return
         own = (record is not None and record.output == row.output
                and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns))
-        if record is None or record.status != "downloaded" or not (own or holds_video(path, record)):
+        if record is None or record.status != "downloaded" or \
+                not (own or holds_video(self.root / row.output, record)):
             self._refused = row.key   # a twin row's copy must hold the video's bytes
             return
         self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
