@@ -267,7 +267,7 @@ def test_a_templated_field_that_decides_the_route_is_weighed_row_by_row(write_tr
 
 
 def test_routes_weighed_once_per_set_of_scenes_are_those_weighed_row_by_row() -> None:
-    from vidbuild.heygen.client.v3_bodies import choose_route
+    from vidbuild.heygen.v3_bodies import choose_route
 
     jobs = list(expand_project(load_project(REPO / "projects" / "spring-welcome")))
     assert {len(job.scenes) for job in jobs} == {3, 4}

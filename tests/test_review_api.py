@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator
 
 from vidbuild.emulator import Emulator, EmulatorConfig
 from vidbuild.heygen import routes
-from vidbuild.heygen.client.v3_bodies import choose_route, v3_body
+from vidbuild.heygen.v3_bodies import choose_route, v3_body
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.spec.validate import body_is_valid

@@ -11,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from vidbuild import resources
-from vidbuild.heygen.client.v3_bodies import Route, choose_route, inexpressible_reason, v3_body
+from vidbuild.heygen.v3_bodies import Route, choose_route, inexpressible_reason, v3_body
 
 AVATAR = {"type": "avatar", "avatar_id": "Daisy-inskirt-20220818"}
 PHOTO = {"type": "talking_photo", "talking_photo_id": "tp-ana"}

@@ -147,7 +147,7 @@ def is_legacy_route(path: str) -> bool:
 
 
 # API generations a job can go through. `legacy` is what vidbuild hashes and plans (the routes above);
-# `v3` is HeyGen's current API, used where it renders the very same video (client/v3_bodies.py).
+# `v3` is HeyGen's current API, used where it renders the very same video (v3_bodies.py).
 Generation = Literal["legacy", "v3"]
 # What a project (`api:`) or the command line (`--api`) may ask for; `auto` picks per row.
 API_CHOICES: Final = ("auto", "v3", "legacy")

@@ -6,7 +6,6 @@ manifest, remember the rows that ended downloaded and take a new snapshot."""
 from __future__ import annotations
 
 import dataclasses
-import posixpath
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -18,6 +17,7 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import (
+    RecordedOutputs,
     forget,
     inputs_seen,
     refuse_changed_inputs,
@@ -144,6 +144,7 @@ class _Build:
         if not summary.up_to_date:
             forget(self.state)
         backend, owned = self._open_backend()
+        outcome: BuildOutcome | None = None
         try:
             if self.project.empty_rows:
                 self.reporter.note(None, empty_rows_note(self.project).lstrip(", "))
@@ -157,9 +158,13 @@ class _Build:
         finally:
             if owned:
                 backend.close()
-            manifest = self._write_manifest(index)
-        if outcome.exit_code == EXIT_OK and self.options.shard is None:   # a shard's would vouch for all
-            changed = remember_complete_build(self.project, self.state, index, manifest, seen)
+            # A complete build's outputs are noted for the snapshot as the manifest reads records.
+            complete = outcome is not None and outcome.exit_code == EXIT_OK and self.options.shard is None
+            with RecordedOutputs(self.root) as outputs:
+                manifest = self._write_manifest(index, outputs if complete else None)
+                changed = remember_complete_build(self.project, self.state, outputs, manifest, seen) \
+                    if complete else []
+        if complete:   # a shard's would vouch for all
             if changed:
                 shown = ", ".join(display_path(Path(name)) for name in changed[:3])
                 more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
@@ -223,16 +228,19 @@ class _Build:
         from vidbuild.report.manifest import shared_dir
         from vidbuild.run.files import remove_leftovers
 
-        directories = {posixpath.dirname(row.output) or "." for row in index.entries()}
+        directories = sorted(index.directories)
         manifest = shared_dir(self.root, directories)
-        remove_leftovers([manifest, *(self.root / directory for directory in sorted(directories))])
+        remove_leftovers([manifest, *(self.root / directory for directory in directories)])
 
-    def _write_manifest(self, index: RowIndex) -> Path:
+    def _write_manifest(self, index: RowIndex, outputs: RecordedOutputs | None) -> Path:
         from vidbuild.planner.fingerprint import with_known_records
-        from vidbuild.report.manifest import write_manifest
+        from vidbuild.report.manifest import Pairing, write_manifest
 
+        records: Pairing = with_known_records
+        if outputs is not None:
+            records = lambda state, rows: outputs.pairs(with_known_records(state, rows))  # noqa: E731
         return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected(),
-                              records=with_known_records)
+                              records=records, directories=index.directories)
 
     def _protected(self) -> ProtectedFiles:
         from vidbuild.spec.protected import ProtectedFiles

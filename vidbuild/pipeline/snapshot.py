@@ -4,15 +4,16 @@ row ended downloaded and nothing changed meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.row_index import RowIndex
+from vidbuild.planner.row_index import IndexEntry, Spool
 from vidbuild.spec.project import Project, display_path
-from vidbuild.state.protocol import State
+from vidbuild.state.protocol import Record, State
 
 if TYPE_CHECKING:
     from vidbuild.planner.up_to_date import InputsSeen
@@ -50,9 +51,9 @@ def refuse_changed_inputs(project: Project, state: State, seen: InputsSeen) -> N
                                  f"its rows were read: nothing was sent; run vidbuild build again")
 
 
-def remember_complete_build(project: Project, state: State, index: RowIndex, manifest: Path,
+def remember_complete_build(project: Project, state: State, outputs: RecordedOutputs, manifest: Path,
                             seen: InputsSeen) -> list[str]:
-    """Every row is downloaded: snapshot inputs and outputs so an unchanged rerun is instant.
+    """Every row is downloaded: snapshot inputs and ``outputs`` so an unchanged rerun is instant.
 
     Only if the inputs are as the build found them before reading them (else the files that
     changed are returned, and no snapshot is taken) and every output is the file state records
@@ -64,8 +65,7 @@ def remember_complete_build(project: Project, state: State, index: RowIndex, man
     if changed:
         return changed
     try:
-        save(state, project.root, list(seen.files), _template_dirs(project),
-             _recorded_outputs(project.root, state, index), manifest, read=seen)
+        save(state, project.root, list(seen.files), _template_dirs(project), outputs, manifest, read=seen)
     except (OSError, _NotAsRecorded):
         pass   # an output vanished or was replaced meanwhile: the next build checks every row
     return []
@@ -82,19 +82,48 @@ class _NotAsRecorded(StateError):
     """An output is not the file state records for its row: no snapshot (never leaves this module)."""
 
 
-def _recorded_outputs(root: Path, state: State, index: RowIndex) -> Iterator[tuple[str, int, int]]:
-    """(output, size, mtime_ns) per row, each checked against the row's record in state."""
-    from vidbuild.planner.fingerprint import with_known_records
+class RecordedOutputs:
+    """(output, size, mtime_ns) of every row, each checked against the row's record in state as
+    the manifest pairs them (``pairs``): the snapshot needs no lookups of its own. Iterating
+    raises _NotAsRecorded (a StateError) if any output was not the file its record has."""
 
-    for row, record in with_known_records(state, index.entries()):
-        stat = (root / row.output).stat()
-        if record is None or record.status != "downloaded":
-            raise _NotAsRecorded(row.key)
-        own = (record.output == row.output
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._outputs = Spool()
+        self._refused: str | None = None   # the key of the first row whose output is not as recorded
+
+    def pairs(self, rows: Iterable[tuple[IndexEntry, Record | None]]
+              ) -> Iterator[tuple[IndexEntry, Record | None]]:
+        """``rows`` passed through, each row's output checked and noted on the way."""
+        for row, record in rows:
+            if self._refused is None:
+                self._note(row, record)
+            yield row, record
+
+    def _note(self, row: IndexEntry, record: Record | None) -> None:
+        try:
+            stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
+        except OSError:
+            self._refused = row.key
+            return
+        own = (record is not None and record.output == row.output
                and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns))
-        if not own and not holds_video(root / row.output, record):   # a twin row's copy
-            raise _NotAsRecorded(row.key)
-        yield row.output, stat.st_size, stat.st_mtime_ns
+        if record is None or record.status != "downloaded" or \
+                not (own or holds_video(self.root / row.output, record)):
+            self._refused = row.key   # a twin row's copy must hold the video's bytes
+            return
+        self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
+
+    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+        if self._refused is not None:
+            raise _NotAsRecorded(self._refused)
+        yield from self._outputs   # [output, size, mtime_ns] lists, as the snapshot's pages hold them
+
+    def __enter__(self) -> RecordedOutputs:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._outputs.close()
 
 
 def _template_dirs(project: Project) -> list[Path]:

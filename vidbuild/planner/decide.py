@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -252,21 +253,41 @@ def field_digests(body: dict[str, Any]) -> dict[str, str]:
 
 
 def _digest_leaves(value: Any, path: str, digests: dict[str, str]) -> None:
-    if isinstance(value, dict) and value:
+    if type(value) is str:   # exactly str: the memo must not mix 1, 1.0, -0.0 and True
+        digests[path] = _text_digest(value)
+    elif isinstance(value, dict) and value:
+        prefix = f"{path}." if path else ""
         for name, child in value.items():
-            _digest_leaves(child, f"{path}.{name}" if path else name, digests)
+            _digest_leaves(child, f"{prefix}{name}", digests)
     elif isinstance(value, list) and value:
         for index, child in enumerate(value):
             _digest_leaves(child, f"{path}[{index}]", digests)
-    elif type(value) is str:   # exactly str: the memo must not mix 1, 1.0, -0.0 and True
-        digests[path] = _text_digest(value)
     else:
-        digests[path] = _digest(value)
+        digests[path] = _scalar_digest(value)
 
 
 @functools.lru_cache(maxsize=4096)
 def _text_digest(text: str) -> str:
-    return _digest(text)
+    # What _digest(text) gives, without json.dumps' setup: a string's canonical JSON
+    # (ensure_ascii=False) is its quoted form, which encode_basestring writes.
+    return hashlib.sha256(encode_basestring(text).encode()).hexdigest()[:12]
+
+
+def _scalar_digest(value: Any) -> str:
+    """``_digest`` of a leaf that is not a string, memoised by type and value for the few
+    numbers, booleans and nulls that bodies share (1 and True are told apart by their types)."""
+    if value is None or type(value) in (bool, int, float):
+        memo = (type(value), value)
+        digest = _SCALAR_DIGESTS.get(memo)
+        if digest is None:
+            if len(_SCALAR_DIGESTS) >= 4096:
+                _SCALAR_DIGESTS.clear()
+            digest = _SCALAR_DIGESTS[memo] = _digest(value)
+        return digest
+    return _digest(value)
+
+
+_SCALAR_DIGESTS: dict[tuple[type, Any], str] = {}
 
 
 def _digest(value: Any) -> str:

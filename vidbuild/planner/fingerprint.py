@@ -171,7 +171,7 @@ def _known_row(root: Path, entry: IndexEntry, record: Record | None) -> KnownRow
     return KnownRow(key=entry.key, fingerprint=entry.fingerprint, hash=entry.hash, output=entry.output,
                     generation=entry.generation, route_reason=entry.route_reason, size=stat.st_size,
                     mtime_ns=stat.st_mtime_ns, video_id=record.video_id, video_url=record.video_url,
-                    thumbnail_url=record.thumbnail_url)
+                    thumbnail_url=record.thumbnail_url, checksum=record.checksum)
 
 
 def _same(now: Record | None, before: Record) -> bool:
@@ -183,12 +183,13 @@ def with_known_records(state: State, entries: Iterable[IndexEntry]
                        ) -> Iterator[tuple[IndexEntry, Record | None]]:
     """Each index entry with its record, a page at a time: a row reused as unchanged gets one
     made from its known row (it was downloaded, and a known row never outlives its record), the
-    others are read from state (the records of 100,000 unchanged rows are not)."""
+    others are read from state (the records of 100,000 unchanged rows are not). A known row
+    written before known rows kept the file's checksum is not enough: its record is read."""
     iterator = iter(entries)
     while page := list(itertools.islice(iterator, PAGE)):
         wanted = [entry.fingerprint for entry in page if entry.reused and entry.fingerprint]
         known = state.known_rows(wanted) if wanted else {}
-        kept = {row.key: row for row in known.values()}
+        kept = {row.key: row for row in known.values() if row.checksum is not None}
         missing = [entry.hash for entry in page
                    if not (entry.reused and entry.key in kept and kept[entry.key].hash == entry.hash)]
         records = state.get_many(missing) if missing else {}
@@ -203,4 +204,4 @@ def with_known_records(state: State, entries: Iterable[IndexEntry]
 def _as_record(row: KnownRow) -> Record:
     return Record(hash=row.hash, key=row.key, kind="", status="downloaded", output=row.output,
                   video_id=row.video_id, video_url=row.video_url, thumbnail_url=row.thumbnail_url,
-                  size=row.size, mtime_ns=row.mtime_ns)
+                  checksum=row.checksum, size=row.size, mtime_ns=row.mtime_ns)

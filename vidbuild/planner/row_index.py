@@ -12,6 +12,7 @@ were read is told by their files' stats (see commands/build.py), not by expandin
 from __future__ import annotations
 
 import json
+import posixpath
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
@@ -73,16 +74,20 @@ class IndexEntry(NamedTuple):
 
 
 class RowIndex(Spool):
-    """Every row's entry in data order, and the widest key (for aligned columns)."""
+    """Every row's entry in data order, the widest key (for aligned columns) and the directories
+    the outputs go to (relative POSIX, "." for the project's: the manifest's and the leftovers'
+    places, known without reading the index again)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.key_width = 0
+        self.directories: set[str] = set()
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
         self.add([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
                   job.generation, job.route_reason])
         self.key_width = max(self.key_width, len(job.key))
+        self.directories.add(posixpath.dirname(job.output) or ".")
 
     def entries(self) -> Iterator[IndexEntry]:
         for fields in self:

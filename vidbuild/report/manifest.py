@@ -7,12 +7,14 @@ temporary file renamed into place once complete, so a reader never sees half a m
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import posixpath
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -66,12 +68,14 @@ def entry(key: str, content_hash: str, output: str, record: Record | None) -> di
 
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
                    state: State, protected: ProtectedFiles | None = None, *,
-                   records: Pairing = with_records) -> Path:
-    """Write both files atomically from the rows, read twice (once for the directory, once for
-    the entries, each paired with its record by ``records``); returns the JSON file's path.
+                   records: Pairing = with_records, directories: Iterable[str] | None = None) -> Path:
+    """Write both files atomically from the rows, read twice (once for the directory, unless the
+    outputs' ``directories`` are given, once for the entries, each paired with its record by
+    ``records``); returns the JSON file's path.
     InvalidRequestError if the manifest would land outside the project or on one of its
     ``protected`` files; LocalWriteError (naming the path) if the folder or files can't be written."""
-    directory = manifest_dir(root, (row.output for row in rows()))
+    directory = (shared_dir(root, sorted(directories)) if directories is not None
+                 else manifest_dir(root, (row.output for row in rows())))
     # Checked again at write time, as outputs are: a directory swapped for a symlink since
     # validation must not carry the manifest out of the project, nor onto its inputs.
     for name in (MANIFEST_JSON, MANIFEST_CSV):
@@ -103,6 +107,18 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode
 
 
+@functools.lru_cache(maxsize=64)
+def _name(name: str) -> str:
+    return _DUMPS(name)   # an entry's field names are few: each encoded once
+
+
+def _scalar(value: Any) -> str:
+    """``_DUMPS(value)``, straight from the C quoting function for the usual null and string."""
+    if value is None:
+        return "null"
+    return encode_basestring(value) if type(value) is str else _DUMPS(value)
+
+
 class _JsonList:
     """Writes ``{"project": name, "api": namespace, "videos": [...]}`` exactly as
     ``json.dumps(..., indent=2)`` would, one item at a time. ``api`` names the API the video ids
@@ -115,11 +131,10 @@ class _JsonList:
                      + ',\n  "api": ' + json.dumps(api, ensure_ascii=False) + ',\n  "videos": [')
 
     def add(self, item: dict[str, Any]) -> None:
-        if item and all(isinstance(value, str | None) for value in item.values()):
-            # What json.dumps(item, indent=2) writes for a flat entry, without its pure-Python
-            # indenting encoder (100,000 rows: seconds).
-            fields = ",\n      ".join(f"{_DUMPS(name)}: {'null' if value is None else _DUMPS(value)}"
-                                         for name, value in item.items())
+        if item and all(isinstance(value, str | int | float | None) for value in item.values()):
+            # What json.dumps(item, indent=2) writes for a flat entry (scalars only: a done row's
+            # size is a number), without its pure-Python indenting encoder (100,000 rows: seconds).
+            fields = ",\n      ".join(f"{_name(name)}: {_scalar(value)}" for name, value in item.items())
             text = "{\n      " + fields + "\n    }"
         else:
             text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")

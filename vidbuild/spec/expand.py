@@ -40,7 +40,7 @@ class Job:
     output: str                   # relative to the project directory, POSIX separators
     scenes: tuple[str, ...]
     row: Row
-    # The API generation the row is sent through, and why (see vidbuild/client/v3_bodies.py).
+    # The API generation the row is sent through, and why (see vidbuild/heygen/v3_bodies.py).
     # Neither is part of the hash: a row built through one generation is up to date in the other.
     generation: Generation = "legacy"
     route_reason: str = ""
@@ -71,7 +71,7 @@ class Job:
         """The endpoint (``POST /v3/videos``) and the exact body sent through the row's generation."""
         if self.generation == "legacy":
             return endpoint_id(self.kind), self.request_body()
-        from vidbuild.heygen.client.v3_bodies import v3_body
+        from vidbuild.heygen.v3_bodies import v3_body
 
         body = v3_body(self.kind, self.body, self.scenes)
         if "title" in body and self.title_marker:

@@ -1,7 +1,7 @@
 """Which HeyGen API generation each row's body is sent through, and why.
 
 The body itself (and so its content hash) is always the legacy one; the route is chosen beside it,
-from ``--api`` or the project's ``api:`` ('auto' by default), by ``client/v3_bodies.py``.
+from ``--api`` or the project's ``api:`` ('auto' by default), by ``heygen/v3_bodies.py``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Router:
         """Per scene (by id): whether every row gets the same route from it."""
         if self.choice == "legacy" or self.kind != "video":
             return {}
-        from vidbuild.heygen.client.v3_bodies import FREE_FIELDS
+        from vidbuild.heygen.v3_bodies import FREE_FIELDS
 
         if not _templated_only_in(top, FREE_FIELDS):
             return {}
@@ -45,7 +45,7 @@ class Router:
         alike = bool(self._alike) and all(self._alike[part] for part in shape)
         if alike and shape in self._routes:
             return self._routes[shape]
-        from vidbuild.heygen.client.v3_bodies import choose_route
+        from vidbuild.heygen.v3_bodies import choose_route
 
         route = choose_route(self.kind, body, [scene.label for scene in used], self.choice, self.source)
         if alike:

@@ -36,6 +36,10 @@ KNOWN_ROWS_FILE = "rows.sqlite"   # the known rows (state/known_rows.py), beside
 _FEW = 16
 
 
+# Names looked up per query by get_many and for_keys (SQLite allows 32,766 parameters).
+FETCH_PAGE = 500
+
+
 class DiskState:
     """State in a diskcache store (SQLite in WAL mode: a committed write survives kill -9).
 
@@ -102,23 +106,34 @@ class DiskState:
         return Record.from_json(data) if data is not None else None
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
-        found = {}
-        for content_hash in hashes:
-            record = self.get(content_hash)
-            if record is not None:
-                found[content_hash] = record
-        return found
+        return {content_hash: Record.from_json(data)
+                for content_hash, data in self._fetch_many("job:", hashes).items()}
 
     def for_key(self, key: str) -> KeyEntry | None:
         data = self._cache.get(f"key:{key}")
         return KeyEntry(data["hash"], data["fields"]) if data is not None else None
 
     def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
-        found = {}
-        for key in keys:
-            entry = self.for_key(key)
-            if entry is not None:
-                found[key] = entry
+        return {key: KeyEntry(data["hash"], data["fields"])
+                for key, data in self._fetch_many("key:", keys).items()}
+
+    def _fetch_many(self, prefix: str, names: Sequence[str]) -> dict[str, Any]:
+        """The values stored under ``prefix + name``, by name: one query per ``FETCH_PAGE`` names
+        (diskcache's ``get`` is a query each: 100,000 rows took seconds). Matches keys and reads
+        values through the store's own ``Disk``, as diskcache's ``get`` does."""
+        found: dict[str, Any] = {}
+        disk, query = self._cache._disk, self._cache._sql
+        for start in range(0, len(names), FETCH_PAGE):
+            # JSONDisk stores every key as compressed bytes: ``raw`` is the same for all.
+            stored = {bytes(disk.put(prefix + name)[0]): name for name in names[start:start + FETCH_PAGE]}
+            marks = ",".join("?" * len(stored))
+            rows = query(f"SELECT key, mode, filename, value FROM Cache WHERE key IN ({marks}) AND raw = 1"
+                         " AND (expire_time IS NULL OR expire_time > ?)", [*stored, time.time()]).fetchall()
+            for key, mode, filename, value in rows:
+                try:
+                    found[stored[key]] = disk.fetch(mode, filename, value, False)
+                except OSError:   # removed since it was listed, as diskcache's get treats it
+                    continue
         return found
 
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,

@@ -1,0 +1,135 @@
+"""Issue 14 (performance): the shortcuts taken for speed give exactly what the plain way gives."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vidbuild import commands
+from vidbuild.checksum import file_sha256
+from vidbuild.planner.decide import field_digests
+from vidbuild.spec.hashing import canonical_json
+from vidbuild.state.disk import FETCH_PAGE, DiskState
+from vidbuild.state.protocol import KeyEntry, Record
+
+
+def _reference_digests(value: Any, path: str = "") -> dict[str, str]:
+    """field_digests as first written: every leaf's canonical JSON, hashed."""
+    if isinstance(value, dict) and value:
+        found: dict[str, str] = {}
+        for name, child in value.items():
+            found.update(_reference_digests(child, f"{path}.{name}" if path else name))
+        return found
+    if isinstance(value, list) and value:
+        found = {}
+        for index, child in enumerate(value):
+            found.update(_reference_digests(child, f"{path}[{index}]"))
+        return found
+    return {path: hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]}
+
+
+def test_field_digests_match_the_canonical_json_of_every_leaf() -> None:
+    body = {"title": "Chloé \u2028 \"quoted\" \\ 😀 \x01", "n": [1, 1.0, -0.0, 0, True, False, None, 2.5],
+            "empty": {}, "none": [], "nested": {"a": [{"b": "1"}, {"b": 1}, {"b": True}]},
+            "big": 10 ** 30, "float": 1e300}
+    for _ in range(2):   # the second time from the memos
+        assert field_digests(body) == _reference_digests(body)
+    # 1, 1.0 and True were told apart only by the memo's type: the same digest for 1 and 1.0
+    # (one canonical number), another for True.
+    digests = field_digests({"a": 1, "b": 1.0, "c": True})
+    assert digests["a"] == digests["b"] != digests["c"]
+
+
+def test_batched_reads_find_what_single_reads_find(tmp_path: Path) -> None:
+    state = DiskState(tmp_path / ".vidbuild", "emulator")
+    try:
+        hashes = [f"{number:064x}" for number in range(FETCH_PAGE + 7)]
+        for number, content_hash in enumerate(hashes[::2]):
+            state.record(Record(hash=content_hash, key=f"k{number}", kind="video", status="submitted",
+                                owner=state.owner, output=f"out/k{number}.mp4", video_id=f"v{number}"))
+            state.remember_key(f"k{number}", KeyEntry(content_hash, {"title": "abc"}))
+        found = state.get_many(hashes)
+        assert sorted(found) == sorted(hashes[::2])
+        assert all(found.get(h) == state.get(h) for h in hashes)
+        keys = [f"k{number}" for number in range(len(hashes))]
+        entries = state.for_keys(keys)
+        assert entries == {key: state.for_key(key) for key in keys if state.for_key(key) is not None}
+        assert len(entries) == len(hashes[::2])
+        assert state.get_many([]) == {} and state.for_keys([]) == {}
+    finally:
+        state.close()
+
+
+def test_a_manifest_written_from_known_rows_keeps_every_checksum(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows reused as unchanged take their manifest entry from their known row: it must be the
+    entry their record gives (the checksum lets a seeded state trust a restored file)."""
+    monkeypatch.setenv("VIDBUILD_EMULATOR_SPEED", "0.001")
+    root = tmp_path / "campaign"
+    root.mkdir()
+    (root / "vidbuild.yaml").write_text(textwrap.dedent(PROJECT), encoding="utf-8")
+    _write_rows(root, ["Ana", "Ben", "Chloe"])
+    _build(root)
+    _write_rows(root, ["Ana", "Bea", "Chloe"])
+    _build(root)                      # known rows written by a build that ran the engine
+    first = json.loads((root / "out" / "manifest.json").read_text(encoding="utf-8"))["videos"]
+    _write_rows(root, ["Ana", "Bea", "Cleo"])
+    _build(root)                      # r1 and r2 reused from their known rows
+
+    videos = json.loads((root / "out" / "manifest.json").read_text(encoding="utf-8"))["videos"]
+    for video in videos:
+        assert video["checksum"] == file_sha256(root / video["output"]), video
+    assert videos[:2] == first[:2]
+    with open(root / "out" / "manifest.csv", encoding="utf-8", newline="") as handle:
+        assert [row["checksum"] for row in csv.DictReader(handle)] == [video["checksum"] for video in videos]
+
+
+PROJECT = """\
+    version: 1
+    name: checksums
+    data:
+      source: rows.csv
+      key: "{{ row.id }}"
+    video:
+      title: "Hi {{ row.name }}"
+    defaults:
+      avatar: {avatar_id: Daisy-inskirt-20220818}
+      voice: {voice_id: 2d5b0e6cf36f460aa7fc47e3eee4ba54}
+    scenes:
+      - id: hello
+        voice: {text: "Hi {{ row.name }}."}
+    output: "out/{{ key }}.mp4"
+"""
+
+
+def _write_rows(root: Path, names: list[str]) -> None:
+    lines = ["id,name", *(f"r{number},{name}" for number, name in enumerate(names, 1))]
+    (root / "rows.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _build(root: Path) -> None:
+    err = io.StringIO()
+    assert commands.build(str(root), stderr=err) == 0, err.getvalue()
+
+
+def test_the_manifest_writer_writes_what_json_dumps_would() -> None:
+    from vidbuild.report.manifest import _JsonList
+
+    items: list[dict[str, Any]] = [
+        {"key": "r1", "status": "done", "size": 12783, "error": None, "checksum": "ab"},
+        {"key": "Chloé \u2028 \"q\"", "size": 0, "ratio": 1.5, "flag": True, "error": None},
+        {"key": "r3", "nested": {"a": [1, 2]}, "size": None}]
+    stream = io.StringIO()
+    videos = _JsonList(stream, "näme", "emulator")
+    for item in items:
+        videos.add(item)
+    videos.close()
+    assert stream.getvalue() == json.dumps({"project": "näme", "api": "emulator", "videos": items},
+                                           indent=2, ensure_ascii=False) + "\n"
