@@ -16,9 +16,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, sha256, write_project, write_rows
+from buildkit import (
+    LoopbackHeyGen,
+    manifest,
+    rows,
+    run_vidbuild,
+    sha256,
+    unstamped,
+    write_project,
+    write_rows,
+)
 
 from vidbuild import commands
+from vidbuild.planner.decide import ESTIMATE_ASSUMPTIONS
 from vidbuild.report.manifest import FIELDS
 
 KEYS = [row["id"] for row in rows(4)]
@@ -78,6 +88,8 @@ def test_editing_one_row_resubmits_that_row_alone(project: Path, use_heygen: Loo
     assert commands.plan(str(project), stdout=planned) == 0
     assert planned.getvalue().splitlines() == [
         "submit      r03  changed: video_inputs[0].voice.input_text; via v3",
+        f"estimate: 1 distinct body to pay for (rows with identical bodies share one video); "
+        f"{ESTIMATE_ASSUMPTIONS}",
         "1 submit, 3 up-to-date; estimated 0.03 credits"]
     assert len(heygen.requests()) == before   # planning sends nothing
 
@@ -140,7 +152,7 @@ def test_a_failed_render_shows_its_error_and_the_next_build_retries_it(project: 
     code, err = build(project, heygen)
 
     assert code == 1
-    failures = [line for line in err.splitlines() if line.startswith("FAILED")]
+    failures = [line for line in unstamped(err) if line.startswith("FAILED")]
     assert len(failures) == 4
     assert all(re.fullmatch(r"FAILED r0\d: HeyGen failed the render: \d+ [A-Z][a-z ]+", f) for f in failures)
     assert err.splitlines()[-1] == "0 built, 0 up to date, 4 failed"
@@ -191,6 +203,8 @@ def test_question_and_dry_run_send_nothing(project: Path, heygen: LoopbackHeyGen
     assert dry.code == 0
     looks = "new (will look in the account first); via v3"
     assert dry.stdout.splitlines() == [*(f"submit      {key}  {looks}" for key in KEYS),
+                                       "estimate: 4 distinct bodies to pay for (rows with identical "
+                                       f"bodies share one video); {ESTIMATE_ASSUMPTIONS}",
                                        "4 submit; estimated 0.08 credits"]
     assert heygen.requests() == []
 

@@ -3,16 +3,31 @@ manifest entry carries, checked against vidbuild's own manifest fields and again
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from vidbuild.errors import Diagnostic
     from vidbuild.spec.diagnostics import DiagnosticSink
-    from vidbuild.spec.expand import Expander
+    from vidbuild.spec.load import PathKey
     from vidbuild.spec.project import Project
+    from vidbuild.spec.protected import ProtectedFiles
     from vidbuild.spec.rows import Row
+
+class Expander(Protocol):
+    """What of ``spec.expand.Expander`` the thumbnail and the columns need (it imports this module)."""
+
+    project: Project
+    protected: ProtectedFiles | None
+    thumbnail: Any
+    columns: list[str]
+
+    def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any: ...
+    def _render_output(self, row: Row, key: str, context: Mapping[str, Any], sink: DiagnosticSink,
+                       path: PathKey = ("output",)) -> str | None: ...
+    def _admit_output(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool: ...
+
 
 # Every manifest entry's own fields, in the CSV's column order; chosen data columns follow them.
 # checksum (sha256 of the file) and size (bytes) let a later build trust a restored file (state/seed.py).
@@ -63,8 +78,6 @@ def manifest_extras(expander: Expander, row: Row, key: str, output: str, context
                     sink: DiagnosticSink) -> dict[str, Any] | None:
     """The row's Job fields ``thumbnail`` (rendered, checked as an output is and unique among the
     outputs) and ``columns`` (its manifest columns), or None (its problems in ``sink``)."""
-    from vidbuild.spec.expand import _row_note
-
     thumbnail = None
     if expander.thumbnail is not None:
         thumbnail = expander._render_output(row, key, context, sink, ("thumbnail",))
@@ -91,7 +104,6 @@ def admit_thumbnail(expander: Expander, row: Row, key: str, thumbnail: str | Non
                     sink: DiagnosticSink) -> bool:
     """For a row known unchanged (see ``Expander.admit``): its ``thumbnail`` (None: none) is safe to
     write today and no other row's output or thumbnail. Problems go to ``sink``."""
-    from vidbuild.spec.expand import _row_note
     from vidbuild.spec.output_paths import output_problem
     from vidbuild.spec.scenes import Origin
 
@@ -103,3 +115,8 @@ def admit_thumbnail(expander: Expander, row: Row, key: str, thumbnail: str | Non
         sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
         return False
     return expander._admit_output(row, key, thumbnail, sink)
+
+
+def _row_note(row: Row, key: str) -> str:
+    """Which row, as ``spec.expand`` names it in its messages."""
+    return f" (row {key} at {row.file}:{row.line})"
