@@ -36,9 +36,9 @@ _UNFINISHED = ("claimed", "uncertain", "submitted", "rendering", "completed")
 @dataclass
 class RowTally:
     """The manifest's observer (see ``write_manifest``): the rows that failed (``{key, error}``),
-    are unfinished (``{key, status, error}``), were built or up to date, and ``credits_built``, the
-    estimates of the rows downloaded since ``started`` (Unix seconds): those this build paid for
-    or fetched."""
+    are unfinished (``{key, status, error}``), were built (downloaded since ``started``, Unix
+    seconds) or up to date, and ``credits_built``, the estimates of the built rows also claimed
+    since ``started``: those this build sent (a file fetched again costs nothing)."""
 
     started: float
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -56,7 +56,8 @@ class RowTally:
         elif status == "done" and record is not None:
             if (record.downloaded_at or 0.0) >= self.started:
                 self.built += 1
-                self.credits_built += record.credits_estimated or 0.0
+                if (record.claimed_at or 0.0) >= self.started:   # sent by this build, not fetched again
+                    self.credits_built += record.credits_estimated or 0.0
             else:
                 self.up_to_date += 1
 
