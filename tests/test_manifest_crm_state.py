@@ -212,3 +212,17 @@ def test_a_build_stopped_by_sigterm_still_writes_run_results(tmp_path: Path, hey
     assert sum(counts.values()) <= 6
     assert {row["status"] for row in results["unfinished"]} <= {"claimed", "uncertain", "submitted",
                                                                   "rendering", "completed"}
+
+
+def test_the_review_page_shows_the_thumbnail_the_project_asked_for(tmp_path: Path,
+                                                                    heygen: LoopbackHeyGen) -> None:
+    yaml = CRM_YAML.replace('thumbnail: "out/{{ key }}.jpg"', 'thumbnail: "out/stills/{{ key }}-still.jpg"')
+    project = write_crm_project(tmp_path / "crm", PEOPLE, yaml)
+    built(project, heygen)
+    assert (project / "out" / "stills" / "p1-still.jpg").is_file()
+
+    run = run_vidbuild("review", str(project), env=heygen.env())
+
+    assert run.code == 0, run.stderr
+    page = (project / "out" / "review.html").read_text(encoding="utf-8")
+    assert all(f'src="stills/{key}-still.jpg"' in page for key in ("p1", "p2", "p3")), page
