@@ -261,6 +261,12 @@ def test_url_expiry_comes_from_the_signed_url_else_from_the_documented_lifetime(
                                       created_at=100.0), read_at=1000.0)
     assert record.urls_expire_at == 1000.0 + SIGNED_URL_LIFETIME
     assert (record.created_at, record.completed_at, record.video_page_url) == (100.0, 1000.0, None)
+    from vidbuild.heygen.client._v3_replies import VideoDetail
+
+    detail = VideoDetail("v", "completed", video_url="https://x/v.mp4", created_at=100.0,
+                         completed_at=900.0, video_page_url="https://app/share/v")
+    take_finished(record, detail, read_at=1000.0)
+    assert (record.completed_at, record.video_page_url) == (1000.0, "https://app/share/v")   # our clock
 
 
 def test_a_record_written_before_the_new_fields_still_loads(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ SIGNED_URL_LIFETIME = 7 * 24 * 3600.0   # seconds; HeyGen's documented lifetime 
 def take_finished(record: Record, status: VideoStatus, read_at: float | None = None) -> None:
     """Copy a completed ``status`` (read at ``read_at``, Unix seconds; default now) onto ``record``.
 
-    ``completed_at`` is HeyGen's where the read gives it, else the time it was read;
+    ``completed_at`` is when vidbuild read it finished (not HeyGen's ``completed_at``: the record's
+    times are all vidbuild's clock, in the order the body went through them, as explain shows them);
     ``urls_expire_at`` comes from the video URL's ``Expires`` parameter, else from the read time
     plus ``SIGNED_URL_LIFETIME``.
     """
@@ -31,7 +32,7 @@ def take_finished(record: Record, status: VideoStatus, read_at: float | None = N
     record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
     record.duration = status.duration
     record.created_at = status.created_at if status.created_at is not None else record.created_at
-    record.completed_at = getattr(status, "completed_at", None) or read_at
+    record.completed_at = read_at
     record.video_page_url = getattr(status, "video_page_url", None) or record.video_page_url
     record.urls_expire_at = url_expiry(status.video_url) or read_at + SIGNED_URL_LIFETIME
 
