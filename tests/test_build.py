@@ -263,10 +263,11 @@ def test_manifest_of_an_unfinished_build_says_what_is_missing(project: Path, hey
     assert code == 3, err
     entries = manifest(project)
     assert [entries[key]["status"] for key in KEYS] == ["done"] * 4
-    assert entries["r05"] | {"hash": ""} == {"key": "r05", "hash": "", "video_id": None, "status": "claimed",
-                                            "output": None, "video_url": None, "thumbnail_url": None,
-                                            "error": entries["r05"]["error"],
-                                            "checksum": None, "size": None}
+    expected = {"key": "r05", "video_id": None, "status": "claimed", "output": None, "thumbnail": None,
+                "video_url": None, "thumbnail_url": None, "video_page_url": None, "created_at": None,
+                "completed_at": None, "urls_expire_at": None, "duration": None,
+                "checksum": None, "size": None}
+    assert {name: entries["r05"][name] for name in expected} == expected
     assert "daily api trial limit" in entries["r05"]["error"]
 
 

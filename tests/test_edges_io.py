@@ -338,7 +338,7 @@ def test_a_build_cleans_the_temporary_files_of_killed_builds_and_nothing_else(
 
     hidden = sorted(p.name for p in (project / "out").iterdir() if not p.name.endswith(".mp4")
                     or p.name.startswith("."))
-    assert hidden == sorted((*NOT_OURS, "manifest.csv", "manifest.json"))
+    assert hidden == sorted((*NOT_OURS, "manifest.csv", "manifest.json", "run_results.json"))
     assert sorted(p.name for p in (project / "elsewhere").iterdir()) == sorted(LEFTOVERS)
 
 

@@ -20,7 +20,7 @@ from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, replay
 from vidbuild.planner.up_to_date import is_up_to_date, save
-from vidbuild.report.manifest import write_manifest
+from vidbuild.report.manifest import FIELDS, write_manifest
 from vidbuild.report.progress import PlainReporter
 from vidbuild.run.engine import Engine, Options
 from vidbuild.spec.expand import Expander, Job, expand_project
@@ -204,10 +204,11 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
                                 checksum="c0", size=7))
         path = write_manifest(tmp_path, "ünïcode", lambda: iter(entries), state)
         expected = {"project": "ünïcode", "api": "ns", "videos": [
-            {"key": e.key, "hash": e.hash, "video_id": "v0" if n == 0 else None,
-             "status": "done" if n == 0 else "not-built", "output": e.output if n == 0 else None,
-             "video_url": "https://x/v0.mp4" if n == 0 else None, "thumbnail_url": None, "error": None,
-             "checksum": "c0" if n == 0 else None, "size": 7 if n == 0 else None}
+            dict.fromkeys(FIELDS) | {
+                "key": e.key, "hash": e.hash, "video_id": "v0" if n == 0 else None,
+                "status": "done" if n == 0 else "not-built", "output": e.output if n == 0 else None,
+                "video_url": "https://x/v0.mp4" if n == 0 else None,
+                "checksum": "c0" if n == 0 else None, "size": 7 if n == 0 else None}
             for n, e in enumerate(entries)]}
     finally:
         state.close()

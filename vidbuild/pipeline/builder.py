@@ -10,9 +10,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from vidbuild.errors import EXIT_FAILED, EXIT_OK
+from vidbuild.errors import EXIT_FAILED, EXIT_OK, LocalWriteError, VidbuildError
 from vidbuild.heygen.choice import BackendChoice
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
@@ -42,6 +42,7 @@ from vidbuild.state.protocol import State
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
     from vidbuild.planner.up_to_date import InputsSeen
+    from vidbuild.report.run_results import RowTally, RunFacts
     from vidbuild.run.engine import Options
     from vidbuild.run.outcome import Outcome
     from vidbuild.spec.protected import ProtectedFiles
@@ -61,19 +62,22 @@ def build(project: ProjectSource, *, state: State, backend: BackendChoice | Back
     in the project or any row, UsageError, InputsChangedError when an input changed while the rows
     were read (nothing sent), StateError; failures of single videos are counted in the outcome instead.
     """
+    started = time.time()
     options = options or BuildOptions()
     choice = backend or BackendChoice.from_env()
     reporter = reporter or PlainReporter()
     if options.snapshot and not options.force and options.planning().selects_all:
         unchanged = unchanged_videos(state, project_root(project))
         if unchanged is not None:
-            return _answered_from_snapshot(unchanged, choice, reporter)
+            outcome = _answered_from_snapshot(unchanged, choice, reporter)
+            _results_after_snapshot(state, project, outcome, choice, RunStart(started, options))
+            return outcome
     # Before the project file is parsed: a change from here on must keep the build from counting
     # as a snapshot of these inputs.
     from vidbuild.planner.up_to_date import file_stat
 
     stat = {str(project_file(project)): file_stat(project_file(project))}
-    return _Build(parsed(project), state, choice, reporter, options).run(stat)
+    return _Build(parsed(project), state, choice, reporter, options, started).run(stat)
 
 
 def _answered_from_snapshot(videos: int, backend: BackendChoice | Backend,
@@ -90,8 +94,9 @@ class _Build:
     reporter and the options."""
 
     def __init__(self, project: Project, state: State, backend: BackendChoice | Backend,
-                 reporter: Reporter, options: BuildOptions) -> None:
+                 reporter: Reporter, options: BuildOptions, started: float) -> None:
         self.project = project
+        self.started = started
         self.root = project.root
         self.state = state
         self.state_dir = state_directory(project, options.state_dir, state)
@@ -145,6 +150,8 @@ class _Build:
             forget(self.state)
         backend, owned = self._open_backend()
         outcome: BuildOutcome | None = None
+        tally = _tally(self.started)
+        stopped_by: BaseException | None = None
         try:
             if self.project.empty_rows:
                 self.reporter.note(None, empty_rows_note(self.project).lstrip(", "))
@@ -155,15 +162,22 @@ class _Build:
             outcome = self._engine_run(backend, index, engine_options)
             for text in backend.notes():
                 self.reporter.note(None, text)
+        except (KeyboardInterrupt, VidbuildError) as exc:
+            stopped_by = exc
+            raise
         finally:
             if owned:
                 backend.close()
             # A complete build's outputs are noted for the snapshot as the manifest reads records.
             complete = outcome is not None and outcome.exit_code == EXIT_OK and self.options.shard is None
             with RecordedOutputs(self.root) as outputs:
-                manifest = self._write_manifest(index, outputs if complete else None)
+                manifest = self._write_manifest(index, outputs if complete else None, tally)
                 changed = remember_complete_build(self.project, self.state, outputs, manifest, seen) \
                     if complete else []
+            if stopped_by is not None:   # Ctrl-C, SIGTERM, an error: the file still says how it ended
+                self._results_when_stopped(stopped_by, manifest.parent, summary, backend, tally)
+        assert outcome is not None   # else the try above returned or raised
+        self._write_run_results(manifest.parent, outcome, summary, backend, tally)
         if complete:   # a shard's would vouch for all
             if changed:
                 shown = ", ".join(display_path(Path(name)) for name in changed[:3])
@@ -232,20 +246,88 @@ class _Build:
         manifest = shared_dir(self.root, directories)
         remove_leftovers([manifest, *(self.root / directory for directory in directories)])
 
-    def _write_manifest(self, index: RowIndex, outputs: RecordedOutputs | None) -> Path:
+    def _write_manifest(self, index: RowIndex, outputs: RecordedOutputs | None, tally: RowTally) -> Path:
         from vidbuild.planner.fingerprint import with_known_records
         from vidbuild.report.manifest import Pairing, write_manifest
+        from vidbuild.spec.manifest_spec import manifest_columns
 
         records: Pairing = with_known_records
         if outputs is not None:
             records = lambda state, rows: outputs.pairs(with_known_records(state, rows))  # noqa: E731
         return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected(),
-                              records=records, directories=index.directories)
+                              records=records, directories=index.directories,
+                              columns=manifest_columns(self.project, []), observe=tally)
+
+    def _write_run_results(self, directory: Path, outcome: Outcome, summary: Summary, backend: Backend,
+                           tally: RowTally, exit_code: int | None = None) -> None:
+        from vidbuild.report.run_results import RunFacts, options_json
+
+        facts = RunFacts(self.started, _backend_facts(backend), options_json(self.options),
+                         summary.estimated_credits, rows=tally)
+        _write_results(directory, self.project.name, outcome, facts, exit_code)
+
+    def _results_when_stopped(self, exc: BaseException, directory: Path, summary: Summary, backend: Backend,
+                              tally: RowTally) -> None:
+        from vidbuild.errors import EXIT_INTERRUPTED
+        from vidbuild.report.run_results import interrupted_outcome
+
+        code = getattr(exc, "exit_code", EXIT_INTERRUPTED)
+        outcome = interrupted_outcome(code, tally)
+        if isinstance(exc, VidbuildError):
+            outcome.stopped = str(exc)
+        self._write_run_results(directory, outcome, summary, backend, tally, code)
+
 
     def _protected(self) -> ProtectedFiles:
         from vidbuild.spec.protected import ProtectedFiles
 
         return ProtectedFiles.of(self.project, self.state_dir)
+
+
+def _tally(started: float) -> RowTally:
+    from vidbuild.report.run_results import RowTally
+
+    return RowTally(started)
+
+
+def _backend_facts(backend: BackendChoice | Backend) -> dict[str, Any]:
+    """Which API the build spoke to, for run_results.json (never the key)."""
+    return {"name": "emulator" if backend.emulated else "heygen",
+            "base_url": None if backend.emulated else backend.base_url}
+
+
+class RunStart(NamedTuple):
+    """When the build started (Unix seconds) and with which options."""
+
+    started: float
+    options: BuildOptions
+
+
+def _results_after_snapshot(state: State, project: ProjectSource, outcome: BuildOutcome,
+                            backend: BackendChoice | Backend, start: RunStart) -> None:
+    """An unchanged rerun still leaves its run_results.json, beside the snapshot's manifest (the
+    project's name taken from the last one, as the project file is not parsed)."""
+    from vidbuild.planner.up_to_date import SNAPSHOT
+    from vidbuild.report.run_results import RunFacts, last_project_name, options_json
+
+    snapshot = state.get_meta(SNAPSHOT)
+    if not isinstance(snapshot, dict) or not isinstance(snapshot.get("manifest"), str):
+        return
+    directory = Path(snapshot["manifest"]).parent
+    name = project.name if isinstance(project, Project) else last_project_name(directory)
+    facts = RunFacts(start.started, _backend_facts(backend), options_json(start.options), 0.0)
+    _write_results(directory, name, outcome, facts)
+
+
+def _write_results(directory: Path, project_name: str | None, outcome: Outcome, facts: RunFacts,
+                   exit_code: int | None = None) -> None:
+    from vidbuild.report.run_results import RUN_RESULTS, write_run_results
+
+    try:
+        write_run_results(directory, project_name, outcome, facts, exit_code)
+    except OSError as exc:   # as the manifest: named, never a crash
+        raise LocalWriteError(f"can't write {directory / RUN_RESULTS}: {exc.strerror or exc}; "
+                              "what was built is kept in state") from exc
 
 
 def _build_outcome(outcome: Outcome) -> BuildOutcome:

@@ -99,8 +99,7 @@ def status(project: ProjectSource, *, state: State, view: StatusView | None = No
     with RowIndex() as index:
         for _ in indexed(rows, index):
             pass
-        entries = (entry(row.key, row.hash, row.output, record)
-                   for row, record in with_known_records(state, index.entries()))
+        entries = (entry(row, record) for row, record in with_known_records(state, index.entries()))
         counted = _tallied(entries, counts)
         if view is None:
             for _ in counted:

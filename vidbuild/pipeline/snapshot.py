@@ -113,8 +113,15 @@ class RecordedOutputs:
             self._refused = row.key   # a twin row's copy must hold the video's bytes
             return
         self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
+        if row.thumbnail is not None:   # the project asks for thumbnails: a snapshot vouches for them too
+            try:
+                image = os.stat(os.path.join(self.root, row.thumbnail))
+            except OSError:
+                self._refused = row.key
+                return
+            self._outputs.add([row.thumbnail, image.st_size, image.st_mtime_ns, "thumbnail"])
 
-    def __iter__(self) -> Iterator[tuple[str, int, int]]:
+    def __iter__(self) -> Iterator[tuple[str, int, int] | tuple[str, int, int, str]]:
         if self._refused is not None:
             raise _NotAsRecorded(self._refused)
         yield from self._outputs   # [output, size, mtime_ns] lists, as the snapshot's pages hold them

@@ -223,14 +223,28 @@ def _check_output(job: Job, record: Record, root: Path) -> Step:
     except FileNotFoundError:
         stat = None
     if stat is not None and not moved and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns):
-        return Step(job, "up-to-date", "downloaded, file unchanged", record)
+        return _thumbnail_check(job, root, Step(job, "up-to-date", "downloaded, file unchanged", record))
     if stat is not None and holds_video(path, record):
         detail = f"same video as {record.output}" if moved else "touched"
-        return Step(job, "up-to-date", f"downloaded, file unchanged ({detail})", record)
+        return _thumbnail_check(job, root, Step(job, "up-to-date", f"downloaded, file unchanged ({detail})",
+                                                record))
     if moved:
         return Step(job, "download", f"output path changed from {record.output}", record)
     return Step(job, "download", "output file is missing" if stat is None else "output file was altered",
                 record)
+
+
+def _thumbnail_check(job: Job, root: Path, step: Step) -> Step:
+    """``step`` (the video is up to date), unless the thumbnail the project asks for is missing:
+    then the row is downloaded again (no credits; the video file already there is kept)."""
+    if thumbnail_missing(job, root):
+        return Step(job, "download", "thumbnail file is missing", step.record)
+    return step
+
+
+def thumbnail_missing(job: Job, root: Path) -> bool:
+    """Whether the project asks for the row's thumbnail and no file is at its path."""
+    return job.thumbnail is not None and not (root / job.thumbnail).is_file()
 
 
 def _why_new(job: Job, previous: KeyEntry | None) -> str:
@@ -320,6 +334,12 @@ def holds_video(path: Path, record: Record) -> bool:
 def file_checksum(path: Path) -> str:
     """The checksum state records for a downloaded file: the hex sha256 of its bytes."""
     return file_sha256(path)
+
+
+def credits_estimate(job: Job) -> float:
+    """The plan's credit estimate for ``job``'s body (``CREDITS_PER_MINUTE`` of estimated video),
+    to two decimals: HeyGen reports no credits per video."""
+    return round(estimate_seconds(job) / 60 * CREDITS_PER_MINUTE, 2)
 
 
 def estimate_seconds(job: Job) -> float:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import IndexEntry
+from vidbuild.spec.manifest_spec import manifest_columns
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.protocol import Record, State
 from vidbuild.version import __version__
@@ -99,6 +100,9 @@ class KnownRows:
         self.forcing = force
         self.project = project_fingerprint(project, api, state.namespace)
         self.look_up = not state.holds_no_jobs()
+        # What a row's manifest entry needs besides its record (see spec/manifest_spec.py).
+        self.thumbnails = "thumbnail" in project.spec
+        self.columns = manifest_columns(project, [])
 
     def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Job | None]]:
         fingerprints = [row_fingerprint(self.project, row.values) for row in rows]
@@ -124,10 +128,16 @@ class KnownRows:
             return None
         if (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns):
             return None   # the file was touched or replaced: the full check decides
+        thumbnail = known.thumbnail
+        if self.thumbnails and not (thumbnail and os.path.isfile(os.path.join(self.root, thumbnail))):
+            return None   # the thumbnail asked for is missing: the full check fetches it
+        if self.columns and not (isinstance(row.values, dict) and all(c in row.values for c in self.columns)):
+            return None
         return Job(key=known.key, kind=self.kind, body={}, hash=known.hash, output=known.output,
                    scenes=(), row=row, generation="v3" if known.generation == "v3" else "legacy",
                    route_reason=known.route_reason, title_marker=title_marker,
-                   fingerprint=fingerprint, unchanged=True)
+                   fingerprint=fingerprint, unchanged=True, thumbnail=known.thumbnail,
+                   columns={column: row.values[column] for column in self.columns} if self.columns else {})
 
 
 def remember(state: State, root: Path, entries: Iterable[IndexEntry]) -> int:
@@ -170,8 +180,7 @@ def _known_row(root: Path, entry: IndexEntry, record: Record | None) -> KnownRow
         return None
     return KnownRow(key=entry.key, fingerprint=entry.fingerprint, hash=entry.hash, output=entry.output,
                     generation=entry.generation, route_reason=entry.route_reason, size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns, video_id=record.video_id, video_url=record.video_url,
-                    thumbnail_url=record.thumbnail_url, checksum=record.checksum)
+                    mtime_ns=stat.st_mtime_ns, **{name: getattr(record, name) for name in _LISTED})
 
 
 def _same(now: Record | None, before: Record) -> bool:
@@ -203,5 +212,9 @@ def with_known_records(state: State, entries: Iterable[IndexEntry]
 
 def _as_record(row: KnownRow) -> Record:
     return Record(hash=row.hash, key=row.key, kind="", status="downloaded", output=row.output,
-                  video_id=row.video_id, video_url=row.video_url, thumbnail_url=row.thumbnail_url,
-                  checksum=row.checksum, size=row.size, mtime_ns=row.mtime_ns)
+                  size=row.size, mtime_ns=row.mtime_ns, **{name: getattr(row, name) for name in _LISTED})
+
+
+# What a known row keeps of its record for the manifest (see state/known_rows.py).
+_LISTED = ("video_id", "video_url", "thumbnail_url", "checksum", "title", "duration", "submitted_at",
+           "created_at", "completed_at", "video_page_url", "urls_expire_at", "thumbnail", "credits_estimated")

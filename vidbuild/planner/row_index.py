@@ -61,7 +61,8 @@ class Spool:
 
 class IndexEntry(NamedTuple):
     """One row as planned: ``fingerprint`` (None if not tracked), ``reused`` (known unchanged, not
-    rendered), ``settled`` (up to date when planned: its Job was not spooled) and its route."""
+    rendered), ``settled`` (up to date when planned: its Job was not spooled), its route, and what
+    only the manifest needs: its ``thumbnail`` path and chosen ``columns`` (None: none chosen)."""
 
     key: str
     hash: str
@@ -71,6 +72,8 @@ class IndexEntry(NamedTuple):
     settled: bool = False
     generation: str = "legacy"
     route_reason: str = ""
+    thumbnail: str | None = None
+    columns: dict[str, Any] | None = None
 
 
 class RowIndex(Spool):
@@ -85,7 +88,7 @@ class RowIndex(Spool):
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
         self.add([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
-                  job.generation, job.route_reason])
+                  job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None])
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
 
@@ -101,17 +104,17 @@ class JobSpool(Spool):
         row = job.row
         self.add([job.key, job.kind, job.body, job.hash, job.output, list(job.scenes),
                   [row.index, row.values, row.file, row.line], job.generation, job.route_reason,
-                  job.title_marker, job.fingerprint])
+                  job.title_marker, job.fingerprint, job.thumbnail, dict(job.columns)])
 
     def jobs(self) -> Iterator[Job]:
         from vidbuild.spec.expand import Job
         from vidbuild.spec.rows import Row
 
         for (key, kind, body, content_hash, output, scenes, row, generation, reason, marker,
-             fingerprint) in self:
+             fingerprint, thumbnail, columns) in self:
             yield Job(key=key, kind=kind, body=body, hash=content_hash, output=output, scenes=tuple(scenes),
                       row=Row(*row), generation=generation, route_reason=reason, title_marker=marker,
-                      fingerprint=fingerprint)
+                      fingerprint=fingerprint, thumbnail=thumbnail, columns=columns)
 
 
 def replay(index: RowIndex, spool: JobSpool, kind: str) -> Iterator[Job]:
@@ -125,7 +128,8 @@ def replay(index: RowIndex, spool: JobSpool, kind: str) -> Iterator[Job]:
         if entry.settled:
             yield Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
                       row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
-                      route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True)
+                      route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True,
+                      thumbnail=entry.thumbnail)
             continue
         job = next(spooled)
         assert (job.key, job.hash) == (entry.key, entry.hash), "the spool follows the index"

@@ -98,8 +98,10 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
 
 
 def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
-         outputs: Iterable[tuple[str, int, int]], manifest: Path, *, read: InputsSeen | None = None) -> None:
-    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row.
+         outputs: Iterable[tuple[str, int, int] | tuple[str, int, int, str]], manifest: Path, *,
+         read: InputsSeen | None = None) -> None:
+    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row, and
+    (thumbnail, size, mtime_ns, "thumbnail") per downloaded thumbnail (not counted as a video).
 
     ``read`` is how the build found its inputs before reading them (the caller has checked they
     have not changed since): its fingerprint is recorded, else one is taken now.
@@ -118,7 +120,7 @@ def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
         "fingerprint": read.fingerprint if read else fingerprint(files, state.namespace, template_dirs)})
 
 
-def _pages(outputs: Iterable[tuple[str, int, int]]) -> Iterator[list[list[Any]]]:
+def _pages(outputs: Iterable[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
     page: list[list[Any]] = []
     for item in outputs:
         page.append(list(item))
@@ -147,12 +149,12 @@ def is_up_to_date(state: State, root: Path) -> int | None:
         page = state.get_meta(f"{SNAPSHOT}:{number}")
         if page is None:
             return None
-        for output, size, mtime_ns in page:
+        for output, size, mtime_ns, *thumbnail in page:
             try:
                 stat = os.stat(prefix + output)
             except OSError:
                 return None
             if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
                 return None
-            videos += 1
+            videos += 0 if thumbnail else 1
     return videos

@@ -1,5 +1,11 @@
 """Writes out/manifest.json and out/manifest.csv, one entry per row.
 
+An entry holds ``MANIFEST_FIELDS`` (times as ISO 8601 UTC text, ``duration`` in seconds,
+``credits_estimated`` the plan's estimate for the body when it was built: HeyGen reports no credits
+per video) and the data columns the project's ``manifest.columns`` chose, as written: in the JSON
+under ``columns``, in the CSV as columns of their own after vidbuild's, so the CSV loads as a
+mail-merge table.
+
 Both files are written as the entries come (one row's entry in memory at a time), each to a
 temporary file renamed into place once complete, so a reader never sees half a manifest.
 """
@@ -12,8 +18,9 @@ import json
 import os
 import posixpath
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,6 +28,8 @@ from typing import Any, TextIO
 from vidbuild.errors import LocalWriteError
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.run.files import check_inside
+from vidbuild.spec.hashing import unmarked_title
+from vidbuild.spec.manifest_spec import MANIFEST_FIELDS
 from vidbuild.spec.protected import ProtectedFiles
 from vidbuild.state.location import api_namespace
 from vidbuild.state.protocol import Record, State, with_records
@@ -30,9 +39,9 @@ MANIFEST_CSV = "manifest.csv"
 # How rows are paired with their records: state.with_records, or planner.fingerprint's
 # with_known_records, which spares the lookups of rows known unchanged.
 Pairing = Callable[[State, Iterable[IndexEntry]], Iterator[tuple[IndexEntry, Record | None]]]
-# checksum (sha256 of the file) and size (bytes) let a later build trust a restored file (state/seed.py).
-FIELDS = ("key", "hash", "video_id", "status", "output", "video_url", "thumbnail_url", "error",
-          "checksum", "size")
+FIELDS = MANIFEST_FIELDS
+# Observes each row as written: its index entry, record and manifest entry (see run_results.py).
+Observer = Callable[[IndexEntry, "Record | None", dict[str, Any]], None]
 
 
 def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
@@ -53,25 +62,68 @@ def shared_dir(root: Path, directories: Iterable[str]) -> Path:
     return root / common if common not in ("", ".") else root
 
 
-def entry(key: str, content_hash: str, output: str, record: Record | None) -> dict[str, Any]:
-    done = record is not None and record.status == "downloaded" and record.hash == content_hash
-    return {"key": key, "hash": content_hash,
-            "video_id": record.video_id if record else None,
-            "status": "done" if done else (record.status if record else "not-built"),
-            "output": output if done else None,
-            "video_url": record.video_url if record else None,
-            "thumbnail_url": record.thumbnail_url if record else None,
-            "error": record.error if record else None,
-            "checksum": record.checksum if done and record else None,
-            "size": record.size if done and record else None}
+def entry(row: IndexEntry, record: Record | None) -> dict[str, Any]:
+    """The row's manifest entry: ``MANIFEST_FIELDS``, then ``columns`` if the project chose any."""
+    done = record is not None and record.status == "downloaded" and record.hash == row.hash
+    item: dict[str, Any] = {
+        "key": row.key, "hash": row.hash,
+        "video_id": record.video_id if record else None,
+        "status": "done" if done else (record.status if record else "not-built"),
+        "output": row.output if done else None,
+        "thumbnail": row.thumbnail if done and record and record.thumbnail == row.thumbnail else None,
+        **_video_facts(record),
+        "error": record.error if record else None,
+        "checksum": record.checksum if done and record else None,
+        "size": record.size if done and record else None}
+    if row.columns is not None:
+        item["columns"] = row.columns
+    return item
+
+
+_NO_FACTS = dict.fromkeys(("title", "duration", "created_at", "completed_at", "video_page_url",
+                           "video_url", "thumbnail_url", "urls_expire_at", "credits_estimated"))
+
+
+def _video_facts(record: Record | None) -> dict[str, Any]:
+    """What state knows of the video: title, length, times, URLs and its credit estimate."""
+    if record is None:
+        return _NO_FACTS
+    # HeyGen's creation time where a read gave it, else when vidbuild sent the request.
+    created = record.created_at if record.created_at is not None else record.submitted_at
+    title = unmarked_title(record.title) if record.title else record.title   # as the project wrote it
+    return {"title": title, "duration": record.duration, "created_at": iso_time(created),
+            "completed_at": iso_time(record.completed_at), "video_page_url": record.video_page_url,
+            "video_url": record.video_url, "thumbnail_url": record.thumbnail_url,
+            "urls_expire_at": iso_time(record.urls_expire_at), "credits_estimated": record.credits_estimated}
+
+
+def iso_time(seconds: float | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC text to the second (``2026-11-30T08:15:00Z``), or None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def csv_row(item: dict[str, Any]) -> dict[str, Any]:
+    """A manifest entry as one CSV row: chosen columns beside vidbuild's fields, each as written
+    (text as is; a number, boolean or nested value as its JSON text; null as an empty cell)."""
+    columns = item.get("columns")
+    if not columns:
+        return item
+    flat = {name: item[name] for name in FIELDS}
+    for column, value in columns.items():
+        flat[column] = value if isinstance(value, str) or value is None else json.dumps(value)
+    return flat
 
 
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
                    state: State, protected: ProtectedFiles | None = None, *,
-                   records: Pairing = with_records, directories: Iterable[str] | None = None) -> Path:
+                   records: Pairing = with_records, directories: Iterable[str] | None = None,
+                   columns: Sequence[str] = (), observe: Observer | None = None) -> Path:
     """Write both files atomically from the rows, read twice (once for the directory, unless the
     outputs' ``directories`` are given, once for the entries, each paired with its record by
-    ``records``); returns the JSON file's path.
+    ``records`` and shown to ``observe``), with the chosen data ``columns`` in the CSV; returns
+    the JSON file's path.
     InvalidRequestError if the manifest would land outside the project or on one of its
     ``protected`` files; LocalWriteError (naming the path) if the folder or files can't be written."""
     directory = (shared_dir(root, sorted(directories)) if directories is not None
@@ -84,22 +136,24 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
         directory.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST_JSON, MANIFEST_CSV):
             check_inside(root, directory / name, protected, output=False)
-        return _write_both(directory, project_name, rows, state, records)
+        return _write_both(directory, project_name, rows, state, records, columns, observe)
     except OSError as exc:   # a file where the folder was, a full disk: named, never a crash
         raise LocalWriteError(f"can't write the manifest in {directory}: {exc.strerror or exc}"
                               f" ({exc.filename or directory}); what was built is kept in state") from exc
 
 
 def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
-                state: State, records: Pairing) -> Path:
+                state: State, records: Pairing, columns: Sequence[str], observe: Observer | None) -> Path:
     with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=FIELDS, lineterminator="\n")
+        writer = csv.DictWriter(csv_file, fieldnames=[*FIELDS, *columns], lineterminator="\n")
         writer.writeheader()
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
-            item = entry(row.key, row.hash, row.output, record)
+            item = entry(row, record)
             videos.add(item)
-            writer.writerow(item)
+            writer.writerow(csv_row(item))
+            if observe is not None:
+                observe(row, record, item)
         videos.close()
     return directory / MANIFEST_JSON
 
@@ -131,11 +185,15 @@ class _JsonList:
                      + ',\n  "api": ' + json.dumps(api, ensure_ascii=False) + ',\n  "videos": [')
 
     def add(self, item: dict[str, Any]) -> None:
-        if item and all(isinstance(value, str | int | float | None) for value in item.values()):
-            # What json.dumps(item, indent=2) writes for a flat entry (scalars only: a done row's
-            # size is a number), without its pure-Python indenting encoder (100,000 rows: seconds).
-            fields = ",\n      ".join(f"{_name(name)}: {_scalar(value)}" for name, value in item.items())
-            text = "{\n      " + fields + "\n    }"
+        columns = item.get("columns")
+        flat = item if columns is None else {name: value for name, value in item.items() if name != "columns"}
+        if flat and _scalars(flat) and (columns is None or (columns and _scalars(columns))):
+            # What json.dumps(item, indent=2) writes for a flat entry (and its flat columns),
+            # without its pure-Python indenting encoder (100,000 rows: seconds).
+            text = "{\n      " + _members(flat, "\n      ")
+            if columns is not None:
+                text += ',\n      "columns": {\n        ' + _members(columns, "\n        ") + "\n      }"
+            text += "\n    }"
         else:
             text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
         self.stream.write(("\n    " if self.empty else ",\n    ") + text)
@@ -143,6 +201,14 @@ class _JsonList:
 
     def close(self) -> None:
         self.stream.write("]\n}\n" if self.empty else "\n  ]\n}\n")
+
+
+def _scalars(values: dict[str, Any]) -> bool:
+    return all(isinstance(value, str | int | float | None) for value in values.values())
+
+
+def _members(values: dict[str, Any], separator: str) -> str:
+    return ("," + separator).join(f"{_name(name)}: {_scalar(value)}" for name, value in values.items())
 
 
 @contextmanager

@@ -102,6 +102,8 @@ class ReviewRow:
     thumbnail_url: str | None = None     # HeyGen's signed URL, linked (never loaded by the page)
     video: str | None = None
     thumbnail: str | None = None
+    share_url: str | None = None         # HeyGen's share page (v3 reads only), linked
+    thumbnail_path: str | None = None    # the project's `thumbnail:` for the row, relative to it
     # The file at the output is not this body's finished video (the row changed, or the file did).
     stale: bool = False
 
@@ -120,7 +122,8 @@ def review_row(step: Step, catalogue: Catalogue) -> ReviewRow:
         action=step.action, reason=step.reason, output=job.output,
         status=record.status if record else "not built",
         video_id=record.video_id if record else None, error=record.error if record else None,
-        thumbnail_url=_linkable(record.thumbnail_url if record else None))
+        thumbnail_url=_linkable(record.thumbnail_url if record else None),
+        share_url=_linkable(record.video_page_url if record else None), thumbnail_path=job.thumbnail)
 
 
 def _scene_view(label: str, scene: Mapping[str, Any], catalogue: Catalogue) -> SceneView:
@@ -181,8 +184,9 @@ def page_path(root: Path, outputs: Iterable[str]) -> Path:
 def placed(row: ReviewRow, root: Path, page: Path) -> ReviewRow:
     """``row`` with its video and thumbnail linked relative to ``page``, where the files exist."""
     video = root / row.output
-    thumbnail = next((candidate for candidate in (video.with_suffix(suffix) for suffix in THUMBNAIL_SUFFIXES)
-                      if candidate.is_file() and candidate != video), None)
+    chosen = [root / row.thumbnail_path] if row.thumbnail_path else []   # the project's `thumbnail:`
+    candidates = [*chosen, *(video.with_suffix(suffix) for suffix in THUMBNAIL_SUFFIXES)]
+    thumbnail = next((path for path in candidates if path.is_file() and path != video), None)
     exists = video.is_file()
     return dataclasses.replace(row, video=_relative_url(video, page) if exists else None,
                                thumbnail=_relative_url(thumbnail, page) if thumbnail else None,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
-from vidbuild.planner.decide import estimate_seconds
+from vidbuild.planner.decide import estimate_seconds, thumbnail_missing
 from vidbuild.run.files import has_own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
 from vidbuild.run.retries import Retries, Retry
@@ -81,7 +81,8 @@ class RunContext:
             self.begin_polling(step, record, at_once=True)
         elif record.status == "completed":
             self.window.schedule(0.0, "download", step)
-        elif has_own_copy(self.root, step.job.output, record, self.options.protected):
+        elif (has_own_copy(self.root, step.job.output, record, self.options.protected)
+              and not thumbnail_missing(step.job, self.root)):
             self.leave(step)
             self.cached(step)
         else:

@@ -36,6 +36,7 @@ from vidbuild.errors import (
 )
 from vidbuild.heygen.failures import is_permanent_render_failure
 from vidbuild.planner.decide import estimate_seconds
+from vidbuild.run.finished import take_finished
 from vidbuild.run.retries import Retry
 from vidbuild.state.history import Transition
 from vidbuild.state.protocol import State
@@ -245,8 +246,7 @@ class Poller:
         if status.finished:
             self._video_finished(step)
         if status.status == "completed" and status.video_url:
-            record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
-            record.duration, record.completed_at = status.duration, time.time()
+            take_finished(record, status)
             if context.mark(step, record, "completed"):
                 self.downloader.download(step)
         elif status.status == "failed":

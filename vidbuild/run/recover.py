@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from vidbuild.errors import ApiError, AuthError, BuildStopped, QuotaError, RouteGoneError, TransportError
+from vidbuild.run.finished import take_finished
 from vidbuild.run.poll import Reader
 from vidbuild.spec.hashing import TITLE_MARKER_DIGITS, find_title_marker, title_marker
 
@@ -193,8 +194,7 @@ class Recovery:
         record.video_id, record.submitted_at, record.error = finding.video_id, time.time(), None
         status = finding.status
         if status is not None and status.status == "completed" and status.video_url:
-            record.video_url, record.thumbnail_url = status.video_url, status.thumbnail_url
-            record.duration, record.completed_at = status.duration, time.time()
+            take_finished(record, status)
             if context.mark(step, record, "completed"):
                 context.reporter.note(step, f"{what}: {finding.video_id}; not paying again")
                 context.window.schedule(0.0, "download", step)

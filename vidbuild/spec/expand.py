@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.generation import Router
 from vidbuild.spec.hashing import content_hash, marked_title
 from vidbuild.spec.load import PathKey
+from vidbuild.spec.manifest_spec import admit_thumbnail, compile_extras, manifest_extras
 from vidbuild.spec.output_paths import OutputDirectories, key_problem, output_problem
 from vidbuild.spec.project import DEFAULT_OUTPUT, Project
 from vidbuild.spec.protected import ProtectedFiles
@@ -50,6 +51,8 @@ class Job:
     # body is then empty: it is up to date and never sent).
     fingerprint: str | None = None
     unchanged: bool = False
+    thumbnail: str | None = None   # the rendered `thumbnail:` (None: not asked for); `manifest.columns`:
+    columns: Mapping[str, Any] = field(default_factory=dict)   # the row's values, as written
 
     @property
     def callback_id(self) -> str | None:
@@ -101,6 +104,7 @@ class Expander:
         diagnostics: list[Diagnostic] = []
         self.key = self._compile_field(("data", "key"), "{{ project.name }}", diagnostics)
         self.output = self._compile_field(("output",), DEFAULT_OUTPUT, diagnostics)
+        self.thumbnail, self.columns = compile_extras(self, diagnostics)
         self.scenes: list[SceneTemplate] = []
         section = "video" if project.kind == "video" else "agent"
         flat = flatten(spec.get(section, {}), Origin(project.document, (section,)))
@@ -145,7 +149,8 @@ class Expander:
             return None
         context["key"] = key
         output = self._render_output(row, key, context, sink)
-        if output is None or not self._admit_output(row, key, output, sink):
+        if output is None or not self._admit_output(row, key, output, sink) \
+                or (extras := manifest_extras(self, row, key, output, context, sink)) is None:
             return None
         errors_before = len(sink.shown)
         if self.project.kind == "video":
@@ -164,12 +169,12 @@ class Expander:
             return None
         return Job(key=key, kind=self.project.kind, body=body, hash=content, output=output,
                    scenes=tuple(s.label for s in used), row=row, generation=generation,
-                   route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint)
+                   route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint, **extras)
 
-    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool:
+    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool:
         """Check what a row found unchanged since its last build still must hold, as ``expand``
         does: its key and output are unique so far, and its output is safe to write today
-        (directories and links may have changed since). Problems go to ``sink``."""
+        (directories and links may have changed since); so is its ``thumbnail``. Problems go to ``sink``."""
         if not self._admit_key(row, key, sink):
             return False
         problem = output_problem(self.project.root, output, self.protected)
@@ -177,7 +182,7 @@ class Expander:
             origin = Origin(self.project.document, ("output",))
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
             return False
-        return self._admit_output(row, key, output, sink)
+        return self._admit_output(row, key, output, sink) and admit_thumbnail(self, row, key, thumbnail, sink)
 
     def _admit_key(self, row: Row, key: str, sink: DiagnosticSink) -> bool:
         first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
@@ -242,10 +247,10 @@ class Expander:
         return key
 
     def _render_output(self, row: Row, key: str, context: Mapping[str, Any],
-                       sink: DiagnosticSink) -> str | None:
-        origin = Origin(self.project.document, ("output",))
+                       sink: DiagnosticSink, path: PathKey = ("output",)) -> str | None:
+        origin, template = Origin(self.project.document, path), getattr(self, str(path[0]))
         try:
-            rendered = str(self._render_at(self.output, context, origin, row, key, sink)).strip()
+            rendered = str(self._render_at(template, context, origin, row, key, sink)).strip()
         except TemplateError:
             return None
         problem = output_problem(self.project.root, rendered, self.protected)

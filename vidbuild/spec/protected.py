@@ -16,7 +16,7 @@ from pathlib import Path
 from vidbuild.resources import template_tree
 from vidbuild.spec.project import Project
 
-MANIFEST_NAMES = ("manifest.json", "manifest.csv")
+MANIFEST_NAMES = ("manifest.json", "manifest.csv", "run_results.json")
 
 
 @dataclass(frozen=True)

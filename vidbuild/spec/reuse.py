@@ -22,7 +22,7 @@ class Expanding(Protocol):
     title_marker: bool
 
     def expand(self, row: Row, sink: DiagnosticSink, fingerprint: str | None = None) -> Any: ...
-    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool: ...
+    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool: ...
 
 
 class Reuse(Protocol):
@@ -50,7 +50,7 @@ def reusing(expander: Expanding, reuse: Reuse, rows: Iterator[Row],
             return
         for row, (fingerprint, known) in zip(page, reuse.page(expander, page), strict=True):
             if known is not None:
-                yield known if expander.admit(row, known.key, known.output, sink) else None
+                yield known if expander.admit(row, known.key, known.output, sink, known.thumbnail) else None
             else:
                 yield expander.expand(row, sink, fingerprint)
         if failure is not None:

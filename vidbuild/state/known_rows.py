@@ -30,8 +30,9 @@ PAGE = 500   # keys per query: SQLite's default limit on parameters is 999
 class KnownRow:
     """A row key that ended downloaded: the ``fingerprint`` of what determined its body (see
     planner/fingerprint.py), the body's ``hash`` and route (``generation``, ``route_reason``), its
-    ``output`` with the size and mtime (ns) its record has, and the video's id and URLs (for the
-    manifest)."""
+    ``output`` with the size and mtime (ns) its record has, and what the manifest lists of the video
+    (its record's fields of the same names: a row known unchanged is listed without reading its
+    record). Rows remembered before a field was kept read it as unknown."""
 
     key: str
     fingerprint: str
@@ -44,8 +45,16 @@ class KnownRow:
     video_id: str | None = None
     video_url: str | None = None
     thumbnail_url: str | None = None
-    # The file's sha256 as the record has it (a known row written before it was kept has None).
     checksum: str | None = None
+    title: str | None = None
+    duration: float | None = None
+    submitted_at: float | None = None
+    created_at: float | None = None
+    completed_at: float | None = None
+    video_page_url: str | None = None
+    urls_expire_at: float | None = None
+    thumbnail: str | None = None
+    credits_estimated: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Not dataclasses.asdict, which deep-copies field by field (seconds for 100,000 rows).

@@ -64,6 +64,15 @@ class Record:
     # pay again, so it never reuses an earlier claim's Idempotency-Key).
     generation: Generation = "legacy"
     forced: bool = False
+    # What the manifest tells of the finished video (records written before these were kept read
+    # as unknown): when HeyGen created it (Unix seconds), its share page (v3 reads only), when the
+    # signed URLs read with it expire, where its thumbnail was downloaded (project-relative), and
+    # the plan's credit estimate for the body when it was sent (HeyGen reports none per video).
+    created_at: float | None = None
+    video_page_url: str | None = None
+    urls_expire_at: float | None = None
+    thumbnail: str | None = None
+    credits_estimated: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -55,6 +56,8 @@ class _Built:
     size: int
     video_url: str | None      # as the manifest lists them: kept for an intact file only
     thumbnail_url: str | None
+    facts: dict[str, Any]      # what the manifest tells of the video (see ``_facts``)
+    thumbnail: str | None      # where the thumbnail was downloaded (project-relative)
 
 
 def seed_from_manifest(state: State, project: Project) -> Seeded | None:
@@ -108,11 +111,17 @@ def _record(state: State, project: Project, entry: _Built, *, intact: bool) -> R
     record = Record(hash=entry.hash, key=entry.key, kind=project.kind, status="completed",
                     owner=state.owner, output=entry.output, video_id=entry.video_id,
                     submitted_at=now, completed_at=now)
+    for name, value in entry.facts.items():
+        setattr(record, name, value)
     if intact:
         record.status, record.checksum, record.size, record.downloaded_at = \
             "downloaded", entry.checksum, entry.size, now
         record.mtime_ns = (project.root / entry.output).stat().st_mtime_ns
         record.video_url, record.thumbnail_url = entry.video_url, entry.thumbnail_url
+        thumbnail = entry.thumbnail
+        record.thumbnail = thumbnail if thumbnail and (project.root / thumbnail).is_file() else None
+    else:
+        record.urls_expire_at = None
     return record
 
 
@@ -151,7 +160,38 @@ def _usable(item: Any) -> _Built | None:
     if output.is_absolute() or ".." in output.parts:
         return None   # never a path outside the project
     return _Built(str(item["key"]), str(item["hash"]), str(output), str(item["video_id"]),
-                  str(item["checksum"]), size, _text(item.get("video_url")), _text(item.get("thumbnail_url")))
+                  str(item["checksum"]), size, _text(item.get("video_url")), _text(item.get("thumbnail_url")),
+                  _facts(item), _relative(item.get("thumbnail")))
+
+
+def _facts(item: dict[str, Any]) -> dict[str, Any]:
+    """The record fields a manifest entry gives beyond the file (manifests written before a
+    field was listed leave it unknown); a value of the wrong type is left out, as unknown."""
+    facts: dict[str, Any] = {name: _text(item.get(name)) for name in ("title", "video_page_url")}
+    for name in ("duration", "credits_estimated"):
+        value = item.get(name)
+        facts[name] = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    for name in ("created_at", "completed_at", "urls_expire_at"):
+        facts[name] = _seconds(item.get(name))
+    return {name: value for name, value in facts.items() if value is not None}
+
+
+def _relative(value: Any) -> str | None:
+    """A path inside the project, or None (never one outside it)."""
+    if not isinstance(value, str) or not value:
+        return None
+    path = PurePosixPath(value)
+    return None if path.is_absolute() or ".." in path.parts else str(path)
+
+
+def _seconds(value: Any) -> float | None:
+    """ISO 8601 UTC text as the manifest writes it (``2026-11-30T08:15:00Z``) as Unix seconds."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 def _text(value: Any) -> str | None:

@@ -36,8 +36,10 @@ from vidbuild.state.protocol import Record, State, Status
 FORMAT = 1
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _STATUSES = frozenset(get_args(Status))
-_OPTIONAL_TEXT = frozenset({"title", "output", "video_id", "video_url", "thumbnail_url", "checksum", "error"})
-_OPTIONAL_NUMBER = frozenset({"duration", "claimed_at", "submitted_at", "completed_at", "downloaded_at"})
+_OPTIONAL_TEXT = frozenset({"title", "output", "video_id", "video_url", "thumbnail_url", "checksum", "error",
+                            "video_page_url", "thumbnail"})
+_OPTIONAL_NUMBER = frozenset({"duration", "claimed_at", "submitted_at", "completed_at", "downloaded_at",
+                              "created_at", "urls_expire_at", "credits_estimated"})
 _OPTIONAL_WHOLE = frozenset({"size", "mtime_ns"})
 
 
