@@ -6,6 +6,7 @@ Through the CLI as a user runs it, against the loopback emulator.
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -117,3 +118,40 @@ def test_after_a_template_edit_a_twin_row_is_changed_like_the_others(
                      re.M), explain.stdout
     assert ('video_inputs[0].voice.input_text: "Hi Ann, welcome!" -> "Hi Ann, welcome back!"'
             in explain.stdout), explain.stdout
+
+
+# Not with -j 1: there b is taken only after a failed, and a failed body is claimed and sent again
+# (as by any later build); see the report of this change.
+@pytest.mark.parametrize("jobs", [JOBS[0], JOBS[2]])
+def test_a_refused_body_fails_both_twin_rows_for_good(tmp_path: Path, heygen: LoopbackHeyGen,
+                                                     jobs: list[str]) -> None:
+    project = twins_project(tmp_path / "twins")
+    heygen.restart(faults={"render_refuse": 1.0})
+
+    run = run_vidbuild("build", *jobs, str(project), env=heygen.env())
+    plan = run_vidbuild("plan", str(project), env=heygen.env())
+
+    assert run.code == 1, run.stderr
+    assert len(heygen.submits()) == 2
+    assert ANOTHER_BUILD not in run.stderr
+    failures = {line.split(":")[0]: line.split(": ", 1)[1] for line in unstamped(run.stderr)
+                if line.startswith("FAILED ")}
+    assert sorted(failures) == ["FAILED a", "FAILED b", "FAILED c"], run.stderr
+    assert failures["FAILED a"] == failures["FAILED b"]
+    assert unstamped(run.stderr)[-1] == "0 built, 0 up to date, 3 failed", run.stderr
+    # The twin that waited keeps HeyGen's verdict: not sent again until its body changes.
+    assert [action for action, _ in plan_lines(plan.stdout).values()] == ["failed"] * 3, plan.stdout
+
+
+def test_json_says_which_row_a_twin_copy_came_from(tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    project = twins_project(tmp_path / "twins")
+
+    run = run_vidbuild("build", "--json", str(project), env=heygen.env())
+
+    assert run.code == 0, run.stderr
+    done = {event["key"]: event for event in map(json.loads, run.stdout.splitlines())
+            if event["event"] == "done"}
+    assert sorted(done) == ["a", "b", "c"]
+    assert done["b"]["copy_of"] == "out/a.mp4" and done["b"]["output"] == "out/b.mp4"
+    assert done["b"]["video_id"] == done["a"]["video_id"]
+    assert "copy_of" not in done["a"] and "copy_of" not in done["c"]
