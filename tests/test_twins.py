@@ -120,9 +120,7 @@ def test_after_a_template_edit_a_twin_row_is_changed_like_the_others(
             in explain.stdout), explain.stdout
 
 
-# Not with -j 1: there b is taken only after a failed, and a failed body is claimed and sent again
-# (as by any later build); see the report of this change.
-@pytest.mark.parametrize("jobs", [JOBS[0], JOBS[2]])
+@pytest.mark.parametrize("jobs", JOBS)
 def test_a_refused_body_fails_both_twin_rows_for_good(tmp_path: Path, heygen: LoopbackHeyGen,
                                                      jobs: list[str]) -> None:
     project = twins_project(tmp_path / "twins")
@@ -155,3 +153,22 @@ def test_json_says_which_row_a_twin_copy_came_from(tmp_path: Path, heygen: Loopb
     assert done["b"]["copy_of"] == "out/a.mp4" and done["b"]["output"] == "out/b.mp4"
     assert done["b"]["video_id"] == done["a"]["video_id"]
     assert "copy_of" not in done["a"] and "copy_of" not in done["c"]
+
+
+@pytest.mark.parametrize("jobs", JOBS)
+def test_forcing_twin_rows_pays_for_their_body_once(tmp_path: Path, heygen: LoopbackHeyGen,
+                                                   jobs: list[str]) -> None:
+    project = twins_project(tmp_path / "twins")
+    assert run_vidbuild("build", *jobs, str(project), env=heygen.env()).code == 0
+    before = submitted_titles(heygen)
+    old = (project / "out" / "a.mp4").read_bytes()
+
+    run = run_vidbuild("build", *jobs, "--force", "*", str(project), env=heygen.env())
+
+    assert run.code == 0, run.stderr
+    titles = submitted_titles(heygen)
+    assert len(titles) == 2 * len(before), titles   # a's body once more, c's once more
+    files = {key: (project / "out" / f"{key}.mp4").read_bytes() for key in "abc"}
+    assert files["a"] == files["b"] != old
+    assert ANOTHER_BUILD not in run.stderr
+    assert unstamped(run.stderr)[-1] == "3 built, 0 up to date, 0 failed", run.stderr

@@ -52,6 +52,7 @@ class RunContext:
         self.pacer = Pacer(timing, options.render_ratio)
         self.deadlines = RenderDeadlines(options.render_timeout, clock)
         self._known_ids: set[str] | None = None   # see known_video_ids
+        self.failed_bodies: set[str] = set()   # hashes whose video failed in this build
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -149,6 +150,8 @@ class RunContext:
         record.error, record.error_permanent = message, permanent
         if not self.mark(step, record, status):
             return
+        if status == "failed":   # a twin row taken later fails alike instead of paying again
+            self.failed_bodies.add(step.job.hash)
         self.leave(step)
         self.window.count_failed(step)
         self.reporter.failed(step, message)
