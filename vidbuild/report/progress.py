@@ -131,7 +131,8 @@ class PlainReporter:
 
     def done(self, step: Step, record: Record) -> None:
         self._count("done")
-        self._line(f"done {step.key} -> {step.job.output}")
+        copy = f" (a copy of {record.output}: same body)" if record.output != step.job.output else ""
+        self._line(f"done {step.key} -> {step.job.output}{copy}")
 
     def cached(self, step: Step) -> None:
         self.counts["cached"] += 1
@@ -300,8 +301,9 @@ class JsonReporter:
         self._emit("polled", key=step.key, status=status)
 
     def done(self, step: Step, record: Record) -> None:
+        copy = {"copy_of": record.output} if record.output != step.job.output else {}
         self._emit("done", key=step.key, hash=step.job.hash, video_id=record.video_id,
-                   output=step.job.output, checksum=record.checksum)
+                   output=step.job.output, checksum=record.checksum, **copy)
 
     def cached(self, step: Step) -> None:
         self._emit("cached", key=step.key, hash=step.job.hash)

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
-from vidbuild.planner.decide import estimate_seconds, thumbnail_missing
-from vidbuild.run.files import has_own_copy
+from vidbuild.planner.decide import estimate_seconds, field_digests, thumbnail_missing
+from vidbuild.run.files import own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
 from vidbuild.run.retries import Retries, Retry
+from vidbuild.state.history import Transition
+from vidbuild.state.protocol import KeyEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +52,7 @@ class RunContext:
         self.pacer = Pacer(timing, options.render_ratio)
         self.deadlines = RenderDeadlines(options.render_timeout, clock)
         self._known_ids: set[str] | None = None   # see known_video_ids
+        self.failed_bodies: set[str] = set()   # hashes whose video failed in this build
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -79,14 +82,38 @@ class RunContext:
             self.reconcile_later(step)
         elif record.status in ("submitted", "rendering"):
             self.begin_polling(step, record, at_once=True)
+        elif not self.window.work_on(step):
+            return   # a twin row of this build fetches the video: this row waits for it
         elif record.status == "completed":
             self.window.schedule(0.0, "download", step)
-        elif (has_own_copy(self.root, step.job.output, record, self.options.protected)
-              and not thumbnail_missing(step.job, self.root)):
-            self.leave(step)
-            self.cached(step)
         else:
+            self.take_copy(step, record)
+
+    def take_copy(self, step: Step, record: Record) -> None:
+        """The body's video is downloaded (to another row's output, if a twin's): the row is up to
+        date if its output holds it, built if a copy of the twin's file is put there, else its
+        video is downloaded again (as it is for a thumbnail the project asks for and lacks: the
+        video's bytes already there are kept). Either way the row's key now names this body."""
+        made = own_copy(self.root, step.job.output, record, self.options.protected)
+        if made is None or thumbnail_missing(step.job, self.root):
             self.window.schedule(0.0, "download", step)
+            return
+        self.remember_row(step)
+        self.leave(step)
+        if made == "held":
+            self.cached(step)
+            return
+        self.state.note(step.job.hash, Transition(time.time(), "copied",
+                                                  f"{step.job.output} (same body as {record.output})"))
+        self.window.count_done()
+        self.reporter.done(step, record)
+
+    def remember_row(self, step: Step) -> None:
+        """The row's key names its body from now on: what the next plan and explain compare a new
+        body with (as a submit remembers it). A row known unchanged carries no body, and its key
+        is already remembered."""
+        if step.job.body:
+            self.state.remember_key(step.job.key, KeyEntry(step.job.hash, field_digests(step.job.body)))
 
     def known_video_ids(self) -> set[str]:
         """Every video known to belong to some hash. The window keeps only the held rows'
@@ -99,7 +126,10 @@ class RunContext:
     # -- a row's end --------------------------------------------------------------------------------
 
     def leave(self, step: Step) -> bool:
-        """A held row is finished with; True if it was its body's last (then its counts go too)."""
+        """A held row is finished with; True if it was its body's last (then its counts go too).
+        The twin rows that waited for it look at the body's record again at once."""
+        for twin in self.window.release(step):
+            self.window.schedule(0.0, "watch", twin)
         record = self.window.find_record(step)
         if self._known_ids is not None and record is not None and record.video_id:
             self._known_ids.add(record.video_id)
@@ -120,6 +150,8 @@ class RunContext:
         record.error, record.error_permanent = message, permanent
         if not self.mark(step, record, status):
             return
+        if status == "failed":   # a twin row taken later fails alike instead of paying again
+            self.failed_bodies.add(step.job.hash)
         self.leave(step)
         self.window.count_failed(step)
         self.reporter.failed(step, message)
@@ -147,7 +179,10 @@ class RunContext:
 
     def begin_polling(self, step: Step, record: Record | None, *, at_once: bool) -> None:
         """Track a rendering video: its first poll now (state from an earlier run or another
-        process may be stale) or when the pacer expects it to be nearly done."""
+        process may be stale) or when the pacer expects it to be nearly done. A body is polled by
+        one row: a twin row of this build already polling it is waited for instead."""
+        if not self.window.work_on(step):
+            return
         self.window.take_slot(step.job.hash)
         submitted_at = record.submitted_at if record and record.submitted_at else time.time()
         # Counted from submission; a video an earlier build submitted gets its time from now.

@@ -37,6 +37,8 @@ class Downloader:
         """Fetch the row's video to its output. Raises BuildStopped when the output can't be written
         or its URL keeps expiring."""
         context = self.context
+        if not context.window.work_on(step):
+            return   # a twin row of this build fetches the video: this row waits for its copy
         record = context.window.record(step)
         destination = context.root / step.job.output
         # Fetched beside the output, then renamed over it only if the record is still current.
@@ -72,6 +74,7 @@ class Downloader:
         except OSError as exc:
             raise BuildStopped(_cannot_write(step, destination, exc)) from exc
         context.retries.reset(step.job.hash, Retry.TRANSIENT, Retry.URL_REFRESH)
+        context.remember_row(step)   # a row that followed a twin's claim sent nothing to remember it
         context.leave(step)
         context.window.count_done()
         context.reporter.done(step, record)

@@ -12,6 +12,7 @@ import secrets
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from vidbuild.errors import UnsafeOutputError
 from vidbuild.planner.decide import holds_video
@@ -34,16 +35,17 @@ def check_inside(root: Path, destination: Path, protected: ProtectedFiles | None
                                   "validation?); not writing it")
 
 
-def has_own_copy(root: Path, output: str, record: Record,
-                 protected: ProtectedFiles | None = None) -> bool:
-    """Whether ``output`` holds the video of ``record``, copying it there from the output of the
-    row that downloaded it when that file still does; False if it must be downloaded again."""
+def own_copy(root: Path, output: str, record: Record,
+             protected: ProtectedFiles | None = None) -> Literal["held", "copied"] | None:
+    """Make ``output`` hold the video of ``record``: "held" if it already does, "copied" once
+    copied there from the output of the row that downloaded it (when that file still holds it),
+    None if the video must be downloaded again."""
     own = root / output
     if holds_video(own, record):
-        return True
+        return "held"
     other = root / record.output if record.output else None
     if other is None or not holds_video(other, record):
-        return False
+        return None
     check_inside(root, own, protected)
     own.parent.mkdir(parents=True, exist_ok=True)
     check_inside(root, own, protected)
@@ -55,7 +57,7 @@ def has_own_copy(root: Path, output: str, record: Record,
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return True
+    return "copied"
 
 
 # vidbuild's own temporary files beside the files it writes; a killed build can leave them behind.

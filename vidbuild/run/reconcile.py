@@ -164,6 +164,8 @@ class Reconciler:
             else:
                 context.reconcile_later(step)
         elif record.status == "failed":
-            context.fail(step, record, record.error or "failed in another process", permanent=False)
+            # A twin row's failure (or another process's): its verdict on the body stands.
+            context.fail(step, record, record.error or "failed in another process",
+                         permanent=record.error_permanent)
         else:
             context.follow_existing(step, "exists", record)

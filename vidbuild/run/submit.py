@@ -104,10 +104,11 @@ class Submitter:
         another build has it, an earlier reply was lost (look first), or the account has it.
         ``confirmed_absent``: a lookup found the lost submission absent, so it is sent again."""
         context, job = self.context, step.job
+        if not confirmed_absent and self._failed_for_twin(step):
+            return
         _, sent = job.submission()   # its title (marked) is what a lost reply is looked up by
         outcome, record = context.state.claim(job.hash, job.key, job.kind, title=sent.get("title"),
-                                              output=job.output, force=step.action == "submit"
-                                              and step.reason.startswith("forced"),
+                                              output=job.output, force=self._forced(step),
                                               generation=job.generation)
         assert record is not None
         context.window.keep_record(step, record)
@@ -129,6 +130,27 @@ class Submitter:
         if confirmed_absent and not self._resending(step, record):
             return
         self.send(step, record, sent_at=record.lost_at[-1] if confirmed_absent else None)
+
+    def _forced(self, step: Step) -> bool:
+        """Whether the row's claim is a ``--force`` one: not once this build has claimed its body
+        for a twin row (same body), which forcing both would pay for twice."""
+        if step.action != "submit" or not step.reason.startswith("forced"):
+            return False
+        current = self.context.state.get(step.job.hash)
+        return current is None or current.owner != self.context.state.owner
+
+    def _failed_for_twin(self, step: Step) -> bool:
+        """If a twin row's video of this body failed in this build, fail the row with the same
+        verdict (True) rather than pay for the body again: the next build retries it."""
+        context = self.context
+        if step.job.hash not in context.failed_bodies:
+            return False
+        record = context.state.get(step.job.hash)
+        if record is None or record.status != "failed" or record.owner != context.state.owner:
+            return False   # claimed again since, by another build
+        context.window.keep_record(step, record)
+        context.fail(step, record, record.error or "failed", permanent=record.error_permanent)
+        return True
 
     def _resending(self, step: Step, record: Record) -> bool:
         """Write the resend's time as a lost-reply attempt before it is sent: if this build is

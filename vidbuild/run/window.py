@@ -45,6 +45,8 @@ class Window:
         self._records: dict[str, Record] = {}   # the held rows' records, by hash
         self._held: Counter[str] = Counter()    # held rows by hash: twin rows share one body
         self._watching = 0                      # held rows another live process is submitting
+        self._workers: dict[str, Step] = {}     # the row polling and fetching each hash's video
+        self._twins: dict[str, list[Step]] = {}  # held rows waiting for their hash's worker
         self._queue: deque[Step] = deque()
         self._timers: list[tuple[float, int, Task, Step]] = []   # (due, tiebreak, task, step)
         self._tiebreak = itertools.count()
@@ -65,7 +67,8 @@ class Window:
     def has_room(self) -> bool:
         # Rows another live process is submitting don't count: its own window bounds them, and
         # counting them would leave this build trailing that one instead of sharing the work.
-        return len(self._queue) + len(self._timers) - self._watching < self.size
+        waiting = sum(len(twins) for twins in self._twins.values())
+        return len(self._queue) + len(self._timers) + waiting - self._watching < self.size
 
     @property
     def busy(self) -> bool:
@@ -92,6 +95,25 @@ class Window:
         del self._held[content_hash]
         self._records.pop(content_hash, None)
         return True
+
+    def work_on(self, step: Step) -> bool:
+        """Make ``step`` the row that polls and fetches its body's video for this build, unless a
+        twin row (same body) already is: then False, and ``step`` waits for it (see ``release``)."""
+        worker = self._workers.setdefault(step.job.hash, step)
+        if worker is step:
+            return True
+        twins = self._twins.setdefault(step.job.hash, [])
+        if all(twin is not step for twin in twins):
+            twins.append(step)
+        return False
+
+    def release(self, step: Step) -> list[Step]:
+        """``step`` is finished with: if it was its body's worker, the twin rows that waited for it
+        (none wait any more), else nothing."""
+        if self._workers.get(step.job.hash) is not step:
+            return []
+        del self._workers[step.job.hash]
+        return self._twins.pop(step.job.hash, [])
 
     def record(self, step: Step) -> Record:
         """The record the row works from (it has one once claimed, polled or downloaded)."""
@@ -241,5 +263,6 @@ class Window:
     def outcome(self) -> Outcome:
         """The tally, every row still held (queued or on a timer) listed as unfinished."""
         held = {step.key for step in self._queue} | {step.key for _, _, _, step in self._timers}
+        held.update(step.key for twins in self._twins.values() for step in twins)
         self._outcome.unfinished = sorted(held.union(self._outcome.unfinished))
         return self._outcome
