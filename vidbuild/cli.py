@@ -23,10 +23,11 @@ from vidbuild.version import __version__
 if TYPE_CHECKING:
     from vidbuild.heygen.choice import BackendChoice
 
-EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, nothing sent;
-3 could not finish (auth, network, quota), state kept and a rerun resumes; 130 interrupted
-(Ctrl-C); 143 terminated (SIGTERM, e.g. a cancelled CI job). After 130 or 143 state is kept and
-a rerun collects the videos still rendering without paying for them again."""
+EPILOG = """exit codes: 0 success; 1 some videos failed; 2 invalid project or usage, or spending
+refused (credit limit, declined), nothing sent; 3 could not finish (auth, network, quota), state
+kept and a rerun resumes; 130 interrupted (Ctrl-C); 141 the output's reader went away; 143
+terminated (SIGTERM, e.g. a cancelled CI job). After 130, 141 or 143 state is kept and a rerun
+collects the videos still rendering without paying for them again."""
 
 
 class _Terminated(KeyboardInterrupt):
