@@ -203,6 +203,7 @@ class _Build:
     def _engine_run(self, backend: Backend, index: RowIndex, engine_options: Options) -> BuildOutcome:
         from vidbuild.planner.fingerprint import remember
         from vidbuild.run.engine import Engine
+        from vidbuild.spec.manifest_spec import manifest_columns
 
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
         read = replay(index, self.spool, self.project.kind)
@@ -214,7 +215,7 @@ class _Build:
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
-        remember(self.state, self.root, index.entries())
+        remember(self.state, self.root, index.entries(), manifest_columns(self.project, []))
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)

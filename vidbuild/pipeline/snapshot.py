@@ -106,11 +106,8 @@ class RecordedOutputs:
         except OSError:
             self._refused = row.key
             return
-        own = (record is not None and record.output == row.output
-               and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns))
-        if record is None or record.status != "downloaded" or \
-                not (own or holds_video(self.root / row.output, record)):
-            self._refused = row.key   # a twin row's copy must hold the video's bytes
+        if not self._as_recorded(row, record, stat):
+            self._refused = row.key
             return
         self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
         if row.thumbnail is not None:   # the project asks for thumbnails: a snapshot vouches for them too
@@ -120,6 +117,15 @@ class RecordedOutputs:
                 self._refused = row.key
                 return
             self._outputs.add([row.thumbnail, image.st_size, image.st_mtime_ns, "thumbnail"])
+
+    def _as_recorded(self, row: IndexEntry, record: Record | None, stat: os.stat_result) -> bool:
+        if record is None and row.known is not None:   # found unchanged: its known row has the file's stat
+            return (stat.st_size, stat.st_mtime_ns) == (row.known[0], row.known[1])
+        if record is None or record.status != "downloaded":
+            return False
+        own = record.output == row.output \
+            and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
+        return own or holds_video(self.root / row.output, record)   # a twin row's copy must hold its bytes
 
     def __iter__(self) -> Iterator[tuple[str, int, int] | tuple[str, int, int, str]]:
         if self._refused is not None:

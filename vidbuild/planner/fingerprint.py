@@ -26,11 +26,13 @@ import itertools
 import os
 import platform
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import IndexEntry
+from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.protocol import Record, State
@@ -38,7 +40,6 @@ from vidbuild.version import __version__
 
 if TYPE_CHECKING:
     from vidbuild.planner.forcing import Forcing
-    from vidbuild.spec.expand import Job
     from vidbuild.spec.project import Project
     from vidbuild.spec.reuse import Expanding
     from vidbuild.spec.rows import Row
@@ -85,6 +86,14 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class KnownJob(Job):
+    """A row found unchanged, with its output's size and mtime (ns) and its manifest entry as its
+    known row keeps them (``known``: see report/manifest.py's KNOWN_*; None: its record is read)."""
+
+    known: tuple[Any, ...] | None = None
+
+
 class KnownRows:
     """``expand_project``'s ``reuse``: which rows of a page are known unchanged, from ``state``.
 
@@ -117,8 +126,6 @@ class KnownRows:
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,
                    title_marker: bool) -> Job | None:
-        from vidbuild.spec.expand import Job
-
         if known is None or known.fingerprint != fingerprint \
                 or (self.forcing is not None and self.forcing.may_force(known.key, row.values)):
             return None
@@ -133,17 +140,19 @@ class KnownRows:
             return None   # the thumbnail asked for is missing: the full check fetches it
         if self.columns and not (isinstance(row.values, dict) and all(c in row.values for c in self.columns)):
             return None
-        return Job(key=known.key, kind=self.kind, body={}, hash=known.hash, output=known.output,
+        return KnownJob(key=known.key, kind=self.kind, body={}, hash=known.hash, output=known.output,
                    scenes=(), row=row, generation="v3" if known.generation == "v3" else "legacy",
                    route_reason=known.route_reason, title_marker=title_marker,
                    fingerprint=fingerprint, unchanged=True, thumbnail=known.thumbnail,
-                   columns={column: row.values[column] for column in self.columns} if self.columns else {})
+                   columns={column: row.values[column] for column in self.columns} if self.columns else {},
+                   known=(known.size, known.mtime_ns, *known.listing) if known.listing else None)
 
 
-def remember(state: State, root: Path, entries: Iterable[IndexEntry]) -> int:
+def remember(state: State, root: Path, entries: Iterable[IndexEntry], columns: Sequence[str] = ()) -> int:
     """After a build: remember every row of ``entries`` (the index) that has a fingerprint, was
     not already known unchanged, and ended downloaded (see ``_known_row``). Returns how many
-    were remembered.
+    were remembered. Each keeps its manifest entry as written (``columns``: the project's chosen
+    data columns), so the next build lists it as is.
 
     Records are read again after the write, and rows whose record moved meanwhile (another
     build claimed the hash between the two reads) are forgotten: a claim forgets known rows
@@ -153,7 +162,7 @@ def remember(state: State, root: Path, entries: Iterable[IndexEntry]) -> int:
     candidates = (entry for entry in entries if entry.fingerprint and not entry.reused)
     while page := list(itertools.islice(candidates, PAGE)):
         records = state.get_many([entry.hash for entry in page])
-        known = [row for row in (_known_row(root, entry, records.get(entry.hash)) for entry in page)
+        known = [row for row in (_known_row(root, entry, records.get(entry.hash), columns) for entry in page)
                  if row is not None]
         state.remember_rows(known)
         again = state.get_many([row.hash for row in known])
@@ -163,9 +172,12 @@ def remember(state: State, root: Path, entries: Iterable[IndexEntry]) -> int:
     return remembered
 
 
-def _known_row(root: Path, entry: IndexEntry, record: Record | None) -> KnownRow | None:
+def _known_row(root: Path, entry: IndexEntry, record: Record | None,
+               columns: Sequence[str]) -> KnownRow | None:
     """The row as it ended, if downloaded: into its own output with the recorded size and mtime,
     or as a twin row's copy (another row's output in the record) holding the video's bytes."""
+    from vidbuild.report.manifest import listing
+
     if record is None or record.status != "downloaded" or entry.fingerprint is None:
         return None
     path = os.path.join(root, entry.output)
@@ -180,7 +192,8 @@ def _known_row(root: Path, entry: IndexEntry, record: Record | None) -> KnownRow
         return None
     return KnownRow(key=entry.key, fingerprint=entry.fingerprint, hash=entry.hash, output=entry.output,
                     generation=entry.generation, route_reason=entry.route_reason, size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns, **{name: getattr(record, name) for name in _LISTED})
+                    mtime_ns=stat.st_mtime_ns, listing=list(listing(entry, record, columns)),
+                    **{name: getattr(record, name) for name in _LISTED})
 
 
 def _same(now: Record | None, before: Record) -> bool:
@@ -190,29 +203,16 @@ def _same(now: Record | None, before: Record) -> bool:
 
 def with_known_records(state: State, entries: Iterable[IndexEntry]
                        ) -> Iterator[tuple[IndexEntry, Record | None]]:
-    """Each index entry with its record, a page at a time: a row reused as unchanged gets one
-    made from its known row (it was downloaded, and a known row never outlives its record), the
-    others are read from state (the records of 100,000 unchanged rows are not). A known row
-    written before known rows kept the file's checksum is not enough: its record is read."""
+    """Each index entry with its record, a page at a time; a row reused as unchanged whose known
+    row keeps its manifest entry (``IndexEntry.known``, read with it when planned) comes with
+    None instead: it was downloaded, and a known row never outlives its record, so neither its
+    record nor its known row is read again (the records of 100,000 unchanged rows are not)."""
     iterator = iter(entries)
     while page := list(itertools.islice(iterator, PAGE)):
-        wanted = [entry.fingerprint for entry in page if entry.reused and entry.fingerprint]
-        known = state.known_rows(wanted) if wanted else {}
-        kept = {row.key: row for row in known.values() if row.checksum is not None}
-        missing = [entry.hash for entry in page
-                   if not (entry.reused and entry.key in kept and kept[entry.key].hash == entry.hash)]
+        missing = [entry.hash for entry in page if not (entry.reused and entry.known)]
         records = state.get_many(missing) if missing else {}
         for entry in page:
-            row = kept.get(entry.key) if entry.reused else None
-            if row is not None and row.hash == entry.hash:
-                yield entry, _as_record(row)
-            else:
-                yield entry, records.get(entry.hash)
-
-
-def _as_record(row: KnownRow) -> Record:
-    return Record(hash=row.hash, key=row.key, kind="", status="downloaded", output=row.output,
-                  size=row.size, mtime_ns=row.mtime_ns, **{name: getattr(row, name) for name in _LISTED})
+            yield entry, None if entry.reused and entry.known else records.get(entry.hash)
 
 
 # What a known row keeps of its record for the manifest (see state/known_rows.py).

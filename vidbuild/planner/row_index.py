@@ -62,7 +62,9 @@ class Spool:
 class IndexEntry(NamedTuple):
     """One row as planned: ``fingerprint`` (None if not tracked), ``reused`` (known unchanged, not
     rendered), ``settled`` (up to date when planned: its Job was not spooled), its route, and what
-    only the manifest needs: its ``thumbnail`` path and chosen ``columns`` (None: none chosen)."""
+    only the manifest needs: its ``thumbnail`` path, chosen ``columns`` (None: none chosen) and,
+    for a reused row, what its known row keeps of its record (``Job.known``: state is not read
+    again for it)."""
 
     key: str
     hash: str
@@ -74,6 +76,7 @@ class IndexEntry(NamedTuple):
     route_reason: str = ""
     thumbnail: str | None = None
     columns: dict[str, Any] | None = None
+    known: list[Any] | None = None
 
 
 class RowIndex(Spool):
@@ -88,7 +91,8 @@ class RowIndex(Spool):
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
         self.add([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
-                  job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None])
+                  job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None,
+                  getattr(job, "known", None)])   # planner/fingerprint.py's KnownJob
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import json
 import os
 import posixpath
@@ -149,6 +150,12 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
         writer.writeheader()
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
+            if row.known is not None and record is None:   # listed as its known row keeps it
+                videos.add_text(row.known[KNOWN_JSON])
+                csv_file.write(row.known[KNOWN_CSV])
+                if observe is not None:
+                    observe(row, None, LISTED)
+                continue
             item = entry(row, record)
             videos.add(item)
             writer.writerow(csv_row(item))
@@ -156,6 +163,23 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
                 observe(row, record, item)
         videos.close()
     return directory / MANIFEST_JSON
+
+
+# IndexEntry.known of a row found unchanged: its output's size and mtime (ns) and its entry's
+# JSON text and CSV line as ``listing`` made them when it was remembered.
+KNOWN_SIZE, KNOWN_MTIME, KNOWN_JSON, KNOWN_CSV = range(4)
+# What ``observe`` is shown for such a row (record None): it was done before this build.
+LISTED: dict[str, Any] = {"status": "listed"}
+
+
+def listing(row: IndexEntry, record: Record, columns: Sequence[str]) -> tuple[str, str]:
+    """The row's entry as the writer puts it in each file: the JSON text (as ``_JsonList.add``
+    writes it, without the separator before it) and the CSV line (``columns``: the project's
+    chosen data columns), so a row found unchanged is listed without building its entry again."""
+    item = entry(row, record)
+    line = io.StringIO()
+    csv.DictWriter(line, fieldnames=[*FIELDS, *columns], lineterminator="\n").writerow(csv_row(item))
+    return _entry_text(item), line.getvalue()
 
 
 _DUMPS = json.JSONEncoder(ensure_ascii=False).encode
@@ -185,22 +209,29 @@ class _JsonList:
                      + ',\n  "api": ' + json.dumps(api, ensure_ascii=False) + ',\n  "videos": [')
 
     def add(self, item: dict[str, Any]) -> None:
-        columns = item.get("columns")
-        flat = item if columns is None else {name: value for name, value in item.items() if name != "columns"}
-        if flat and _scalars(flat) and (columns is None or (columns and _scalars(columns))):
-            # What json.dumps(item, indent=2) writes for a flat entry (and its flat columns),
-            # without its pure-Python indenting encoder (100,000 rows: seconds).
-            text = "{\n      " + _members(flat, "\n      ")
-            if columns is not None:
-                text += ',\n      "columns": {\n        ' + _members(columns, "\n        ") + "\n      }"
-            text += "\n    }"
-        else:
-            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        self.add_text(_entry_text(item))
+
+    def add_text(self, text: str) -> None:
+        """Add an entry already serialised by ``_entry_text``."""
         self.stream.write(("\n    " if self.empty else ",\n    ") + text)
         self.empty = False
 
     def close(self) -> None:
         self.stream.write("]\n}\n" if self.empty else "\n  ]\n}\n")
+
+
+def _entry_text(item: dict[str, Any]) -> str:
+    """``item`` as ``json.dumps(item, indent=2)`` writes it, indented as one of the videos."""
+    columns = item.get("columns")
+    flat = item if columns is None else {name: value for name, value in item.items() if name != "columns"}
+    if flat and _scalars(flat) and (columns is None or (columns and _scalars(columns))):
+        # What json.dumps(item, indent=2) writes for a flat entry (and its flat columns),
+        # without its pure-Python indenting encoder (100,000 rows: seconds).
+        text = "{\n      " + _members(flat, "\n      ")
+        if columns is not None:
+            text += ',\n      "columns": {\n        ' + _members(columns, "\n        ") + "\n      }"
+        return text + "\n    }"
+    return json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n    ")
 
 
 def _scalars(values: dict[str, Any]) -> bool:

@@ -53,6 +53,8 @@ class RowTally:
             self.failures.append({"key": row.key, "error": item["error"] or "failed"})
         elif status in _UNFINISHED:
             self.unfinished.append({"key": row.key, "status": status, "error": item["error"]})
+        elif status == "listed":   # found unchanged: listed as its known row keeps it (see manifest.LISTED)
+            self.up_to_date += 1
         elif status == "done" and record is not None:
             if (record.downloaded_at or 0.0) >= self.started:
                 self.built += 1

@@ -32,7 +32,8 @@ class KnownRow:
     planner/fingerprint.py), the body's ``hash`` and route (``generation``, ``route_reason``), its
     ``output`` with the size and mtime (ns) its record has, and what the manifest lists of the video
     (its record's fields of the same names: a row known unchanged is listed without reading its
-    record). Rows remembered before a field was kept read it as unknown."""
+    record), and that entry itself as the manifest writes it (``listing``: see
+    report/manifest.py's ``listing``). Rows remembered before a field was kept read it as unknown."""
 
     key: str
     fingerprint: str
@@ -55,6 +56,7 @@ class KnownRow:
     urls_expire_at: float | None = None
     thumbnail: str | None = None
     credits_estimated: float | None = None
+    listing: list[str] | None = None   # its manifest entry as written: [JSON text, CSV line]
 
     def to_json(self) -> dict[str, Any]:
         # Not dataclasses.asdict, which deep-copies field by field (seconds for 100,000 rows).
