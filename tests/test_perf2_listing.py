@@ -104,3 +104,22 @@ def test_an_edited_row_builds_the_manifest_a_build_from_records_writes(tmp_path:
 
     assert _written(project / "out") == fast
     assert run_results(project)["counts"] == {"built": 0, "up_to_date": 4, "failed": 0, "unfinished": 0}
+
+
+def test_a_build_remembers_from_the_fresh_entries_only() -> None:
+    from vidbuild.planner.fingerprint import KnownJob
+    from vidbuild.planner.row_index import RowIndex
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.rows import Row
+
+    def job(key: str, fingerprint: str | None, unchanged: bool) -> Job:
+        kind = KnownJob if unchanged else Job
+        return kind(key=key, kind="video", body={}, hash=key * 64, output=f"out/{key}.mp4", scenes=(),
+                    row=Row(0, {}, "", 0), fingerprint=fingerprint, unchanged=unchanged)
+
+    with RowIndex() as index:
+        for added in (job("a", "fa", True), job("b", "fb", False), job("c", None, False),
+                      job("d", "fd", True), job("e", "fe", False)):
+            index.add_job(added, settled=added.unchanged)
+        assert [entry.key for entry in index.entries()] == ["a", "b", "c", "d", "e"]
+        assert [entry.key for entry in index.fresh_entries()] == ["b", "e"]

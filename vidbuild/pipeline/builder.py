@@ -215,7 +215,7 @@ class _Build:
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
-        remember(self.state, self.root, index.entries(), manifest_columns(self.project, []))
+        remember(self.state, self.root, index.fresh_entries(), manifest_columns(self.project, []))
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)

@@ -88,17 +88,31 @@ class RowIndex(Spool):
         super().__init__()
         self.key_width = 0
         self.directories: set[str] = set()
+        self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
-        self.add([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
-                  job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None,
-                  getattr(job, "known", None)])   # planner/fingerprint.py's KnownJob
+        line = json.dumps([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
+                           job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None,
+                           getattr(job, "known", None)])   # planner/fingerprint.py's KnownJob
+        self.add_line(line)
+        if job.fingerprint and not job.unchanged:
+            self._fresh.add_line(line)
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
 
     def entries(self) -> Iterator[IndexEntry]:
         for fields in self:
             yield IndexEntry(*fields)
+
+    def fresh_entries(self) -> Iterator[IndexEntry]:
+        """The entries with a fingerprint that were not known unchanged, in data order (an edited
+        row's build reads one entry here, not the whole index)."""
+        for fields in self._fresh:
+            yield IndexEntry(*fields)
+
+    def close(self) -> None:
+        self._fresh.close()
+        super().close()
 
 
 class JobSpool(Spool):
