@@ -5,19 +5,11 @@ failures on purpose; options and the PATH still parse in any order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, write_project
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ names it; a server fault is retried by the next build as before."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,6 @@ from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, unstamped, wr
 from vidbuild.heygen.failures import PERMANENT_RENDER_CODES, is_permanent_render_failure
 
 CONTENT_FAILURE = re.compile(r"HeyGen failed the render: (40039|400105|400168) [A-Z][a-z ]+")
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -5,18 +5,10 @@ changed) when the project, the state or the backend changed since."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, write_project, write_rows
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
 
 
 @pytest.fixture

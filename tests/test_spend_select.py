@@ -4,20 +4,12 @@ globs, COLUMN=VALUE, state:…), `vidbuild retry`, and options that never swallo
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from buildkit import LoopbackHeyGen, manifest, rows, run_vidbuild, write_project, write_rows
 
 KEYS = ["r01", "r02", "r03", "r04", "r05"]
-
-
-@pytest.fixture
-def heygen(tmp_path: Path) -> Iterator[LoopbackHeyGen]:
-    server = LoopbackHeyGen(tmp_path / "heygen")
-    yield server
-    server.close()
 
 
 @pytest.fixture
