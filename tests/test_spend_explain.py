@@ -40,7 +40,8 @@ def test_explain_shows_the_body_state_and_what_changed(tmp_path: Path, heygen: L
                                                                       built["video_id"])
     assert record["video_url"] and record["thumbnail_url"]
     # HeyGen's pending/processing are recorded when a poll happens to see them: timing, not a fixed step
-    steps = [entry["step"] for entry in record["transitions"] if entry["step"] not in {"pending", "processing"}]
+    steps = [entry["step"] for entry in record["transitions"]
+             if entry["step"] not in {"pending", "processing"}]
     assert steps[:4] == ["claimed", "submitted", "completed", "downloaded"]
     assert report["changed"] == {"since_hash": built["hash"], "old_body": "kept", "fields": [
         {"field": "video_inputs[0].voice.input_text", "old": "Hi Name2, welcome!",

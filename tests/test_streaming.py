@@ -18,7 +18,7 @@ from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.heygen.backend import BackendChoice, open_backend
 from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
-from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, replay
+from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_job
 from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import FIELDS, write_manifest
 from vidbuild.report.progress import PlainReporter
@@ -144,7 +144,7 @@ def test_a_build_sends_nothing_when_a_row_changed_after_it_was_read(
     assert commands.build(str(project), stderr=io.StringIO()) == 0
 
 
-def test_replay_gives_back_the_spooled_jobs_and_the_settled_rows_in_order(tmp_path: Path) -> None:
+def test_the_index_and_spool_give_back_the_spooled_jobs_and_the_settled_rows(tmp_path: Path) -> None:
     project = write_project(tmp_path / "campaign", rows(3))
     jobs = list(expand_project(load_project(project)))
     with RowIndex() as index, JobSpool() as spool:
@@ -152,7 +152,10 @@ def test_replay_gives_back_the_spooled_jobs_and_the_settled_rows_in_order(tmp_pa
             index.add_job(job, settled=number == 1)
             if number != 1:
                 spool.add_job(job)
-        replayed = list(replay(index, spool, "video"))
+        entries = list(index.entries())
+        spooled = list(spool.jobs())
+    assert [entry.settled for entry in entries] == [False, True, False]
+    replayed = [spooled[0], settled_job(entries[1], 1, "video"), spooled[1]]
     assert [replayed[0], replayed[2]] == [jobs[0], jobs[2]]      # bodies, rows and routes kept
     assert replayed[1].unchanged and replayed[1].body == {}
     assert (replayed[1].key, replayed[1].hash) == (jobs[1].key, jobs[1].hash)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, LocalWriteError, VidbuildError
-from vidbuild.heygen.choice import BackendChoice
+from vidbuild.heygen.choice import BackendChoice, Timing
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
 from vidbuild.pipeline.options import BuildOptions, BuildOutcome, ProjectSource
 from vidbuild.pipeline.snapshot import (
@@ -27,9 +27,9 @@ from vidbuild.pipeline.snapshot import (
 from vidbuild.pipeline.spending import spending_approved
 from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.budget import check_limit, credit_limit
-from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.decide import UP_TO_DATE_REASON, Step, Summary, plan_steps
 from vidbuild.planner.forcing import Forcing
-from vidbuild.planner.row_index import JobSpool, RowIndex, replay
+from vidbuild.planner.row_index import JobSpool, RowIndex, settled_job
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
@@ -47,7 +47,13 @@ if TYPE_CHECKING:
     from vidbuild.run.outcome import Outcome
     from vidbuild.spec.protected import ProtectedFiles
 
-RENDER_RATIO = "render_ratio"   # state's meta entry: the render pace the last build learned
+RENDER_RATIO = "render_ratio"   # state's meta entries: the render pace the last build learned
+
+
+def render_ratio_entry(timing: Timing) -> str:
+    """The meta entry for the pace learned against ``timing``: a ratio is only meaningful against
+    the model it was learned for (an emulator at another speed, another timing scale)."""
+    return f"{RENDER_RATIO} {timing.render_overhead:g}+{timing.render_per_second:g}/s"
 
 
 def build(project: ProjectSource, *, state: State, backend: BackendChoice | Backend | None = None,
@@ -118,13 +124,13 @@ class _Build:
 
         options = self.options
         return Options(jobs=options.jobs or DEFAULT_JOBS, fail_fast=options.fail_fast,
-                       render_ratio=self.state.get_meta(RENDER_RATIO), protected=self._protected(),
+                       protected=self._protected(),
                        render_timeout=options.render_timeout or DEFAULT_RENDER_TIMEOUT,
                        tick=options.tick)
 
     def _validated(self, index: RowIndex, engine_options: Options, seen: InputsSeen) -> BuildOutcome:
         """Read every row once to validate, plan and index it, spooling the Jobs with work to do
-        (the engine takes them from there: see ``replay``), then act. Rows known unchanged since
+        (the engine takes them from there: see ``_replanned``), then act. Rows known unchanged since
         their download are not rendered (see planner/fingerprint.py)."""
         summary = Summary()
         rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force,
@@ -205,20 +211,36 @@ class _Build:
         from vidbuild.run.engine import Engine
         from vidbuild.spec.manifest_spec import manifest_columns
 
+        learned = render_ratio_entry(backend.timing)
+        engine_options = dataclasses.replace(engine_options, render_ratio=self.state.get_meta(learned))
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
-        read = replay(index, self.spool, self.project.kind)
         started = time.time()
         try:
-            forcing = Forcing(self.options.force)
-            outcome = engine.run(step for step in plan_steps(read, self.state, self.root, forcing)
-                                 if step.key not in self.unselected)
+            outcome = engine.run(self._replanned(index))
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
-                self.state.set_meta(RENDER_RATIO, engine.pacer.ratio)
+                self.state.set_meta(learned, engine.pacer.ratio)
         remember(self.state, self.root, index.fresh_entries(), manifest_columns(self.project, []))
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)
+
+    def _replanned(self, index: RowIndex) -> Iterator[Step]:
+        """The engine's steps, in data order: a row settled when planned is up to date as it was
+        (or left out, if not selected) without being decided again; every other row is decided
+        again from its spooled Job as the engine takes it (its record may have moved since the
+        plan: another build sent or finished it)."""
+        kind = self.project.kind
+        decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
+        for position, entry in enumerate(index.entries()):
+            if entry.settled:
+                if entry.key not in self.unselected:
+                    yield Step(settled_job(entry, position, kind), "up-to-date", UP_TO_DATE_REASON)
+                continue
+            step = next(decided)
+            assert (step.key, step.job.hash) == (entry.key, entry.hash), "the spool follows the index"
+            if step.key not in self.unselected:
+                yield step
 
     def _took_up_every_row(self, exit_code: int) -> bool:
         """Whether every row of the project was decided and any unknown one looked up in the account

@@ -26,6 +26,7 @@ Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up
 PAYING_ACTIONS = frozenset({"submit", "retry"})
 WORDS_PER_SECOND = 2.5          # ~150 words a minute, a typical speaking pace
 CREDITS_PER_MINUTE = 1.0        # HeyGen bills avatar videos per minute of output
+UP_TO_DATE_REASON = "downloaded, file unchanged"   # of a row known unchanged (see plan_steps)
 ROWS_AT_ONCE = 64               # rows expanded before they are looked up in state (see plan_steps)
 # What plan says of a row whose video a build looks for in the account before paying (see recover.py).
 LOOK_FIRST_NOTE = " (will look in the account first)"
@@ -141,7 +142,7 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path,
         decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
             if job.unchanged and job.key not in forced:
-                yield forcing.applied(Step(job, "up-to-date", "downloaded, file unchanged"))
+                yield forcing.applied(Step(job, "up-to-date", UP_TO_DATE_REASON))
             else:
                 yield forcing.applied(next(decided))
 

@@ -2,8 +2,8 @@
 
 A build reads its rows once: that pass validates every row and decides its step before anything
 is sent, and leaves behind this index (a few dozen bytes a row, on disk past a megabyte) and, for
-the rows with work to do, their Jobs in a ``JobSpool``. The engine then takes its rows from
-``replay`` (rows up to date when planned come back body-less, the others from the spool), so
+the rows with work to do, their Jobs in a ``JobSpool``. The engine then takes its rows in index
+order (rows settled when planned as ``settled_job``, body-less, the others from the spool), so
 neither it, the manifest nor the snapshot of a complete build needs the bodies of 100,000 rows at
 once, and nothing sent can differ from what was validated. Whether the inputs changed while they
 were read is told by their files' stats (see commands/build.py), not by expanding them again.
@@ -135,23 +135,16 @@ class JobSpool(Spool):
                       fingerprint=fingerprint, thumbnail=thumbnail, columns=columns)
 
 
-def replay(index: RowIndex, spool: JobSpool, kind: str) -> Iterator[Job]:
-    """Every indexed row's Job in data order, for the engine: a settled row body-less and marked
-    ``unchanged`` (it was up to date when planned), any other the Job its pass spooled."""
+def settled_job(entry: IndexEntry, position: int, kind: str) -> Job:
+    """The body-less Job of a row that was settled when planned (``position``: its place in the
+    data), marked ``unchanged``."""
     from vidbuild.spec.expand import Job
     from vidbuild.spec.rows import Row
 
-    spooled = spool.jobs()
-    for position, entry in enumerate(index.entries()):
-        if entry.settled:
-            yield Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
-                      row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
-                      route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True,
-                      thumbnail=entry.thumbnail)
-            continue
-        job = next(spooled)
-        assert (job.key, job.hash) == (entry.key, entry.hash), "the spool follows the index"
-        yield job
+    return Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
+               row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
+               route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True,
+               thumbnail=entry.thumbnail)
 
 
 def indexed(jobs: Iterable[Job], index: RowIndex) -> Iterator[Job]:

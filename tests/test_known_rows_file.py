@@ -1,0 +1,62 @@
+"""The disk store of known rows (state/known_rows.py): one SQL column per field, every field read
+back as written, and the first format's table dropped when the file is opened."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+from vidbuild.state.known_rows import KnownRow, KnownRowsFile
+
+
+def known(key: str, **fields: object) -> KnownRow:
+    return KnownRow(key=key, fingerprint=f"fp-{key}", hash=f"h-{key}", output=f"out/{key}.mp4",
+                    generation="v3", route_reason="", size=123, mtime_ns=1_700_000_000_123_456_789,
+                    **fields)  # type: ignore[arg-type]
+
+
+def test_every_field_comes_back_as_written(tmp_path: Path) -> None:
+    full = known("a", video_id="v1", video_url="https://x/a.mp4?Expires=1", thumbnail_url=None,
+                 checksum="ab" * 32,
+                 title="Hi ü", duration=12.5, submitted_at=1.5, created_at=2.0, completed_at=3.25,
+                 video_page_url="https://app/v1", urls_expire_at=4.0, thumbnail="out/a.jpg",
+                 credits_estimated=0.25, listing=['{\n      "key": "a"\n    }', "a,out/a.mp4\n"])
+    bare = known("b")   # remembered by a vidbuild that kept no listing
+    store = KnownRowsFile(tmp_path / "rows.sqlite")
+    store.put_many([full, bare])
+    store.close()
+
+    again = KnownRowsFile(tmp_path / "rows.sqlite")
+    found = again.get_many(["fp-a", "fp-b", "fp-missing"])
+    again.close()
+
+    assert found == {"fp-a": full, "fp-b": bare}
+    assert [field.name for field in dataclasses.fields(KnownRow)][-1] == "listing"
+    assert type(found["fp-a"].mtime_ns) is int and type(found["fp-a"].duration) is float
+
+
+def test_forgetting_by_key_and_by_hash(tmp_path: Path) -> None:
+    store = KnownRowsFile(tmp_path / "rows.sqlite")
+    store.put_many([known("a"), known("b"), known("c")])
+    store.forget_keys(["a"])
+    store.forget_hash("h-b")
+    assert set(store.get_many(["fp-a", "fp-b", "fp-c"])) == {"fp-c"}
+    store.close()
+
+
+def test_the_first_formats_table_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "rows.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE known_rows (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
+                   "hash TEXT NOT NULL, data TEXT NOT NULL)")
+        db.execute("INSERT INTO known_rows VALUES ('a', 'fp-a', 'h-a', '{}')")
+    db.close()
+
+    store = KnownRowsFile(path)
+    assert store.get_many(["fp-a"]) == {}
+    store.close()
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert tables == {"known_rows_2"}
