@@ -84,3 +84,27 @@ def test_json_events_are_one_object_per_line(write_tree: Callable[[dict[str, str
     assert [e["event"] for e in events][:2] == ["banner", "planned"]
     assert sum(e["event"] == "done" for e in events) == 3
     assert events[-1]["event"] == "finished" and events[-1]["exit_code"] == 0
+
+
+def test_rows_up_to_date_redraw_the_live_line_at_most_every_tenth_of_a_second() -> None:
+    from vidbuild.planner.decide import Step, Summary
+    from vidbuild.spec.expand import Job
+    from vidbuild.spec.rows import Row
+
+    now = [100.0]
+    screen = Terminal()
+    reporter = TerminalReporter(screen, clock=lambda: now[0])
+    summary = Summary()
+    steps = [Step(Job(key=f"r{n}", kind="video", body={}, hash=f"h{n}", output=f"out/r{n}.mp4", scenes=(),
+                      row=Row(n, {}, "", 0), unchanged=True), "up-to-date", "downloaded, file unchanged")
+             for n in range(1000)]
+    for step in steps:
+        summary.add(step)
+    reporter.planned(summary)
+
+    for step in steps[:999]:
+        reporter.cached(step)
+    assert screen.getvalue().count("[") <= 2   # 999 rows at one instant: one redraw, not 999
+    now[0] += 1.0
+    reporter.cached(steps[999])
+    assert screen.getvalue().endswith("cached 1000  elapsed 1s")

@@ -210,12 +210,16 @@ _SHORT_WORDS = re.compile(r"\b(queued|rendering|done|failed|cached) (?=\d)|elaps
 
 class TerminalReporter(PlainReporter):
     """A live status line (queued, rendering, done, failed, cached, elapsed, ETA) redrawn in
-    place, on every event and every engine tick."""
+    place, on every event and every engine tick; rows found up to date redraw it at most every
+    ``CACHED_REDRAW`` seconds (10,000 of them were 10,000 redraws)."""
+
+    CACHED_REDRAW = 0.1
 
     def __init__(self, stream: TextIO | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(stream, clock=clock)
         self._shown = False
+        self._drawn_at = -self.CACHED_REDRAW
 
     def _line(self, text: str) -> None:
         self._clear()
@@ -235,6 +239,7 @@ class TerminalReporter(PlainReporter):
         self.stream.write(self._fitted(self.status_line()))
         self.stream.flush()
         self._shown = True
+        self._drawn_at = self.clock()
 
     def _fitted(self, line: str) -> str:
         """``line`` as it fits the terminal's width, read at each draw (the window may be
@@ -260,8 +265,9 @@ class TerminalReporter(PlainReporter):
 
     def cached(self, step: Step) -> None:
         super().cached(step)
-        self._clear()
-        self._draw()
+        if self.clock() - self._drawn_at >= self.CACHED_REDRAW:
+            self._clear()
+            self._draw()
 
     def tick(self, progress: Progress) -> None:
         super().tick(progress)
