@@ -59,4 +59,36 @@ def test_the_first_formats_table_is_dropped(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
-    assert tables == {"known_rows_2"}
+    assert tables == {"known_rows_2", "key_entries"}
+
+
+def test_key_entries_live_beside_the_known_rows_and_older_ones_are_still_read(tmp_path: Path) -> None:
+    from vidbuild.state.disk import DiskState
+    from vidbuild.state.protocol import KeyEntry
+
+    state = DiskState(tmp_path / ".vidbuild", "ns")
+    assert state.holds_no_jobs()
+    state.remember_key("new", KeyEntry("h-new", {"title": "0123456789ab", "dimension.width": "ba9876543210"}))
+    state._cache.set("key:old", {"hash": "h-old", "fields": {"title": "aaaaaaaaaaaa"}})   # as kept before
+    state._cache.set("key:new", {"hash": "h-stale", "fields": {}})   # an older entry of the same key
+
+    assert not state.holds_no_jobs()
+    assert state.for_keys(["new", "old", "none"]) == {
+        "new": KeyEntry("h-new", {"title": "0123456789ab", "dimension.width": "ba9876543210"}),
+        "old": KeyEntry("h-old", {"title": "aaaaaaaaaaaa"})}
+    assert state.for_key("old") == KeyEntry("h-old", {"title": "aaaaaaaaaaaa"})
+    assert state.for_key("none") is None
+    state.close()
+    with sqlite3.connect(tmp_path / ".vidbuild" / "ns" / "rows.sqlite") as db:
+        assert db.execute("SELECT key, hash FROM key_entries").fetchall() == [("new", "h-new")]
+    db.close()
+
+
+def test_a_state_with_key_entries_only_is_not_cold(tmp_path: Path) -> None:
+    from vidbuild.state.disk import DiskState
+    from vidbuild.state.protocol import KeyEntry
+
+    state = DiskState(tmp_path / ".vidbuild", "ns")
+    state.remember_key("k", KeyEntry("h", {}))
+    assert not state.holds_no_jobs()
+    state.close()

@@ -110,12 +110,16 @@ class DiskState:
                 for content_hash, data in self._fetch_many("job:", hashes).items()}
 
     def for_key(self, key: str) -> KeyEntry | None:
-        data = self._cache.get(f"key:{key}")
-        return KeyEntry(data["hash"], data["fields"]) if data is not None else None
+        return self.for_keys([key]).get(key)
 
     def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
-        return {key: KeyEntry(data["hash"], data["fields"])
-                for key, data in self._fetch_many("key:", keys).items()}
+        """Key entries live in the known rows' file (see state/known_rows.py); a key not found
+        there is looked up where vidbuild kept them before (``key:`` in the store)."""
+        found = {key: KeyEntry(*entry) for key, entry in self._rows.key_entries(keys).items()}
+        if len(found) < len(keys):
+            older = self._fetch_many("key:", [key for key in keys if key not in found])
+            found.update((key, KeyEntry(data["hash"], data["fields"])) for key, data in older.items())
+        return found
 
     def _fetch_many(self, prefix: str, names: Sequence[str]) -> dict[str, Any]:
         """The values stored under ``prefix + name``, by name: one query per ``FETCH_PAGE`` names
@@ -236,7 +240,7 @@ class DiskState:
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         with self._writing():
-            self._cache.set(f"key:{key}", {"hash": entry.hash, "fields": entry.fields})
+            self._rows.put_key_entry(key, entry.hash, entry.fields)
 
     def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
         return self._rows.get_many(fingerprints)
@@ -274,7 +278,8 @@ class DiskState:
         """True when nothing was ever claimed here (a cold build): the planner then skips lookups."""
         if len(self._cache) > _FEW:   # only a handful of meta entries can exist without jobs
             return False
-        return not any(name.startswith(("job:", "key:")) for name in self._cache.iterkeys())
+        return not any(name.startswith(("job:", "key:")) for name in self._cache.iterkeys()) \
+            and not self._rows.holds_key_entries()
 
     def get_meta(self, name: str) -> Any:
         return self._cache.get(f"meta:{name}")
