@@ -232,7 +232,7 @@ class _Build:
         plan: another build sent or finished it)."""
         kind = self.project.kind
         decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
-        for position, entry in enumerate(index.entries()):
+        for position, entry in enumerate(index.entries(known=False)):
             if entry.settled:
                 if entry.key not in self.unselected:
                     yield Step(settled_job(entry, position, kind), "up-to-date", UP_TO_DATE_REASON)

@@ -89,29 +89,40 @@ class RowIndex(Spool):
         self.key_width = 0
         self.directories: set[str] = set()
         self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
+        self._known = Spool()   # the ``known`` of the entries that have one, in order (see entries)
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
+        known = getattr(job, "known", None)   # planner/fingerprint.py's KnownJob
         line = json.dumps([job.key, job.hash, job.output, job.fingerprint, job.unchanged, settled,
                            job.generation, job.route_reason, job.thumbnail, dict(job.columns) or None,
-                           getattr(job, "known", None)])   # planner/fingerprint.py's KnownJob
+                           known is not None])
         self.add_line(line)
+        if known is not None:
+            self._known.add(known)
         if job.fingerprint and not job.unchanged:
             self._fresh.add_line(line)
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
 
-    def entries(self) -> Iterator[IndexEntry]:
+    def entries(self, *, known: bool = True) -> Iterator[IndexEntry]:
+        """Every entry in data order; ``known=False`` leaves each ``known`` None: it is what only
+        the manifest needs (the entries of rows found unchanged, most of the index's bytes), kept
+        apart so the engine's pass doesn't read it."""
+        kept = iter(self._known) if known else None
         for fields in self:
+            fields[-1] = next(kept) if fields[-1] and kept is not None else None
             yield IndexEntry(*fields)
 
     def fresh_entries(self) -> Iterator[IndexEntry]:
         """The entries with a fingerprint that were not known unchanged, in data order (an edited
         row's build reads one entry here, not the whole index)."""
         for fields in self._fresh:
+            fields[-1] = None   # a fresh row has no known entry
             yield IndexEntry(*fields)
 
     def close(self) -> None:
         self._fresh.close()
+        self._known.close()
         super().close()
 
 
