@@ -20,6 +20,7 @@ against a cold build of the same campaign.
 from __future__ import annotations
 
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -86,44 +87,64 @@ def best(figures: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the least wall time, with every run's wall time beside it (``runs``): on a
     shared machine, the least is the one the least disturbed (as timeit reports)."""
     least = min(figures, key=lambda figure: figure["seconds"])
-    return {**least, "runs": [figure["seconds"] for figure in figures]}
+    return {**least, "runs": [figure["seconds"] for figure in figures],
+            "paired": [round(figure["over_cold_before"], 3) for figure in figures
+                       if "over_cold_before" in figure]}
 
 
 def incremental_run(rows: int, workdir: Path, env: dict[str, str], measure: Any,
                     vidbuild: Any, repeat: int = 3) -> dict[str, Any]:
     """The figures for one campaign size (see the module docstring), each the best of ``repeat``
-    runs: a plan is run again as is; a build of one edited row edits another row each time."""
+    runs: a plan is run again as is; a build of one edited row edits another row each time. A
+    cold plan (of a twin campaign without state) runs before every measured run, so the cold
+    plan's best comes from the same stretch of time as the others' (a shared machine's speed
+    drifts by a third within minutes)."""
     project = write_campaign(workdir / f"incremental-{rows}", rows)
+    twin = write_campaign(workdir / f"cold-{rows}", rows)
     fastest = {**env, **FASTEST}
-    cold_plan = best([measure(vidbuild("plan", "."), project, env) for _ in range(repeat)])
+    colds: list[dict[str, Any]] = []
+
+    def run(command: list[str], environ: dict[str, str]) -> dict[str, Any]:
+        shutil.rmtree(twin / ".vidbuild", ignore_errors=True)
+        cold = measure(vidbuild("plan", "."), twin, env)
+        colds.append(cold)
+        figure: dict[str, Any] = measure(command, project, environ)
+        return {**figure, "over_cold_before": figure["seconds"] / cold["seconds"]}
+
+    def runs(command: list[str], environ: dict[str, str]) -> dict[str, Any]:
+        return best([run(command, environ) for _ in range(repeat)])
+
     seed_built(project)
     edit_row(project, 2, "Zed")
-    first = measure(vidbuild("build", "."), project, fastest)     # no known rows yet: every row checked
+    first = best([run(vidbuild("build", "."), fastest)])     # no known rows yet: every row checked
     edit_row(project, rows // 2 + 1, "Yan")
-    plan = best([measure(vidbuild("plan", "."), project, fastest) for _ in range(repeat)])
+    plan = runs(vidbuild("plan", "."), fastest)
     builds = []
     for attempt in range(repeat):
-        if attempt:
-            edit_row(project, rows // 2 + 1 + attempt, "Yan")
-        builds.append(measure(vidbuild("build", "."), project, fastest))
-    build = best(builds)
+        edit_row(project, rows // 2 + 1 + attempt, "Yan")
+        builds.append(run(vidbuild("build", "."), fastest))
     # As a user (or a held-out check) runs it: the built-in emulator's own pace, its render included.
     default_builds = []
     for attempt in range(repeat):
         edit_row(project, rows // 3 + attempt, "Uma")
-        default_builds.append(measure(vidbuild("build", "."), project, env))
-    default_build = best(default_builds)
+        default_builds.append(run(vidbuild("build", "."), env))
     edit_project(project, "We're glad you're here.", "We're so glad you're here.")
-    template_plan = best([measure(vidbuild("plan", "."), project, fastest) for _ in range(repeat)])
+    template_plan = runs(vidbuild("plan", "."), fastest)
     edit_project(project, "company: Acme", "company: Umbrella")
-    vars_plan = best([measure(vidbuild("plan", "."), project, fastest) for _ in range(repeat)])
+    vars_plan = runs(vidbuild("plan", "."), fastest)
     shutil.rmtree(project)
+    shutil.rmtree(twin)
+    cold_plan = best(colds)
     base = cold_plan["seconds"]
-    measured = {"first_build_without_known_rows": first, "edited_row_plan": plan, "edited_row_build": build,
-                "edited_row_build_default_emulator": default_build, "template_edit_plan": template_plan,
-                "vars_edit_plan": vars_plan}
+    measured = {"first_build_without_known_rows": first, "edited_row_plan": plan,
+                "edited_row_build": best(builds), "edited_row_build_default_emulator": best(default_builds),
+                "template_edit_plan": template_plan, "vars_edit_plan": vars_plan}
     return {"rows": rows, "repeat": repeat, "cold_plan": cold_plan, **measured,
-            "ratios": {name: round(figure["seconds"] / base, 3) for name, figure in measured.items()}}
+            "ratios": {name: round(figure["seconds"] / base, 3) for name, figure in measured.items()},
+            # Each run over the cold plan run just before it, the median of a figure's runs: what
+            # drifts slowly (the machine's speed) cancels out.
+            "paired_ratios": {name: round(statistics.median(figure["paired"]), 3)
+                              for name, figure in measured.items()}}
 
 
 def template_build_run(rows: int, workdir: Path, env: dict[str, str], measure: Any,
@@ -156,6 +177,13 @@ def table(results: list[dict[str, Any]], template: dict[str, Any] | None) -> str
                      f"{ratio['edited_row_plan']:>11.3f} {_both(r, 'edited_row_build'):>18} "
                      f"{_both(r, 'edited_row_build_default_emulator'):>19} "
                      f"{ratio['template_edit_plan']:>15.3f} {ratio['vars_edit_plan']:>11.3f}")
+    for r in results:
+        if "paired_ratios" in r:
+            paired = r["paired_ratios"]
+            lines.append(f"{r['rows']:>8} paired (median of each run over the cold plan just before it): "
+                         f"edit plan {paired['edited_row_plan']}, edit build {paired['edited_row_build']}, "
+                         f"default emulator {paired['edited_row_build_default_emulator']}, template plan "
+                         f"{paired['template_edit_plan']}, vars plan {paired['vars_edit_plan']}")
     if template:
         lines.append(f"template edit, {template['rows']} rows built again: "
                      f"{template['template_edit_build']['seconds']} s vs a cold build "
