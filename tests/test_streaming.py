@@ -239,3 +239,18 @@ def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch
         assert is_up_to_date(state, tmp_path) is None
     finally:
         state.close()
+
+
+def test_the_known_spool_gives_back_every_text_as_written_also_past_a_megabyte() -> None:
+    from vidbuild.planner.row_index import KnownSpool
+
+    texts = [(123, 1_700_000_000_000_000_001, '{\n      "key": "ü\\u00e9 \\"q\\""\n    }',
+              "a,\"b\nc\",\udc80\n"), (0, 0, "", "")]
+    many = [(n, n * 7, "x" * 700 + str(n), "y" * 300 + "\n") for n in range(2000)]   # ~2 MB: on disk
+    spool = KnownSpool()
+    for known in texts + many:
+        spool.add(known)
+    assert [tuple(known) for known in spool] == texts + many
+    spool.add((9, 9, "later", "row\n"))   # appending goes on after a read
+    assert [tuple(known) for known in spool][-1] == (9, 9, "later", "row\n")
+    spool.close()

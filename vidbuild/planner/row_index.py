@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import posixpath
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 if TYPE_CHECKING:
@@ -59,6 +59,34 @@ class Spool:
         self.close()
 
 
+class KnownSpool:
+    """The ``known`` of the rows found unchanged, in order: (size, mtime_ns, JSON text, CSV line)
+    each, the two texts kept as raw UTF-8 behind a header line of lengths (as JSON, ~1.7 KB of
+    text a row was escaped on the way in and unescaped on the way out)."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+b")
+
+    def add(self, known: Sequence[Any]) -> None:
+        size, mtime_ns, text, line = known
+        text_bytes = text.encode("utf-8", "surrogatepass")
+        line_bytes = line.encode("utf-8", "surrogatepass")
+        self._file.write(b"%d %d %d %d\n" % (size, mtime_ns, len(text_bytes), len(line_bytes))
+                         + text_bytes + line_bytes)
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        read, read_line = self._file.read, self._file.readline
+        self._file.seek(0)
+        while header := read_line():
+            size, mtime_ns, text_length, line_length = map(int, header.split())
+            yield [size, mtime_ns, read(text_length).decode("utf-8", "surrogatepass"),
+                   read(line_length).decode("utf-8", "surrogatepass")]
+        self._file.seek(0, 2)   # appending goes on at the end
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class IndexEntry(NamedTuple):
     """One row as planned: ``fingerprint`` (None if not tracked), ``reused`` (known unchanged, not
     rendered), ``settled`` (up to date when planned: its Job was not spooled), its route, and what
@@ -89,7 +117,7 @@ class RowIndex(Spool):
         self.key_width = 0
         self.directories: set[str] = set()
         self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
-        self._known = Spool()   # the ``known`` of the entries that have one, in order (see entries)
+        self._known = KnownSpool()   # the ``known`` of the entries that have one, in order (see entries)
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
         known = getattr(job, "known", None)   # planner/fingerprint.py's KnownJob
