@@ -215,8 +215,10 @@ class _Build:
         engine_options = dataclasses.replace(engine_options, render_ratio=self.state.get_meta(learned))
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
         started = time.time()
+        reported = [0]   # rows reported up to date on the way (see _replanned)
         try:
-            outcome = engine.run(self._replanned(index))
+            outcome = engine.run(self._replanned(index, reported))
+            outcome.cached += reported[0]
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(learned, engine.pacer.ratio)
@@ -225,17 +227,20 @@ class _Build:
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)
 
-    def _replanned(self, index: RowIndex) -> Iterator[Step]:
-        """The engine's steps, in data order: a row settled when planned is up to date as it was
-        (or left out, if not selected) without being decided again; every other row is decided
+    def _replanned(self, index: RowIndex, reported: list[int]) -> Iterator[Step]:
+        """The engine's steps, in data order: every row but those settled when planned, decided
         again from its spooled Job as the engine takes it (its record may have moved since the
-        plan: another build sent or finished it)."""
+        plan: another build sent or finished it). A settled row is up to date as it was (or left
+        out, if not selected): it is reported so on the way, in its place in the data, and counted
+        in ``reported[0]``, without going through the engine (10,000 rows: ~0.15 s)."""
         kind = self.project.kind
         decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
         for position, entry in enumerate(index.entries(known=False)):
             if entry.settled:
                 if entry.key not in self.unselected:
-                    yield Step(settled_job(entry, position, kind), "up-to-date", UP_TO_DATE_REASON)
+                    job = settled_job(entry, position, kind)
+                    self.reporter.cached(Step(job, "up-to-date", UP_TO_DATE_REASON))
+                    reported[0] += 1
                 continue
             step = next(decided)
             assert (step.key, step.job.hash) == (entry.key, entry.hash), "the spool follows the index"
