@@ -1,5 +1,5 @@
 """The disk store of known rows (state/known_rows.py): one SQL column per field, every field read
-back as written, and the first format's table dropped when the file is opened."""
+back as written, the first format's table left to older vidbuilds, and key entries beside them."""
 
 from __future__ import annotations
 
@@ -45,7 +45,9 @@ def test_forgetting_by_key_and_by_hash(tmp_path: Path) -> None:
     store.close()
 
 
-def test_the_first_formats_table_is_dropped(tmp_path: Path) -> None:
+def test_the_first_formats_table_is_left_alone_and_not_read(tmp_path: Path) -> None:
+    # An older vidbuild may still be building on this state: dropping its table would stop that
+    # build at its next write (exit 3, mid-campaign).
     path = tmp_path / "rows.sqlite"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE known_rows (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, "
@@ -58,8 +60,11 @@ def test_the_first_formats_table_is_dropped(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        left = db.execute("SELECT key, fingerprint, hash, data FROM known_rows").fetchall()
+        db.execute("INSERT INTO known_rows VALUES ('b', 'fp-b', 'h-b', '{}')")   # as an older build writes
     db.close()
-    assert tables == {"known_rows_2", "key_entries"}
+    assert tables == {"known_rows", "known_rows_2", "key_entries"}
+    assert left == [("a", "fp-a", "h-a", "{}")]
 
 
 def test_key_entries_live_beside_the_known_rows_and_older_ones_are_still_read(tmp_path: Path) -> None:

@@ -81,7 +81,8 @@ _FIELDS = frozenset(_NAMES)
 
 # One SQL column per field (``listing`` as two): SQLite hands a row back as a tuple, with no JSON
 # to decode (10,000 rows looked up: ~0.3 s of JSON before). The table of the first format (one
-# JSON text per row) is dropped: its rows were fingerprinted by an older vidbuild, so none matches.
+# JSON text per row) is left as it is, unread: its rows were fingerprinted by an older vidbuild, so
+# none would match, and an older vidbuild still building on this state keeps writing to it.
 _TABLE = "known_rows_2"
 _COLUMNS = (*(name for name in _NAMES if name != "listing"), "listing_json", "listing_csv")
 _TYPES = {"size": "INTEGER NOT NULL", "mtime_ns": "INTEGER NOT NULL", "duration": "REAL",
@@ -125,8 +126,6 @@ class KnownRowsFile:
             self._db = sqlite3.connect(str(path), timeout=60, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            if self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'known_rows'").fetchone():
-                self._db.execute("DROP TABLE IF EXISTS known_rows")
             self._db.execute(f"CREATE TABLE IF NOT EXISTS {_TABLE} ({', '.join(map(_column, _COLUMNS))})")
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_fingerprint ON {_TABLE} (fingerprint)")
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_hash ON {_TABLE} (hash)")
