@@ -15,7 +15,7 @@ from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.generation import Router
 from vidbuild.spec.hashing import content_hash, marked_title
 from vidbuild.spec.load import PathKey
-from vidbuild.spec.manifest_spec import admit_thumbnail, compile_extras, manifest_extras
+from vidbuild.spec.manifest_spec import compile_extras, manifest_extras
 from vidbuild.spec.output_paths import OutputDirectories, key_problem, output_problem
 from vidbuild.spec.project import DEFAULT_OUTPUT, Project
 from vidbuild.spec.protected import ProtectedFiles
@@ -172,17 +172,19 @@ class Expander:
                    route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint, **extras)
 
     def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool:
-        """Check what a row found unchanged since its last build still must hold, as ``expand``
-        does: its key and output are unique so far, and its output is safe to write today
-        (directories and links may have changed since); so is its ``thumbnail``. Problems go to ``sink``."""
-        if not self._admit_key(row, key, sink):
-            return False
-        problem = output_problem(self.project.root, output, self.protected)
-        if problem:
-            origin = Origin(self.project.document, ("output",))
+        """What a row found unchanged must still hold, as in ``expand``: its key, output and ``thumbnail``
+        unique so far, the paths safe to write today (links may have changed). Problems go to ``sink``."""
+        return self._admit_key(row, key, sink) and all(
+            self._safe_path(row, key, (field,), path, sink) and self._admit_output(row, key, path, sink)
+            for field, path in (("output", output), ("thumbnail", thumbnail)) if path is not None)
+
+    def _safe_path(self, row: Row, key: str, field: PathKey, path: str, sink: DiagnosticSink) -> bool:
+        """Whether ``path``, the row's rendered ``field`` (output or thumbnail), is safe to write
+        (see ``output_problem``); if not, the problem goes to ``sink`` at ``field``."""
+        if problem := output_problem(self.project.root, path, self.protected):
+            origin = Origin(self.project.document, field)
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
-            return False
-        return self._admit_output(row, key, output, sink) and admit_thumbnail(self, row, key, thumbnail, sink)
+        return problem is None
 
     def _admit_key(self, row: Row, key: str, sink: DiagnosticSink) -> bool:
         first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
@@ -253,9 +255,7 @@ class Expander:
             rendered = str(self._render_at(template, context, origin, row, key, sink)).strip()
         except TemplateError:
             return None
-        problem = output_problem(self.project.root, rendered, self.protected)
-        if problem:
-            sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
+        if not self._safe_path(row, key, path, rendered, sink):
             return None
         return posixpath.normpath(rendered.replace("\\", "/"))
 

@@ -12,14 +12,12 @@ if TYPE_CHECKING:
     from vidbuild.spec.diagnostics import DiagnosticSink
     from vidbuild.spec.load import PathKey
     from vidbuild.spec.project import Project
-    from vidbuild.spec.protected import ProtectedFiles
     from vidbuild.spec.rows import Row
 
 class Expander(Protocol):
     """What of ``spec.expand.Expander`` the thumbnail and the columns need (it imports this module)."""
 
     project: Project
-    protected: ProtectedFiles | None
     thumbnail: Any
     columns: list[str]
 
@@ -98,23 +96,6 @@ def compile_extras(expander: Expander, diagnostics: list[Diagnostic]) -> tuple[A
     thumbnail = (expander._compile_field(("thumbnail",), "", diagnostics)
                  if "thumbnail" in expander.project.spec else None)
     return thumbnail, manifest_columns(expander.project, diagnostics)
-
-
-def admit_thumbnail(expander: Expander, row: Row, key: str, thumbnail: str | None,
-                    sink: DiagnosticSink) -> bool:
-    """For a row known unchanged (see ``Expander.admit``): its ``thumbnail`` (None: none) is safe to
-    write today and no other row's output or thumbnail. Problems go to ``sink``."""
-    from vidbuild.spec.output_paths import output_problem
-    from vidbuild.spec.scenes import Origin
-
-    if thumbnail is None:
-        return True
-    problem = output_problem(expander.project.root, thumbnail, expander.protected)
-    if problem:
-        origin = Origin(expander.project.document, ("thumbnail",))
-        sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
-        return False
-    return expander._admit_output(row, key, thumbnail, sink)
 
 
 def _row_note(row: Row, key: str) -> str:
