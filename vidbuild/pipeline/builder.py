@@ -111,6 +111,7 @@ class _Build:
         self.options = options
         self.selection = Selection.parse(options.select, options.exclude)
         self.unselected: set[str] = set()   # keys of the rows --select/--exclude leave out
+        self.reported_up_to_date = 0   # settled rows reported on the way to the engine (_replanned)
 
     def run(self, stats: dict[str, tuple[int, ...] | None]) -> BuildOutcome:
         engine_options = self._engine_options()
@@ -215,10 +216,9 @@ class _Build:
         engine_options = dataclasses.replace(engine_options, render_ratio=self.state.get_meta(learned))
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
         started = time.time()
-        reported = [0]   # rows reported up to date on the way (see _replanned)
         try:
-            outcome = engine.run(self._replanned(index, reported))
-            outcome.cached += reported[0]
+            outcome = engine.run(self._replanned(index))
+            outcome.cached += self.reported_up_to_date
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(learned, engine.pacer.ratio)
@@ -227,12 +227,12 @@ class _Build:
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)
 
-    def _replanned(self, index: RowIndex, reported: list[int]) -> Iterator[Step]:
+    def _replanned(self, index: RowIndex) -> Iterator[Step]:
         """The engine's steps, in data order: every row but those settled when planned, decided
         again from its spooled Job as the engine takes it (its record may have moved since the
         plan: another build sent or finished it). A settled row is up to date as it was (or left
         out, if not selected): it is reported so on the way, in its place in the data, and counted
-        in ``reported[0]``, without going through the engine (10,000 rows: ~0.15 s)."""
+        in ``reported_up_to_date``, without going through the engine (10,000 rows: ~0.15 s)."""
         kind = self.project.kind
         decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
         for position, entry in enumerate(index.entries(known=False)):
@@ -240,7 +240,7 @@ class _Build:
                 if entry.key not in self.unselected:
                     job = settled_job(entry, position, kind)
                     self.reporter.cached(Step(job, "up-to-date", UP_TO_DATE_REASON))
-                    reported[0] += 1
+                    self.reported_up_to_date += 1
                 continue
             step = next(decided)
             assert (step.key, step.job.hash) == (entry.key, entry.hash), "the spool follows the index"

@@ -144,13 +144,17 @@ class KnownRowsFile:
         """The known rows with those ``fingerprints``, by fingerprint."""
         found: dict[str, KnownRow] = {}
         with self._translated("read"):
-            for start in range(0, len(fingerprints), PAGE):
-                page = list(fingerprints[start:start + PAGE])
-                query = f"{_SELECT} WHERE fingerprint IN ({','.join('?' * len(page))})"
-                for values in self._db.execute(query, page):
-                    row = _from_columns(values)
-                    found[row.fingerprint] = row
+            for values in self._select_in(_SELECT, "fingerprint", fingerprints):
+                row = _from_columns(values)
+                found[row.fingerprint] = row
         return found
+
+    def _select_in(self, select: str, column: str, values: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``select`` whose ``column`` is one of ``values``, a page of them per query
+        (the caller holds ``_translated``)."""
+        for start in range(0, len(values), PAGE):
+            page = list(values[start:start + PAGE])
+            yield from self._db.execute(f"{select} WHERE {column} IN ({','.join('?' * len(page))})", page)
 
     def put_many(self, rows: Sequence[KnownRow]) -> None:
         if not rows:
@@ -173,12 +177,9 @@ class KnownRowsFile:
         """The key entries of those ``keys`` that have one: by key, its hash and field digests."""
         found: dict[str, tuple[str, dict[str, str]]] = {}
         with self._translated("read"):
-            for start in range(0, len(keys), PAGE):
-                page = list(keys[start:start + PAGE])
-                marks = ','.join('?' * len(page))
-                query = f"SELECT key, hash, fields FROM key_entries WHERE key IN ({marks})"
-                for key, content_hash, fields in self._db.execute(query, page):
-                    found[key] = (content_hash, json.loads(fields))
+            for key, content_hash, fields in self._select_in("SELECT key, hash, fields FROM key_entries",
+                                                             "key", keys):
+                found[key] = (content_hash, json.loads(fields))
         return found
 
     def put_key_entry(self, key: str, content_hash: str, fields: dict[str, str]) -> None:
