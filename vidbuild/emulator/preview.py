@@ -82,8 +82,10 @@ class Previews:
     def created(self, video: Video) -> None:
         """Start making the MP4 of a video just created, on a worker: it is ready, or nearly, by
         the time the render finishes and a client downloads it (HeyGen's files, too, exist once
-        a render completes). A video that will fail has no files."""
-        if video.error is None and self.enabled:
+        a render completes). A video that will fail has no files. Whether previews can be made
+        (the first check imports PyAV and Pillow, ~0.1 s) is asked on the worker too, while the
+        client waits for the render, not in the request that creates the video."""
+        if video.error is None and self._mode != "off":
             self._job(video, "mp4")
 
     def file(self, video: Video, extension: str) -> bytes:
@@ -117,8 +119,11 @@ class Previews:
         return job
 
     def _keep(self, video: Video, extension: str) -> bytes:
-        """On a worker: the file kept in the store, made first unless another process has."""
+        """On a worker: the file kept in the store, made first unless another process has (the
+        shipped file, not kept, where previews can't be made)."""
         try:
+            if not self.enabled:
+                return media.shipped(media.VIDEO_FILES[extension][0])
             kept = self._store.preview(video.video_id, extension)
             if kept is None:
                 kept = self._store.keep_preview(video.video_id, extension,
