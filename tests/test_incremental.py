@@ -261,6 +261,19 @@ def test_an_unchanged_row_whose_output_now_leaves_the_project_is_refused(
     assert rendered == []                               # it was found unchanged, and still checked
 
 
+def test_a_known_row_whose_output_became_a_link_is_decided_in_full(project: Path, rendered: list[str]) -> None:
+    built_once(project, rendered)
+    kept = project / "kept"
+    kept.mkdir()
+    (project / "out" / "r2.mp4").rename(kept / "r2.mp4")   # the same bytes, size and mtime
+    (project / "out" / "r2.mp4").symlink_to(kept / "r2.mp4")
+    write_rows(project, ROWS[::-1])
+    rendered.clear()
+    steps = {step["key"]: step["action"] for step in plan_json(project)[:-1]}
+    assert rendered == ["r2"]           # a link is never taken as the known file: the full check reads it
+    assert steps == dict.fromkeys(KEYS, "up-to-date")
+
+
 def test_a_claim_forgets_the_known_rows_of_its_hash(project: Path, rendered: list[str]) -> None:
     from vidbuild.heygen.backend import backend_namespace
     from vidbuild.state.disk import DiskState

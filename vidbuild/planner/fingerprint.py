@@ -28,6 +28,7 @@ import platform
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.planner.decide import holds_video
@@ -127,17 +128,17 @@ class KnownRows:
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,
                    title_marker: bool) -> Job | None:
         if known is None or known.fingerprint != fingerprint \
-                or (self.forcing is not None and self.forcing.may_force(known.key, row.values)):
+                or (self.forcing and self.forcing.may_force(known.key, row.values)):
             return None
-        try:
-            stat = os.stat(os.path.join(self.root, known.output))
-        except OSError:
-            return None
-        if (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns):
+        # lstat: a file replaced by a link is decided in full (Expander.admit counts on it).
+        stat = _lstat(self.root, known.output)
+        if stat is None or (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns) \
+                or S_ISLNK(stat.st_mode):
             return None   # the file was touched or replaced: the full check decides
         thumbnail = known.thumbnail
-        if self.thumbnails and not (thumbnail and os.path.isfile(os.path.join(self.root, thumbnail))):
-            return None   # the thumbnail asked for is missing: the full check fetches it
+        if self.thumbnails and not (thumbnail and (image := _lstat(self.root, thumbnail)) is not None
+                                    and S_ISREG(image.st_mode)):
+            return None   # the thumbnail asked for is missing (or a link): the full check decides
         if self.columns and not (isinstance(row.values, dict) and all(c in row.values for c in self.columns)):
             return None
         return KnownJob(key=known.key, kind=self.kind, body={}, hash=known.hash, output=known.output,
@@ -146,6 +147,13 @@ class KnownRows:
                    fingerprint=fingerprint, unchanged=True, thumbnail=known.thumbnail,
                    columns={column: row.values[column] for column in self.columns} if self.columns else {},
                    known=(known.size, known.mtime_ns, *known.listing) if known.listing else None)
+
+
+def _lstat(root: Path, path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(os.path.join(root, path))
+    except OSError:
+        return None
 
 
 def remember(state: State, root: Path, entries: Iterable[IndexEntry], columns: Sequence[str] = ()) -> int:

@@ -61,9 +61,8 @@ class Job:
         return self.hash if sends_callback_id(self.kind, self.body) else None
 
     def request_body(self) -> dict[str, Any]:
-        """The legacy body as sent: the content plus ``callback_id`` so a lost reply can be
-        recognised (where the API takes one), and the hash's marker at the end of the title
-        (unless switched off)."""
+        """The legacy body as sent: the content plus ``callback_id`` so a lost reply can be recognised
+        (where the API takes one), and the hash's marker at the end of the title (unless switched off)."""
         callback_id = self.callback_id
         sent = dict(self.body) if callback_id is None else {**self.body, "callback_id": callback_id}
         if self.title_marker and isinstance(sent.get("title"), str):
@@ -86,10 +85,8 @@ class Job:
 
 
 class Expander:
-    """Everything compiled once per project; ``expand(row)`` renders one row.
-
-    ``api`` ('auto', 'v3' or 'legacy', from ``--api``) wins over the project's ``api:``.
-    """
+    """Everything compiled once per project; ``expand(row)`` renders one row. ``api`` ('auto',
+    'v3' or 'legacy', from ``--api``) wins over the project's ``api:``."""
 
     def __init__(self, project: Project, protected: ProtectedFiles | None = None,
                  api: str | None = None) -> None:
@@ -173,15 +170,17 @@ class Expander:
 
     def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool:
         """What a row found unchanged must still hold, as in ``expand``: its key, output and ``thumbnail``
-        unique so far, the paths safe to write today (links may have changed). Problems go to ``sink``."""
+        unique so far, the paths safe to write today (directories may have become links since; the
+        files were found no links: see ``output_problem``'s ``known``). Problems go to ``sink``."""
         return self._admit_key(row, key, sink) and all(
-            self._safe_path(row, key, (field,), path, sink) and self._admit_output(row, key, path, sink)
+            self._safe_path(row, key, (field,), path, sink, True) and self._admit_output(row, key, path, sink)
             for field, path in (("output", output), ("thumbnail", thumbnail)) if path is not None)
 
-    def _safe_path(self, row: Row, key: str, field: PathKey, path: str, sink: DiagnosticSink) -> bool:
+    def _safe_path(self, row: Row, key: str, field: PathKey, path: str, sink: DiagnosticSink,
+                   known: bool = False) -> bool:
         """Whether ``path``, the row's rendered ``field`` (output or thumbnail), is safe to write
         (see ``output_problem``); if not, the problem goes to ``sink`` at ``field``."""
-        if problem := output_problem(self.project.root, path, self.protected):
+        if problem := output_problem(self.project.root, path, self.protected, known=known):
             origin = Origin(self.project.document, field)
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
         return problem is None

@@ -15,6 +15,7 @@ from vidbuild.spec.protected import MANIFEST_NAMES, ProtectedFiles
 SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
                              *(f"lpt{i}" for i in range(10))})
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 def key_problem(key: str) -> str | None:
@@ -28,26 +29,24 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None = None) -> str | None:
+def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None = None, *,
+                   known: bool = False) -> str | None:
     """Why an output path is unsafe, or None: it must be relative, stay inside the project and
-    overwrite none of the ``protected`` files (the project's inputs, its state, the manifest)."""
-    if not rendered:
-        return "output path is empty"
-    if "\x00" in rendered:
-        return "output path contains a NUL character"
+    overwrite none of the ``protected`` files (the project's inputs, its state, the manifest).
+
+    ``known``: the path is a known row's (planner/fingerprint.py): rendered by this same code
+    from the same project file, its words passed these checks when the row was remembered, and
+    the caller found the file itself no symlink (an ``lstat``). Only what the file system can
+    change since is checked again: the directories on the way, and the protected files."""
     relative = posixpath.normpath(rendered.replace("\\", "/"))
-    if relative.startswith("/") or re.match(r"^[A-Za-z]:", rendered):
-        return f"output path {rendered!r} must be relative to the project directory"
-    if relative == ".":
-        return f"output path {rendered!r} is the project directory itself, not a file in it"
-    if relative == ".." or relative.startswith("../"):
-        return f"output path {rendered!r} escapes the project directory"
+    if not known and (problem := _words_problem(rendered, relative)):
+        return problem
     # The words can't leave the directory; a symlink on the way still could. Directories are
     # resolved once each (rows share them); the file itself only if it is a link.
     base = _resolved(str(root), "")
     parent, _, name = relative.rpartition("/")
     target = os.path.join(_resolved(str(root), parent), name)
-    if os.path.islink(target):
+    if not known and os.path.islink(target):
         target = os.path.realpath(target)
     if not target.startswith(base.rstrip("/") + "/"):
         return f"output path {rendered!r} escapes the project directory"
@@ -57,6 +56,21 @@ def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None =
     clash = protected.problem(target) if protected is not None else None
     if clash:
         return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
+    return None
+
+
+def _words_problem(rendered: str, relative: str) -> str | None:
+    """What the words of an output path get wrong (``relative``: normalised), or None."""
+    if not rendered:
+        return "output path is empty"
+    if "\x00" in rendered:
+        return "output path contains a NUL character"
+    if relative.startswith("/") or _DRIVE.match(rendered):
+        return f"output path {rendered!r} must be relative to the project directory"
+    if relative == ".":
+        return f"output path {rendered!r} is the project directory itself, not a file in it"
+    if relative == ".." or relative.startswith("../"):
+        return f"output path {rendered!r} escapes the project directory"
     return None
 
 
