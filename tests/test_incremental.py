@@ -261,7 +261,8 @@ def test_an_unchanged_row_whose_output_now_leaves_the_project_is_refused(
     assert rendered == []                               # it was found unchanged, and still checked
 
 
-def test_a_known_row_whose_output_became_a_link_is_decided_in_full(project: Path, rendered: list[str]) -> None:
+def test_a_known_row_whose_output_became_a_link_is_decided_in_full(
+        project: Path, rendered: list[str]) -> None:
     built_once(project, rendered)
     kept = project / "kept"
     kept.mkdir()
@@ -272,6 +273,27 @@ def test_a_known_row_whose_output_became_a_link_is_decided_in_full(project: Path
     steps = {step["key"]: step["action"] for step in plan_json(project)[:-1]}
     assert rendered == ["r2"]           # a link is never taken as the known file: the full check reads it
     assert steps == dict.fromkeys(KEYS, "up-to-date")
+
+
+def test_rows_settled_past_planning_are_reported_and_listed_in_data_order(
+        project: Path, rendered: list[str]) -> None:
+    """A build of every row settles the unchanged rows straight into its index (RowIndex.settle):
+    they must still come out in data order around the edited one, in the events and the manifest."""
+    built_once(project, rendered)
+    write_rows(project, [*ROWS[:2], ("r3", "Cleo", "pro"), ROWS[3]])
+    out = io.StringIO()
+    assert commands.build(str(project), json_output=True, stdout=out, stderr=io.StringIO()) == 0
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    planned = next(event for event in events if event["event"] == "planned")
+    assert planned["counts"] == {"up-to-date": 3, "submit": 1}
+    assert [event["key"] for event in events if event["event"] == "cached"] == ["r1", "r2", "r4"]
+    assert [event["key"] for event in events if event["event"] == "submitted"] == ["r3"]
+    manifest = json.loads((project / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert [video["key"] for video in manifest["videos"]] == KEYS
+    assert all(video["status"] == "done" for video in manifest["videos"])
+    assert manifest["videos"][2]["hash"] == _current_jobs(project)[2].hash   # the edited row's new body
+    lines = (project / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[0] for line in lines[1:]] == KEYS
 
 
 def test_a_claim_forgets_the_known_rows_of_its_hash(project: Path, rendered: list[str]) -> None:

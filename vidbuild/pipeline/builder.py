@@ -134,15 +134,21 @@ class _Build:
         (the engine takes them from there: see ``_replanned``), then act. Rows known unchanged since
         their download are not rendered (see planner/fingerprint.py)."""
         summary = Summary()
-        rows = in_shard(jobs(self.project, self.state_dir, self.options.api, self.options.force,
-                             state=self.state, building=True), self.options.shard)
-        forcing = Forcing(self.options.force)
+        options = self.options
+        approved = options.approved
+        # A build of every row (no --select, --exclude, --shard, --force or saved plan) settles
+        # the rows found unchanged straight into the index: they are up to date, with nothing
+        # to decide, select or check (10,000 of them: ~0.3 s less).
+        every_row = options.shard is None and options.selects_all and not options.force and approved is None
+        rows = in_shard(jobs(self.project, self.state_dir, options.api, options.force, state=self.state,
+                             building=True, settle=index.settle if every_row else None), options.shard)
+        forcing = Forcing(options.force)
         steps = self._indexed_selection(plan_steps(rows, self.state, self.root, forcing), index)
-        approved = self.options.approved
         for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
             if step.action != "up-to-date":
                 self.spool.add_job(step.job)
+        summary.add_up_to_date(index.settled_count)
         check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
                                           display_path(self.project.file)))
         with BuildLock(self.root) as lock:

@@ -101,15 +101,21 @@ class RecordedOutputs:
             yield row, record
 
     def _note(self, row: IndexEntry, record: Record | None) -> None:
-        try:
-            stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
-        except OSError:
-            self._refused = row.key
-            return
-        if not self._as_recorded(row, record, stat):
-            self._refused = row.key
-            return
-        self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
+        if record is None and row.known is not None:
+            # Found unchanged: its file was lstat'ed when planned, and had the size and mtime its
+            # known row keeps. Noted as such (if it changed since, the next build sees a stat
+            # that differs from the snapshot's and checks the row in full).
+            self._outputs.add([row.output, row.known[0], row.known[1]])
+        else:
+            try:
+                stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
+            except OSError:
+                self._refused = row.key
+                return
+            if not self._as_recorded(row, record, stat):
+                self._refused = row.key
+                return
+            self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
         if row.thumbnail is not None:   # the project asks for thumbnails: a snapshot vouches for them too
             try:
                 image = os.stat(os.path.join(self.root, row.thumbnail))
@@ -119,8 +125,6 @@ class RecordedOutputs:
             self._outputs.add([row.thumbnail, image.st_size, image.st_mtime_ns, "thumbnail"])
 
     def _as_recorded(self, row: IndexEntry, record: Record | None, stat: os.stat_result) -> bool:
-        if record is None and row.known is not None:   # found unchanged: its known row has the file's stat
-            return (stat.st_size, stat.st_mtime_ns) == (row.known[0], row.known[1])
         if record is None or record.status != "downloaded":
             return False
         own = record.output == row.output \

@@ -65,6 +65,11 @@ class Summary:
     # distinct body is paid for once: the hashes already counted.
     paying_hashes: set[str] = field(default_factory=set)
 
+    def add_up_to_date(self, rows: int) -> None:
+        """Count ``rows`` more rows up to date that have no Step (see ``RowIndex.settle``)."""
+        if rows:
+            self.counts["up-to-date"] += rows
+
     def add(self, step: Step) -> None:
         self.counts[step.action] += 1
         if step.action in PAYING_ACTIONS and step.job.hash not in self.paying_hashes:

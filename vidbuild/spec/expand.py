@@ -267,11 +267,9 @@ class Expander:
             try:
                 if condition is not None:
                     when_origin = Origin(scene.origin.document, (*scene.origin.path, "when"))
-                    if not self._render_at(condition, context, when_origin, row,
-                                           key, sink, scene.label):
+                    if not self._render_at(condition, context, when_origin, row, key, sink, scene.label):
                         continue
-                inputs.append(self._render_at(scene.tree, context, scene, row, key,
-                                              sink, scene.label))
+                inputs.append(self._render_at(scene.tree, context, scene, row, key, sink, scene.label))
                 used.append(scene)
             except TemplateError:
                 failed = True  # go on: every failing scene of the row is reported, not only the first
@@ -360,14 +358,14 @@ def _render_diagnostic(exc: TemplateError, origin: Origin, note: str) -> Diagnos
     return origin.diagnostic(exc.message + note, text_line=exc.line)
 
 
-def expand_project(project: Project, state_dir: Path | None = None, *,
-                   api: str | None = None, reuse: Reuse | None = None) -> Iterator[Job]:
+def expand_project(project: Project, state_dir: Path | None = None, *, api: str | None = None,
+                   reuse: Reuse | None = None, settle: Callable[[Job], bool] | None = None) -> Iterator[Job]:
     """Yield every row's Job in data order; once all rows are seen, raise ProjectError if any
     row (or the project) was wrong. Keys and output paths must be unique, and neither an output
     nor the manifest may overwrite the project's own files or its state (in ``state_dir``,
     default: ``state_root``'s choice). ``api`` is ``--api``. With ``reuse``, rows are read a
     page at a time and those it knows unchanged are not rendered (only admitted: see
-    ``Expander.admit``); every Job then carries its fingerprint."""
+    ``Expander.admit``), nor yielded if ``settle`` takes them; every Job carries its fingerprint."""
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
     protected = ProtectedFiles.of(project, state_dir)
@@ -389,7 +387,8 @@ def expand_project(project: Project, state_dir: Path | None = None, *,
         for job in jobs:
             if job is not None:
                 directories.add(job.output)
-                yield job
+                if not (job.unchanged and settle is not None and settle(job)):
+                    yield job
     except ProjectError as exc:
         for diagnostic in exc.diagnostics:
             sink.add(diagnostic)
