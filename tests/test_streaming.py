@@ -18,7 +18,7 @@ from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.heygen.backend import BackendChoice, open_backend
 from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
-from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_job
+from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_jobs
 from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import FIELDS, write_manifest
 from vidbuild.report.progress import PlainReporter
@@ -155,7 +155,7 @@ def test_the_index_and_spool_give_back_the_spooled_jobs_and_the_settled_rows(tmp
         entries = list(index.entries())
         spooled = list(spool.jobs())
     assert [entry.settled for entry in entries] == [False, True, False]
-    replayed = [spooled[0], settled_job(entries[1], 1, "video"), spooled[1]]
+    replayed = [spooled[0], settled_jobs("video")(entries[1], 1), spooled[1]]
     assert [replayed[0], replayed[2]] == [jobs[0], jobs[2]]      # bodies, rows and routes kept
     assert replayed[1].unchanged and replayed[1].body == {}
     assert (replayed[1].key, replayed[1].hash) == (jobs[1].key, jobs[1].hash)
@@ -249,8 +249,31 @@ def test_the_known_spool_gives_back_every_text_as_written_also_past_a_megabyte()
     many = [(n, n * 7, "x" * 700 + str(n), "y" * 300 + "\n") for n in range(2000)]   # ~2 MB: on disk
     spool = KnownSpool()
     for known in texts + many:
-        spool.add(known)
+        spool.add_known(known)
     assert [tuple(known) for known in spool] == texts + many
-    spool.add((9, 9, "later", "row\n"))   # appending goes on after a read
+    spool.add_known((9, 9, "later", "row\n"))   # appending goes on after a read
     assert [tuple(known) for known in spool][-1] == (9, 9, "later", "row\n")
     spool.close()
+
+
+def test_a_settled_row_comes_back_from_the_index_as_it_went_in() -> None:
+    from vidbuild.planner.fingerprint import KnownJob
+    from vidbuild.spec.rows import Row
+
+    def known_job(index: int, thumbnail: str | None) -> KnownJob:
+        return KnownJob(key=f"k{index}", kind="video", body={}, hash="h" * 64, output=f"out/ü {index}.mp4",
+                        scenes=(), row=Row(index, {}, "rows.csv", index + 2), generation="v3",
+                        route_reason="a reason, with spaces", fingerprint="f" * 64, unchanged=True,
+                        thumbnail=thumbnail, known=(index, index * 9, "{\n  \"k\": 1\n}", "k,\"a\nb\"\n"))
+
+    with RowIndex() as index:
+        for position in range(1500):   # past a megabyte of texts: on disk
+            assert index.settle(known_job(position, None if position % 2 else f"out/{position}.jpg"))
+        entries = list(index.entries())
+        assert index.settled_count == len(entries) == 1500
+        assert entries[3] == IndexEntry("k3", "h" * 64, "out/ü 3.mp4", "f" * 64, True, True, "v3",
+                                        "a reason, with spaces", None, None,
+                                        [3, 27, "{\n  \"k\": 1\n}", "k,\"a\nb\"\n"])
+        assert entries[4].thumbnail == "out/4.jpg"
+        assert next(index.entries(known=False)).known is None
+        assert index.directories == {"out"}

@@ -29,7 +29,7 @@ from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import UP_TO_DATE_REASON, Step, Summary, plan_steps
 from vidbuild.planner.forcing import Forcing
-from vidbuild.planner.row_index import JobSpool, RowIndex, settled_job
+from vidbuild.planner.row_index import JobSpool, RowIndex, settled_jobs
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
@@ -239,12 +239,12 @@ class _Build:
         plan: another build sent or finished it). A settled row is up to date as it was (or left
         out, if not selected): it is reported so on the way, in its place in the data, and counted
         in ``reported_up_to_date``, without going through the engine (10,000 rows: ~0.15 s)."""
-        kind = self.project.kind
+        settled_job = settled_jobs(self.project.kind)
         decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
         for position, entry in enumerate(index.entries(known=False)):
             if entry.settled:
                 if entry.key not in self.unselected:
-                    job = settled_job(entry, position, kind)
+                    job = settled_job(entry, position)
                     self.reporter.cached(Step(job, "up-to-date", UP_TO_DATE_REASON))
                     self.reported_up_to_date += 1
                 continue

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.row_index import IndexEntry, Spool
+from vidbuild.planner.row_index import FieldSpool, IndexEntry
 from vidbuild.spec.project import Project, display_path
 from vidbuild.state.protocol import Record, State
 
@@ -89,7 +89,7 @@ class RecordedOutputs:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._outputs = Spool()
+        self._outputs = _OutputsSpool()
         self._refused: str | None = None   # the key of the first row whose output is not as recorded
 
     def pairs(self, rows: Iterable[tuple[IndexEntry, Record | None]]
@@ -105,7 +105,7 @@ class RecordedOutputs:
             # Found unchanged: its file was lstat'ed when planned, and had the size and mtime its
             # known row keeps. Noted as such (if it changed since, the next build sees a stat
             # that differs from the snapshot's and checks the row in full).
-            self._outputs.add([row.output, row.known[0], row.known[1]])
+            self._outputs.add_file(row.output, row.known[0], row.known[1])
         else:
             try:
                 stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
@@ -115,14 +115,14 @@ class RecordedOutputs:
             if not self._as_recorded(row, record, stat):
                 self._refused = row.key
                 return
-            self._outputs.add([row.output, stat.st_size, stat.st_mtime_ns])
+            self._outputs.add_file(row.output, stat.st_size, stat.st_mtime_ns)
         if row.thumbnail is not None:   # the project asks for thumbnails: a snapshot vouches for them too
             try:
                 image = os.stat(os.path.join(self.root, row.thumbnail))
             except OSError:
                 self._refused = row.key
                 return
-            self._outputs.add([row.thumbnail, image.st_size, image.st_mtime_ns, "thumbnail"])
+            self._outputs.add_file(row.thumbnail, image.st_size, image.st_mtime_ns, thumbnail=True)
 
     def _as_recorded(self, row: IndexEntry, record: Record | None, stat: os.stat_result) -> bool:
         if record is None or record.status != "downloaded":
@@ -141,6 +141,21 @@ class RecordedOutputs:
 
     def __exit__(self, *_: object) -> None:
         self._outputs.close()
+
+
+class _OutputsSpool(FieldSpool):
+    """(path, size, mtime_ns) per file, with "thumbnail" after a thumbnail's, as the snapshot's
+    pages hold them."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 1)
+
+    def add_file(self, path: str, size: int, mtime_ns: int, *, thumbnail: bool = False) -> None:
+        self.add((size, mtime_ns, int(thumbnail)), (path,))
+
+    def __iter__(self) -> Iterator[tuple[str, int, int] | tuple[str, int, int, str]]:
+        for (size, mtime_ns, thumbnail), (path,) in self.records():
+            yield (path, size, mtime_ns, "thumbnail") if thumbnail else (path, size, mtime_ns)
 
 
 def _template_dirs(project: Project) -> list[Path]:

@@ -105,7 +105,7 @@ class KnownRows:
 
     def __init__(self, state: State, project: Project, api: str | None, force: Forcing | None = None) -> None:
         self.state = state
-        self.root = project.root
+        self.root = os.path.join(project.root, "")   # outputs are relative POSIX paths: joined by hand
         self.kind = project.kind
         self.forcing = force
         self.project = project_fingerprint(project, api, state.namespace)
@@ -131,12 +131,12 @@ class KnownRows:
                 or (self.forcing and self.forcing.may_force(known.key, row.values)):
             return None
         # lstat: a file replaced by a link is decided in full (Expander.admit counts on it).
-        stat = _lstat(self.root, known.output)
+        stat = _lstat(self.root + known.output)
         if stat is None or (stat.st_size, stat.st_mtime_ns) != (known.size, known.mtime_ns) \
                 or S_ISLNK(stat.st_mode):
             return None   # the file was touched or replaced: the full check decides
         thumbnail = known.thumbnail
-        if self.thumbnails and not (thumbnail and (image := _lstat(self.root, thumbnail)) is not None
+        if self.thumbnails and not (thumbnail and (image := _lstat(self.root + thumbnail)) is not None
                                     and S_ISREG(image.st_mode)):
             return None   # the thumbnail asked for is missing (or a link): the full check decides
         if self.columns and not (isinstance(row.values, dict) and all(c in row.values for c in self.columns)):
@@ -149,9 +149,9 @@ class KnownRows:
                    known=(known.size, known.mtime_ns, *known.listing) if known.listing else None)
 
 
-def _lstat(root: Path, path: str) -> os.stat_result | None:
+def _lstat(path: str) -> os.stat_result | None:
     try:
-        return os.lstat(os.path.join(root, path))
+        return os.lstat(path)
     except OSError:
         return None
 

@@ -3,8 +3,8 @@
 A build reads its rows once: that pass validates every row and decides its step before anything
 is sent, and leaves behind this index (a few dozen bytes a row, on disk past a megabyte) and, for
 the rows with work to do, their Jobs in a ``JobSpool``. The engine then takes its rows in index
-order (rows settled when planned as ``settled_job``, body-less, the others from the spool), so
-neither it, the manifest nor the snapshot of a complete build needs the bodies of 100,000 rows at
+order (rows settled when planned body-less, as ``settled_jobs`` makes them, the others from the
+spool), so neither it, the manifest nor the snapshot of a complete build needs the bodies of 100,000 rows at
 once, and nothing sent can differ from what was validated. A build that selects every row hands
 the rows found unchanged straight to the index (``settle``), past planning: they are kept apart,
 with what the engine and the manifest need of them, and merged back in data order when read.
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 if TYPE_CHECKING:
@@ -62,76 +62,82 @@ class Spool:
         self.close()
 
 
-class KnownSpool:
-    """The ``known`` of the rows found unchanged, in order: (size, mtime_ns, JSON text, CSV line)
-    each, the two texts kept as raw UTF-8 behind a header line of lengths (as JSON, ~1.7 KB of
-    text a row was escaped on the way in and unescaped on the way out)."""
+class FieldSpool:
+    """Append-then-read records of ``numbers`` whole numbers and ``texts`` texts, on a temporary file:
+    per record a header line (the numbers, then each text's length in UTF-8 bytes) and the texts
+    as raw UTF-8 (as JSON, the ~1.7 KB of manifest text a known row carries was escaped on the
+    way in and parsed on the way out)."""
 
-    def __init__(self) -> None:
+    def __init__(self, numbers: int, texts: int) -> None:
+        self._numbers = numbers
+        self._header = b" ".join([b"%d"] * (numbers + texts)) + b"\n"
         self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+b")
+        self.count = 0
 
-    def add(self, known: Sequence[Any]) -> None:
-        size, mtime_ns, text, line = known
-        text_bytes = text.encode("utf-8", "surrogatepass")
-        line_bytes = line.encode("utf-8", "surrogatepass")
-        self._file.write(b"%d %d %d %d\n" % (size, mtime_ns, len(text_bytes), len(line_bytes))
-                         + text_bytes + line_bytes)
+    def add(self, numbers: Sequence[int], texts: Sequence[str]) -> None:
+        """Append a record of ``numbers`` and ``texts`` (as many as this spool was made for)."""
+        encoded = [text.encode("utf-8", "surrogatepass") for text in texts]
+        self._file.write(self._header % (*numbers, *map(len, encoded)) + b"".join(encoded))
+        self.count += 1
 
-    def __iter__(self) -> Iterator[list[Any]]:
-        read, read_line = self._file.read, self._file.readline
+    def records(self, texts: int | None = None) -> Iterator[tuple[list[int], list[str]]]:
+        """Each record's numbers and texts, in order; with ``texts``, only that many first texts
+        are decoded (the others are read past)."""
+        read, read_line, numbers = self._file.read, self._file.readline, self._numbers
         self._file.seek(0)
         while header := read_line():
-            size, mtime_ns, text_length, line_length = map(int, header.split())
-            yield [size, mtime_ns, read(text_length).decode("utf-8", "surrogatepass"),
-                   read(line_length).decode("utf-8", "surrogatepass")]
+            values = list(map(int, header.split()))
+            lengths = values[numbers:]
+            data = read(sum(lengths))
+            decoded, start = [], 0
+            for length in lengths[:texts]:
+                decoded.append(data[start:start + length].decode("utf-8", "surrogatepass"))
+                start += length
+            yield values[:numbers], decoded
         self._file.seek(0, 2)   # appending goes on at the end
 
     def close(self) -> None:
         self._file.close()
 
 
-class SettledSpool:
-    """The rows settled straight into the index (``RowIndex.settle``), in data order: per row a
-    header line (its position in the data, its output's size and mtime in ns, and three lengths),
-    then three raw UTF-8 texts: its key, hash, output, thumbnail, fingerprint and route joined by
-    NULs (none can hold one: keys are plain, paths with a NUL are refused; "" for no thumbnail),
-    and its manifest entry's JSON text and CSV line."""
+class KnownSpool(FieldSpool):
+    """The ``known`` of the rows found unchanged, in order: (size, mtime_ns, JSON text, CSV line)."""
 
     def __init__(self) -> None:
-        self._file = tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_UP_TO, mode="w+b")
-        self.count = 0
+        super().__init__(2, 2)
 
-    def add(self, position: int, job: Job, known: Sequence[Any]) -> None:
+    def add_known(self, known: Sequence[Any]) -> None:
+        size, mtime_ns, text, line = known
+        self.add((size, mtime_ns), (text, line))
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        for numbers, texts in self.records():
+            yield [*numbers, *texts]
+
+
+class SettledSpool(FieldSpool):
+    """The rows settled straight into the index (``RowIndex.settle``), in data order: per row its
+    position in the data and its output's size and mtime (ns); its key, hash, output, thumbnail,
+    fingerprint and route joined by NULs (none can hold one: keys are plain, paths with a NUL are
+    refused; "" for no thumbnail); and its manifest entry's JSON text and CSV line."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 3)
+
+    def add_job(self, job: Job, known: Sequence[Any]) -> None:
         size, mtime_ns, text, line = known
         names = "\0".join((job.key, job.hash, job.output, job.thumbnail or "", job.fingerprint or "",
-                           job.generation, job.route_reason)).encode("utf-8", "surrogatepass")
-        text_bytes = text.encode("utf-8", "surrogatepass")
-        line_bytes = line.encode("utf-8", "surrogatepass")
-        self._file.write(b"%d %d %d %d %d %d\n" % (position, size, mtime_ns, len(names), len(text_bytes),
-                                                    len(line_bytes)) + names + text_bytes + line_bytes)
-        self.count += 1
+                           job.generation, job.route_reason))
+        self.add((job.row.index, size, mtime_ns), (names, text, line))
 
     def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]:
         """(position, entry) per row: the entry reused and settled, its ``known`` the output's
         size and mtime and its manifest entry's JSON text and CSV line (None if not ``known``)."""
-        read, read_line = self._file.read, self._file.readline
-        self._file.seek(0)
-        while header := read_line():
-            position, size, mtime_ns, names_length, text_length, line_length = map(int, header.split())
-            data = read(names_length + text_length + line_length)
-            key, content_hash, output, thumbnail, fingerprint, generation, reason = \
-                data[:names_length].decode("utf-8", "surrogatepass").split("\0")
-            kept = None
-            if known:
-                end = names_length + text_length
-                kept = [size, mtime_ns, data[names_length:end].decode("utf-8", "surrogatepass"),
-                        data[end:].decode("utf-8", "surrogatepass")]
+        for (position, size, mtime_ns), texts in self.records(None if known else 1):
+            key, content_hash, output, thumbnail, fingerprint, generation, reason = texts[0].split("\0")
             yield position, IndexEntry(key, content_hash, output, fingerprint or None, True, True, generation,
-                                       reason, thumbnail or None, None, kept)
-        self._file.seek(0, 2)   # appending goes on at the end
-
-    def close(self) -> None:
-        self._file.close()
+                                       reason, thumbnail or None, None,
+                                       [size, mtime_ns, *texts[1:]] if known else None)
 
 
 class IndexEntry(NamedTuple):
@@ -179,7 +185,7 @@ class RowIndex(Spool):
                            dict(job.columns) or None, known is not None])
         self.add_line(line)
         if known is not None:
-            self._known.add(known)
+            self._known.add_known(known)
         if job.fingerprint and not job.unchanged:
             self._fresh.add_line(line)
         self._note(job)
@@ -192,7 +198,7 @@ class RowIndex(Spool):
         known = getattr(job, "known", None)
         if known is None:
             return False
-        self._settled.add(job.row.index, job, known)
+        self._settled.add_job(job, known)
         self._note(job)
         return True
 
@@ -251,16 +257,20 @@ class JobSpool(Spool):
                       fingerprint=fingerprint, thumbnail=thumbnail, columns=columns)
 
 
-def settled_job(entry: IndexEntry, position: int, kind: str) -> Job:
-    """The body-less Job of a row that was settled when planned (``position``: its place in the
-    data), marked ``unchanged``."""
+def settled_jobs(kind: str) -> Callable[[IndexEntry, int], Job]:
+    """A maker of the body-less Job of a row settled when planned, from its entry and its place
+    in the data, marked ``unchanged``. (The classes are imported once here: an import in a
+    function costs microseconds a call, seconds over 100,000 rows at a few a row.)"""
     from vidbuild.spec.expand import Job
     from vidbuild.spec.rows import Row
 
-    return Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
-               row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
-               route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True,
-               thumbnail=entry.thumbnail)
+    def settled_job(entry: IndexEntry, position: int) -> Job:
+        return Job(key=entry.key, kind=kind, body={}, hash=entry.hash, output=entry.output, scenes=(),
+                   row=Row(position, {}, "", 0), generation="v3" if entry.generation == "v3" else "legacy",
+                   route_reason=entry.route_reason, fingerprint=entry.fingerprint, unchanged=True,
+                   thumbnail=entry.thumbnail)
+
+    return settled_job
 
 
 def indexed(jobs: Iterable[Job], index: RowIndex) -> Iterator[Job]:

@@ -45,15 +45,19 @@ def output_problem(root: Path, rendered: str, protected: ProtectedFiles | None =
     # resolved once each (rows share them); the file itself only if it is a link.
     base = _resolved(str(root), "")
     parent, _, name = relative.rpartition("/")
-    target = os.path.join(_resolved(str(root), parent), name)
-    if not known and os.path.islink(target):
+    directory = _resolved(str(root), parent)
+    target = os.path.join(directory, name)
+    linked = not known and os.path.islink(target)
+    if linked:
         target = os.path.realpath(target)
     if not target.startswith(base.rstrip("/") + "/"):
         return f"output path {rendered!r} escapes the project directory"
     blocker = _file_on_the_way(str(root), parent)
     if blocker is not None:
         return f"output path {rendered!r} needs {blocker} to be a directory, but it is a file"
-    clash = protected.problem(target) if protected is not None else None
+    if protected is None:
+        return None
+    clash = protected.problem(target) if linked else protected.problem_in(directory, name)
     if clash:
         return f"output path {rendered!r} {clash}: vidbuild would overwrite it"
     return None

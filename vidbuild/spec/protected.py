@@ -10,7 +10,8 @@ output past the check.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidbuild.resources import template_tree
@@ -25,6 +26,9 @@ class ProtectedFiles:
 
     files: dict[str, str]          # path -> what it is, for the message
     directories: dict[str, str]    # path with a trailing separator -> what it is
+    # Per directory (resolved): what holds for every file in it, and its names that are protected.
+    _in_directory: dict[str, _DirectoryView] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, project: Project, state_dir: Path | None = None) -> ProtectedFiles:
@@ -65,6 +69,43 @@ class ProtectedFiles:
         if output and os.path.basename(key) in MANIFEST_NAMES:
             return "is where vidbuild writes its manifest"
         return None
+
+
+    def problem_in(self, real_directory: str, name: str) -> str | None:
+        """``problem`` for an output ``name`` (no separator) in ``real_directory`` (resolved, not
+        a link): the same answer, with what the directory holds worked out once for all its files
+        (a campaign's 100,000 outputs share a directory or a few)."""
+        view = self._in_directory.get(real_directory)
+        if view is None:
+            view = self._in_directory[real_directory] = self._directory_view(real_directory)
+        files, holding, named = view
+        key = name.casefold()
+        if key in files:
+            return files[key]
+        found = min(named.get(key, _NONE), holding)   # the first in ``directories``, as ``problem``
+        if found is not _NONE:
+            return found[1]
+        return "is where vidbuild writes its manifest" if key in MANIFEST_NAMES else None
+
+    def _directory_view(self, real_directory: str) -> _DirectoryView:
+        """What ``problem`` says of the files in ``real_directory``: by name, those that are
+        protected files; the first protected directory holding them all (its place in
+        ``directories``, and the message), and by name, the first that a file of that name is."""
+        prefix = os.path.join(real_directory, "").casefold()
+        files = {path[len(prefix):]: f"is {what}" for path, what in self.files.items()
+                 if path.startswith(prefix) and os.sep not in path[len(prefix):]}
+        holding, named = _NONE, dict[str, tuple[int, str]]()
+        for place, (directory, what) in enumerate(self.directories.items()):
+            inner = directory[len(prefix):-1]
+            if prefix.startswith(directory):
+                holding = min(holding, (place, f"is inside {what}"))
+            elif directory.startswith(prefix) and inner and os.sep not in inner:
+                named.setdefault(inner, (place, f"is inside {what}"))
+        return files, holding, named
+
+
+_NONE = (sys.maxsize, "")   # no protected directory: sorts after any place in ``directories``
+_DirectoryView = tuple[dict[str, str], tuple[int, str], dict[str, tuple[int, str]]]
 
 
 def _key(path: Path) -> str:
