@@ -295,6 +295,17 @@ def test_rows_settled_past_planning_are_reported_and_listed_in_data_order(
     lines = (project / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == KEYS
 
+    # A reporter that shows no line per up-to-date row hears of the settled rows as counts
+    # (RowIndex.runs): the runs before, between and after the edited rows add up.
+    write_rows(project, [("r1", "Abe", "pro"), ROWS[1], ("r3", "Cora", "pro"), ROWS[3]])
+    err = io.StringIO()
+    assert commands.build(str(project), stderr=err) == 0
+    assert err.getvalue().splitlines()[-1] == "2 built, 2 up to date, 0 failed", err.getvalue()
+    write_rows(project, [("r1", "Abe", "pro"), ROWS[1], ("r3", "Cora", "pro"), ("r4", "Dora", "basic")])
+    err = io.StringIO()
+    assert commands.build(str(project), stderr=err) == 0
+    assert err.getvalue().splitlines()[-1] == "1 built, 3 up to date, 0 failed", err.getvalue()
+
 
 def test_a_claim_forgets_the_known_rows_of_its_hash(project: Path, rendered: list[str]) -> None:
     from vidbuild.heygen.backend import backend_namespace

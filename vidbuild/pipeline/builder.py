@@ -29,11 +29,11 @@ from vidbuild.planner.account_search import mark_account_searched
 from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import UP_TO_DATE_REASON, Step, Summary, plan_steps
 from vidbuild.planner.forcing import Forcing
-from vidbuild.planner.row_index import JobSpool, RowIndex, settled_jobs
+from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_jobs
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
-from vidbuild.run.outcome import Reporter
+from vidbuild.run.outcome import CountsCached, Reporter
 from vidbuild.spec.project import Project, display_path
 from vidbuild.spec.rows import empty_rows_note
 from vidbuild.state.locks import BuildLock
@@ -238,20 +238,37 @@ class _Build:
         again from its spooled Job as the engine takes it (its record may have moved since the
         plan: another build sent or finished it). A settled row is up to date as it was (or left
         out, if not selected): it is reported so on the way, in its place in the data, and counted
-        in ``reported_up_to_date``, without going through the engine (10,000 rows: ~0.15 s)."""
+        in ``reported_up_to_date``, without going through the engine; rows settled past planning
+        (``RowIndex.settle``) are counted a run at a time if the reporter shows none of them."""
         settled_job = settled_jobs(self.project.kind)
         decided = plan_steps(self.spool.jobs(), self.state, self.root, Forcing(self.options.force))
-        for position, entry in enumerate(index.entries(known=False)):
+        reporter = self.reporter
+        position = 0
+        for before, entry in self._engine_entries(index):
+            if before and isinstance(reporter, CountsCached):
+                reporter.cached_rows(before)
+                self.reported_up_to_date += before
+                position += before
+            if entry is None:
+                continue
+            position += 1
             if entry.settled:
                 if entry.key not in self.unselected:
-                    job = settled_job(entry, position)
-                    self.reporter.cached(Step(job, "up-to-date", UP_TO_DATE_REASON))
+                    reporter.cached(Step(settled_job(entry, position - 1), "up-to-date", UP_TO_DATE_REASON))
                     self.reported_up_to_date += 1
                 continue
             step = next(decided)
             assert (step.key, step.job.hash) == (entry.key, entry.hash), "the spool follows the index"
             if step.key not in self.unselected:
                 yield step
+
+    def _engine_entries(self, index: RowIndex) -> Iterator[tuple[int, IndexEntry | None]]:
+        """The index for the engine's pass: its runs (``RowIndex.runs``) if rows were settled past
+        planning and the reporter takes them as counts, else each entry after no run."""
+        reporter = self.reporter
+        if index.settled_count and isinstance(reporter, CountsCached) and reporter.cached_rows(0):
+            return index.runs()
+        return ((0, entry) for entry in index.entries(known=False))
 
     def _took_up_every_row(self, exit_code: int) -> bool:
         """Whether every row of the project was decided and any unknown one looked up in the account

@@ -223,6 +223,20 @@ class RowIndex(Spool):
             yield waiting[1]
             waiting = next(settled, None)
 
+    def runs(self) -> Iterator[tuple[int, IndexEntry | None]]:
+        """The index without reading the rows settled past planning (``settle``): per other
+        entry, in data order, how many settled rows come before it (since the entry before),
+        and the entry (``known`` None); last, the settled rows after the last entry, and None.
+        Rows are settled only in a build of every row, whose entries and settled rows together
+        are the positions 0, 1, 2 ... of the data: the gaps between entries are settled rows."""
+        last = -1
+        for fields in self:
+            position = fields[0]
+            fields[-1] = None
+            yield position - last - 1, IndexEntry(*fields[1:])
+            last = position
+        yield self._settled.count - (last + 1 - self.count), None
+
     def fresh_entries(self) -> Iterator[IndexEntry]:
         """The entries with a fingerprint that were not known unchanged, in data order (an edited
         row's build reads one entry here, not the whole index)."""

@@ -140,6 +140,14 @@ class PlainReporter:
         if not self.quiet_cached:
             self._line(f"up to date {step.key}")
 
+    def cached_rows(self, count: int) -> bool:
+        """See run/outcome.py's ``CountsCached``: counted at once unless each row gets a line."""
+        if not self.quiet_cached:
+            return False
+        self.counts["cached"] += count
+        self.cached_count += count
+        return True
+
     def failed(self, step: Step, message: str) -> None:
         self._count("failed")
         self._line(f"FAILED {step.key}: {message}")
@@ -265,6 +273,15 @@ class TerminalReporter(PlainReporter):
 
     def cached(self, step: Step) -> None:
         super().cached(step)
+        self._redraw_cached()
+
+    def cached_rows(self, count: int) -> bool:
+        counted = super().cached_rows(count)
+        if counted:
+            self._redraw_cached()
+        return counted
+
+    def _redraw_cached(self) -> None:
         if self.clock() - self._drawn_at >= self.CACHED_REDRAW:
             self._clear()
             self._draw()

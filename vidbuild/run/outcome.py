@@ -48,6 +48,18 @@ class Reporter(Protocol):
     def finished(self, outcome: Outcome) -> None: ...
 
 
+@runtime_checkable
+class CountsCached(Protocol):
+    """A reporter that may hear of rows up to date as a count (no Step each), if it shows nothing
+    per such row: a build then reports a run of rows settled past planning at once."""
+
+    def cached_rows(self, count: int) -> bool:
+        """Count ``count`` more rows up to date, if this reporter shows none of them on its own
+        line: True; else False (nothing counted: each row's ``cached`` is wanted). A count of 0
+        asks which, and counts nothing."""
+        ...
+
+
 @dataclass(frozen=True)
 class Progress:
     """What the engine can say about the rows in flight between events (see ``Watcher.tick``).
