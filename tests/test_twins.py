@@ -172,3 +172,25 @@ def test_forcing_twin_rows_pays_for_their_body_once(tmp_path: Path, heygen: Loop
     assert files["a"] == files["b"] != old
     assert ANOTHER_BUILD not in run.stderr
     assert unstamped(run.stderr)[-1] == "3 built, 0 up to date, 0 failed", run.stderr
+
+
+def test_twin_rows_with_thumbnails_stay_buildable_and_each_keeps_its_own(
+        tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    """A twin row's known row took its twin's thumbnail from the shared record: the next build
+    then refused the project ("output 'th/a.jpg' is also the output of row a"), and a missing
+    thumbnail of the first twin went unnoticed (found by review)."""
+    project = twins_project(tmp_path / "twins")
+    spec = project / "vidbuild.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + 'thumbnail: "th/{{ key }}.jpg"\n', encoding="utf-8")
+    assert run_vidbuild("build", str(project), env=heygen.env()).code == 0
+
+    (project / "people.csv").write_text("id,name\na,Ann\nb,Ann\nc,Bo\n", encoding="utf-8")
+    run = run_vidbuild("build", str(project), env=heygen.env())
+    assert run.code == 0, run.stderr
+    assert unstamped(run.stderr)[-1] == "1 built, 2 up to date, 0 failed"
+
+    (project / "th" / "a.jpg").unlink()
+    (project / "people.csv").write_text("id,name\na,Ann\nb,Ann\nc,Cy\n", encoding="utf-8")
+    run = run_vidbuild("build", str(project), env=heygen.env())
+    assert run.code == 0, run.stderr
+    assert (project / "th" / "a.jpg").is_file() and (project / "th" / "b.jpg").is_file()

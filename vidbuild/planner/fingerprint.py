@@ -198,10 +198,11 @@ def _known_row(root: Path, entry: IndexEntry, record: Record | None,
             return None
     elif not holds_video(Path(path), record):
         return None
+    listed: dict[str, Any] = {name: getattr(record, name) for name in _LISTED}
+    listed["thumbnail"] = entry.thumbnail   # the row's own: a twin row's record has its twin's
     return KnownRow(key=entry.key, fingerprint=entry.fingerprint, hash=entry.hash, output=entry.output,
                     generation=entry.generation, route_reason=entry.route_reason, size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns, listing=list(listing(entry, record, columns)),
-                    **{name: getattr(record, name) for name in _LISTED})
+                    mtime_ns=stat.st_mtime_ns, listing=list(listing(entry, record, columns)), **listed)
 
 
 def _same(now: Record | None, before: Record) -> bool:
