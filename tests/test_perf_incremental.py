@@ -126,10 +126,11 @@ def test_the_manifest_writer_writes_what_json_dumps_would() -> None:
         {"key": "r1", "status": "done", "size": 12783, "error": None, "checksum": "ab"},
         {"key": "Chloé \u2028 \"q\"", "size": 0, "ratio": 1.5, "flag": True, "error": None},
         {"key": "r3", "nested": {"a": [1, 2]}, "size": None}]
-    stream = io.StringIO()
+    stream = io.BytesIO()
     videos = _JsonList(stream, "näme", "emulator")
     for item in items:
         videos.add(item)
     videos.close()
-    assert stream.getvalue() == json.dumps({"project": "näme", "api": "emulator", "videos": items},
-                                           indent=2, ensure_ascii=False) + "\n"
+    assert videos.position == len(stream.getvalue())
+    expected = {"project": "näme", "api": "emulator", "videos": items}
+    assert stream.getvalue().decode("utf-8") == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"

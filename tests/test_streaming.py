@@ -18,6 +18,7 @@ from vidbuild.errors import InputsChangedError, ProjectError
 from vidbuild.heygen.backend import BackendChoice, open_backend
 from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
+from vidbuild.planner.last_build import last_row
 from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_jobs
 from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import FIELDS, write_manifest
@@ -223,17 +224,18 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
 def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vidbuild.planner.up_to_date.PAGE_SIZE", 2)
     (tmp_path / "out").mkdir()
-    outputs = []
+    rows = []
     for n in range(5):
         path = tmp_path / "out" / f"{n}.mp4"
         path.write_bytes(b"v" * n)
-        outputs.append((f"out/{n}.mp4", path.stat().st_size, path.stat().st_mtime_ns))
+        entry = IndexEntry(f"k{n}", "h" * 64, f"out/{n}.mp4", f"f{n}")
+        rows.append([*last_row(entry, (path.stat().st_size, path.stat().st_mtime_ns), (0, 0)), 0, 1, 0, 1])
     manifest = tmp_path / "out" / "manifest.json"
     manifest.write_text("{}")
     state = DiskState(tmp_path / ".vidbuild", "ns")
     try:
-        save(state, tmp_path, [str(manifest)], [], iter(outputs), manifest)
-        assert [len(state.get_meta(f"last_complete_build:{n}")) for n in range(3)] == [2, 2, 1]
+        save(state, tmp_path, [str(manifest)], [], iter(rows), manifest, {})
+        assert [len(state.get_meta(f"last_complete_build:rows:{n}")) for n in range(3)] == [2, 2, 1]
         assert is_up_to_date(state, tmp_path) == 5
         (tmp_path / "out" / "4.mp4").write_bytes(b"changed")   # on the last page
         assert is_up_to_date(state, tmp_path) is None

@@ -140,8 +140,12 @@ class _Build:
         # the rows found unchanged straight into the index: they are up to date, with nothing
         # to decide, select or check (10,000 of them: ~0.3 s less).
         every_row = options.shard is None and options.selects_all and not options.force and approved is None
+        if every_row:   # and those found as the last complete build had them, without a lookup
+            from vidbuild.planner.last_build import LastBuild
+
+            index.last = LastBuild.load(self.state, self.root)
         rows = in_shard(jobs(self.project, self.state_dir, options.api, options.force, state=self.state,
-                             building=True, settle=index.settle if every_row else None), options.shard)
+                             building=True, settle=index if every_row else None), options.shard)
         forcing = Forcing(options.force)
         steps = self._indexed_selection(plan_steps(rows, self.state, self.root, forcing), index)
         for step in approved.checked(steps) if approved is not None else steps:
@@ -307,7 +311,8 @@ class _Build:
             records = lambda state, rows: outputs.pairs(with_known_records(state, rows))  # noqa: E731
         return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected(),
                               records=records, directories=index.directories,
-                              columns=manifest_columns(self.project, []), observe=tally)
+                              columns=manifest_columns(self.project, []), observe=tally,
+                              placement=outputs.placement if outputs is not None else None)
 
     def _write_run_results(self, directory: Path, outcome: Outcome, summary: Summary, backend: Backend,
                            tally: RowTally, exit_code: int | None = None) -> None:

@@ -4,7 +4,7 @@ backend, each chosen from explicit arguments (the CLI's flags) and the environme
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ from vidbuild.state.seed import seed_from_manifest
 
 if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
+    from vidbuild.planner.row_index import RowIndex
     from vidbuild.spec.expand import Job
 
 __all__ = ["choose_backend", "load_project", "open_backend", "open_project", "open_state"]
@@ -118,15 +119,14 @@ def parsed(project: ProjectSource) -> Project:
 
 
 def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,
-         state: State | None = None, building: bool = False,
-         settle: Callable[[Job], bool] | None = None) -> Iterator[Job]:
+         state: State | None = None, building: bool = False, settle: RowIndex | None = None) -> Iterator[Job]:
     """Every row's Job, expanded as it is asked for; a ``force`` selector (planner/forcing.py)
     naming a key or column no row has is an error at the end.
 
     With ``state``, rows known unchanged since their download are not rendered (see
     planner/fingerprint.py), and those ``settle`` takes are not yielded (a build that selects
-    every row: see ``RowIndex.settle``); a build (``building``) fingerprints every row, to
-    remember it."""
+    every row: see ``RowIndex.settle``, and ``settle_last`` if it follows the last complete
+    build); a build (``building``) fingerprints every row, to remember it."""
     from vidbuild.planner.fingerprint import KnownRows
     from vidbuild.planner.forcing import Forcing
     from vidbuild.spec.expand import expand_project
@@ -134,10 +134,11 @@ def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str
     forcing = Forcing(force)
     keys: set[str] = set()
     columns: set[str] = set()
-    reuse = KnownRows(state, project, api, forcing) if state is not None else None
+    reuse = KnownRows(state, project, api, forcing, settle) if state is not None else None
     if reuse is not None and not (building or reuse.look_up):
         reuse = None
-    for job in expand_project(project, state_dir, api=api, reuse=reuse, settle=settle):
+    for job in expand_project(project, state_dir, api=api, reuse=reuse,
+                              settle=settle.settle if settle is not None else None):
         if forcing:
             keys.add(job.key)
             columns.update(job.row.values)

@@ -7,16 +7,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.row_index import FieldSpool, IndexEntry
+from vidbuild.planner.last_build import KNOWN_LAST, SPANS, last_row
+from vidbuild.planner.row_index import IndexEntry
 from vidbuild.spec.project import Project, display_path
 from vidbuild.state.protocol import Record, State
 
 if TYPE_CHECKING:
     from vidbuild.planner.up_to_date import InputsSeen
+    from vidbuild.report.manifest import Placement
 
 
 def unchanged_videos(state: State, root: Path) -> int | None:
@@ -65,7 +67,8 @@ def remember_complete_build(project: Project, state: State, outputs: RecordedOut
     if changed:
         return changed
     try:
-        save(state, project.root, list(seen.files), _template_dirs(project), outputs, manifest, read=seen)
+        save(state, project.root, list(seen.files), _template_dirs(project), outputs.last_rows(), manifest,
+             outputs.placement.files, read=seen)
     except (OSError, _NotAsRecorded):
         pass   # an output vanished or was replaced meanwhile: the next build checks every row
     return []
@@ -83,21 +86,32 @@ class _NotAsRecorded(StateError):
 
 
 class RecordedOutputs:
-    """(output, size, mtime_ns) of every row, each checked against the row's record in state as
-    the manifest pairs them (``pairs``): the snapshot needs no lookups of its own. Iterating
-    raises _NotAsRecorded (a StateError) if any output was not the file its record has."""
+    """Every row's last row (planner/last_build.py: its names, its output's and thumbnail's size
+    and mtime), each output checked against the row's record in state as the manifest pairs them
+    (``pairs``): the snapshot needs no lookups of its own. ``last_rows`` raises _NotAsRecorded (a
+    StateError) if any output was not the file its record has. The manifest tells ``placement``
+    where it put each row's entry. A row the build took from the last complete build keeps that
+    build's list (``IndexEntry.known``'s last item), its places updated: none is made again."""
 
     def __init__(self, root: Path) -> None:
+        from vidbuild.report.manifest import Placement
+
         self.root = root
-        self._outputs = _OutputsSpool()
+        self._rows: list[list[Any]] = []
         self._refused: str | None = None   # the key of the first row whose output is not as recorded
+        self.placement: Placement = Placement()
 
     def pairs(self, rows: Iterable[tuple[IndexEntry, Record | None]]
               ) -> Iterator[tuple[IndexEntry, Record | None]]:
         """``rows`` passed through, each row's output checked and noted on the way."""
+        add = self._rows.append
         for row, record in rows:
             if self._refused is None:
-                self._note(row, record)
+                known = row.known
+                if record is None and known is not None and len(known) > KNOWN_LAST:
+                    add(known[KNOWN_LAST])
+                else:
+                    self._note(row, record)
             yield row, record
 
     def _note(self, row: IndexEntry, record: Record | None) -> None:
@@ -105,7 +119,7 @@ class RecordedOutputs:
             # Found unchanged: its file was lstat'ed when planned, and had the size and mtime its
             # known row keeps. Noted as such (if it changed since, the next build sees a stat
             # that differs from the snapshot's and checks the row in full).
-            self._outputs.add_file(row.output, row.known[0], row.known[1])
+            size, mtime_ns = row.known[0], row.known[1]
         else:
             try:
                 stat = os.stat(os.path.join(self.root, row.output))   # not pathlib: 100,000 rows
@@ -115,14 +129,16 @@ class RecordedOutputs:
             if not self._as_recorded(row, record, stat):
                 self._refused = row.key
                 return
-            self._outputs.add_file(row.output, stat.st_size, stat.st_mtime_ns)
+            size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        image = (0, 0)
         if row.thumbnail is not None:   # the project asks for thumbnails: a snapshot vouches for them too
             try:
-                image = os.stat(os.path.join(self.root, row.thumbnail))
+                found = os.stat(os.path.join(self.root, row.thumbnail))
             except OSError:
                 self._refused = row.key
                 return
-            self._outputs.add_file(row.thumbnail, image.st_size, image.st_mtime_ns, thumbnail=True)
+            image = (found.st_size, found.st_mtime_ns)
+        self._rows.append(last_row(row, (size, mtime_ns), image))
 
     def _as_recorded(self, row: IndexEntry, record: Record | None, stat: os.stat_result) -> bool:
         if record is None or record.status != "downloaded":
@@ -131,31 +147,21 @@ class RecordedOutputs:
             and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
         return own or holds_video(self.root / row.output, record)   # a twin row's copy must hold its bytes
 
-    def __iter__(self) -> Iterator[tuple[str, int, int] | tuple[str, int, int, str]]:
+    def last_rows(self) -> Iterator[list[Any]]:
+        """Per row, its last row as planner/last_build.py reads it, with where the manifest put
+        its entry (``placement``: the manifest was written from the same rows, in order)."""
         if self._refused is not None:
             raise _NotAsRecorded(self._refused)
-        yield from self._outputs   # [output, size, mtime_ns] lists, as the snapshot's pages hold them
+        spans = self.placement.spans
+        for number, row in enumerate(self._rows):
+            at = number * 4
+            yield [*row[:SPANS], *spans[at:at + 4]]
 
     def __enter__(self) -> RecordedOutputs:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._outputs.close()
-
-
-class _OutputsSpool(FieldSpool):
-    """(path, size, mtime_ns) per file, with "thumbnail" after a thumbnail's, as the snapshot's
-    pages hold them."""
-
-    def __init__(self) -> None:
-        super().__init__(3, 1)
-
-    def add_file(self, path: str, size: int, mtime_ns: int, *, thumbnail: bool = False) -> None:
-        self.add((size, mtime_ns, int(thumbnail)), (path,))
-
-    def __iter__(self) -> Iterator[tuple[str, int, int] | tuple[str, int, int, str]]:
-        for (size, mtime_ns, thumbnail), (path,) in self.records():
-            yield (path, size, mtime_ns, "thumbnail") if thumbnail else (path, size, mtime_ns)
+        self._rows.clear()
 
 
 def _template_dirs(project: Project) -> list[Path]:

@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import os
 import platform
+import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ from stat import S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.row_index import IndexEntry
+from vidbuild.planner.last_build import KEY, OUTPUT, THUMBNAIL
+from vidbuild.planner.row_index import IndexEntry, RowIndex
 from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
 from vidbuild.state.known_rows import KnownRow
@@ -41,6 +43,7 @@ from vidbuild.version import __version__
 
 if TYPE_CHECKING:
     from vidbuild.planner.forcing import Forcing
+    from vidbuild.spec.diagnostics import DiagnosticSink
     from vidbuild.spec.project import Project
     from vidbuild.spec.reuse import Expanding
     from vidbuild.spec.rows import Row
@@ -103,8 +106,13 @@ class KnownRows:
     remember them), not looked up.
     """
 
-    def __init__(self, state: State, project: Project, api: str | None, force: Forcing | None = None) -> None:
+    def __init__(self, state: State, project: Project, api: str | None, force: Forcing | None = None,
+                 settling: RowIndex | None = None) -> None:
         self.state = state
+        # A build of every row whose last complete build is in force: rows it finds there are
+        # settled into ``settling`` without a lookup (see planner/last_build.py).
+        self.settling = settling if settling is not None and settling.last is not None and not force else None
+        self._directories: set[str] = set()   # those whose paths were checked for a last row
         self.root = os.path.join(project.root, "")   # outputs are relative POSIX paths: joined by hand
         self.kind = project.kind
         self.forcing = force
@@ -114,16 +122,46 @@ class KnownRows:
         self.thumbnails = "thumbnail" in project.spec
         self.columns = manifest_columns(project, [])
 
-    def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Job | None]]:
+    def page(self, expander: Expanding, rows: Sequence[Row],
+             sink: DiagnosticSink) -> list[tuple[str | None, Any]]:
         fingerprints = [row_fingerprint(self.project, row.values) for row in rows]
+        taken = self._last_rows(expander, rows, fingerprints, sink) if self.settling is not None else {}
         if not self.look_up:
-            return [(fingerprint, None) for fingerprint in fingerprints]
+            return [(fingerprint, taken.get(at)) for at, fingerprint in enumerate(fingerprints)]
         # By fingerprint, not key: a row's key follows from its fingerprint, and a changed row
         # then costs no extra rendering of its key.
-        known = self.state.known_rows(fingerprints)
+        known = self.state.known_rows([f for at, f in enumerate(fingerprints) if at not in taken])
         marker = expander.title_marker
-        return [(fingerprint, self._unchanged(row, fingerprint, known.get(fingerprint), marker))
-                for row, fingerprint in zip(rows, fingerprints, strict=True)]
+        return [(fingerprint, taken[at] if at in taken
+                 else self._unchanged(row, fingerprint, known.get(fingerprint), marker))
+                for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True))]
+
+    def _last_rows(self, expander: Expanding, rows: Sequence[Row], fingerprints: list[str],
+                   sink: DiagnosticSink) -> dict[int, str]:
+        """The rows of the page found as the last complete build had them, each admitted (key and
+        paths unique; each directory's paths checked once: the names are the last build's, from
+        the same project and code, and the project's protected files are the same) and settled:
+        per place in the page, ``TAKEN``, or ``REFUSED`` if it could not be admitted."""
+        from vidbuild.spec.reuse import REFUSED, TAKEN
+
+        index = self.settling
+        assert index is not None and index.last is not None
+        last, checked, found = index.last, self._directories, {}
+        for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True)):
+            number = last.take(fingerprint)
+            if number is None:
+                continue
+            kept = last.rows[number]
+            key, output, thumbnail = kept[KEY], kept[OUTPUT], kept[THUMBNAIL]
+            directories = {posixpath.dirname(output), posixpath.dirname(thumbnail or output)}
+            if not expander.admit(row, key, output, sink, thumbnail, paths=not directories <= checked):
+                found[at] = REFUSED
+                continue
+            checked |= directories
+            expander.directories.add(output)
+            index.settle_last(row.index, number, key, output)
+            found[at] = TAKEN
+        return found
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,
                    title_marker: bool) -> Job | None:

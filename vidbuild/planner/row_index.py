@@ -14,6 +14,7 @@ commands/build.py), not by expanding them again.
 
 from __future__ import annotations
 
+import heapq
 import json
 import posixpath
 import tempfile
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
 if TYPE_CHECKING:
+    from vidbuild.planner.last_build import LastBuild
     from vidbuild.spec.expand import Job
 
 IN_MEMORY_UP_TO = 1 << 20   # bytes a spool keeps in memory before it moves to a temporary file
@@ -172,11 +174,12 @@ class RowIndex(Spool):
         self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
         self._known = KnownSpool()   # the ``known`` of the entries that have one, in order (see entries)
         self._settled = SettledSpool()   # the rows settled past planning (see settle)
+        self.last: LastBuild | None = None   # the last complete build's rows, if in force (see settle_last)
 
     @property
     def settled_count(self) -> int:
-        """How many rows were settled past planning (``settle``)."""
-        return self._settled.count
+        """How many rows were settled past planning (``settle`` and ``settle_last``)."""
+        return self._settled.count + (self.last.settled if self.last is not None else 0)
 
     def add_job(self, job: Job, *, settled: bool = False) -> None:
         known = getattr(job, "known", None)   # planner/fingerprint.py's KnownJob
@@ -202,6 +205,14 @@ class RowIndex(Spool):
         self._note(job)
         return True
 
+    def settle_last(self, position: int, number: int, key: str, output: str) -> None:
+        """Index the row at ``position`` as the last complete build's row ``number`` (``last``),
+        found unchanged: as ``settle``, with nothing kept here but its place."""
+        assert self.last is not None
+        self.last.settle(position, number)
+        self.key_width = max(self.key_width, len(key))
+        self.directories.add(posixpath.dirname(output) or ".")
+
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
@@ -210,18 +221,24 @@ class RowIndex(Spool):
         """Every entry in data order; ``known=False`` leaves each ``known`` None: it is what only
         the manifest needs (the entries of rows found unchanged, most of the index's bytes), kept
         apart so the engine's pass doesn't read it."""
+        streams = [self._planned(known)]
+        if self._settled.count:
+            streams.append(self._settled.entries(known=known))
+        if self.last is not None and self.last.settled:
+            streams.append(self.last.entries(known=known))
+        if len(streams) == 1:
+            for _, entry in streams[0]:
+                yield entry
+            return
+        for _, entry in heapq.merge(*streams, key=_position):   # by position in the data
+            yield entry
+
+    def _planned(self, known: bool) -> Iterator[tuple[int, IndexEntry]]:
+        """(position, entry) of the rows that went through planning, in data order."""
         kept = iter(self._known) if known else None
-        settled = self._settled.entries(known=known) if self._settled.count else iter(())
-        waiting = next(settled, None)
         for fields in self:
-            while waiting is not None and waiting[0] < fields[0]:   # merged by position in the data
-                yield waiting[1]
-                waiting = next(settled, None)
             fields[-1] = next(kept) if fields[-1] and kept is not None else None
-            yield IndexEntry(*fields[1:])
-        while waiting is not None:
-            yield waiting[1]
-            waiting = next(settled, None)
+            yield fields[0], IndexEntry(*fields[1:])
 
     def runs(self) -> Iterator[tuple[int, IndexEntry | None]]:
         """The index without reading the rows settled past planning (``settle``): per other
@@ -235,7 +252,7 @@ class RowIndex(Spool):
             fields[-1] = None
             yield position - last - 1, IndexEntry(*fields[1:])
             last = position
-        yield self._settled.count - (last + 1 - self.count), None
+        yield self.settled_count - (last + 1 - self.count), None
 
     def fresh_entries(self) -> Iterator[IndexEntry]:
         """The entries with a fingerprint that were not known unchanged, in data order (an edited
@@ -245,6 +262,8 @@ class RowIndex(Spool):
             yield IndexEntry(*fields[1:])
 
     def close(self) -> None:
+        if self.last is not None:
+            self.last.close()
         self._fresh.close()
         self._known.close()
         self._settled.close()
@@ -269,6 +288,10 @@ class JobSpool(Spool):
             yield Job(key=key, kind=kind, body=body, hash=content_hash, output=output, scenes=tuple(scenes),
                       row=Row(*row), generation=generation, route_reason=reason, title_marker=marker,
                       fingerprint=fingerprint, thumbnail=thumbnail, columns=columns)
+
+
+def _position(item: tuple[int, IndexEntry]) -> int:
+    return item[0]
 
 
 def settled_jobs(kind: str) -> Callable[[IndexEntry, int], Job]:

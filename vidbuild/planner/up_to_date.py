@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ from vidbuild.state.protocol import State
 from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
-SNAPSHOT_FORMAT = 2   # 2: outputs in pages
-PAGE_SIZE = 1000      # outputs per page: a page is read, or written, at a time
+SNAPSHOT_FORMAT = 3   # 2: outputs in pages; 3: last rows in pages
+PAGE_SIZE = 1000      # rows per page: a page is read, or written, at a time
 
 
 def input_files(project_file: Path, data_file: Path | None, template_dirs: Iterable[Path]) -> list[str]:
@@ -97,33 +97,36 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
     return digest.hexdigest()
 
 
-def save(state: State, root: Path, files: list[str], template_dirs: list[Path],
-         outputs: Iterable[tuple[str, int, int] | tuple[str, int, int, str]], manifest: Path, *,
+def save(state: State, root: Path, files: list[str], template_dirs: list[Path], rows: Iterable[Sequence[Any]],
+         manifest: Path, manifest_files: dict[str, tuple[int, int, int]], *,
          read: InputsSeen | None = None) -> None:
-    """Record a complete build: its inputs' fingerprint and (output, size, mtime_ns) per row, and
-    (thumbnail, size, mtime_ns, "thumbnail") per downloaded thumbnail (not counted as a video).
+    """Record a complete build: its inputs' fingerprint, and per row its *last row*
+    (planner/last_build.py: its names, its output's and thumbnail's size and mtime_ns, where the
+    manifest put its entry), with the manifest files' (inode, size, mtime_ns).
 
     ``read`` is how the build found its inputs before reading them (the caller has checked they
     have not changed since): its fingerprint is recorded, else one is taken now.
 
-    The outputs go in pages of ``PAGE_SIZE``, written as they come, and the snapshot itself last:
+    The rows go in pages of ``PAGE_SIZE``, written as they come, and the snapshot itself last:
     until it is written, no snapshot is in force, so a build killed while saving leaves none.
     """
+    from vidbuild.planner.last_build import ROWS
+
     forget(state)
     pages = 0
-    for page in _pages(outputs):
-        state.set_meta(f"{SNAPSHOT}:{pages}", page)
+    for page in _pages(rows):
+        state.set_meta(f"{SNAPSHOT}:{ROWS}:{pages}", page)
         pages += 1
     state.set_meta(SNAPSHOT, {
         "root": str(root), "files": files, "template_dirs": [str(d) for d in template_dirs],
-        "manifest": str(manifest), "pages": pages,
+        "manifest": str(manifest), ROWS: pages, "manifest_files": manifest_files,
         "fingerprint": read.fingerprint if read else fingerprint(files, state.namespace, template_dirs)})
 
 
-def _pages(outputs: Iterable[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
-    page: list[list[Any]] = []
-    for item in outputs:
-        page.append(list(item))
+def _pages(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
+    page: list[Sequence[Any]] = []
+    for row in rows:
+        page.append(row)
         if len(page) == PAGE_SIZE:
             yield page
             page = []
@@ -137,6 +140,16 @@ def forget(state: State) -> None:
 
 def is_up_to_date(state: State, root: Path) -> int | None:
     """The number of videos if nothing changed since the last complete build, else None."""
+    from vidbuild.planner.last_build import (
+        MTIME,
+        OUTPUT,
+        ROWS,
+        SIZE,
+        THUMBNAIL,
+        THUMBNAIL_MTIME,
+        THUMBNAIL_SIZE,
+    )
+
     snapshot: dict[str, Any] | None = state.get_meta(SNAPSHOT)
     if not snapshot or snapshot.get("root") != str(root) or not os.path.isfile(snapshot["manifest"]):
         return None
@@ -145,16 +158,22 @@ def is_up_to_date(state: State, root: Path) -> int | None:
         return None
     videos = 0
     prefix = str(root) + os.sep   # outputs are relative POSIX paths inside root (checked at expansion)
-    for number in range(snapshot["pages"]):
-        page = state.get_meta(f"{SNAPSHOT}:{number}")
+    for number in range(snapshot[ROWS]):
+        page = state.get_meta(f"{SNAPSHOT}:{ROWS}:{number}")
         if page is None:
             return None
-        for output, size, mtime_ns, *thumbnail in page:
-            try:
-                stat = os.stat(prefix + output)
-            except OSError:
+        for row in page:
+            if not _unchanged(prefix + row[OUTPUT], row[SIZE], row[MTIME]) or (
+                    row[THUMBNAIL] is not None
+                    and not _unchanged(prefix + row[THUMBNAIL], row[THUMBNAIL_SIZE], row[THUMBNAIL_MTIME])):
                 return None
-            if stat.st_size != size or stat.st_mtime_ns != mtime_ns:
-                return None
-            videos += 0 if thumbnail else 1
+        videos += len(page)
     return videos
+
+
+def _unchanged(path: str, size: int, mtime_ns: int) -> bool:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return False
+    return stat.st_size == size and stat.st_mtime_ns == mtime_ns

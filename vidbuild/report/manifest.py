@@ -19,12 +19,13 @@ import json
 import os
 import posixpath
 import secrets
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from vidbuild.errors import LocalWriteError
 from vidbuild.planner.row_index import IndexEntry
@@ -120,11 +121,12 @@ def csv_row(item: dict[str, Any]) -> dict[str, Any]:
 def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
                    state: State, protected: ProtectedFiles | None = None, *,
                    records: Pairing = with_records, directories: Iterable[str] | None = None,
-                   columns: Sequence[str] = (), observe: Observer | None = None) -> Path:
+                   columns: Sequence[str] = (), observe: Observer | None = None,
+                   placement: Placement | None = None) -> Path:
     """Write both files atomically from the rows, read twice (once for the directory, unless the
     outputs' ``directories`` are given, once for the entries, each paired with its record by
     ``records`` and shown to ``observe``), with the chosen data ``columns`` in the CSV; returns
-    the JSON file's path.
+    the JSON file's path. ``placement`` is told where each row's entry went.
     InvalidRequestError if the manifest would land outside the project or on one of its
     ``protected`` files; LocalWriteError (naming the path) if the folder or files can't be written."""
     directory = (shared_dir(root, sorted(directories)) if directories is not None
@@ -137,32 +139,56 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
         directory.mkdir(parents=True, exist_ok=True)
         for name in (MANIFEST_JSON, MANIFEST_CSV):
             check_inside(root, directory / name, protected, output=False)
-        return _write_both(directory, project_name, rows, state, records, columns, observe)
+        return _write_both(directory, project_name, rows, state, records, columns, observe, placement)
     except OSError as exc:   # a file where the folder was, a full disk: named, never a crash
         raise LocalWriteError(f"can't write the manifest in {directory}: {exc.strerror or exc}"
                               f" ({exc.filename or directory}); what was built is kept in state") from exc
 
 
 def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
-                state: State, records: Pairing, columns: Sequence[str], observe: Observer | None) -> Path:
-    with _atomic(directory / MANIFEST_JSON) as json_file, _atomic(directory / MANIFEST_CSV) as csv_file:
-        writer = csv.DictWriter(csv_file, fieldnames=[*FIELDS, *columns], lineterminator="\n")
+                state: State, records: Pairing, columns: Sequence[str], observe: Observer | None,
+                placement: Placement | None) -> Path:
+    with _atomic_file(directory / MANIFEST_JSON, "xb") as json_file, \
+            _atomic_file(directory / MANIFEST_CSV, "xb") as csv_file:
+        line = io.StringIO()   # one CSV line at a time, written as bytes (its place is counted in bytes)
+        writer = csv.DictWriter(line, fieldnames=[*FIELDS, *columns], lineterminator="\n")
         writer.writeheader()
+        csv_at = csv_file.write(line.getvalue().encode("utf-8"))
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
             if row.known is not None and record is None:   # listed as its known row keeps it
-                videos.add_text(row.known[KNOWN_JSON])
-                csv_file.write(row.known[KNOWN_CSV])
+                text, csv_text = row.known[KNOWN_JSON], row.known[KNOWN_CSV]
                 if observe is not None:
                     observe(row, None, LISTED)
-                continue
-            item = entry(row, record)
-            videos.add(item)
-            writer.writerow(csv_row(item))
-            if observe is not None:
-                observe(row, record, item)
+            else:
+                item = entry(row, record)
+                text = _entry_text(item)
+                line.seek(0)
+                line.truncate()
+                writer.writerow(csv_row(item))
+                csv_text = line.getvalue()
+                if observe is not None:
+                    observe(row, record, item)
+            json_at = videos.add_text(text)
+            written = csv_file.write(csv_text.encode("utf-8") if isinstance(csv_text, str) else csv_text)
+            if placement is not None:
+                placement.spans.extend((json_at, videos.position - json_at, csv_at, written))
+            csv_at += written
         videos.close()
+    if placement is not None:
+        placement.files = {MANIFEST_JSON: json_file.identity, MANIFEST_CSV: csv_file.identity}
     return directory / MANIFEST_JSON
+
+
+class Placement:
+    """Where a manifest put each row's entry, for a later build to copy the bytes of the rows it
+    finds unchanged (planner/last_build.py): ``spans``, per row in order, the JSON text's byte
+    offset and length, then the CSV line's; ``files``, per file name, (inode, size, mtime_ns) of
+    the file as written (a file replaced since, by another build, has another inode)."""
+
+    def __init__(self) -> None:
+        self.spans = array("q")
+        self.files: dict[str, tuple[int, int, int]] = {}
 
 
 # IndexEntry.known of a row found unchanged: its output's size and mtime (ns) and its entry's
@@ -202,22 +228,27 @@ class _JsonList:
     ``json.dumps(..., indent=2)`` would, one item at a time. ``api`` names the API the video ids
     belong to (the state namespace's API part), so a manifest seeds only a state of that API."""
 
-    def __init__(self, stream: TextIO, project_name: str, api: str) -> None:
+    def __init__(self, stream: BinaryIO, project_name: str, api: str) -> None:
         self.stream = stream
         self.empty = True
-        stream.write('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False)
-                     + ',\n  "api": ' + json.dumps(api, ensure_ascii=False) + ',\n  "videos": [')
+        self.position = stream.write(('{\n  "project": ' + json.dumps(project_name, ensure_ascii=False)
+                                      + ',\n  "api": ' + json.dumps(api, ensure_ascii=False)
+                                      + ',\n  "videos": [').encode("utf-8"))
 
     def add(self, item: dict[str, Any]) -> None:
         self.add_text(_entry_text(item))
 
-    def add_text(self, text: str) -> None:
-        """Add an entry already serialised by ``_entry_text``."""
-        self.stream.write(("\n    " if self.empty else ",\n    ") + text)
+    def add_text(self, text: str | bytes) -> int:
+        """Add an entry already serialised by ``_entry_text`` (as text, or as its UTF-8 bytes);
+        returns its byte offset (``position`` is then its end)."""
+        self.position += self.stream.write(b"\n    " if self.empty else b",\n    ")
         self.empty = False
+        start = self.position
+        self.position += self.stream.write(text.encode("utf-8") if isinstance(text, str) else text)
+        return start
 
     def close(self) -> None:
-        self.stream.write("]\n}\n" if self.empty else "\n  ]\n}\n")
+        self.position += self.stream.write(b"]\n}\n" if self.empty else b"\n  ]\n}\n")
 
 
 def _entry_text(item: dict[str, Any]) -> str:
@@ -245,11 +276,34 @@ def _members(values: dict[str, Any], separator: str) -> str:
 @contextmanager
 def _atomic(path: Path) -> Iterator[TextIO]:
     """A temporary file beside ``path``, renamed over it only if the block completes."""
+    with _atomic_file(path, "x", encoding="utf-8", newline="") as stream:
+        yield stream
+
+
+class _Written(io.BufferedWriter):
+    """A binary file that keeps, once closed, its (inode, size, mtime_ns) as written."""
+
+    identity = (0, 0, 0)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.flush()
+            stat = os.fstat(self.fileno())
+            self.identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        super().close()
+
+
+@contextmanager
+def _atomic_file(path: Path, mode: str, **text: Any) -> Iterator[Any]:
     # Not mkstemp, whose 0600 the rename would keep: the manifest gets the umask's permissions,
     # as the videos do. The name is one run.files.TEMPORARY_NAME knows (a killed build's is cleaned).
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with temporary.open("x", encoding="utf-8", newline="") as stream:
+        if "b" in mode:
+            stream: Any = _Written(io.FileIO(temporary, mode))
+        else:
+            stream = temporary.open(mode, **text)
+        with stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:

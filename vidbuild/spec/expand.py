@@ -123,6 +123,7 @@ class Expander:
         # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
         self._conditions = [None if s.when is None else Condition(s.when) for s in self.scenes]
         self.outputs: dict[str, tuple[str, int, str, int]] = {}
+        self.directories = OutputDirectories()   # where the outputs go (the manifest goes beside them)
         self.router = Router(project, api, self.top, self.scenes)
 
     def _compile_field(self, path: tuple[str, ...], default: str, diagnostics: list[Diagnostic]) -> Any:
@@ -168,12 +169,14 @@ class Expander:
                    scenes=tuple(s.label for s in used), row=row, generation=generation,
                    route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint, **extras)
 
-    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool:
-        """What a row found unchanged must still hold, as in ``expand``: its key, output and ``thumbnail``
-        unique so far, the paths safe to write today (directories may have become links since; the
-        files were found no links: see ``output_problem``'s ``known``). Problems go to ``sink``."""
+    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None,
+              paths: bool = True) -> bool:
+        """What a row found unchanged must hold, as in ``expand``: its key, output and ``thumbnail`` unique
+        so far, the ``paths`` safe to write today (directories may have become links since; the files
+        were found no links: ``output_problem``'s ``known``). Problems go to ``sink``."""
         return self._admit_key(row, key, sink) and all(
-            self._safe_path(row, key, (field,), path, sink, True) and self._admit_output(row, key, path, sink)
+            (not paths or self._safe_path(row, key, (field,), path, sink, True))
+            and self._admit_output(row, key, path, sink)
             for field, path in (("output", output), ("thumbnail", thumbnail)) if path is not None)
 
     def _safe_path(self, row: Row, key: str, field: PathKey, path: str, sink: DiagnosticSink,
@@ -369,13 +372,12 @@ def expand_project(project: Project, state_dir: Path | None = None, *, api: str 
     sink = DiagnosticSink(project.value_errors)
     expander: Expander | None = None
     protected = ProtectedFiles.of(project, state_dir)
-    directories = OutputDirectories()
     try:
         expander = Expander(project, protected, api)
-    except ProjectError as exc:
-        # Still read the data: its own mistakes (a missing file, a ragged row) are independent ones.
+    except ProjectError as exc:   # still read the data: its own mistakes are independent ones
         for diagnostic in exc.diagnostics:
             sink.add(diagnostic)
+    directories = expander.directories if expander is not None else OutputDirectories()
     try:
         if reuse is not None and expander is not None:
             from vidbuild.spec.reuse import reusing

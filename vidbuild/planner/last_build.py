@@ -1,0 +1,152 @@
+"""The rows of the last complete build, for a build whose data changed in a few rows only.
+
+A complete build (every row downloaded) leaves a snapshot (planner/up_to_date.py) and, with it,
+one *last row* per row: its fingerprint (planner/fingerprint.py: the row's values and everything
+else that can change its body), key, hash, route, output and thumbnail with their sizes and mtimes,
+and where its entry went in the manifest files. When the next build of every row finds a row
+whose fingerprint is a last row's, whose files still have their sizes and mtimes, it is that row,
+up to date: it is settled without a state lookup, and its manifest entry is copied as bytes from
+the manifest the last build wrote (kept open from the start, so a build that replaces the manifest
+meanwhile can't mix its bytes in). A snapshot no longer in force (``forget``: any build that sends
+something forgets it) has no last rows, and every row is decided as before (known rows, records).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from array import array
+from collections.abc import Iterator
+from pathlib import Path
+from stat import S_ISLNK
+from typing import Any
+
+from vidbuild.planner.row_index import IndexEntry
+from vidbuild.state.protocol import State
+
+ROWS = "rows"     # the snapshot's entry: how many pages of last rows it has
+# A last row, as a page holds it (a list).
+(FINGERPRINT, KEY, HASH, GENERATION, REASON, OUTPUT, SIZE, MTIME, THUMBNAIL, THUMBNAIL_SIZE,
+ THUMBNAIL_MTIME, JSON_AT, JSON_LENGTH, CSV_AT, CSV_LENGTH) = range(15)
+SPANS = JSON_AT   # where the manifest places begin
+KNOWN_LAST = 4    # IndexEntry.known of a row taken from the last build: its last row, after the listing
+
+
+def last_row(entry: IndexEntry, output: tuple[int, int], thumbnail: tuple[int, int]) -> list[Any]:
+    """A row's last row without its manifest places: its entry's names, its ``output``'s and
+    ``thumbnail``'s (size, mtime_ns) ((0, 0) if it has none)."""
+    return [entry.fingerprint or "", entry.key, entry.hash, entry.generation, entry.route_reason,
+            entry.output, *output, entry.thumbnail, *thumbnail]
+
+
+class LastBuild:
+    """The last complete build's rows, looked up by fingerprint (``take``), and the positions in
+    this build's data of those taken (``settled``, in data order). Close it (or use ``with``)."""
+
+    def __init__(self, root: Path, rows: list[list[Any]], manifests: list[mmap.mmap]) -> None:
+        self.root = os.path.join(root, "")
+        self.rows = rows
+        self._numbers = {row[FINGERPRINT]: number for number, row in enumerate(rows) if row[FINGERPRINT]}
+        self._json, self._csv = manifests
+        self.positions = array("q")   # per settled row: its position in this build's data
+        self.numbers = array("q")     # and its last row's number
+
+    @classmethod
+    def load(cls, state: State, root: Path) -> LastBuild | None:
+        """The last complete build's rows, if its snapshot is in force for ``root`` and the
+        manifest files it wrote are still those (same inode, size and mtime); else None."""
+        from vidbuild.planner.up_to_date import SNAPSHOT
+
+        snapshot = state.get_meta(SNAPSHOT)
+        if not isinstance(snapshot, dict) or snapshot.get("root") != str(root) or not snapshot.get(ROWS):
+            return None
+        directory = Path(snapshot["manifest"]).parent
+        manifests: list[mmap.mmap] = []
+        try:
+            for name, identity in snapshot["manifest_files"].items():
+                manifests.append(_mapped(directory / name, tuple(identity)))
+            rows = []
+            for number in range(snapshot[ROWS]):
+                page = state.get_meta(f"{SNAPSHOT}:{ROWS}:{number}")
+                if page is None:
+                    raise _Gone
+                rows.extend(page)
+        except (OSError, ValueError, _Gone):
+            for mapped in manifests:
+                mapped.close()
+            return None
+        return cls(root, rows, manifests)
+
+    def take(self, fingerprint: str | None) -> int | None:
+        """The number of the last row with this ``fingerprint`` whose output (and thumbnail) are
+        still the files it recorded (``lstat``: a file replaced by a link is decided in full),
+        once: a second row with the same values is decided in full (then refused as a duplicate)."""
+        number = self._numbers.pop(fingerprint, None) if fingerprint else None
+        if number is None:
+            return None
+        row = self.rows[number]
+        if not _as_recorded(self.root + row[OUTPUT], row[SIZE], row[MTIME]):
+            return None
+        if row[THUMBNAIL] is not None and not _as_recorded(self.root + row[THUMBNAIL], row[THUMBNAIL_SIZE],
+                                                          row[THUMBNAIL_MTIME]):
+            return None
+        return number
+
+    def settle(self, position: int, number: int) -> None:
+        """The row at ``position`` in this build's data is the last row ``number``, up to date."""
+        self.positions.append(position)
+        self.numbers.append(number)
+
+    @property
+    def settled(self) -> int:
+        return len(self.positions)
+
+    def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]:
+        """(position, entry) per settled row, in data order: reused and settled, its ``known`` the
+        output's size and mtime, its manifest entry's JSON text and CSV line as the bytes the
+        last manifest holds and its last row (None if not ``known``)."""
+        rows, json_text, csv_text = self.rows, self._json, self._csv
+        for position, number in zip(self.positions, self.numbers, strict=True):
+            row = rows[number]
+            listed = None
+            if known:
+                json_at, csv_at = row[JSON_AT], row[CSV_AT]
+                listed = [row[SIZE], row[MTIME], json_text[json_at:json_at + row[JSON_LENGTH]],
+                          csv_text[csv_at:csv_at + row[CSV_LENGTH]], row]
+            yield position, IndexEntry(row[KEY], row[HASH], row[OUTPUT], row[FINGERPRINT], True, True,
+                                       row[GENERATION], row[REASON], row[THUMBNAIL], None, listed)
+
+    def close(self) -> None:
+        self._json.close()
+        self._csv.close()
+
+    def __enter__(self) -> LastBuild:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _Gone(Exception):
+    """A page of the snapshot is missing (another build forgot it meanwhile)."""
+
+
+def _mapped(path: Path, identity: tuple[Any, ...]) -> mmap.mmap:
+    """``path`` mapped read-only, if it is still the file of that (inode, size, mtime_ns); else
+    ValueError. The mapping keeps these bytes even if the file is replaced afterwards."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        stat = os.fstat(descriptor)
+        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != identity or not stat.st_size:
+            raise ValueError(f"{path} is not the manifest the last build wrote")
+        return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+    finally:
+        os.close(descriptor)
+
+
+def _as_recorded(path: str, size: int, mtime_ns: int) -> bool:
+    try:
+        stat = os.lstat(path)
+    except OSError:
+        return False
+    return stat.st_size == size and stat.st_mtime_ns == mtime_ns and not S_ISLNK(stat.st_mode)
