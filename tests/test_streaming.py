@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from vidbuild.heygen.backend import BackendChoice, open_backend
 from vidbuild.pipeline import PlanOutcome
 from vidbuild.planner.decide import Step, Summary, plan_steps
 from vidbuild.planner.last_build import last_row
+from vidbuild.planner.last_rows import LastRows
 from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_jobs
 from vidbuild.planner.up_to_date import is_up_to_date, save
 from vidbuild.report.manifest import FIELDS, write_manifest
@@ -221,24 +223,35 @@ def test_the_streamed_manifest_is_what_json_dumps_writes(tmp_path: Path, count: 
     assert len((tmp_path / "out" / "manifest.csv").read_text(encoding="utf-8").splitlines()) == count + 1
 
 
-def test_the_snapshot_reads_its_outputs_page_by_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidbuild.planner.up_to_date.PAGE_SIZE", 2)
+def test_the_snapshot_lists_its_outputs_on_the_last_rows_file(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
-    rows = []
+    rows = LastRows()
     for n in range(5):
         path = tmp_path / "out" / f"{n}.mp4"
         path.write_bytes(b"v" * n)
-        entry = IndexEntry(f"k{n}", "h" * 64, f"out/{n}.mp4", f"f{n}")
-        rows.append([*last_row(entry, (path.stat().st_size, path.stat().st_mtime_ns), (0, 0)), 0, 1, 0, 1])
+        thumbnail = "out/t.jpg" if n == 2 else None
+        entry = IndexEntry(f"k{n}", "h" * 64, f"out/{n}.mp4", f"f{n}", thumbnail=thumbnail)
+        rows.add(*last_row(entry, (path.stat().st_size, path.stat().st_mtime_ns), (0, 0)))
+        rows.spans.extend((0, 1, 0, 1))
+    (tmp_path / "out" / "t.jpg").write_bytes(b"")
     manifest = tmp_path / "out" / "manifest.json"
     manifest.write_text("{}")
     state = DiskState(tmp_path / ".vidbuild", "ns")
     try:
-        save(state, tmp_path, [str(manifest)], [], iter(rows), manifest, {})
-        assert [len(state.get_meta(f"last_complete_build:rows:{n}")) for n in range(3)] == [2, 2, 1]
+        file = tmp_path / ".vidbuild" / "rows"
+        save(state, tmp_path, [str(manifest)], [], (str(file), rows.write(file)), manifest, {})
+        assert is_up_to_date(state, tmp_path) is None   # the thumbnail's size and mtime were (0, 0)
+        rows.numbers[2 * 4 + 2:2 * 4 + 4] = array("q", [0, (tmp_path / "out" / "t.jpg").stat().st_mtime_ns])
+        save(state, tmp_path, [str(manifest)], [], (str(file), rows.write(file)), manifest, {})
         assert is_up_to_date(state, tmp_path) == 5
-        (tmp_path / "out" / "4.mp4").write_bytes(b"changed")   # on the last page
+        again = LastRows.read(file, state.get_meta("last_complete_build")["last_rows"]["token"])
+        assert again is not None and again.texts == rows.texts and again.numbers == rows.numbers
+        assert again.spans == rows.spans
+        assert LastRows.read(file, "another token") is None
+        (tmp_path / "out" / "4.mp4").write_bytes(b"changed")
         assert is_up_to_date(state, tmp_path) is None
+        file.write_bytes(file.read_bytes()[:-3])              # a cut file is no snapshot
+        assert LastRows.read(file, state.get_meta("last_complete_build")["last_rows"]["token"]) is None
     finally:
         state.close()
 

@@ -189,7 +189,8 @@ class _Build:
             complete = outcome is not None and outcome.exit_code == EXIT_OK and self.options.shard is None
             with RecordedOutputs(self.root) as outputs:
                 manifest = self._write_manifest(index, outputs if complete else None, tally)
-                changed = remember_complete_build(self.project, self.state, outputs, manifest, seen) \
+                changed = remember_complete_build(self.project, self.state, outputs, manifest, seen,
+                                                  self.state_dir) \
                     if complete else []
             if stopped_by is not None:   # Ctrl-C, SIGTERM, an error: the file still says how it ended
                 self._results_when_stopped(stopped_by, manifest.parent, summary, backend, tally)

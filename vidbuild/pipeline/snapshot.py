@@ -7,11 +7,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.last_build import KNOWN_LAST, SPANS, last_row
+from vidbuild.planner.last_build import KNOWN_LAST, last_row
+from vidbuild.planner.last_rows import LastRows
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.spec.project import Project, display_path
 from vidbuild.state.protocol import Record, State
@@ -54,20 +55,25 @@ def refuse_changed_inputs(project: Project, state: State, seen: InputsSeen) -> N
 
 
 def remember_complete_build(project: Project, state: State, outputs: RecordedOutputs, manifest: Path,
-                            seen: InputsSeen) -> list[str]:
-    """Every row is downloaded: snapshot inputs and ``outputs`` so an unchanged rerun is instant.
+                            seen: InputsSeen, state_dir: Path) -> list[str]:
+    """Every row is downloaded: snapshot inputs and ``outputs`` so an unchanged rerun is instant
+    (the last rows go to a file in ``state_dir``: see planner/last_build.py).
 
     Only if the inputs are as the build found them before reading them (else the files that
     changed are returned, and no snapshot is taken) and every output is the file state records
     for its row (another build may have taken a row over).
     """
+    from vidbuild.planner.last_build import rows_file
     from vidbuild.planner.up_to_date import changed_since, save
 
     changed = changed_since(seen, inputs_seen(project, state, {}))
     if changed:
         return changed
     try:
-        save(state, project.root, list(seen.files), _template_dirs(project), outputs.last_rows(), manifest,
+        path = rows_file(state_dir, state.namespace, project.root)
+        forget(state)   # the file is rewritten first: until the snapshot names it, none is in force
+        token = outputs.last_rows().write(path)
+        save(state, project.root, list(seen.files), _template_dirs(project), (str(path), token), manifest,
              outputs.placement.files, read=seen)
     except (OSError, _NotAsRecorded):
         pass   # an output vanished or was replaced meanwhile: the next build checks every row
@@ -91,25 +97,25 @@ class RecordedOutputs:
     (``pairs``): the snapshot needs no lookups of its own. ``last_rows`` raises _NotAsRecorded (a
     StateError) if any output was not the file its record has. The manifest tells ``placement``
     where it put each row's entry. A row the build took from the last complete build keeps that
-    build's list (``IndexEntry.known``'s last item), its places updated: none is made again."""
+    build's texts and numbers (``IndexEntry.known``'s last item): none is made again."""
 
     def __init__(self, root: Path) -> None:
         from vidbuild.report.manifest import Placement
 
         self.root = root
-        self._rows: list[list[Any]] = []
+        self._rows = LastRows()
         self._refused: str | None = None   # the key of the first row whose output is not as recorded
         self.placement: Placement = Placement()
 
     def pairs(self, rows: Iterable[tuple[IndexEntry, Record | None]]
               ) -> Iterator[tuple[IndexEntry, Record | None]]:
         """``rows`` passed through, each row's output checked and noted on the way."""
-        add = self._rows.append
+        add = self._rows.add
         for row, record in rows:
             if self._refused is None:
                 known = row.known
                 if record is None and known is not None and len(known) > KNOWN_LAST:
-                    add(known[KNOWN_LAST])
+                    add(*known[KNOWN_LAST])
                 else:
                     self._note(row, record)
             yield row, record
@@ -138,7 +144,7 @@ class RecordedOutputs:
                 self._refused = row.key
                 return
             image = (found.st_size, found.st_mtime_ns)
-        self._rows.append(last_row(row, (size, mtime_ns), image))
+        self._rows.add(*last_row(row, (size, mtime_ns), image))
 
     def _as_recorded(self, row: IndexEntry, record: Record | None, stat: os.stat_result) -> bool:
         if record is None or record.status != "downloaded":
@@ -147,21 +153,19 @@ class RecordedOutputs:
             and (stat.st_size, stat.st_mtime_ns) == (record.size, record.mtime_ns)
         return own or holds_video(self.root / row.output, record)   # a twin row's copy must hold its bytes
 
-    def last_rows(self) -> Iterator[list[Any]]:
-        """Per row, its last row as planner/last_build.py reads it, with where the manifest put
-        its entry (``placement``: the manifest was written from the same rows, in order)."""
+    def last_rows(self) -> LastRows:
+        """Every row's last row (planner/last_build.py), with where the manifest put its entry
+        (``placement``: the manifest was written from the same rows, in order)."""
         if self._refused is not None:
             raise _NotAsRecorded(self._refused)
-        spans = self.placement.spans
-        for number, row in enumerate(self._rows):
-            at = number * 4
-            yield [*row[:SPANS], *spans[at:at + 4]]
+        self._rows.spans = self.placement.spans
+        return self._rows
 
     def __enter__(self) -> RecordedOutputs:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._rows.clear()
+        self._rows = LastRows()
 
 
 def _template_dirs(project: Project) -> list[Path]:

@@ -25,7 +25,6 @@ import hashlib
 import itertools
 import os
 import platform
-import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,6 @@ from stat import S_ISLNK, S_ISREG
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.last_build import KEY, OUTPUT, THUMBNAIL
 from vidbuild.planner.row_index import IndexEntry, RowIndex
 from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
@@ -66,17 +64,24 @@ def project_fingerprint(project: Project, api: str | None, namespace: str) -> st
 
 @functools.cache
 def _code_fingerprint() -> str:
-    """vidbuild's version and the bytes of its source and request schemas (a development
-    install changes without a new version), with Jinja's and Python's versions."""
+    """vidbuild's version, each of its source files and request schemas by name, size and mtime
+    (a development install changes without a new version; a file's bytes change with its mtime,
+    as make trusts, and reading them all cost ~50 ms a command), with Jinja's and Python's versions."""
     import jinja2
 
     from vidbuild.resources import schemas_dir
 
     digest = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{platform.python_version()}\0".encode())
     package = Path(__file__).resolve().parent.parent
-    for directory, pattern in ((package, "*.py"), (schemas_dir(), "*.json")):
-        for path in sorted(directory.rglob(pattern)):
-            digest.update(str(path.relative_to(directory)).encode() + b"\0" + path.read_bytes() + b"\1")
+    for directory, suffix in ((package, ".py"), (schemas_dir(), ".json")):
+        found = []
+        for parent, _, names in os.walk(directory):
+            for name in names:
+                if name.endswith(suffix):
+                    stat = os.stat(os.path.join(parent, name))
+                    found.append(f"{os.path.relpath(os.path.join(parent, name), directory)}\0{stat.st_size}"
+                                 f"\0{stat.st_mtime_ns}")
+        digest.update("\1".join(sorted(found)).encode("utf-8", "surrogatepass") + b"\2")
     return digest.hexdigest()
 
 
@@ -147,20 +152,28 @@ class KnownRows:
         index = self.settling
         assert index is not None and index.last is not None
         last, checked, found = index.last, self._directories, {}
+        settled: list[tuple[int, int]] = []
+        directories, width = set(), 0
         for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True)):
             number = last.take(fingerprint)
             if number is None:
                 continue
-            kept = last.rows[number]
-            key, output, thumbnail = kept[KEY], kept[OUTPUT], kept[THUMBNAIL]
-            directories = {posixpath.dirname(output), posixpath.dirname(thumbnail or output)}
-            if not expander.admit(row, key, output, sink, thumbnail, paths=not directories <= checked):
+            key, output, thumbnail = last.names(number)
+            directory = output.rpartition("/")[0]
+            new = directory not in checked \
+                or (thumbnail is not None and thumbnail.rpartition("/")[0] not in checked)
+            if not expander.admit(row, key, output, sink, thumbnail, paths=new):
                 found[at] = REFUSED
                 continue
-            checked |= directories
-            expander.directories.add(output)
-            index.settle_last(row.index, number, key, output)
+            if new:
+                checked.update((directory, (thumbnail or output).rpartition("/")[0]))
+                expander.directories.add(output)   # a directory not seen before: the manifest's may move
+            settled.append((row.index, number))
+            directories.add(directory)
+            width = max(width, len(key))
             found[at] = TAKEN
+        if settled:
+            index.settle_last(settled, width, directories)
         return found
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,

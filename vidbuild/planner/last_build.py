@@ -13,48 +13,72 @@ something forgets it) has no last rows, and every row is decided as before (know
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from stat import S_ISLNK
 from typing import Any
 
+from vidbuild.planner.last_rows import (
+    FINGERPRINT,
+    GENERATION,
+    HASH,
+    KEY,
+    MTIME,
+    NUMBERS,
+    OUTPUT,
+    REASON,
+    ROWS,
+    SIZE,
+    TEXTS,
+    THUMBNAIL,
+    THUMBNAIL_MTIME,
+    THUMBNAIL_SIZE,
+    LastRows,
+)
 from vidbuild.planner.row_index import IndexEntry
 from vidbuild.state.protocol import State
 
-ROWS = "rows"     # the snapshot's entry: how many pages of last rows it has
-# A last row, as a page holds it (a list).
-(FINGERPRINT, KEY, HASH, GENERATION, REASON, OUTPUT, SIZE, MTIME, THUMBNAIL, THUMBNAIL_SIZE,
- THUMBNAIL_MTIME, JSON_AT, JSON_LENGTH, CSV_AT, CSV_LENGTH) = range(15)
-SPANS = JSON_AT   # where the manifest places begin
-KNOWN_LAST = 4    # IndexEntry.known of a row taken from the last build: its last row, after the listing
+KNOWN_LAST = 4    # IndexEntry.known of a row taken from the last build: (texts, numbers), after the listing
 
 
-def last_row(entry: IndexEntry, output: tuple[int, int], thumbnail: tuple[int, int]) -> list[Any]:
-    """A row's last row without its manifest places: its entry's names, its ``output``'s and
-    ``thumbnail``'s (size, mtime_ns) ((0, 0) if it has none)."""
-    return [entry.fingerprint or "", entry.key, entry.hash, entry.generation, entry.route_reason,
-            entry.output, *output, entry.thumbnail, *thumbnail]
+def rows_file(state_dir: Path, namespace: str, root: Path) -> Path:
+    """Where a complete build of ``root`` against ``namespace`` keeps its last rows: in the local
+    state directory, one file per project and namespace."""
+    name = hashlib.sha256(f"{namespace}\0{root}".encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return state_dir / "last-build" / f"{name}.rows"
+
+
+def last_row(entry: IndexEntry, output: tuple[int, int],
+             thumbnail: tuple[int, int]) -> tuple[list[str], list[int]]:
+    """A row's last row without its manifest places: its entry's names (texts), its ``output``'s
+    and ``thumbnail``'s (size, mtime_ns) ((0, 0) if it has none)."""
+    return ([entry.fingerprint or "", entry.key, entry.hash, entry.generation, entry.route_reason,
+             entry.output, entry.thumbnail or ""], [*output, *thumbnail])
 
 
 class LastBuild:
     """The last complete build's rows, looked up by fingerprint (``take``), and the positions in
     this build's data of those taken (``settled``, in data order). Close it (or use ``with``)."""
 
-    def __init__(self, root: Path, rows: list[list[Any]], manifests: list[mmap.mmap]) -> None:
+    def __init__(self, root: Path, rows: LastRows, manifests: list[mmap.mmap]) -> None:
         self.root = os.path.join(root, "")
         self.rows = rows
-        self._numbers = {row[FINGERPRINT]: number for number, row in enumerate(rows) if row[FINGERPRINT]}
+        texts = rows.texts
+        self._numbers = {texts[at]: number for number, at in enumerate(range(FINGERPRINT, len(texts), TEXTS))
+                         if texts[at]}
         self._json, self._csv = manifests
         self.positions = array("q")   # per settled row: its position in this build's data
         self.numbers = array("q")     # and its last row's number
 
     @classmethod
     def load(cls, state: State, root: Path) -> LastBuild | None:
-        """The last complete build's rows, if its snapshot is in force for ``root`` and the
-        manifest files it wrote are still those (same inode, size and mtime); else None."""
+        """The last complete build's rows, if its snapshot is in force for ``root``, its rows'
+        file is the one it wrote, and so are the manifest files (same inode, size, mtime and
+        ctime); else None."""
         from vidbuild.planner.up_to_date import SNAPSHOT
 
         snapshot = state.get_meta(SNAPSHOT)
@@ -65,13 +89,10 @@ class LastBuild:
         try:
             for name, identity in snapshot["manifest_files"].items():
                 manifests.append(_mapped(directory / name, tuple(identity)))
-            rows = []
-            for number in range(snapshot[ROWS]):
-                page = state.get_meta(f"{SNAPSHOT}:{ROWS}:{number}")
-                if page is None:
-                    raise _Gone
-                rows.extend(page)
-        except (OSError, ValueError, _Gone):
+            rows = LastRows.read(Path(snapshot[ROWS]["path"]), snapshot[ROWS]["token"])
+            if rows is None:
+                raise ValueError("not the last rows of this snapshot")
+        except (OSError, ValueError):
             for mapped in manifests:
                 mapped.close()
             return None
@@ -84,13 +105,20 @@ class LastBuild:
         number = self._numbers.pop(fingerprint, None) if fingerprint else None
         if number is None:
             return None
-        row = self.rows[number]
-        if not _as_recorded(self.root + row[OUTPUT], row[SIZE], row[MTIME]):
+        at, numbers = number * NUMBERS, self.rows.numbers
+        if not _as_recorded(self.root + self.rows.texts[number * TEXTS + OUTPUT], numbers[at + SIZE],
+                            numbers[at + MTIME]):
             return None
-        if row[THUMBNAIL] is not None and not _as_recorded(self.root + row[THUMBNAIL], row[THUMBNAIL_SIZE],
-                                                          row[THUMBNAIL_MTIME]):
+        thumbnail = self.rows.texts[number * TEXTS + THUMBNAIL]
+        if thumbnail and not _as_recorded(self.root + thumbnail, numbers[at + THUMBNAIL_SIZE],
+                                          numbers[at + THUMBNAIL_MTIME]):
             return None
         return number
+
+    def names(self, number: int) -> tuple[str, str, str | None]:
+        """The key, output and thumbnail (None if none) of the last row ``number``."""
+        texts, at = self.rows.texts, number * TEXTS
+        return texts[at + KEY], texts[at + OUTPUT], texts[at + THUMBNAIL] or None
 
     def settle(self, position: int, number: int) -> None:
         """The row at ``position`` in this build's data is the last row ``number``, up to date."""
@@ -104,17 +132,20 @@ class LastBuild:
     def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]:
         """(position, entry) per settled row, in data order: reused and settled, its ``known`` the
         output's size and mtime, its manifest entry's JSON text and CSV line as the bytes the
-        last manifest holds and its last row (None if not ``known``)."""
-        rows, json_text, csv_text = self.rows, self._json, self._csv
+        last manifest holds, and its last row (texts, numbers) (None if not ``known``)."""
+        texts, numbers, spans = self.rows.texts, self.rows.numbers, self.rows.spans
+        json_text, csv_text = self._json, self._csv
         for position, number in zip(self.positions, self.numbers, strict=True):
-            row = rows[number]
+            row = texts[number * TEXTS:(number + 1) * TEXTS]
             listed = None
             if known:
-                json_at, csv_at = row[JSON_AT], row[CSV_AT]
-                listed = [row[SIZE], row[MTIME], json_text[json_at:json_at + row[JSON_LENGTH]],
-                          csv_text[csv_at:csv_at + row[CSV_LENGTH]], row]
+                at = number * NUMBERS
+                json_at, json_length, csv_at, csv_length = spans[at:at + 4]
+                own = numbers[at:at + NUMBERS]
+                listed = [own[SIZE], own[MTIME], json_text[json_at:json_at + json_length],
+                          csv_text[csv_at:csv_at + csv_length], (row, own)]
             yield position, IndexEntry(row[KEY], row[HASH], row[OUTPUT], row[FINGERPRINT], True, True,
-                                       row[GENERATION], row[REASON], row[THUMBNAIL], None, listed)
+                                       row[GENERATION], row[REASON], row[THUMBNAIL] or None, None, listed)
 
     def close(self) -> None:
         self._json.close()
@@ -127,17 +158,15 @@ class LastBuild:
         self.close()
 
 
-class _Gone(Exception):
-    """A page of the snapshot is missing (another build forgot it meanwhile)."""
-
-
-def _mapped(path: Path, identity: tuple[Any, ...]) -> mmap.mmap:
-    """``path`` mapped read-only, if it is still the file of that (inode, size, mtime_ns); else
-    ValueError. The mapping keeps these bytes even if the file is replaced afterwards."""
+def _mapped(path: Path, identity: Sequence[Any]) -> mmap.mmap:
+    """``path`` mapped read-only, if it is still the file of that (inode, size, mtime_ns,
+    ctime_ns); else ValueError. The mapping keeps these bytes even if the file is replaced
+    afterwards."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         stat = os.fstat(descriptor)
-        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != identity or not stat.st_size:
+        found = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+        if found != tuple(identity) or not stat.st_size:
             raise ValueError(f"{path} is not the manifest the last build wrote")
         return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
     finally:

@@ -19,10 +19,9 @@ import json
 import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
-    from vidbuild.planner.last_build import LastBuild
     from vidbuild.spec.expand import Job
 
 IN_MEMORY_UP_TO = 1 << 20   # bytes a spool keeps in memory before it moves to a temporary file
@@ -142,6 +141,22 @@ class SettledSpool(FieldSpool):
                                        [size, mtime_ns, *texts[1:]] if known else None)
 
 
+class SettledLast(Protocol):
+    """The last complete build's rows, and those a build took from it (planner/last_build.py's
+    LastBuild)."""
+
+    @property
+    def settled(self) -> int:
+        """How many rows were taken."""
+        ...
+
+    def take(self, fingerprint: str | None) -> int | None: ...
+    def names(self, number: int) -> tuple[str, str, str | None]: ...
+    def settle(self, position: int, number: int) -> None: ...
+    def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]: ...
+    def close(self) -> None: ...
+
+
 class IndexEntry(NamedTuple):
     """One row as planned: ``fingerprint`` (None if not tracked), ``reused`` (known unchanged, not
     rendered), ``settled`` (up to date when planned: its Job was not spooled), its route, and what
@@ -174,7 +189,7 @@ class RowIndex(Spool):
         self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
         self._known = KnownSpool()   # the ``known`` of the entries that have one, in order (see entries)
         self._settled = SettledSpool()   # the rows settled past planning (see settle)
-        self.last: LastBuild | None = None   # the last complete build's rows, if in force (see settle_last)
+        self.last: SettledLast | None = None   # the last complete build's rows, if in force (settle_last)
 
     @property
     def settled_count(self) -> int:
@@ -205,13 +220,16 @@ class RowIndex(Spool):
         self._note(job)
         return True
 
-    def settle_last(self, position: int, number: int, key: str, output: str) -> None:
-        """Index the row at ``position`` as the last complete build's row ``number`` (``last``),
-        found unchanged: as ``settle``, with nothing kept here but its place."""
+    def settle_last(self, rows: Iterable[tuple[int, int]], key_width: int,
+                    directories: Iterable[str]) -> None:
+        """Index ``rows``, (position in the data, number of the last complete build's row) each,
+        found unchanged: as ``settle``, with nothing kept here but their places. ``key_width``:
+        their widest key; ``directories``: their outputs' ("" for the project's)."""
         assert self.last is not None
-        self.last.settle(position, number)
-        self.key_width = max(self.key_width, len(key))
-        self.directories.add(posixpath.dirname(output) or ".")
+        for position, number in rows:
+            self.last.settle(position, number)
+        self.key_width = max(self.key_width, key_width)
+        self.directories.update(directory or "." for directory in directories)
 
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))

@@ -4,7 +4,8 @@ After a build in which every row ended downloaded, vidbuild records a *snapshot*
 every input (the project file, the data file, the project's and the built-in templates, vidbuild's
 version and the state namespace) and each output's size and mtime. The next build first compares:
 if the inputs hash the same and every output still has its size and mtime (as make trusts mtimes),
-nothing can have changed, so nothing is expanded, validated or sent. This module imports neither
+nothing can have changed, so nothing is expanded, validated or sent (the outputs are listed, with
+the rest of the last rows, on a local file: see planner/last_build.py). This module imports neither
 Jinja, the YAML parser nor the schema validators, so that check costs little more than the stats.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,7 @@ from vidbuild.state.protocol import State
 from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
-SNAPSHOT_FORMAT = 3   # 2: outputs in pages; 3: last rows in pages
-PAGE_SIZE = 1000      # rows per page: a page is read, or written, at a time
+SNAPSHOT_FORMAT = 3   # 2: outputs in pages; 3: the last rows, on a file
 
 
 def input_files(project_file: Path, data_file: Path | None, template_dirs: Iterable[Path]) -> list[str]:
@@ -97,41 +97,23 @@ def fingerprint(files: Iterable[str], namespace: str, template_dirs: Iterable[Pa
     return digest.hexdigest()
 
 
-def save(state: State, root: Path, files: list[str], template_dirs: list[Path], rows: Iterable[Sequence[Any]],
-         manifest: Path, manifest_files: dict[str, tuple[int, int, int]], *,
+def save(state: State, root: Path, files: list[str], template_dirs: list[Path], rows: tuple[str, str],
+         manifest: Path, manifest_files: dict[str, tuple[int, int, int, int]], *,
          read: InputsSeen | None = None) -> None:
-    """Record a complete build: its inputs' fingerprint, and per row its *last row*
-    (planner/last_build.py: its names, its output's and thumbnail's size and mtime_ns, where the
-    manifest put its entry), with the manifest files' (inode, size, mtime_ns).
+    """Record a complete build: its inputs' fingerprint, the ``rows`` file (its path and token:
+    the last rows, see planner/last_build.py, with each output's size and mtime_ns), and the
+    manifest files' (inode, size, mtime_ns, ctime_ns).
 
     ``read`` is how the build found its inputs before reading them (the caller has checked they
     have not changed since): its fingerprint is recorded, else one is taken now.
-
-    The rows go in pages of ``PAGE_SIZE``, written as they come, and the snapshot itself last:
-    until it is written, no snapshot is in force, so a build killed while saving leaves none.
     """
-    from vidbuild.planner.last_build import ROWS
+    from vidbuild.planner.last_rows import ROWS
 
-    forget(state)
-    pages = 0
-    for page in _pages(rows):
-        state.set_meta(f"{SNAPSHOT}:{ROWS}:{pages}", page)
-        pages += 1
+    path, token = rows
     state.set_meta(SNAPSHOT, {
         "root": str(root), "files": files, "template_dirs": [str(d) for d in template_dirs],
-        "manifest": str(manifest), ROWS: pages, "manifest_files": manifest_files,
+        "manifest": str(manifest), ROWS: {"path": path, "token": token}, "manifest_files": manifest_files,
         "fingerprint": read.fingerprint if read else fingerprint(files, state.namespace, template_dirs)})
-
-
-def _pages(rows: Iterable[Sequence[Any]]) -> Iterator[list[Sequence[Any]]]:
-    page: list[Sequence[Any]] = []
-    for row in rows:
-        page.append(row)
-        if len(page) == PAGE_SIZE:
-            yield page
-            page = []
-    if page:
-        yield page
 
 
 def forget(state: State) -> None:
@@ -140,14 +122,15 @@ def forget(state: State) -> None:
 
 def is_up_to_date(state: State, root: Path) -> int | None:
     """The number of videos if nothing changed since the last complete build, else None."""
-    from vidbuild.planner.last_build import (
-        MTIME,
+    from vidbuild.planner.last_rows import (
+        NUMBERS,
         OUTPUT,
         ROWS,
         SIZE,
+        TEXTS,
         THUMBNAIL,
-        THUMBNAIL_MTIME,
         THUMBNAIL_SIZE,
+        LastRows,
     )
 
     snapshot: dict[str, Any] | None = state.get_meta(SNAPSHOT)
@@ -156,24 +139,21 @@ def is_up_to_date(state: State, root: Path) -> int | None:
     template_dirs = [Path(d) for d in snapshot["template_dirs"]]
     if fingerprint(snapshot["files"], state.namespace, template_dirs) != snapshot["fingerprint"]:
         return None
-    videos = 0
+    rows = LastRows.read(Path(snapshot[ROWS]["path"]), snapshot[ROWS]["token"])
+    if rows is None:
+        return None
     prefix = str(root) + os.sep   # outputs are relative POSIX paths inside root (checked at expansion)
-    for number in range(snapshot[ROWS]):
-        page = state.get_meta(f"{SNAPSHOT}:{ROWS}:{number}")
-        if page is None:
-            return None
-        for row in page:
-            if not _unchanged(prefix + row[OUTPUT], row[SIZE], row[MTIME]) or (
-                    row[THUMBNAIL] is not None
-                    and not _unchanged(prefix + row[THUMBNAIL], row[THUMBNAIL_SIZE], row[THUMBNAIL_MTIME])):
-                return None
-        videos += len(page)
-    return videos
-
-
-def _unchanged(path: str, size: int, mtime_ns: int) -> bool:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return False
-    return stat.st_size == size and stat.st_mtime_ns == mtime_ns
+    texts, numbers = rows.texts, rows.numbers
+    for number in range(len(rows)):
+        at, named = number * NUMBERS, number * TEXTS
+        # Each file's size, then its mtime.
+        for path, place in ((texts[named + OUTPUT], at + SIZE),
+                            (texts[named + THUMBNAIL], at + THUMBNAIL_SIZE)):
+            if path:
+                try:
+                    stat = os.stat(prefix + path)
+                except OSError:
+                    return None
+                if stat.st_size != numbers[place] or stat.st_mtime_ns != numbers[place + 1]:
+                    return None
+    return len(rows)

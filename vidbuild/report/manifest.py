@@ -183,12 +183,12 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
 class Placement:
     """Where a manifest put each row's entry, for a later build to copy the bytes of the rows it
     finds unchanged (planner/last_build.py): ``spans``, per row in order, the JSON text's byte
-    offset and length, then the CSV line's; ``files``, per file name, (inode, size, mtime_ns) of
-    the file as written (a file replaced since, by another build, has another inode)."""
+    offset and length, then the CSV line's; ``files``, per file name, (inode, size, mtime_ns,
+    ctime_ns) of the file as written (a file replaced since, by another build, is another)."""
 
     def __init__(self) -> None:
         self.spans = array("q")
-        self.files: dict[str, tuple[int, int, int]] = {}
+        self.files: dict[str, tuple[int, int, int, int]] = {}
 
 
 # IndexEntry.known of a row found unchanged: its output's size and mtime (ns) and its entry's
@@ -281,16 +281,16 @@ def _atomic(path: Path) -> Iterator[TextIO]:
 
 
 class _Written(io.BufferedWriter):
-    """A binary file that keeps, once closed, its (inode, size, mtime_ns) as written."""
+    """A binary file that keeps its (inode, size, mtime_ns, ctime_ns) once in place (``seal``)."""
 
-    identity = (0, 0, 0)
+    identity = (0, 0, 0, 0)
 
-    def close(self) -> None:
-        if not self.closed:
-            self.flush()
-            stat = os.fstat(self.fileno())
-            self.identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-        super().close()
+    def seal(self) -> None:
+        """Note the file's identity, taken from the open file, so it is this file's even if
+        another build has already replaced it (ctime: a file rewritten and its mtime set back
+        is told apart)."""
+        stat = os.fstat(self.fileno())
+        self.identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @contextmanager
@@ -305,7 +305,10 @@ def _atomic_file(path: Path, mode: str, **text: Any) -> Iterator[Any]:
             stream = temporary.open(mode, **text)
         with stream:
             yield stream
-        os.replace(temporary, path)
+            stream.flush()
+            os.replace(temporary, path)
+            if isinstance(stream, _Written):
+                stream.seal()
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vidbuild.errors import Diagnostic, ProjectError, TemplateError
 from vidbuild.heygen.routes import REQUEST_SCHEMAS, Generation, endpoint_id, sends_callback_id
+from vidbuild.spec.admission import Admission
 from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.generation import Router
 from vidbuild.spec.hashing import content_hash, marked_title
@@ -84,7 +85,7 @@ class Job:
         return endpoint_id(self.kind, "v3"), body
 
 
-class Expander:
+class Expander(Admission):
     """Everything compiled once per project; ``expand(row)`` renders one row. ``api`` ('auto',
     'v3' or 'legacy', from ``--api``) wins over the project's ``api:``."""
 
@@ -115,14 +116,11 @@ class Expander:
         if diagnostics:
             raise ProjectError(diagnostics)
         self.schema = REQUEST_SCHEMAS[project.kind]
-        # Keys and outputs seen so far in this pass: both must be unique across rows. Each keeps
-        # only where its row is (index, file, line), not the row's values: 100,000 rows add up.
-        self.keys: dict[str, tuple[int, str, int]] = {}
+        Admission.__init__(self)
         # id(tree) -> (tree, its renderer); holding the tree keeps its id from being reused.
         self._renderers: dict[int, tuple[Any, Render]] = {}
         # Each scene's `when`, wrapped once so the renderer cache sees the same object every row.
         self._conditions = [None if s.when is None else Condition(s.when) for s in self.scenes]
-        self.outputs: dict[str, tuple[str, int, str, int]] = {}
         self.directories = OutputDirectories()   # where the outputs go (the manifest goes beside them)
         self.router = Router(project, api, self.top, self.scenes)
 
@@ -174,10 +172,13 @@ class Expander:
         """What a row found unchanged must hold, as in ``expand``: its key, output and ``thumbnail`` unique
         so far, the ``paths`` safe to write today (directories may have become links since; the files
         were found no links: ``output_problem``'s ``known``). Problems go to ``sink``."""
-        return self._admit_key(row, key, sink) and all(
-            (not paths or self._safe_path(row, key, (field,), path, sink, True))
-            and self._admit_output(row, key, path, sink)
-            for field, path in (("output", output), ("thumbnail", thumbnail)) if path is not None)
+        if not self._admit_key(row, key, sink):
+            return False
+        for name, path in (("output", output), ("thumbnail", thumbnail)):
+            if path is not None and not ((not paths or self._safe_path(row, key, (name,), path, sink, True))
+                                         and self._admit_output(row, key, path, sink)):
+                return False
+        return True
 
     def _safe_path(self, row: Row, key: str, field: PathKey, path: str, sink: DiagnosticSink,
                    known: bool = False) -> bool:
@@ -187,23 +188,6 @@ class Expander:
             origin = Origin(self.project.document, field)
             sink.add(origin.diagnostic(f"{problem}{_row_note(row, key)}"), origin.where)
         return problem is None
-
-    def _admit_key(self, row: Row, key: str, sink: DiagnosticSink) -> bool:
-        first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
-        if first_index != row.index:
-            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first_file}:{first_line})", key),
-                     "duplicate key")
-            return False
-        return True
-
-    def _admit_output(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool:
-        other_key, other_index, other_file, other_line = self.outputs.setdefault(
-            output, (key, row.index, row.file, row.line))
-        if other_index != row.index:
-            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
-                                    f"(at {other_file}:{other_line})", key), "duplicate output")
-            return False
-        return True
 
     def _renderer(self, tree: Any) -> Callable[[Mapping[str, Any]], Any]:
         """A function that renders ``tree`` per row, built once per tree: static parts are shared

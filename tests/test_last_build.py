@@ -1,0 +1,138 @@
+"""A build of every row after a complete build takes its unchanged rows from that build's last
+rows (planner/last_build.py): no state lookup for them, their manifest entries copied as bytes.
+
+Each test builds the small project of test_incremental.py on the in-process emulator, changes
+something, and checks which rows were looked up in state or rendered, and that the manifest is
+byte for byte what a build that decides every row from state writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import test_incremental
+from test_incremental import KEYS, ROWS, build, built_once, write_rows
+
+from vidbuild import commands
+from vidbuild.errors import ProjectError
+from vidbuild.state.disk import DiskState
+
+project = test_incremental.project     # the fixtures: the small project, the rows it rendered
+rendered = test_incremental.rendered
+
+
+@pytest.fixture
+def looked_up(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many fingerprints each known-row lookup asked state for, since the test began."""
+    asked: list[int] = []
+    known_rows = DiskState.known_rows
+
+    def counted(self: DiskState, fingerprints: list[str]) -> object:
+        asked.append(len(fingerprints))
+        return known_rows(self, fingerprints)
+
+    monkeypatch.setattr(DiskState, "known_rows", counted)
+    return asked
+
+
+def manifests(project: Path) -> tuple[bytes, bytes]:
+    return ((project / "out" / "manifest.json").read_bytes(), (project / "out" / "manifest.csv").read_bytes())
+
+
+def as_decided_from_state(project: Path) -> tuple[bytes, bytes]:
+    """The manifest a build of a copy of ``project`` writes: in another directory, no snapshot is
+    in force and no row's fingerprint matches (the project file's path is part of it), so every
+    row is rendered and decided from its record in state (the outputs keep their mtimes)."""
+    copy = project.with_name(project.name + "-copy")
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(project, copy, symlinks=True)
+    err = io.StringIO()
+    assert commands.build(str(copy), stderr=err) == 0, err.getvalue()
+    assert "0 built" in err.getvalue()
+    return manifests(copy)
+
+
+def test_an_edited_row_is_the_only_one_looked_up_and_the_manifest_is_as_state_gives_it(
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
+    built_once(project, rendered)
+    write_rows(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
+    looked_up.clear()
+    assert build(project, rendered) == (["r2"], 1)
+    assert sum(looked_up) == 1           # the three others came from the last build, not from state
+    after = manifests(project)
+    assert json.loads(after[0])["videos"][1]["title"] == "Hi Bea"
+    assert as_decided_from_state(project) == after
+
+    # The next edit follows the build just made (its places in the manifest, its new row).
+    write_rows(project, [("r1", "Abe", "pro"), ("r2", "Bea", "basic"), *ROWS[2:]][::-1])
+    looked_up.clear()
+    assert build(project, rendered) == (["r1"], 1)
+    assert sum(looked_up) == 1
+    videos = json.loads(manifests(project)[0])["videos"]
+    assert [video["key"] for video in videos] == KEYS[::-1]
+    assert manifests(project) == as_decided_from_state(project)
+
+
+def test_a_manifest_written_over_since_is_not_copied_from(
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
+    built_once(project, rendered)
+    path = project / "out" / "manifest.json"
+    stat = path.stat()
+    data = path.read_bytes().replace(b'"done"', b'"DONE"')
+    path.unlink()
+    path.write_bytes(data)                       # same size, same mtime, another file
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    write_rows(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
+    looked_up.clear()
+    assert build(project, rendered) == (["r2"], 1)
+    assert sum(looked_up) == 4                   # decided from state, as before
+    assert b'"DONE"' not in manifests(project)[0]
+
+
+@pytest.mark.parametrize("rows, problem", [
+    ([*ROWS, ROWS[1]], "duplicate key 'r2'"),                         # the same row twice
+    ([("r3", "Ana", "pro"), *ROWS[1:]], "duplicate key 'r3'"),        # an edit takes a later row's key
+])
+def test_rows_taken_from_the_last_build_are_still_unique(
+        project: Path, rendered: list[str], rows: list[tuple[str, ...]], problem: str) -> None:
+    built_once(project, rendered)
+    write_rows(project, rows)
+    with pytest.raises(ProjectError, match=problem):
+        commands.build(str(project), stderr=io.StringIO())
+
+
+def test_a_touched_or_missing_output_is_decided_in_full(project: Path, rendered: list[str]) -> None:
+    built_once(project, rendered)
+    (project / "out" / "r3.mp4").unlink()
+    os.utime(project / "out" / "r4.mp4", ns=(0, 0))
+    write_rows(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
+    # r2 sent, r3 fetched again; r4 rendered and found the same bytes by the full check.
+    assert build(project, rendered) == (["r2", "r3", "r4"], 2)
+    assert (project / "out" / "r3.mp4").is_file()
+    assert manifests(project) == as_decided_from_state(project)
+
+
+def test_thumbnails_and_chosen_columns_are_copied_as_state_gives_them(
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
+    spec = project / "vidbuild.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + 'thumbnail: "th/{{ key }}.jpg"\n'
+                    "manifest: {columns: [name, plan]}\n", encoding="utf-8")
+    write_rows(project, [("r1", '"Zoë, ""Z"""', "pro"), *ROWS[1:]])
+    assert build(project, rendered)[1] == 4
+    write_rows(project, [("r1", '"Zoë, ""Z"""', "pro"), ("r2", "Bea", "basic"), *ROWS[2:]])
+    looked_up.clear()
+    assert build(project, rendered) == (["r2"], 1)
+    assert sum(looked_up) == 1
+    videos = json.loads(manifests(project)[0])["videos"]
+    assert [video["thumbnail"] for video in videos] == [f"th/{key}.jpg" for key in KEYS]
+    assert videos[0]["columns"] == {"name": "Zoë, \"Z\"", "plan": "pro"}
+    assert manifests(project) == as_decided_from_state(project)
+    (project / "th" / "r4.jpg").unlink()        # a missing thumbnail: the row is decided in full
+    write_rows(project, [("r1", '"Zoë, ""Z"""', "pro"), ("r2", "Bo", "basic"), *ROWS[2:]])
+    assert build(project, rendered) == (["r2", "r4"], 2)
+    assert (project / "th" / "r4.jpg").is_file()

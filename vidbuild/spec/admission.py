@@ -1,0 +1,35 @@
+"""One pass's record of the keys and outputs its rows took: both must be unique across rows."""
+
+from __future__ import annotations
+
+from vidbuild.spec.diagnostics import DiagnosticSink
+from vidbuild.spec.rows import Row
+
+
+class Admission:
+    """The keys and outputs (and thumbnails) seen so far in one pass over the rows. Each keeps
+    only where its row is (index, file, line), not the row's values: 100,000 rows add up."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[int, str, int]] = {}
+        self.outputs: dict[str, tuple[str, int, str, int]] = {}
+
+    def _admit_key(self, row: Row, key: str, sink: DiagnosticSink) -> bool:
+        """Whether ``key`` is the row's own (the first to take it); else the duplicate goes to ``sink``."""
+        first_index, first_file, first_line = self.keys.setdefault(key, (row.index, row.file, row.line))
+        if first_index != row.index:
+            sink.add(row.diagnostic(f"duplicate key {key!r} (first at {first_file}:{first_line})", key),
+                     "duplicate key")
+            return False
+        return True
+
+    def _admit_output(self, row: Row, key: str, output: str, sink: DiagnosticSink) -> bool:
+        """Whether ``output`` (an output or thumbnail path) is the row's own; if not, the clash goes
+        to ``sink``."""
+        other_key, other_index, other_file, other_line = self.outputs.setdefault(
+            output, (key, row.index, row.file, row.line))
+        if other_index != row.index:
+            sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
+                                    f"(at {other_file}:{other_line})", key), "duplicate output")
+            return False
+        return True
