@@ -310,7 +310,7 @@ class _Build:
         records: Pairing = with_known_records
         if outputs is not None:
             records = lambda state, rows: outputs.pairs(with_known_records(state, rows))  # noqa: E731
-        return write_manifest(self.root, self.project.name, index.entries, self.state, self._protected(),
+        return write_manifest(self.root, self.project.name, index.listing, self.state, self._protected(),
                               records=records, directories=index.directories,
                               columns=manifest_columns(self.project, []), observe=tally,
                               placement=outputs.placement if outputs is not None else None)

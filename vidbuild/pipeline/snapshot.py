@@ -13,7 +13,7 @@ from vidbuild.errors import InputsChangedError, StateError
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.last_build import KNOWN_LAST, last_row
 from vidbuild.planner.last_rows import LastRows
-from vidbuild.planner.row_index import IndexEntry
+from vidbuild.planner.row_index import CopiedRows, IndexEntry
 from vidbuild.spec.project import Project, display_path
 from vidbuild.state.protocol import Record, State
 
@@ -107,15 +107,17 @@ class RecordedOutputs:
         self._refused: str | None = None   # the key of the first row whose output is not as recorded
         self.placement: Placement = Placement()
 
-    def pairs(self, rows: Iterable[tuple[IndexEntry, Record | None]]
-              ) -> Iterator[tuple[IndexEntry, Record | None]]:
-        """``rows`` passed through, each row's output checked and noted on the way."""
+    def pairs(self, rows: Iterable[tuple[IndexEntry | CopiedRows, Record | None]]
+              ) -> Iterator[tuple[IndexEntry | CopiedRows, Record | None]]:
+        """``rows`` passed through, each row's output checked and noted on the way (a run taken
+        from the last complete build as it had them)."""
         add = self._rows.add
         for row, record in rows:
             if self._refused is None:
-                known = row.known
-                if record is None and known is not None and len(known) > KNOWN_LAST:
-                    add(*known[KNOWN_LAST])
+                if isinstance(row, CopiedRows):
+                    row.source.copy_rows(self._rows, row.number, row.rows)
+                elif record is None and row.known is not None and len(row.known) > KNOWN_LAST:
+                    add(*row.known[KNOWN_LAST])
                 else:
                     self._note(row, record)
             yield row, record

@@ -29,10 +29,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vidbuild.planner.decide import holds_video
-from vidbuild.planner.row_index import IndexEntry, RowIndex
+from vidbuild.planner.row_index import CopiedRows, IndexEntry, RowIndex
 from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
 from vidbuild.state.known_rows import KnownRow
@@ -261,20 +261,25 @@ def _same(now: Record | None, before: Record) -> bool:
         and now.video_id == before.video_id and (now.size, now.mtime_ns) == (before.size, before.mtime_ns)
 
 
-def with_known_records(state: State, entries: Iterable[IndexEntry]
-                       ) -> Iterator[tuple[IndexEntry, Record | None]]:
+def with_known_records(state: State, entries: Iterable[_Listed]) -> Iterator[tuple[_Listed, Record | None]]:
     """Each index entry with its record, a page at a time; a row reused as unchanged whose known
     row keeps its manifest entry (``IndexEntry.known``, read with it when planned) comes with
     None instead: it was downloaded, and a known row never outlives its record, so neither its
-    record nor its known row is read again (the records of 100,000 unchanged rows are not)."""
+    record nor its known row is read again (the records of 100,000 unchanged rows are not); so
+    does a run of rows copied from the last complete build (``CopiedRows``)."""
     iterator = iter(entries)
     while page := list(itertools.islice(iterator, PAGE)):
-        missing = [entry.hash for entry in page if not (entry.reused and entry.known)]
+        missing = [entry.hash for entry in page
+                   if isinstance(entry, IndexEntry) and not (entry.reused and entry.known)]
         records = state.get_many(missing) if missing else {}
         for entry in page:
-            yield entry, None if entry.reused and entry.known else records.get(entry.hash)
+            if isinstance(entry, CopiedRows) or (entry.reused and entry.known):
+                yield entry, None
+            else:
+                yield entry, records.get(entry.hash)
 
 
+_Listed = TypeVar("_Listed", bound=IndexEntry | CopiedRows)
 # What a known row keeps of its record for the manifest (see state/known_rows.py).
 _LISTED = ("video_id", "video_url", "thumbnail_url", "checksum", "title", "duration", "submitted_at",
            "created_at", "completed_at", "video_page_url", "urls_expire_at", "thumbnail", "credits_estimated")

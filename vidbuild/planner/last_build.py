@@ -23,9 +23,12 @@ from stat import S_ISLNK
 from typing import Any
 
 from vidbuild.planner.last_rows import (
+    CSV_AT,
     FINGERPRINT,
     GENERATION,
     HASH,
+    JSON_AT,
+    JSON_LENGTH,
     KEY,
     MTIME,
     NUMBERS,
@@ -33,13 +36,14 @@ from vidbuild.planner.last_rows import (
     REASON,
     ROWS,
     SIZE,
+    SPANS,
     TEXTS,
     THUMBNAIL,
     THUMBNAIL_MTIME,
     THUMBNAIL_SIZE,
     LastRows,
 )
-from vidbuild.planner.row_index import IndexEntry
+from vidbuild.planner.row_index import CopiedRows, IndexEntry
 from vidbuild.state.protocol import State
 
 KNOWN_LAST = 4    # IndexEntry.known of a row taken from the last build: (texts, numbers), after the listing
@@ -105,11 +109,15 @@ class LastBuild:
         number = self._numbers.pop(fingerprint, None) if fingerprint else None
         if number is None:
             return None
-        at, numbers = number * NUMBERS, self.rows.numbers
-        if not _as_recorded(self.root + self.rows.texts[number * TEXTS + OUTPUT], numbers[at + SIZE],
-                            numbers[at + MTIME]):
+        at, numbers, texts = number * NUMBERS, self.rows.numbers, self.rows.texts
+        try:
+            stat = os.lstat(self.root + texts[number * TEXTS + OUTPUT])
+        except OSError:
             return None
-        thumbnail = self.rows.texts[number * TEXTS + THUMBNAIL]
+        if (stat.st_size, stat.st_mtime_ns) != (numbers[at + SIZE], numbers[at + MTIME]) \
+                or S_ISLNK(stat.st_mode):
+            return None
+        thumbnail = texts[number * TEXTS + THUMBNAIL]
         if thumbnail and not _as_recorded(self.root + thumbnail, numbers[at + THUMBNAIL_SIZE],
                                           numbers[at + THUMBNAIL_MTIME]):
             return None
@@ -146,6 +154,34 @@ class LastBuild:
                           csv_text[csv_at:csv_at + csv_length], (row, own)]
             yield position, IndexEntry(row[KEY], row[HASH], row[OUTPUT], row[FINGERPRINT], True, True,
                                        row[GENERATION], row[REASON], row[THUMBNAIL] or None, None, listed)
+
+    def runs(self) -> Iterator[tuple[int, CopiedRows]]:
+        """(position, run) per run of settled rows that follow each other both in this build's
+        data and in the last build's (their positions and numbers both go up by one), in order."""
+        positions, numbers = self.positions, self.numbers
+        start = 0
+        for at in range(1, len(positions) + 1):
+            if at == len(positions) or positions[at] != positions[at - 1] + 1 \
+                    or numbers[at] != numbers[at - 1] + 1:
+                yield positions[start], CopiedRows(positions[start], at - start, numbers[start], self)
+                start = at
+
+    def block(self, number: int, count: int) -> tuple[bytes, bytes, array[int]]:
+        """The manifest entries of the last rows ``number`` to ``number + count - 1`` as the last
+        manifest holds them, one after the other: the JSON texts (with the separators between
+        them) and the CSV lines; and per row, its spans relative to the two blocks."""
+        spans = self.rows.spans[number * SPANS:(number + count) * SPANS]
+        json_start, csv_start = spans[JSON_AT], spans[CSV_AT]
+        json_end = spans[-SPANS + JSON_AT] + spans[-SPANS + JSON_LENGTH]
+        csv_end = spans[-SPANS + CSV_AT] + spans[-1]
+        for at in range(0, len(spans), SPANS):
+            spans[at + JSON_AT] -= json_start
+            spans[at + CSV_AT] -= csv_start
+        return self._json[json_start:json_end], self._csv[csv_start:csv_end], spans
+
+    def copy_rows(self, into: LastRows, number: int, count: int) -> None:
+        """Add the last rows ``number`` to ``number + count - 1`` to ``into`` (without spans)."""
+        into.copy(self.rows, number, count)
 
     def close(self) -> None:
         self._json.close()

@@ -47,6 +47,11 @@ class LastRows:
         self.texts.extend(texts)
         self.numbers.extend(numbers)
 
+    def copy(self, source: LastRows, number: int, count: int) -> None:
+        """Add ``source``'s rows ``number`` to ``number + count - 1`` (their texts and numbers)."""
+        self.texts.extend(source.texts[number * TEXTS:(number + count) * TEXTS])
+        self.numbers.extend(source.numbers[number * NUMBERS:(number + count) * NUMBERS])
+
     def write(self, path: Path) -> str:
         """Write the rows to ``path`` (atomically: a temporary file renamed over it); returns the
         token the file carries. OSError if it can't be written."""

@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self
 
 if TYPE_CHECKING:
+    from array import array
+
+    from vidbuild.planner.last_rows import LastRows
     from vidbuild.spec.expand import Job
 
 IN_MEMORY_UP_TO = 1 << 20   # bytes a spool keeps in memory before it moves to a temporary file
@@ -141,6 +144,17 @@ class SettledSpool(FieldSpool):
                                        [size, mtime_ns, *texts[1:]] if known else None)
 
 
+class CopiedRows(NamedTuple):
+    """``rows`` rows one after the other from ``position`` in the data, taken unchanged from the
+    last complete build, whose rows ``number``, ``number + 1`` ... they are in ``source`` (their
+    manifest entries and last rows are copied as one block: see ``RowIndex.listing``)."""
+
+    position: int
+    rows: int
+    number: int
+    source: SettledLast
+
+
 class SettledLast(Protocol):
     """The last complete build's rows, and those a build took from it (planner/last_build.py's
     LastBuild)."""
@@ -154,6 +168,9 @@ class SettledLast(Protocol):
     def names(self, number: int) -> tuple[str, str, str | None]: ...
     def settle(self, position: int, number: int) -> None: ...
     def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]: ...
+    def runs(self) -> Iterator[tuple[int, CopiedRows]]: ...
+    def block(self, number: int, count: int) -> tuple[bytes, bytes, array[int]]: ...
+    def copy_rows(self, into: LastRows, number: int, count: int) -> None: ...
     def close(self) -> None: ...
 
 
@@ -239,11 +256,22 @@ class RowIndex(Spool):
         """Every entry in data order; ``known=False`` leaves each ``known`` None: it is what only
         the manifest needs (the entries of rows found unchanged, most of the index's bytes), kept
         apart so the engine's pass doesn't read it."""
-        streams = [self._planned(known)]
+        for entry in self._merged(known, runs=False):
+            assert isinstance(entry, IndexEntry)
+            yield entry
+
+    def listing(self) -> Iterator[IndexEntry | CopiedRows]:
+        """Every entry in data order, with ``known``, as the manifest lists them: the rows taken
+        from the last complete build come a run at a time (``CopiedRows``), as they follow each
+        other there and here, for their entries to be copied as one block."""
+        return self._merged(True, runs=True)
+
+    def _merged(self, known: bool, runs: bool) -> Iterator[IndexEntry | CopiedRows]:
+        streams: list[Iterator[tuple[int, IndexEntry | CopiedRows]]] = [self._planned(known)]
         if self._settled.count:
             streams.append(self._settled.entries(known=known))
         if self.last is not None and self.last.settled:
-            streams.append(self.last.entries(known=known))
+            streams.append(self.last.runs() if runs else self.last.entries(known=known))
         if len(streams) == 1:
             for _, entry in streams[0]:
                 yield entry
@@ -308,7 +336,7 @@ class JobSpool(Spool):
                       fingerprint=fingerprint, thumbnail=thumbnail, columns=columns)
 
 
-def _position(item: tuple[int, IndexEntry]) -> int:
+def _position(item: tuple[int, IndexEntry | CopiedRows]) -> int:
     return item[0]
 
 

@@ -25,10 +25,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO
 
 from vidbuild.errors import LocalWriteError
-from vidbuild.planner.row_index import IndexEntry
+from vidbuild.planner.row_index import CopiedRows, IndexEntry
 from vidbuild.run.files import check_inside
 from vidbuild.spec.hashing import unmarked_title
 from vidbuild.spec.manifest_spec import MANIFEST_FIELDS
@@ -40,10 +40,19 @@ MANIFEST_JSON = "manifest.json"
 MANIFEST_CSV = "manifest.csv"
 # How rows are paired with their records: state.with_records, or planner.fingerprint's
 # with_known_records, which spares the lookups of rows known unchanged.
-Pairing = Callable[[State, Iterable[IndexEntry]], Iterator[tuple[IndexEntry, Record | None]]]
+Listed = IndexEntry | CopiedRows
+Pairing = Callable[[State, Iterable[Any]], Iterator[tuple[Any, Record | None]]]
 FIELDS = MANIFEST_FIELDS
-# Observes each row as written: its index entry, record and manifest entry (see run_results.py).
-Observer = Callable[[IndexEntry, "Record | None", dict[str, Any]], None]
+
+
+class Observer(Protocol):
+    """Observes each row as written (see run_results.py)."""
+
+    def __call__(self, row: IndexEntry, record: Record | None, item: dict[str, Any]) -> None:
+        """A row: its index entry, record and manifest entry."""
+
+    def listed(self, count: int) -> None:
+        """``count`` rows copied from the last complete build's manifest: done before this build."""
 
 
 def manifest_dir(root: Path, outputs: Iterable[str]) -> Path:
@@ -118,7 +127,7 @@ def csv_row(item: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[Listed]],
                    state: State, protected: ProtectedFiles | None = None, *,
                    records: Pairing = with_records, directories: Iterable[str] | None = None,
                    columns: Sequence[str] = (), observe: Observer | None = None,
@@ -130,7 +139,7 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
     InvalidRequestError if the manifest would land outside the project or on one of its
     ``protected`` files; LocalWriteError (naming the path) if the folder or files can't be written."""
     directory = (shared_dir(root, sorted(directories)) if directories is not None
-                 else manifest_dir(root, (row.output for row in rows())))
+                 else manifest_dir(root, (_output(row) for row in rows())))
     # Checked again at write time, as outputs are: a directory swapped for a symlink since
     # validation must not carry the manifest out of the project, nor onto its inputs.
     for name in (MANIFEST_JSON, MANIFEST_CSV):
@@ -145,7 +154,13 @@ def write_manifest(root: Path, project_name: str, rows: Callable[[], Iterable[In
                               f" ({exc.filename or directory}); what was built is kept in state") from exc
 
 
-def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[IndexEntry]],
+def _output(row: Listed) -> str:
+    if isinstance(row, CopiedRows):   # only listed with the outputs' directories given
+        raise TypeError("rows copied from the last build need the outputs' directories")
+    return row.output
+
+
+def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[Listed]],
                 state: State, records: Pairing, columns: Sequence[str], observe: Observer | None,
                 placement: Placement | None) -> Path:
     with _atomic_file(directory / MANIFEST_JSON, "xb") as json_file, \
@@ -156,6 +171,19 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
         csv_at = csv_file.write(line.getvalue().encode("utf-8"))
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
+            if isinstance(row, CopiedRows):   # copied from the last manifest, one block
+                json_block, csv_block, spans = row.source.block(row.number, row.rows)
+                json_at = videos.add_text(json_block)
+                csv_file.write(csv_block)
+                if placement is not None:
+                    for at in range(0, len(spans), 4):
+                        spans[at] += json_at
+                        spans[at + 2] += csv_at
+                    placement.spans.extend(spans)
+                csv_at += len(csv_block)
+                if observe is not None:
+                    observe.listed(row.rows)
+                continue
             if row.known is not None and record is None:   # listed as its known row keeps it
                 text, csv_text = row.known[KNOWN_JSON], row.known[KNOWN_CSV]
                 if observe is not None:

@@ -47,6 +47,10 @@ class RowTally:
     up_to_date: int = 0
     credits_built: float = 0.0
 
+    def listed(self, count: int) -> None:
+        """``count`` rows copied from the last complete build's manifest: up to date."""
+        self.up_to_date += count
+
     def __call__(self, row: IndexEntry, record: Record | None, item: dict[str, Any]) -> None:
         status = item["status"]
         if status == "failed":

@@ -20,9 +20,11 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".n
            ".yaml": "yaml", ".yml": "yaml"}
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
-    """One data row: its values, and where it was read (file as displayed, 1-based line)."""
+    """One data row: its values, and where it was read (file as displayed, 1-based line). Not
+    frozen, but never changed: a build makes one per row, and a frozen dataclass's ``__init__``
+    costs three times as much (its values, a dict, make it unhashable either way)."""
 
     index: int
     values: dict[str, Any]
@@ -143,7 +145,7 @@ def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
             start = reader.line_num + 1
             index = 0
             for record in reader:
-                if not any(cell.strip() for cell in record):
+                if not "".join(record).strip():   # every cell blank
                     project.empty_rows += 1
                 elif len(record) != len(header):
                     raise _file_error(display, start, f"row has {len(record)} fields, "
