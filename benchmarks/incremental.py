@@ -7,7 +7,8 @@ Per size: a cold plan; then the campaign is brought to "everything built" by see
 a complete build leaves it (a record per row, downloaded, and its output file; a real cold
 build of 100,000 videos against the emulator takes over an hour on 2 cores); then one row is
 edited and built (this first build after the seed has no known rows yet: it checks every row
-as vidbuild did before issue 14, and leaves the known rows); then another row is edited and
+as vidbuild did before issue 14, and leaves the known rows and, being complete, the last rows
+that the next builds take their unchanged rows from); then another row is edited and
 `plan` and `build` are measured; then the intro template is edited (every row changes) and
 `plan` is measured, and likewise a `vars` value. A build waits for its one video to render on
 the in-process emulator: its CPU time is given beside its wall time. Each figure is the best of

@@ -135,7 +135,8 @@ class KnownRows:
             return [(fingerprint, taken.get(at)) for at, fingerprint in enumerate(fingerprints)]
         # By fingerprint, not key: a row's key follows from its fingerprint, and a changed row
         # then costs no extra rendering of its key.
-        known = self.state.known_rows([f for at, f in enumerate(fingerprints) if at not in taken])
+        asked = [f for at, f in enumerate(fingerprints) if at not in taken]
+        known = self.state.known_rows(asked) if asked else {}
         marker = expander.title_marker
         return [(fingerprint, taken[at] if at in taken
                  else self._unchanged(row, fingerprint, known.get(fingerprint), marker))
