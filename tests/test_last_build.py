@@ -136,3 +136,90 @@ def test_thumbnails_and_chosen_columns_are_copied_as_state_gives_them(
     write_rows(project, [("r1", '"Zoë, ""Z"""', "pro"), ("r2", "Bo", "basic"), *ROWS[2:]])
     assert build(project, rendered) == (["r2", "r4"], 2)
     assert (project / "th" / "r4.jpg").is_file()
+
+
+def test_a_duplicate_is_blamed_on_the_later_row_as_plan_blames_it(project: Path, rendered: list[str]) -> None:
+    built_once(project, rendered)
+    write_rows(project, [("r3", "Ana", "pro"), *ROWS[1:]])   # the first row takes r3's key
+    with pytest.raises(ProjectError) as planned:
+        commands.plan(str(project), stdout=io.StringIO())
+    with pytest.raises(ProjectError) as built:
+        commands.build(str(project), stderr=io.StringIO())
+    assert str(built.value) == str(planned.value)
+    assert "rows.csv:4" in str(built.value) and "(first at" in str(built.value)
+
+
+def test_a_snapshot_of_another_layout_or_a_changed_rows_file_is_none(
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.up_to_date import SNAPSHOT
+
+    built_once(project, rendered)
+    rows_file = next((project / ".vidbuild" / "last-build").iterdir())
+    data = bytearray(rows_file.read_bytes())
+    data[data.index(b"\n") + 9] ^= 1                 # one bit of the first row's numbers
+    rows_file.write_bytes(bytes(data))
+    write_rows(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
+    looked_up.clear()
+    assert build(project, rendered) == (["r2"], 1)
+    assert sum(looked_up) == 4                       # decided from state
+    assert manifests(project) == as_decided_from_state(project)
+
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:                                             # an earlier layout's entry: no last rows
+        snapshot = state.get_meta(SNAPSHOT)
+        snapshot["last_rows"] = 3
+        state.set_meta(SNAPSHOT, snapshot)
+    finally:
+        state.close()
+    err = io.StringIO()
+    assert commands.build(str(project), stderr=err) == 0, err.getvalue()
+    assert err.getvalue().splitlines()[-1] == "0 built, 4 up to date, 0 failed"
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: path.write_bytes(path.read_bytes().replace(b'"done"', b'"DONE"')),   # in place
+    lambda path: os.truncate(path, 10),
+], ids=["rewritten", "truncated"])
+def test_a_manifest_written_to_while_a_build_copies_from_it_stops_that_copy(
+        project: Path, rendered: list[str], write: object) -> None:
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.last_build import LastBuild, ManifestChangedError
+
+    built_once(project, rendered)
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:
+        last = LastBuild.load(state, project)
+        assert last is not None
+        with last:
+            json_text, csv_text, spans = last.block(0, 4)
+            assert json.loads(b"[" + json_text + b"]")[3]["key"] == "r4"
+            assert json.loads(json_text[spans[12]:spans[12] + spans[13]])["key"] == "r4"   # its own span
+            assert csv_text[spans[14]:spans[14] + spans[15]].startswith(b"r4,")
+            assert csv_text.decode().splitlines()[0].startswith("r1,")
+            write(project / "out" / "manifest.json")   # type: ignore[operator]
+            with pytest.raises(ManifestChangedError, match=r"manifest\.json was written to"):
+                last.block(0, 4)
+    finally:
+        state.close()
+
+
+def test_a_manifest_another_build_renames_over_meanwhile_is_still_read_as_it_was(
+        project: Path, rendered: list[str]) -> None:
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.last_build import LastBuild
+
+    built_once(project, rendered)
+    before = manifests(project)
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:
+        last = LastBuild.load(state, project)
+        assert last is not None
+        with last:
+            other = project / "out" / ".other.tmp"
+            other.write_bytes(b"{}")
+            os.replace(other, project / "out" / "manifest.json")   # as another build's manifest lands
+            json_text, csv_text, _ = last.block(0, 4)
+    finally:
+        state.close()
+    assert json_text in before[0] and csv_text in before[1] and len(json_text) > 100

@@ -52,3 +52,10 @@ def test_polls_stay_between_the_apis_bounds() -> None:
     pacer = Pacer(TIMING, ratio=100.0)
     pacer.start("a", 100.0, submitted_at=0.0, now=0.0)
     assert all(pacer.unfinished("a", now=float(t)) <= TIMING.poll_max for t in range(5))
+
+
+def test_a_video_polled_thousands_of_times_waits_poll_max_not_an_overflow() -> None:
+    pacer = Pacer(TIMING, ratio=1e-6)       # a pace learned against a far faster server
+    pacer.start("a", 10.0, submitted_at=0.0, now=0.0)
+    delays = [pacer.unfinished("a", now=float(n)) for n in range(3000)]
+    assert delays[-1] == TIMING.poll_max and max(delays) == TIMING.poll_max

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from vidbuild.planner.forcing import Forcing
     from vidbuild.spec.diagnostics import DiagnosticSink
     from vidbuild.spec.project import Project
-    from vidbuild.spec.reuse import Expanding
+    from vidbuild.spec.reuse import Expanding, Taken
     from vidbuild.spec.rows import Row
 
 FORMAT = 1        # of the fingerprints: bump when what goes into them changes
@@ -127,10 +127,9 @@ class KnownRows:
         self.thumbnails = "thumbnail" in project.spec
         self.columns = manifest_columns(project, [])
 
-    def page(self, expander: Expanding, rows: Sequence[Row],
-             sink: DiagnosticSink) -> list[tuple[str | None, Any]]:
+    def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Any]]:
         fingerprints = [row_fingerprint(self.project, row.values) for row in rows]
-        taken = self._last_rows(expander, rows, fingerprints, sink) if self.settling is not None else {}
+        taken = self._last_rows(fingerprints) if self.settling is not None else {}
         if not self.look_up:
             return [(fingerprint, taken.get(at)) for at, fingerprint in enumerate(fingerprints)]
         # By fingerprint, not key: a row's key follows from its fingerprint, and a changed row
@@ -142,40 +141,37 @@ class KnownRows:
                  else self._unchanged(row, fingerprint, known.get(fingerprint), marker))
                 for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True))]
 
-    def _last_rows(self, expander: Expanding, rows: Sequence[Row], fingerprints: list[str],
-                   sink: DiagnosticSink) -> dict[int, str]:
-        """The rows of the page found as the last complete build had them, each admitted (key and
-        paths unique; each directory's paths checked once: the names are the last build's, from
-        the same project and code, and the project's protected files are the same) and settled:
-        per place in the page, ``TAKEN``, or ``REFUSED`` if it could not be admitted."""
-        from vidbuild.spec.reuse import REFUSED, TAKEN
+    def _last_rows(self, fingerprints: list[str]) -> dict[int, Taken]:
+        """The rows of the page found as the last complete build had them (planner/last_build.py),
+        per place in the page: they are admitted and settled in their places (``settle_taken``)."""
+        from vidbuild.spec.reuse import Taken
 
+        assert self.settling is not None and self.settling.last is not None
+        take, found = self.settling.last.take, {}
+        for at, fingerprint in enumerate(fingerprints):
+            number = take(fingerprint)
+            if number is not None:
+                found[at] = Taken(number)
+        return found
+
+    def settle_taken(self, expander: Expanding, row: Row, taken: Taken, sink: DiagnosticSink) -> bool:
+        """Admit a row taken from the last complete build (key and paths unique; each directory's
+        paths checked once: the names are the last build's, from the same project and code, and
+        the project's protected files are the same) and settle it into the index."""
         index = self.settling
         assert index is not None and index.last is not None
-        last, checked, found = index.last, self._directories, {}
-        settled: list[tuple[int, int]] = []
-        directories, width = set(), 0
-        for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True)):
-            number = last.take(fingerprint)
-            if number is None:
-                continue
-            key, output, thumbnail = last.names(number)
-            directory = output.rpartition("/")[0]
-            new = directory not in checked \
-                or (thumbnail is not None and thumbnail.rpartition("/")[0] not in checked)
-            if not expander.admit(row, key, output, sink, thumbnail, paths=new):
-                found[at] = REFUSED
-                continue
-            if new:
-                checked.update((directory, (thumbnail or output).rpartition("/")[0]))
-                expander.directories.add(output)   # a directory not seen before: the manifest's may move
-            settled.append((row.index, number))
-            directories.add(directory)
-            width = max(width, len(key))
-            found[at] = TAKEN
-        if settled:
-            index.settle_last(settled, width, directories)
-        return found
+        key, output, thumbnail = index.last.names(taken.number)
+        directory = output.rpartition("/")[0]
+        checked = self._directories
+        new = directory not in checked \
+            or (thumbnail is not None and thumbnail.rpartition("/")[0] not in checked)
+        if not expander.admit(row, key, output, sink, thumbnail, paths=new):
+            return False
+        if new:
+            checked.update((directory, (thumbnail or output).rpartition("/")[0]))
+            expander.directories.add(output)   # a directory not seen before: the manifest's may move
+        index.settle_last(row.index, taken.number, key, directory)
+        return True
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,
                    title_marker: bool) -> Job | None:

@@ -6,22 +6,23 @@ else that can change its body), key, hash, route, output and thumbnail with thei
 and where its entry went in the manifest files. When the next build of every row finds a row
 whose fingerprint is a last row's, whose files still have their sizes and mtimes, it is that row,
 up to date: it is settled without a state lookup, and its manifest entry is copied as bytes from
-the manifest the last build wrote (kept open from the start, so a build that replaces the manifest
-meanwhile can't mix its bytes in). A snapshot no longer in force (``forget``: any build that sends
-something forgets it) has no last rows, and every row is decided as before (known rows, records).
+the manifest the last build wrote (kept open from the start, and read only while it is still that
+file as written: a build that replaces it meanwhile can't mix its bytes in, and one written to in
+place stops the build's manifest with ManifestChangedError, the old one left as it was). A
+snapshot no longer in force (``forget``: any build that sends something forgets it) has no last
+rows, and every row is decided as before (known rows, records).
 """
 
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISLNK
-from typing import Any
 
+from vidbuild.errors import LocalWriteError
 from vidbuild.planner.last_rows import (
     CSV_AT,
     FINGERPRINT,
@@ -34,7 +35,6 @@ from vidbuild.planner.last_rows import (
     NUMBERS,
     OUTPUT,
     REASON,
-    ROWS,
     SIZE,
     SPANS,
     TEXTS,
@@ -42,8 +42,10 @@ from vidbuild.planner.last_rows import (
     THUMBNAIL_MTIME,
     THUMBNAIL_SIZE,
     LastRows,
+    rows_entry,
 )
 from vidbuild.planner.row_index import CopiedRows, IndexEntry
+from vidbuild.spec.project import display_path
 from vidbuild.state.protocol import State
 
 KNOWN_LAST = 4    # IndexEntry.known of a row taken from the last build: (texts, numbers), after the listing
@@ -68,7 +70,7 @@ class LastBuild:
     """The last complete build's rows, looked up by fingerprint (``take``), and the positions in
     this build's data of those taken (``settled``, in data order). Close it (or use ``with``)."""
 
-    def __init__(self, root: Path, rows: LastRows, manifests: list[mmap.mmap]) -> None:
+    def __init__(self, root: Path, rows: LastRows, manifests: list[HeldFile]) -> None:
         self.root = os.path.join(root, "")
         self.rows = rows
         texts = rows.texts
@@ -84,21 +86,24 @@ class LastBuild:
         file is the one it wrote, and so are the manifest files (same inode, size, mtime and
         ctime); else None."""
         from vidbuild.planner.up_to_date import SNAPSHOT
+        from vidbuild.report.manifest import MANIFEST_CSV, MANIFEST_JSON
 
         snapshot = state.get_meta(SNAPSHOT)
-        if not isinstance(snapshot, dict) or snapshot.get("root") != str(root) or not snapshot.get(ROWS):
+        found = rows_entry(snapshot)
+        if found is None or not isinstance(snapshot, dict) or snapshot.get("root") != str(root) \
+                or not isinstance(snapshot.get("manifest_files"), dict):
             return None
-        directory = Path(snapshot["manifest"]).parent
-        manifests: list[mmap.mmap] = []
+        directory = Path(str(snapshot.get("manifest"))).parent
+        manifests: list[HeldFile] = []
         try:
-            for name, identity in snapshot["manifest_files"].items():
-                manifests.append(_mapped(directory / name, tuple(identity)))
-            rows = LastRows.read(Path(snapshot[ROWS]["path"]), snapshot[ROWS]["token"])
+            for name in (MANIFEST_JSON, MANIFEST_CSV):
+                manifests.append(HeldFile.open(directory / name, snapshot["manifest_files"].get(name)))
+            rows = LastRows.read(*found)
             if rows is None:
                 raise ValueError("not the last rows of this snapshot")
         except (OSError, ValueError):
-            for mapped in manifests:
-                mapped.close()
+            for held in manifests:
+                held.close()
             return None
         return cls(root, rows, manifests)
 
@@ -140,18 +145,16 @@ class LastBuild:
     def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]:
         """(position, entry) per settled row, in data order: reused and settled, its ``known`` the
         output's size and mtime, its manifest entry's JSON text and CSV line as the bytes the
-        last manifest holds, and its last row (texts, numbers) (None if not ``known``)."""
-        texts, numbers, spans = self.rows.texts, self.rows.numbers, self.rows.spans
-        json_text, csv_text = self._json, self._csv
+        last manifest holds, and its last row (texts, numbers) (None if not ``known``).
+        ManifestChangedError if that manifest was written to since the build began."""
+        texts, numbers = self.rows.texts, self.rows.numbers
         for position, number in zip(self.positions, self.numbers, strict=True):
             row = texts[number * TEXTS:(number + 1) * TEXTS]
             listed = None
             if known:
-                at = number * NUMBERS
-                json_at, json_length, csv_at, csv_length = spans[at:at + 4]
-                own = numbers[at:at + NUMBERS]
-                listed = [own[SIZE], own[MTIME], json_text[json_at:json_at + json_length],
-                          csv_text[csv_at:csv_at + csv_length], (row, own)]
+                own = numbers[number * NUMBERS:(number + 1) * NUMBERS]
+                json_text, csv_text, _ = self.block(number, 1)
+                listed = [own[SIZE], own[MTIME], json_text, csv_text, (row, own)]
             yield position, IndexEntry(row[KEY], row[HASH], row[OUTPUT], row[FINGERPRINT], True, True,
                                        row[GENERATION], row[REASON], row[THUMBNAIL] or None, None, listed)
 
@@ -169,7 +172,8 @@ class LastBuild:
     def block(self, number: int, count: int) -> tuple[bytes, bytes, array[int]]:
         """The manifest entries of the last rows ``number`` to ``number + count - 1`` as the last
         manifest holds them, one after the other: the JSON texts (with the separators between
-        them) and the CSV lines; and per row, its spans relative to the two blocks."""
+        them) and the CSV lines; and per row, its spans relative to the two blocks.
+        ManifestChangedError if a manifest file was written to since the build began."""
         spans = self.rows.spans[number * SPANS:(number + count) * SPANS]
         json_start, csv_start = spans[JSON_AT], spans[CSV_AT]
         json_end = spans[-SPANS + JSON_AT] + spans[-SPANS + JSON_LENGTH]
@@ -177,7 +181,7 @@ class LastBuild:
         for at in range(0, len(spans), SPANS):
             spans[at + JSON_AT] -= json_start
             spans[at + CSV_AT] -= csv_start
-        return self._json[json_start:json_end], self._csv[csv_start:csv_end], spans
+        return self._json.read(json_start, json_end), self._csv.read(csv_start, csv_end), spans
 
     def copy_rows(self, into: LastRows, number: int, count: int) -> None:
         """Add the last rows ``number`` to ``number + count - 1`` to ``into`` (without spans)."""
@@ -194,19 +198,52 @@ class LastBuild:
         self.close()
 
 
-def _mapped(path: Path, identity: Sequence[Any]) -> mmap.mmap:
-    """``path`` mapped read-only, if it is still the file of that (inode, size, mtime_ns,
-    ctime_ns); else ValueError. The mapping keeps these bytes even if the file is replaced
-    afterwards."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
+class ManifestChangedError(LocalWriteError):
+    """A manifest file the build copies unchanged rows' entries from was written to meanwhile."""
+
+
+class HeldFile:
+    """A manifest file the last complete build wrote, held open from the start of this build, and
+    read only while it is still that file as written: opened only if its (inode, size, mtime_ns,
+    ctime_ns) are those recorded (a file rewritten and its mtime set back has another ctime), and
+    read only while its size and mtime stay so, before and after each read (a write in place
+    moves its mtime; its ctime moves too when another build renames a new manifest over it)."""
+
+    def __init__(self, path: Path, descriptor: int, identity: tuple[int, ...]) -> None:
+        self.path = path
+        self._descriptor = descriptor
+        self._identity = identity
+
+    @classmethod
+    def open(cls, path: Path, identity: object) -> HeldFile:
+        """``path``, if it is the file of that ``identity``; else ValueError (OSError if absent)."""
+        if not (isinstance(identity, list) and len(identity) == 4 and all(type(n) is int for n in identity)):
+            raise ValueError(f"no identity recorded for {path}")
+        descriptor = os.open(path, os.O_RDONLY)
+        held = cls(path, descriptor, tuple(identity))
         stat = os.fstat(descriptor)
-        found = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
-        if found != tuple(identity) or not stat.st_size:
+        if stat.st_ctime_ns != identity[3] or not held._unchanged() or not identity[1]:
+            held.close()
             raise ValueError(f"{path} is not the manifest the last build wrote")
-        return mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
-    finally:
-        os.close(descriptor)
+        return held
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` of the file as written; ManifestChangedError if it was
+        written to, or does not hold them."""
+        if self._unchanged() and 0 <= start <= end <= self._identity[1]:
+            data = os.pread(self._descriptor, end - start, start)
+            if len(data) == end - start and self._unchanged():
+                return data
+        raise ManifestChangedError(f"{display_path(self.path)} was written to while this build copied "
+                                   "from it: the manifest was not replaced, and what was built is kept in "
+                                   "state; run vidbuild build again")
+
+    def _unchanged(self) -> bool:
+        stat = os.fstat(self._descriptor)
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns) == self._identity[:3]
+
+    def close(self) -> None:
+        os.close(self._descriptor)
 
 
 def _as_recorded(path: str, size: int, mtime_ns: int) -> bool:

@@ -7,13 +7,15 @@ byte offset and length, then the CSV line's). The file is local, beside the stat
 this machine's outputs and manifest), written whole and renamed into place, and carries a random
 token the snapshot records: a file some other build wrote since is not this snapshot's.
 
-Its layout: a header line (``MAGIC``, the token, the byte order and the row count), the numbers
+Its layout: a header line (``MAGIC``, the token, the byte order, the row count and the sha256 of
+what follows, so a file changed since is no snapshot's), the numbers
 and then the spans as native 64-bit integers, then the texts in UTF-8, each followed by a NUL
 (none can hold one: keys are plain, paths with a NUL are refused, the rest are vidbuild's).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import sys
@@ -27,6 +29,18 @@ TEXTS, NUMBERS, SPANS = 7, 4, 4
 FINGERPRINT, KEY, HASH, GENERATION, REASON, OUTPUT, THUMBNAIL = range(TEXTS)
 SIZE, MTIME, THUMBNAIL_SIZE, THUMBNAIL_MTIME = range(NUMBERS)
 JSON_AT, JSON_LENGTH, CSV_AT, CSV_LENGTH = range(SPANS)
+
+
+def rows_entry(snapshot: object) -> tuple[Path, str] | None:
+    """The (path, token) of the last rows' file a snapshot (planner/up_to_date.py) names, or None
+    if it names none (a snapshot of another layout is no snapshot)."""
+    if not isinstance(snapshot, dict):
+        return None
+    entry = snapshot.get(ROWS)
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+            or not isinstance(entry.get("token"), str):
+        return None
+    return Path(entry["path"]), entry["token"]
 
 
 class LastRows:
@@ -59,15 +73,16 @@ class LastRows:
         if len(self.numbers) != count * NUMBERS or len(self.spans) != count * SPANS:
             raise ValueError(f"last rows: {count} rows, {len(self.numbers)} numbers, {len(self.spans)} spans")
         token = secrets.token_hex(8)
+        body = b"".join((self.numbers.tobytes(), self.spans.tobytes(),
+                         "\0".join(self.texts).encode("utf-8", "surrogatepass"), b"\0"))
+        digest = hashlib.sha256(body).hexdigest()
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f".{path.name}.{token}.tmp")
         try:
             with open(temporary, "wb") as stream:
-                stream.write(b"%s %s %s %d\n" % (MAGIC, token.encode(), sys.byteorder.encode(), count))
-                self.numbers.tofile(stream)
-                self.spans.tofile(stream)
-                stream.write("\0".join(self.texts).encode("utf-8", "surrogatepass"))
-                stream.write(b"\0")
+                stream.write(b"%s %s %s %d %s\n" % (MAGIC, token.encode(), sys.byteorder.encode(), count,
+                                                    digest.encode()))
+                stream.write(body)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)
@@ -83,9 +98,9 @@ class LastRows:
         except OSError:
             return None
         header, _, body = data.partition(b"\n")
-        words = header.rsplit(b" ", 3)
-        if len(words) != 4 or words[:3] != [MAGIC, token.encode(), sys.byteorder.encode()] \
-                or not words[3].isdigit():
+        words = header.rsplit(b" ", 4)
+        if len(words) != 5 or words[:3] != [MAGIC, token.encode(), sys.byteorder.encode()] \
+                or not words[3].isdigit() or hashlib.sha256(body).hexdigest().encode() != words[4]:
             return None
         count = int(words[3])
         numbers, spans = array("q"), array("q")

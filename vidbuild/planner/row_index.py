@@ -237,16 +237,15 @@ class RowIndex(Spool):
         self._note(job)
         return True
 
-    def settle_last(self, rows: Iterable[tuple[int, int]], key_width: int,
-                    directories: Iterable[str]) -> None:
-        """Index ``rows``, (position in the data, number of the last complete build's row) each,
-        found unchanged: as ``settle``, with nothing kept here but their places. ``key_width``:
-        their widest key; ``directories``: their outputs' ("" for the project's)."""
+    def settle_last(self, position: int, number: int, key: str, directory: str) -> None:
+        """Index the row at ``position`` (its ``key``; its output's ``directory``, "" for the
+        project's) as the last complete build's row ``number`` (``last``), found unchanged: as
+        ``settle``, with nothing kept here but its place."""
         assert self.last is not None
-        for position, number in rows:
-            self.last.settle(position, number)
-        self.key_width = max(self.key_width, key_width)
-        self.directories.update(directory or "." for directory in directories)
+        self.last.settle(position, number)
+        if len(key) > self.key_width:
+            self.key_width = len(key)
+        self.directories.add(directory or ".")
 
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))

@@ -24,7 +24,7 @@ from vidbuild.state.protocol import State
 from vidbuild.version import __version__
 
 SNAPSHOT = "last_complete_build"
-SNAPSHOT_FORMAT = 3   # 2: outputs in pages; 3: the last rows, on a file
+SNAPSHOT_FORMAT = 4   # 2: outputs in pages; 4: the last rows, on a file
 
 
 def input_files(project_file: Path, data_file: Path | None, template_dirs: Iterable[Path]) -> list[str]:
@@ -125,21 +125,23 @@ def is_up_to_date(state: State, root: Path) -> int | None:
     from vidbuild.planner.last_rows import (
         NUMBERS,
         OUTPUT,
-        ROWS,
         SIZE,
         TEXTS,
         THUMBNAIL,
         THUMBNAIL_SIZE,
         LastRows,
+        rows_entry,
     )
 
     snapshot: dict[str, Any] | None = state.get_meta(SNAPSHOT)
-    if not snapshot or snapshot.get("root") != str(root) or not os.path.isfile(snapshot["manifest"]):
+    found = rows_entry(snapshot)
+    if not isinstance(snapshot, dict) or found is None or snapshot.get("root") != str(root) \
+            or not os.path.isfile(snapshot["manifest"]):
         return None
     template_dirs = [Path(d) for d in snapshot["template_dirs"]]
     if fingerprint(snapshot["files"], state.namespace, template_dirs) != snapshot["fingerprint"]:
         return None
-    rows = LastRows.read(Path(snapshot[ROWS]["path"]), snapshot[ROWS]["token"])
+    rows = LastRows.read(*found)
     if rows is None:
         return None
     prefix = str(root) + os.sep   # outputs are relative POSIX paths inside root (checked at expansion)

@@ -75,7 +75,8 @@ class Pacer:
             # Nothing known yet: poll often enough that the first finish is seen within ~25%.
             delay = max(self.timing.poll_min, SCOUT_STEP * (now - video.submitted_at))
         else:
-            delay = max(self.timing.poll_min, STEP * self.expected(key)) * GROWTH ** (video.polls - 1)
+            # The growth stops counting where it is past any poll_max (1.3 ** 2,700 would overflow).
+            delay = max(self.timing.poll_min, STEP * self.expected(key)) * GROWTH ** min(video.polls - 1, 200)
         return min(self.timing.poll_max, delay)
 
     def finished(self, key: str, now: float) -> bool:

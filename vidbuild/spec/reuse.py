@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from vidbuild.errors import ProjectError
 from vidbuild.spec.diagnostics import DiagnosticSink
@@ -28,18 +28,25 @@ class Expanding(Protocol):
               paths: bool = True) -> bool: ...
 
 
-TAKEN = "taken"       # a row the reuse settled itself (admitted, its output noted): not yielded
-REFUSED = "refused"   # a row the reuse found unchanged but could not admit (the problem is in the sink)
+class Taken(NamedTuple):
+    """A row the reuse found as the last complete build had it, its ``number`` there: it is
+    admitted and settled in its place in the data (``Reuse.settle_taken``), never yielded."""
+
+    number: int
 
 
 class Reuse(Protocol):
     """What a build knows of rows it built before (``expand_project``'s ``reuse``)."""
 
-    def page(self, expander: Expanding, rows: Sequence[Row],
-             sink: DiagnosticSink) -> list[tuple[str | None, Any]]:
+    def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Any]]:
         """Per row of ``rows``: its fingerprint (None if it has none), and a body-less Job with
-        ``unchanged`` set if the row is known up to date, else None (it is then expanded), or
-        ``TAKEN`` or ``REFUSED``."""
+        ``unchanged`` set if the row is known up to date, or ``Taken``, else None (it is then
+        expanded)."""
+        ...
+
+    def settle_taken(self, expander: Expanding, row: Row, taken: Taken, sink: DiagnosticSink) -> bool:
+        """Admit and settle a ``Taken`` row, in its place in the data: False (its problem in
+        ``sink``) if it can't be admitted."""
         ...
 
 
@@ -57,11 +64,10 @@ def reusing(expander: Expanding, reuse: Reuse, rows: Iterator[Row],
             failure = exc
         if not page and failure is None:
             return
-        for row, (fingerprint, known) in zip(page, reuse.page(expander, page, sink), strict=True):
-            if known is TAKEN:
-                continue
-            if known is REFUSED:
-                yield None
+        for row, (fingerprint, known) in zip(page, reuse.page(expander, page), strict=True):
+            if type(known) is Taken:
+                if not reuse.settle_taken(expander, row, known, sink):
+                    yield None
             elif known is not None:
                 yield known if expander.admit(row, known.key, known.output, sink, known.thumbnail) else None
             else:
