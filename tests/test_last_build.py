@@ -183,8 +183,9 @@ def test_a_snapshot_of_another_layout_or_a_changed_rows_file_is_none(
 ], ids=["rewritten", "truncated"])
 def test_a_manifest_written_to_while_a_build_copies_from_it_stops_that_copy(
         project: Path, rendered: list[str], write: object) -> None:
+    from vidbuild.errors import ManifestChangedError
     from vidbuild.heygen.backend import backend_namespace
-    from vidbuild.planner.last_build import LastBuild, ManifestChangedError
+    from vidbuild.planner.last_build import LastBuild
 
     built_once(project, rendered)
     state = DiskState(project / ".vidbuild", backend_namespace())

@@ -157,6 +157,11 @@ class LocalWriteError(LocalError):
     disk, no permission). What was built is in state, so a rerun resumes once the path is fixed."""
 
 
+class ManifestChangedError(LocalWriteError):
+    """A manifest file a build copies unchanged rows' entries from (planner/last_build.py) was
+    written to in place meanwhile: the new manifest is not written; what was built is in state."""
+
+
 class UnsafeOutputError(LocalWriteError):
     """At write time, an output (or the manifest) leads outside the project directory or onto one
     of the project's own files: a symlink changed since validation. Nothing is written there."""

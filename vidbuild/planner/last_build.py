@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISLNK
 
-from vidbuild.errors import LocalWriteError
+from vidbuild.errors import ManifestChangedError
 from vidbuild.planner.last_rows import (
     CSV_AT,
     FINGERPRINT,
@@ -196,10 +196,6 @@ class LastBuild:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-class ManifestChangedError(LocalWriteError):
-    """A manifest file the build copies unchanged rows' entries from was written to meanwhile."""
 
 
 class HeldFile:
