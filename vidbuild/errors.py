@@ -12,6 +12,7 @@
     │   ├── StateError                 the local state store can't be used
     │   ├── InputsChangedError         the project's files changed while a build read them
     │   └── LocalWriteError            a project file or folder can't be written, e.g. the manifest
+    │       ├── ManifestChangedError   the manifest a build copies unchanged rows from was written to
     │       └── UnsafeOutputError      an output now leads outside the project or onto its own files
     ├── BuildStopped                   the engine stops the build, rows kept unfinished (caught in run/)
     ├── ApiError                       HeyGen (or the emulator) said no, or couldn't be reached (exit 3)
