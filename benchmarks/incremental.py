@@ -40,7 +40,8 @@ def seed_built(project: Path) -> int:
     """Record every row of ``project`` as a complete build leaves it: downloaded, its output
     written. Returns the number of rows."""
     from vidbuild.heygen.backend import backend_namespace
-    from vidbuild.planner.decide import field_digests, file_checksum
+    from vidbuild.planner.decide import file_checksum
+    from vidbuild.planner.fields import field_digests
     from vidbuild.spec.expand import expand_project
     from vidbuild.spec.project import load_project
     from vidbuild.state.disk import DiskState

@@ -35,7 +35,8 @@ from vidbuild.state.protocol import KeyEntry, Record  # noqa: E402
 def record_all_built(project_dir: Path, url: str | None) -> None:
     """Write each row's output (a few bytes) and record it downloaded, as a build would."""
     from vidbuild.heygen.backend import backend_namespace
-    from vidbuild.planner.decide import field_digests, file_checksum
+    from vidbuild.planner.decide import file_checksum
+    from vidbuild.planner.fields import field_digests
     from vidbuild.spec.expand import expand_project
     from vidbuild.spec.project import load_project
 

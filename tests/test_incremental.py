@@ -357,7 +357,7 @@ def test_field_digests_are_the_sha256_of_each_leafs_canonical_json() -> None:
     # State keeps these digests between versions: the memo of repeated texts must not change them.
     import hashlib
 
-    from vidbuild.planner.decide import field_digests
+    from vidbuild.planner.fields import field_digests
     from vidbuild.spec.hashing import canonical_json
 
     body = {"title": "Hi", "flags": FLAGS, "empty": {}, "none": [],

@@ -14,7 +14,7 @@ import pytest
 
 from vidbuild import commands
 from vidbuild.checksum import file_sha256
-from vidbuild.planner.decide import field_digests
+from vidbuild.planner.fields import changed_fields, field_digests
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.disk import FETCH_PAGE, DiskState
 from vidbuild.state.protocol import KeyEntry, Record
@@ -39,12 +39,39 @@ def test_field_digests_match_the_canonical_json_of_every_leaf() -> None:
     body = {"title": "Chloé \u2028 \"quoted\" \\ 😀 \x01", "n": [1, 1.0, -0.0, 0, True, False, None, 2.5],
             "empty": {}, "none": [], "nested": {"a": [{"b": "1"}, {"b": 1}, {"b": True}]},
             "big": 10 ** 30, "float": 1e300}
-    for _ in range(2):   # the second time from the memos
+    for _ in range(3):   # the second and third times from the memos
         assert field_digests(body) == _reference_digests(body)
     # 1, 1.0 and True were told apart only by the memo's type: the same digest for 1 and 1.0
     # (one canonical number), another for True.
     digests = field_digests({"a": 1, "b": 1.0, "c": True})
     assert digests["a"] == digests["b"] != digests["c"]
+
+
+def test_parts_shared_between_bodies_are_digested_at_each_path_they_hold() -> None:
+    # As spec/templating.py shares a scene's static parts between rows: the same objects in
+    # many bodies, here also at two paths of one body and under another name in others.
+    character = {"type": "avatar", "avatar_id": "Daisy", "style": [1, {"a": None}]}
+    scenes = [{"character": character, "voice": {"input_text": f"Hi {number}"}} for number in range(5)]
+    bodies = [{"title": f"t{number}", "video_inputs": [scenes[number], {"character": character}]}
+              for number in range(5)]
+    bodies += [{"title": "other", "cast": character, "video_inputs": [{"character": character}]}] * 3
+    for body in bodies * 2:
+        assert field_digests(body) == _reference_digests(body)
+    # Not "shared" by value: an equal but distinct part at the same path, and the part changed.
+    twin = {**character, "avatar_id": "Mark"}
+    assert field_digests({"cast": twin}) == _reference_digests({"cast": twin})
+    assert field_digests({}) == _reference_digests({})
+
+
+def test_changed_fields_name_changed_added_and_removed_paths() -> None:
+    before = {"a": "1", "b": "2", "c": "3"}
+    assert changed_fields(before, dict(before)) == []
+    assert changed_fields(before, {"a": "1", "b": "x", "c": "3"}) == ["b"]
+    assert changed_fields(before, {"a": "1", "c": "3"}) == ["b"]
+    assert changed_fields(before, {"a": "1", "b": "2", "c": "3", "d": "4"}) == ["d"]
+    assert changed_fields(before, {"a": "1", "d": "2", "c": "3"}) == ["b", "d"]    # renamed, same count
+    assert changed_fields(before, {"e": "1"}) == ["a", "b", "c", "e"]
+    assert changed_fields({}, {"a": "1"}) == ["a"] and changed_fields({"a": "1"}, {}) == ["a"]
 
 
 def test_batched_reads_find_what_single_reads_find(tmp_path: Path) -> None:

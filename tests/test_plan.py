@@ -16,10 +16,10 @@ from vidbuild.planner.decide import (
     Summary,
     decide,
     estimate_seconds,
-    field_digests,
     file_checksum,
     plan_steps,
 )
+from vidbuild.planner.fields import field_digests
 from vidbuild.spec.expand import Job, expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskState

@@ -13,7 +13,8 @@ from typing import Any
 
 from buildkit import rows, write_project
 
-from vidbuild.planner.decide import ROWS_AT_ONCE, decide, field_digests, plan_steps
+from vidbuild.planner.decide import ROWS_AT_ONCE, decide, plan_steps
+from vidbuild.planner.fields import field_digests
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskState

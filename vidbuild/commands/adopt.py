@@ -96,7 +96,7 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 
 
 def _record(state: State, job: Job, video_id: str) -> None:
-    from vidbuild.planner.decide import field_digests
+    from vidbuild.planner.fields import field_digests
     from vidbuild.planner.up_to_date import forget
     from vidbuild.state.history import Transition
 

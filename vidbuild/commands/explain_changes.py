@@ -11,7 +11,7 @@ import datetime
 import json
 from typing import Any
 
-from vidbuild.planner.decide import changed_fields, field_digests
+from vidbuild.planner.fields import changed_fields, field_digests
 from vidbuild.spec.expand import Job
 from vidbuild.spec.project import Project
 from vidbuild.state.protocol import KeyEntry, Record, State

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import itertools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.planner.account_search import account_searched
+from vidbuild.planner.fields import changed_fields, field_digests
 from vidbuild.spec.expand import Job
-from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
 
 Action = Literal["submit", "retry", "reconcile", "wait", "poll", "download", "up-to-date", "failed"]
@@ -259,63 +257,6 @@ def _why_new(job: Job, previous: KeyEntry | None) -> str:
     changed = changed_fields(previous.fields, field_digests(job.body))
     shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
     return f"changed: {shown}" if changed else "changed"
-
-
-def field_digests(body: dict[str, Any]) -> dict[str, str]:
-    """A short digest of every leaf of a body, keyed by its path: enough to name what changed.
-
-    A plan where every row changed (a template edit) computes these for every row: the leaves
-    most rows share (IDs, colours, types) are digested once per process, not once per row.
-    """
-    digests: dict[str, str] = {}
-    _digest_leaves(body, "", digests)
-    return digests
-
-
-def _digest_leaves(value: Any, path: str, digests: dict[str, str]) -> None:
-    if type(value) is str:   # exactly str: the memo must not mix 1, 1.0, -0.0 and True
-        digests[path] = _text_digest(value)
-    elif isinstance(value, dict) and value:
-        prefix = f"{path}." if path else ""
-        for name, child in value.items():
-            _digest_leaves(child, f"{prefix}{name}", digests)
-    elif isinstance(value, list) and value:
-        for index, child in enumerate(value):
-            _digest_leaves(child, f"{path}[{index}]", digests)
-    else:
-        digests[path] = _scalar_digest(value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _text_digest(text: str) -> str:
-    # What _digest(text) gives, without json.dumps' setup: a string's canonical JSON
-    # (ensure_ascii=False) is its quoted form, which encode_basestring writes.
-    return hashlib.sha256(encode_basestring(text).encode()).hexdigest()[:12]
-
-
-def _scalar_digest(value: Any) -> str:
-    """``_digest`` of a leaf that is not a string, memoised by type and value for the few
-    numbers, booleans and nulls that bodies share (1 and True are told apart by their types)."""
-    if value is None or type(value) in (bool, int, float):
-        memo = (type(value), value)
-        digest = _SCALAR_DIGESTS.get(memo)
-        if digest is None:
-            if len(_SCALAR_DIGESTS) >= 4096:
-                _SCALAR_DIGESTS.clear()
-            digest = _SCALAR_DIGESTS[memo] = _digest(value)
-        return digest
-    return _digest(value)
-
-
-_SCALAR_DIGESTS: dict[tuple[type, Any], str] = {}
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha256(canonical_json(value).encode()).hexdigest()[:12]
-
-
-def changed_fields(before: dict[str, str], after: dict[str, str]) -> list[str]:
-    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
 def via(job: Job) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
-from vidbuild.planner.decide import estimate_seconds, field_digests, thumbnail_missing
+from vidbuild.planner.decide import estimate_seconds, thumbnail_missing
+from vidbuild.planner.fields import field_digests
 from vidbuild.run.files import own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
 from vidbuild.run.retries import Retries, Retry

@@ -33,7 +33,7 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.heygen.routes import IDEMPOTENCY_WINDOW_SECONDS
-from vidbuild.planner.decide import field_digests
+from vidbuild.planner.fields import field_digests
 from vidbuild.run.retries import Retry
 from vidbuild.state.protocol import KeyEntry, Record
 
