@@ -128,31 +128,26 @@ class KnownRows:
         self.columns = manifest_columns(project, [])
 
     def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Any]]:
-        fingerprints = [row_fingerprint(self.project, row.values) for row in rows]
-        taken = self._last_rows(fingerprints) if self.settling is not None else {}
+        project, sha256 = self.project, hashlib.sha256
+        # row_fingerprint, inline: 100,000 rows a build
+        fingerprints = [sha256(f"{project}\0{row.values!r}".encode("utf-8", "surrogatepass")).hexdigest()
+                        for row in rows]
+        if self.settling is not None:
+            assert self.settling.last is not None
+            take = self.settling.last.take
+            taken: list[Taken | None] = [take(fingerprint) for fingerprint in fingerprints]
+        else:
+            taken = [None] * len(rows)
         if not self.look_up:
-            return [(fingerprint, taken.get(at)) for at, fingerprint in enumerate(fingerprints)]
+            return list(zip(fingerprints, taken, strict=True))
         # By fingerprint, not key: a row's key follows from its fingerprint, and a changed row
         # then costs no extra rendering of its key.
-        asked = [f for at, f in enumerate(fingerprints) if at not in taken]
+        asked = [f for f, number in zip(fingerprints, taken, strict=True) if number is None]
         known = self.state.known_rows(asked) if asked else {}
         marker = expander.title_marker
-        return [(fingerprint, taken[at] if at in taken
+        return [(fingerprint, number if number is not None
                  else self._unchanged(row, fingerprint, known.get(fingerprint), marker))
-                for at, (row, fingerprint) in enumerate(zip(rows, fingerprints, strict=True))]
-
-    def _last_rows(self, fingerprints: list[str]) -> dict[int, Taken]:
-        """The rows of the page found as the last complete build had them (planner/last_build.py),
-        per place in the page: they are admitted and settled in their places (``settle_taken``)."""
-        from vidbuild.spec.reuse import Taken
-
-        assert self.settling is not None and self.settling.last is not None
-        take, found = self.settling.last.take, {}
-        for at, fingerprint in enumerate(fingerprints):
-            number = take(fingerprint)
-            if number is not None:
-                found[at] = Taken(number)
-        return found
+                for row, fingerprint, number in zip(rows, fingerprints, taken, strict=True)]
 
     def settle_taken(self, expander: Expanding, row: Row, taken: Taken, sink: DiagnosticSink) -> bool:
         """Admit a row taken from the last complete build (key and paths unique; each directory's
@@ -160,17 +155,19 @@ class KnownRows:
         the project's protected files are the same) and settle it into the index."""
         index = self.settling
         assert index is not None and index.last is not None
-        key, output, thumbnail = index.last.names(taken.number)
+        key, output, thumbnail = index.last.names(taken)
         directory = output.rpartition("/")[0]
         checked = self._directories
-        new = directory not in checked \
-            or (thumbnail is not None and thumbnail.rpartition("/")[0] not in checked)
-        if not expander.admit(row, key, output, sink, thumbnail, paths=new):
-            return False
-        if new:
+        if directory in checked and (thumbnail is None or thumbnail.rpartition("/")[0] in checked):
+            if not expander.admit_known(row, key, output, thumbnail, sink):
+                return False
+        else:
+            if not expander.admit(row, key, output, sink, thumbnail):
+                return False
             checked.update((directory, (thumbnail or output).rpartition("/")[0]))
             expander.directories.add(output)   # a directory not seen before: the manifest's may move
-        index.settle_last(row.index, taken.number, key, directory)
+            index.directories.add(directory or ".")
+        index.settle_last(row.index, taken, key)
         return True
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,

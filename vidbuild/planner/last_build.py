@@ -74,8 +74,9 @@ class LastBuild:
         self.root = os.path.join(root, "")
         self.rows = rows
         texts = rows.texts
-        self._numbers = {texts[at]: number for number, at in enumerate(range(FINGERPRINT, len(texts), TEXTS))
-                         if texts[at]}
+        # By fingerprint (a row without one has ""): the last of equal ones, as a dict keeps it.
+        self._numbers = dict(zip(texts[FINGERPRINT::TEXTS], range(len(texts) // TEXTS), strict=True))
+        self._numbers.pop("", None)
         self._json, self._csv = manifests
         self.positions = array("q")   # per settled row: its position in this build's data
         self.numbers = array("q")     # and its last row's number

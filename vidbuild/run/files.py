@@ -80,9 +80,11 @@ def remove_leftovers(directories: Iterable[Path]) -> list[Path]:
     build's temporary files are in use. Anything else in those directories is left alone.
     """
     removed = []
-    for directory in directories:
+    for directory in dict.fromkeys(directories):   # each once (the manifest's is often an output's)
         try:
-            names = [entry.name for entry in os.scandir(directory) if entry.is_file(follow_symlinks=False)]
+            # Every temporary name is hidden (starts with "."): 100,000 outputs skip the pattern.
+            names = [entry.name for entry in os.scandir(directory)
+                     if entry.name.startswith(".") and entry.is_file(follow_symlinks=False)]
         except OSError:
             continue   # not there (yet): nothing to clean
         for name in names:

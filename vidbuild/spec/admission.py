@@ -33,3 +33,18 @@ class Admission:
                                     f"(at {other_file}:{other_line})", key), "duplicate output")
             return False
         return True
+
+    def admit_known(self, row: Row, key: str, output: str, thumbnail: str | None,
+                    sink: DiagnosticSink) -> bool:
+        """``_admit_key``, then ``_admit_output`` for ``output`` and ``thumbnail`` (if any), as one call:
+        what a row taken unchanged from the last build must hold, its paths already known safe."""
+        place = (row.index, row.file, row.line)
+        if self.keys.setdefault(key, place) is not place and not self._admit_key(row, key, sink):
+            return False
+        owner = (key, *place)
+        for path in (output, thumbnail):
+            # A clash is told by _admit_output, which finds the first owner again.
+            if path is not None and self.outputs.setdefault(path, owner)[1] != row.index \
+                    and not self._admit_output(row, key, path, sink):
+                return False
+        return True

@@ -167,15 +167,15 @@ class Expander(Admission):
                    scenes=tuple(s.label for s in used), row=row, generation=generation,
                    route_reason=reason, title_marker=self.title_marker, fingerprint=fingerprint, **extras)
 
-    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None,
-              paths: bool = True) -> bool:
+    def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool:
         """What a row found unchanged must hold, as in ``expand``: its key, output and ``thumbnail`` unique
-        so far, the ``paths`` safe to write today (directories may have become links since; the files
-        were found no links: ``output_problem``'s ``known``). Problems go to ``sink``."""
+        so far, its paths safe to write today (directories may have become links since; the files
+        were found no links: ``output_problem``'s ``known``). Problems go to ``sink``. (A row taken
+        from the last build, in a directory already checked, needs only ``admit_known``.)"""
         if not self._admit_key(row, key, sink):
             return False
         for name, path in (("output", output), ("thumbnail", thumbnail)):
-            if path is not None and not ((not paths or self._safe_path(row, key, (name,), path, sink, True))
+            if path is not None and not (self._safe_path(row, key, (name,), path, sink, True)
                                          and self._admit_output(row, key, path, sink)):
                 return False
         return True
