@@ -224,3 +224,23 @@ def test_a_manifest_another_build_renames_over_meanwhile_is_still_read_as_it_was
     finally:
         state.close()
     assert json_text in before[0] and csv_text in before[1] and len(json_text) > 100
+
+
+def test_taken_rows_name_their_directories_for_the_manifest_and_the_leftovers(
+        project: Path, rendered: list[str]) -> None:
+    # r2's output directory is first seen as r1's thumbnails' (its paths checked once): it is still
+    # one of the outputs' directories, where the manifest goes (their shared parent) and leftovers
+    # of a killed build are removed.
+    spec = project / "vidbuild.yaml"
+    text = spec.read_text(encoding="utf-8").replace('output: "out/{{ key }}.mp4"',
+                                                    'output: "out/{{ row.plan }}/{{ key }}.mp4"')
+    spec.write_text(text + 'thumbnail: "out/basic/{{ key }}.jpg"\n', encoding="utf-8")
+    assert build(project, rendered)[1] == 4
+    write_rows(project, [*ROWS[:2], ("r3", "Cleo", "pro"), ROWS[3]])
+    leftover = project / "out" / "basic" / ".r2.mp4.0123abcd.part"
+    leftover.write_bytes(b"cut short")
+    assert build(project, rendered) == (["r3"], 1)
+    assert not leftover.exists()
+    assert not (project / "out" / "pro" / "manifest.json").exists()
+    assert json.loads(manifests(project)[0])["videos"][2]["title"] == "Hi Cleo"
+    assert manifests(project) == as_decided_from_state(project)

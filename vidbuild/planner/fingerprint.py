@@ -166,8 +166,7 @@ class KnownRows:
                 return False
             checked.update((directory, (thumbnail or output).rpartition("/")[0]))
             expander.directories.add(output)   # a directory not seen before: the manifest's may move
-            index.directories.add(directory or ".")
-        index.settle_last(row.index, taken, key)
+        index.settle_last(row.index, taken, key, directory)
         return True
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,

@@ -237,14 +237,15 @@ class RowIndex(Spool):
         self._note(job)
         return True
 
-    def settle_last(self, position: int, number: int, key: str) -> None:
-        """Index the row at ``position`` (its ``key``) as the last complete build's row ``number``
-        (``last``), found unchanged: as ``settle``, with nothing kept here but its place. The
-        caller adds its output's directory to ``directories`` (once per directory)."""
+    def settle_last(self, position: int, number: int, key: str, directory: str) -> None:
+        """Index the row at ``position`` (its ``key``; its output's ``directory``, "" for the
+        project's) as the last complete build's row ``number`` (``last``), found unchanged: as
+        ``settle``, with nothing kept here but its place."""
         assert self.last is not None
         self.last.settle(position, number)
         if len(key) > self.key_width:
             self.key_width = len(key)
+        self.directories.add(directory or ".")
 
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))
