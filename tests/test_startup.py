@@ -4,9 +4,13 @@ row's build is mostly start-up), and the commands package still names every comm
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import types
+from pathlib import Path
+
+from buildkit import rows, write_project
 
 
 def test_a_build_imports_no_other_command() -> None:
@@ -25,3 +29,21 @@ def test_every_command_is_a_function_even_after_its_module_is_imported() -> None
     for name in vidbuild.commands.__all__:
         assert isinstance(getattr(vidbuild.commands, name), types.FunctionType), name
     assert vidbuild.commands.build.__module__ == "vidbuild.commands.build"
+
+
+def test_an_unchanged_rerun_imports_neither_the_engine_nor_the_templates(tmp_path: Path) -> None:
+    # The snapshot answers (planner/up_to_date.py): no HTTP client, emulator, Jinja or YAML parser.
+    project = write_project(tmp_path / "campaign", rows(3))
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    env["VIDBUILD_EMULATOR_SPEED"] = "0"
+    subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)], env=env, check=True,
+                   capture_output=True)
+    probe = ("import io, json, sys, contextlib; from vidbuild import cli\n"
+             "with contextlib.redirect_stderr(io.StringIO()) as err:\n"
+             f"    code = cli.main(['build', {str(project)!r}])\n"
+             "heavy = ['httpx', 'vidbuild.run.engine', 'vidbuild.emulator', 'jinja2', 'ruamel.yaml']\n"
+             "print(json.dumps([code, err.getvalue(), [m for m in heavy if m in sys.modules]]))")
+    code, said, imported = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                                                     capture_output=True, text=True).stdout)
+    assert code == 0 and "0 built, 3 up to date" in said
+    assert imported == []

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from vidbuild.heygen.backend import Backend
     from vidbuild.planner.up_to_date import InputsSeen
     from vidbuild.report.run_results import RowTally, RunFacts
-    from vidbuild.run.engine import Options
+    from vidbuild.run.options import Options
     from vidbuild.run.outcome import Outcome
     from vidbuild.spec.protected import ProtectedFiles
 
@@ -121,7 +121,7 @@ class _Build:
             return self._validated(index, engine_options, seen)
 
     def _engine_options(self) -> Options:
-        from vidbuild.run.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
+        from vidbuild.run.options import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT, Options
 
         options = self.options
         return Options(jobs=options.jobs or DEFAULT_JOBS, fail_fast=options.fail_fast,

@@ -86,7 +86,7 @@ class RunFacts:
 def options_json(options: BuildOptions) -> dict[str, Any]:
     """The build's options as JSON values, the engine's defaults filled in where the build left
     them unset (``shard`` as written, ``K/N``)."""
-    from vidbuild.run.engine import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT
+    from vidbuild.run.options import DEFAULT_JOBS, DEFAULT_RENDER_TIMEOUT
 
     return {"jobs": options.jobs or DEFAULT_JOBS, "fail_fast": options.fail_fast,
             "force": list(options.force), "render_timeout": options.render_timeout or DEFAULT_RENDER_TIMEOUT,
