@@ -205,6 +205,7 @@ def main() -> None:
         results["pacing"] = pacing_run(args.pacing_videos, args.cap, args.speed, workdir, env)
         results["pacing_legacy"] = pacing_run(args.pacing_videos, args.cap, args.speed, workdir, env,
                                               api="legacy")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)   # figures are not lost for a new --json
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     print(f"\nfigures written to {args.json}")
@@ -228,6 +229,7 @@ def incremental_main(args: argparse.Namespace) -> None:
                   file=sys.stderr, flush=True)
             template = template_build_run(args.template_build_rows, workdir, env, measure, vidbuild)
     path = Path(args.json).with_name("results-incremental.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     path.write_text(json.dumps({"machine": machine, "incremental": found, "template_build": template},
                                indent=2) + "\n")
