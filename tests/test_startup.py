@@ -36,6 +36,7 @@ def test_an_unchanged_rerun_imports_neither_the_engine_nor_the_templates(tmp_pat
     project = write_project(tmp_path / "campaign", rows(3))
     env = {name: value for name, value in os.environ.items() if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
     env["VIDBUILD_EMULATOR_SPEED"] = "0"
+    env["VIDBUILD_BACKEND"] = "emulator"   # under CI=true a build must ask for the emulator by name
     subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)], env=env, check=True,
                    capture_output=True)
     probe = ("import io, json, sys, contextlib; from vidbuild import cli\n"
