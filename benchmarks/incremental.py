@@ -41,11 +41,11 @@ def seed_built(project: Path) -> int:
     written. Returns the number of rows."""
     from vidbuild.heygen.backend import backend_namespace
     from vidbuild.planner.decide import file_checksum
-    from vidbuild.planner.fields import field_digests
+    from vidbuild.planner.fields import key_entry
     from vidbuild.spec.expand import expand_project
     from vidbuild.spec.project import load_project
     from vidbuild.state.disk import DiskState
-    from vidbuild.state.protocol import KeyEntry, Record
+    from vidbuild.state.protocol import Record
 
     state = DiskState(project / ".vidbuild", backend_namespace({}))
     count = 0
@@ -61,7 +61,8 @@ def seed_built(project: Path) -> int:
                                 checksum=file_checksum(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                                 claimed_at=now, submitted_at=now, completed_at=now, downloaded_at=now,
                                 generation=job.generation))
-            state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+            state.remember_key(job.key, key_entry(job.hash, job.body))
+            state.remember_body(job.hash, job.body)
             count += 1
     finally:
         state.close()

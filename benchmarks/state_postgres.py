@@ -29,14 +29,14 @@ from pg_cluster import running_cluster  # noqa: E402
 from run import measure, vidbuild  # noqa: E402
 
 from vidbuild.state.location import open_state  # noqa: E402
-from vidbuild.state.protocol import KeyEntry, Record  # noqa: E402
+from vidbuild.state.protocol import Record  # noqa: E402
 
 
 def record_all_built(project_dir: Path, url: str | None) -> None:
     """Write each row's output (a few bytes) and record it downloaded, as a build would."""
     from vidbuild.heygen.backend import backend_namespace
     from vidbuild.planner.decide import file_checksum
-    from vidbuild.planner.fields import field_digests
+    from vidbuild.planner.fields import key_entry
     from vidbuild.spec.expand import expand_project
     from vidbuild.spec.project import load_project
 
@@ -51,7 +51,7 @@ def record_all_built(project_dir: Path, url: str | None) -> None:
             state.record(Record(hash=job.hash, key=job.key, kind=job.kind, status="downloaded",
                                 owner=state.owner, output=job.output, video_id=f"v-{job.hash[:16]}",
                                 checksum=file_checksum(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns))
-            state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+            state.remember_key(job.key, key_entry(job.hash, job.body))
     finally:
         state.close()
 

@@ -4,8 +4,11 @@ back as written, the first format's table left to older vidbuilds, and key entri
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from pathlib import Path
+
+import pytest
 
 from vidbuild.state.known_rows import KnownRow, KnownRowsFile
 
@@ -96,4 +99,36 @@ def test_a_state_with_key_entries_only_is_not_cold(tmp_path: Path) -> None:
     state = DiskState(tmp_path / ".vidbuild", "ns")
     state.remember_key("k", KeyEntry("h", {}))
     assert not state.holds_no_jobs()
+    state.close()
+
+
+def test_key_entries_keep_the_body_and_an_older_table_gains_the_column(tmp_path: Path) -> None:
+    from vidbuild.planner.fields import key_entry
+    from vidbuild.state.disk import DiskState
+    from vidbuild.state.protocol import KeyEntry
+
+    path = tmp_path / ".vidbuild" / "ns" / "rows.sqlite"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:   # the table as an older vidbuild made it, with one entry
+        db.execute("CREATE TABLE key_entries (key TEXT PRIMARY KEY, hash TEXT NOT NULL, "
+                   "fields TEXT NOT NULL)")
+        db.execute("""INSERT INTO key_entries VALUES ('old', 'h-old', '{"title":"aaaaaaaaaaaa"}')""")
+    db.close()
+    state = DiskState(tmp_path / ".vidbuild", "ns")
+    body = {"title": "Chloé", "video_inputs": [{"voice": {"speed": 1.5, "flag": True, "none": None}}]}
+    state.remember_key("new", key_entry("h-new", body))
+    assert state.for_keys(["new", "old"]) == {"new": KeyEntry("h-new", None, body),
+                                             "old": KeyEntry("h-old", {"title": "aaaaaaaaaaaa"})}
+    with pytest.raises(ValueError):
+        state.remember_key("bodiless", KeyEntry("h", None, body))   # older versions need the digests
+    state.close()
+    with sqlite3.connect(path) as db:
+        # What an older vidbuild reads and writes still works: the digests are there, and its
+        # write (no body column named) leaves the body empty, so the digests are read again.
+        fields = db.execute("SELECT fields FROM key_entries WHERE key = 'new'").fetchone()[0]
+        db.execute("INSERT OR REPLACE INTO key_entries (key, hash, fields) VALUES ('new', 'h-2', '{}')")
+    db.close()
+    assert json.loads(fields) == key_entry("h-new", body).fields
+    state = DiskState(tmp_path / ".vidbuild", "ns")   # opened again: the column is not added twice
+    assert state.for_key("new") == KeyEntry("h-2", {})
     state.close()

@@ -161,3 +161,78 @@ def test_the_manifest_writer_writes_what_json_dumps_would() -> None:
     assert videos.position == len(stream.getvalue())
     expected = {"project": "näme", "api": "emulator", "videos": items}
     assert stream.getvalue().decode("utf-8") == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+
+
+def _mutations(body: Any, rng: Any) -> Any:
+    """A copy of ``body`` with a few random edits: values changed (a number to a boolean too),
+    names added and removed, lists grown and cut, a part turned into a leaf or an empty one."""
+    if isinstance(body, dict):
+        copy = {name: _mutations(value, rng) if rng.random() < 0.5 else value for name, value in body.items()}
+        if copy and rng.random() < 0.15:
+            del copy[rng.choice(sorted(copy))]
+        if rng.random() < 0.1:
+            copy[f"new{rng.randrange(3)}"] = rng.choice(["x", 1, {"deep": [1]}, [], {}])
+        return copy
+    if isinstance(body, list):
+        copy = [_mutations(value, rng) if rng.random() < 0.5 else value for value in body]
+        if rng.random() < 0.15:
+            copy = copy[:-1] if copy and rng.random() < 0.5 else [*copy, "added"]
+        return copy
+    return rng.choice([body, body, f"{body}!", 1, True, 1.0, None, {}, [], {"was": body}])
+
+
+def test_comparing_bodies_names_what_comparing_digests_names() -> None:
+    import random
+
+    from vidbuild.planner.fields import changed_since, key_entry
+
+    rng = random.Random(14)
+    base = {"title": "T", "flags": [1, 0, True, None], "empty": {}, "none": [],
+            "video_inputs": [{"character": {"type": "avatar", "avatar_id": "Daisy"},
+                              "voice": {"type": "text", "input_text": "Hi", "speed": 1.0}},
+                             {"voice": {"type": "silence", "duration": 2}}]}
+    compared = 0
+    for _ in range(3000):
+        before, after = _mutations(base, rng), _mutations(base, rng)
+        expected = changed_fields(field_digests(before), field_digests(after))
+        entry = key_entry("h", before)
+        # The two bodies themselves, as a state reads them back (JSON), and the digests alone.
+        read_back = KeyEntry("h", None, json.loads(json.dumps(before)))
+        assert changed_since(read_back, after) == expected or _only_bool_hidden(before, after)
+        assert changed_since(KeyEntry("h", entry.fields), after) == expected
+        compared += expected != []
+    assert compared > 2000
+
+
+def _only_bool_hidden(before: Any, after: Any) -> bool:
+    """Whether every path the body comparison leaves out is a number turned boolean (or back)
+    inside a part == holds equal: the one case where it may name less than the digests
+    (changed_since's docstring)."""
+    from vidbuild.planner.fields import changed_since
+
+    digests_only = set(changed_fields(field_digests(before), field_digests(after)))
+    found = set(changed_since(KeyEntry("h", None, before), after))
+    old, new = _leaves(before), _leaves(after)
+    return bool(found) and found < digests_only and all(
+        path in old and path in new and old[path] == new[path]
+        and (type(old[path]) is bool) != (type(new[path]) is bool) for path in digests_only - found)
+
+
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        return {leaf: found for name, child in value.items()
+                for leaf, found in _leaves(child, f"{path}.{name}" if path else name).items()}
+    if isinstance(value, list) and value:
+        return {leaf: found for index, child in enumerate(value)
+                for leaf, found in _leaves(child, f"{path}[{index}]").items()}
+    return {path: value}
+
+
+def test_a_number_turned_boolean_is_named_when_nothing_else_changed() -> None:
+    from vidbuild.planner.fields import changed_since
+
+    before = {"voice": {"speed": 1, "type": "text"}, "flags": [0]}
+    assert changed_since(KeyEntry("h", None, before), {"voice": {"speed": True, "type": "text"},
+                                                       "flags": [0]}) == ["voice.speed"]
+    assert changed_since(KeyEntry("h", None, before), {"voice": {"speed": 1.0, "type": "text"},
+                                                       "flags": [False]}) == ["flags[0]"]

@@ -138,6 +138,27 @@ def test_namespaces_keep_projects_and_apis_apart(url: str) -> None:
     other.close()
 
 
+def test_key_entries_keep_the_body_and_entries_without_one_read_their_digests(url: str) -> None:
+    from psycopg.types.json import Jsonb
+
+    from vidbuild.planner.fields import key_entry
+
+    state = PostgresState(url, "campaign/key-bodies")
+    body = {"title": "Chloé", "video_inputs": [{"voice": {"speed": 1.5, "flag": True, "none": None}}]}
+    state.remember_key("new", key_entry("h-new", body))
+    with state._connection.transaction():   # as an older vidbuild writes an entry: no body
+        state._connection.execute("INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s)",
+                                  (state.namespace, "old", Jsonb({"hash": "h-old", "fields": {"a": "1"}})))
+    assert state.for_keys(["new", "old"]) == {"new": KeyEntry("h-new", None, body),
+                                             "old": KeyEntry("h-old", {"a": "1"})}
+    with pytest.raises(ValueError):
+        state.remember_key("bodiless", KeyEntry("h", None, body))
+    stored = state._connection.execute("SELECT data FROM vidbuild_keys WHERE namespace = %s AND key = 'new'",
+                                       (state.namespace,)).fetchone()[0]
+    assert stored["fields"] == key_entry("h-new", body).fields   # what older versions read
+    state.close()
+
+
 def test_a_lost_connection_is_a_state_error_with_the_password_scrubbed(url: str) -> None:
     state = PostgresState(url, "campaign/ns")
     with psycopg.connect(url, autocommit=True) as admin:

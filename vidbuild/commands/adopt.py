@@ -13,7 +13,7 @@ from vidbuild.heygen.choice import BackendChoice
 from vidbuild.spec.project import Project, load_project
 from vidbuild.state.location import open_state, state_root
 from vidbuild.state.location import state_url as chosen_state_url
-from vidbuild.state.protocol import KeyEntry, Record, State
+from vidbuild.state.protocol import Record, State
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import VideoStatus
@@ -96,7 +96,7 @@ def _checked_status(ask: Callable[[str], VideoStatus], job: Job, video_id: str) 
 
 
 def _record(state: State, job: Job, video_id: str) -> None:
-    from vidbuild.planner.fields import field_digests
+    from vidbuild.planner.fields import key_entry
     from vidbuild.planner.up_to_date import forget
     from vidbuild.state.history import Transition
 
@@ -108,6 +108,6 @@ def _record(state: State, job: Job, video_id: str) -> None:
     record.status = "submitted"
     state.note(job.hash, Transition(time.time(), "adopted", f"video_id {video_id}"))
     state.record(record)
-    state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+    state.remember_key(job.key, key_entry(job.hash, job.body))
     state.remember_body(job.hash, job.body)
     forget(state)   # the no-op shortcut must not answer "up to date" over the adopted video

@@ -11,7 +11,7 @@ import datetime
 import json
 from typing import Any
 
-from vidbuild.planner.fields import changed_fields, field_digests
+from vidbuild.planner.fields import changed_since
 from vidbuild.spec.expand import Job
 from vidbuild.spec.project import Project
 from vidbuild.state.protocol import KeyEntry, Record, State
@@ -44,7 +44,7 @@ def changes(job: Job, previous: KeyEntry, state: State, project: Project) -> dic
     explains the change), "row_values_in_it"}``. ``old_body``: 'kept' or 'unavailable' (built
     before vidbuild kept bodies: old values are then null and the cause is not told)."""
     old_body = state.body(previous.hash)
-    names = changed_fields(previous.fields, field_digests(job.body))
+    names = changed_since(previous, job.body)
     return {"since_hash": previous.hash, "old_body": "kept" if old_body is not None else "unavailable",
             "fields": [_change(job, name, old_body, project) for name in names]}
 

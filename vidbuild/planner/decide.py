@@ -15,7 +15,7 @@ from typing import Literal, Protocol, runtime_checkable
 from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.planner.account_search import account_searched
-from vidbuild.planner.fields import changed_fields, field_digests
+from vidbuild.planner.fields import changed_since
 from vidbuild.spec.expand import Job
 from vidbuild.state.protocol import KeyEntry, Record, State
 
@@ -254,7 +254,7 @@ def thumbnail_missing(job: Job, root: Path) -> bool:
 def _why_new(job: Job, previous: KeyEntry | None) -> str:
     if previous is None:
         return "new"
-    changed = changed_fields(previous.fields, field_digests(job.body))
+    changed = changed_since(previous, job.body)
     shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
     return f"changed: {shown}" if changed else "changed"
 

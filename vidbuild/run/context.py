@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 
 from vidbuild.errors import ApiError, BuildStopped, RateLimitError, UnsafeOutputError
 from vidbuild.planner.decide import estimate_seconds, thumbnail_missing
-from vidbuild.planner.fields import field_digests
+from vidbuild.planner.fields import key_entry
 from vidbuild.run.files import own_copy
 from vidbuild.run.pacing import Pacer, RenderDeadlines
 from vidbuild.run.retries import Retries, Retry
 from vidbuild.state.history import Transition
-from vidbuild.state.protocol import KeyEntry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,7 +113,7 @@ class RunContext:
         body with (as a submit remembers it). A row known unchanged carries no body, and its key
         is already remembered."""
         if step.job.body:
-            self.state.remember_key(step.job.key, KeyEntry(step.job.hash, field_digests(step.job.body)))
+            self.state.remember_key(step.job.key, key_entry(step.job.hash, step.job.body))
 
     def known_video_ids(self) -> set[str]:
         """Every video known to belong to some hash. The window keeps only the held rows'

@@ -33,9 +33,9 @@ from vidbuild.errors import (
     UncertainSubmitError,
 )
 from vidbuild.heygen.routes import IDEMPOTENCY_WINDOW_SECONDS
-from vidbuild.planner.fields import field_digests
+from vidbuild.planner.fields import key_entry
 from vidbuild.run.retries import Retry
-from vidbuild.state.protocol import KeyEntry, Record
+from vidbuild.state.protocol import Record
 
 if TYPE_CHECKING:
     from vidbuild.heygen.client import HeyGenClient
@@ -125,7 +125,7 @@ class Submitter:
             return
         if record.generation != job.generation and not self._switch_generation(step, record):
             return
-        context.state.remember_key(job.key, KeyEntry(job.hash, field_digests(job.body)))
+        context.state.remember_key(job.key, key_entry(job.hash, job.body))
         context.state.remember_body(job.hash, job.body)   # for explain's old -> new values
         if confirmed_absent and not self._resending(step, record):
             return

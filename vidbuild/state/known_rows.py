@@ -130,7 +130,20 @@ class KnownRowsFile:
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_fingerprint ON {_TABLE} (fingerprint)")
             self._db.execute(f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_hash ON {_TABLE} (hash)")
             self._db.execute("CREATE TABLE IF NOT EXISTS key_entries (key TEXT PRIMARY KEY, "
-                             "hash TEXT NOT NULL, fields TEXT NOT NULL)")
+                             "hash TEXT NOT NULL, fields TEXT NOT NULL, body TEXT)")
+            self._add_body_column()
+
+    def _add_body_column(self) -> None:
+        """Give a key entries table made by an older vidbuild its ``body`` column. Older versions
+        name their columns when they read and write, so they go on as before (writing no body: a
+        plan compares digests for the keys they wrote); two processes may add it at once."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(key_entries)")}
+        if "body" not in columns:
+            try:
+                self._db.execute("ALTER TABLE key_entries ADD COLUMN body TEXT")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     @contextmanager
     def _translated(self, doing: str) -> Iterator[None]:
@@ -173,19 +186,28 @@ class KnownRowsFile:
         with self._translated("write"):
             self._db.execute(f"DELETE FROM {_TABLE} WHERE hash = ?", (content_hash,))
 
-    def key_entries(self, keys: Sequence[str]) -> dict[str, tuple[str, dict[str, str]]]:
-        """The key entries of those ``keys`` that have one: by key, its hash and field digests."""
-        found: dict[str, tuple[str, dict[str, str]]] = {}
+    def key_entries(self, keys: Sequence[str]) -> dict[str, tuple[str, dict[str, str] | None, Any]]:
+        """The key entries of those ``keys`` that have one, by key: its hash, field digests and
+        body; with the body when one was kept (the digests, which follow from it, are then not
+        read: None), else with the digests (and None)."""
+        found: dict[str, tuple[str, dict[str, str] | None, Any]] = {}
         with self._translated("read"):
-            for key, content_hash, fields in self._select_in("SELECT key, hash, fields FROM key_entries",
-                                                             "key", keys):
-                found[key] = (content_hash, json.loads(fields))
+            for key, content_hash, fields, body in self._select_in(
+                    "SELECT key, hash, CASE WHEN body IS NULL THEN fields END, body FROM key_entries",
+                    "key", keys):
+                found[key] = (content_hash, None, json.loads(body)) if body is not None else \
+                    (content_hash, json.loads(fields), None)
         return found
 
-    def put_key_entry(self, key: str, content_hash: str, fields: dict[str, str]) -> None:
+    def put_key_entry(self, key: str, content_hash: str, fields: dict[str, str],
+                      body: dict[str, Any] | None) -> None:
+        """Keep a key entry: its field digests always (older vidbuild versions read them), its
+        body when given."""
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else None
+        digests = json.dumps(fields, separators=(",", ":"))
         with self._translated("write"):
-            self._db.execute("INSERT OR REPLACE INTO key_entries (key, hash, fields) VALUES (?, ?, ?)",
-                             (key, content_hash, json.dumps(fields, separators=(",", ":"))))
+            self._db.execute("INSERT OR REPLACE INTO key_entries (key, hash, fields, body) "
+                             "VALUES (?, ?, ?, ?)", (key, content_hash, digests, text))
 
     def holds_key_entries(self) -> bool:
         with self._translated("read"):

@@ -147,8 +147,7 @@ class PostgresState:
         connection.execute("SELECT pg_advisory_lock_shared(%s)", (_lock_key("namespace:" + self.namespace),))
 
     def _schema_version(self) -> int | None:
-        exists = self._one("SELECT to_regclass('vidbuild_schema') IS NOT NULL")
-        if not exists:
+        if not self._one("SELECT to_regclass('vidbuild_schema') IS NOT NULL"):
             return None
         version = self._one("SELECT max(version) FROM vidbuild_schema")
         return int(version) if version is not None else None
@@ -180,10 +179,11 @@ class PostgresState:
         if not keys:
             return {}
         with self._translated("read"):
-            rows = self._connection.execute(
-                "SELECT key, data FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
+            rows = self._connection.execute(   # an entry with a body is read without its digests
+                "SELECT key, CASE WHEN jsonb_typeof(data->'body') = 'object' THEN data - 'fields' "
+                "ELSE data END FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
                 (self.namespace, list(keys))).fetchall()
-        return {key: KeyEntry(data["hash"], data["fields"]) for key, data in rows}
+        return {key: KeyEntry(data["hash"], data.get("fields"), data.get("body")) for key, data in rows}
 
     def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
         """The known rows with those ``fingerprints``, by fingerprint: one query."""
@@ -345,11 +345,14 @@ class PostgresState:
     def remember_key(self, key: str, entry: KeyEntry) -> None:
         from psycopg.types.json import Jsonb
 
+        if entry.fields is None:
+            raise ValueError("a key entry is remembered with its field digests")
         with interrupts_held_back(), self._translated("record in"):
             self._connection.execute(
                 "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
                 "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
-                (self.namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields})))
+                (self.namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields,
+                                             "body": entry.body})))
 
     def set_meta(self, name: str, value: Any) -> None:
         from psycopg.types.json import Jsonb

@@ -89,10 +89,16 @@ _RECORD_FIELDS = frozenset(f.name for f in dataclasses.fields(Record))
 
 @dataclass
 class KeyEntry:
-    """The last body built for a row key: its hash and a digest per field, to name what changed."""
+    """The last body built for a row key, to name what changed in the next body for the key: its
+    ``hash``; a digest per leaf by its path (``fields``, see planner/fields.py), which every state
+    keeps and every vidbuild version reads; and the ``body`` itself (a plan compares two bodies
+    ~10 times faster than it digests one), which entries written by older versions lack. A state
+    read leaves out ``fields`` when it has the body (they follow from it), ``body`` when it has
+    none; ``remember_key`` needs ``fields`` (ValueError without: older versions read them)."""
 
     hash: str
-    fields: dict[str, str]
+    fields: dict[str, str] | None = None
+    body: dict[str, Any] | None = None
 
 
 class _HasHash(Protocol):
