@@ -179,11 +179,7 @@ class PostgresState:
         if not keys:
             return {}
         with self._translated("read"):
-            rows = self._connection.execute(   # an entry with a body is read without its digests
-                "SELECT key, CASE WHEN jsonb_typeof(data->'body') = 'object' THEN data - 'fields' "
-                "ELSE data END FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
-                (self.namespace, list(keys))).fetchall()
-        return {key: KeyEntry(data["hash"], data.get("fields"), data.get("body")) for key, data in rows}
+            return known_rows.key_entries(self._connection, self.namespace, keys)
 
     def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
         """The known rows with those ``fingerprints``, by fingerprint: one query."""
@@ -343,16 +339,8 @@ class PostgresState:
                 bodies.write(self._connection, self.namespace, content_hash, here.merged(history))
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
-        from psycopg.types.json import Jsonb
-
-        if entry.fields is None:
-            raise ValueError("a key entry is remembered with its field digests")
         with interrupts_held_back(), self._translated("record in"):
-            self._connection.execute(
-                "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
-                "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
-                (self.namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields,
-                                             "body": entry.body})))
+            known_rows.remember_key(self._connection, self.namespace, key, entry)
 
     def set_meta(self, name: str, value: Any) -> None:
         from psycopg.types.json import Jsonb

@@ -1,5 +1,6 @@
 """The known rows (state/known_rows.py) in PostgreSQL: the ``vidbuild_rows`` table of schema 2,
-read and written a page of rows per statement for ``PostgresState``, within its connection."""
+read and written a page of rows per statement for ``PostgresState``, within its connection; and
+the key entries (``vidbuild_keys``, each entry's JSON: its hash, field digests and body)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.state.known_rows import KnownRow
+from vidbuild.state.protocol import KeyEntry
 
 if TYPE_CHECKING:
     import psycopg
@@ -56,3 +58,30 @@ def forget_hash(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
     """The hash's rows are no longer known up to date (within the caller's transaction)."""
     connection.execute("DELETE FROM vidbuild_rows WHERE namespace = %s AND hash = %s",
                        (namespace, content_hash))
+
+
+def key_entries(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
+                keys: Sequence[str]) -> dict[str, KeyEntry]:
+    """The key entries of those ``keys`` that have one, by key: one query. An entry with a body
+    is read without its digests (they follow from it); one written by an older version has none."""
+    if not keys:
+        return {}
+    rows = connection.execute(
+        "SELECT key, CASE WHEN jsonb_typeof(data->'body') = 'object' THEN data - 'fields' "
+        "ELSE data END FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
+        (namespace, list(keys))).fetchall()
+    return {key: KeyEntry(data["hash"], data.get("fields"), data.get("body")) for key, data in rows}
+
+
+def remember_key(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, key: str,
+                 entry: KeyEntry) -> None:
+    """Insert or replace ``key``'s entry; ValueError without field digests (older versions read
+    them)."""
+    from psycopg.types.json import Jsonb
+
+    if entry.fields is None:
+        raise ValueError("a key entry is remembered with its field digests")
+    connection.execute(
+        "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
+        "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
+        (namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields, "body": entry.body})))
