@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,7 +182,20 @@ def test_an_old_state_opens_and_explain_says_history_is_unavailable(tmp_path: Pa
     assert explain(project, "r01", heygen)["record"]["history"] == "kept"
 
 
-def forget_bodies_and_histories(state_root: Path) -> None:
+def test_explain_takes_old_values_from_the_key_entry_when_the_store_lost_the_body(
+        tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    project = write_project(tmp_path / "campaign", rows(1))
+    assert run_vidbuild("build", str(project), env=heygen.env()).code == 0
+    forget_bodies_and_histories(project / ".vidbuild", key_entries_too=False)
+    write_rows(project, [{"id": "r01", "name": "Name1", "line": "edited"}])
+
+    report = explain(project, "r01", heygen)
+
+    assert report["changed"]["old_body"] == "kept"
+    assert [field["old"] is not None for field in report["changed"]["fields"]] == [True]
+
+
+def forget_bodies_and_histories(state_root: Path, *, key_entries_too: bool = True) -> None:
     import diskcache
 
     store, = state_root.glob("*/store")
@@ -190,6 +204,13 @@ def forget_bodies_and_histories(state_root: Path) -> None:
         assert names
         for name in names:
             del cache[name]
+    if not key_entries_too:
+        return
+    # Nor did it keep bodies with the key entries (it wrote digests only).
+    rows, = state_root.glob("*/rows.sqlite")
+    with sqlite3.connect(rows) as db:
+        db.execute("UPDATE key_entries SET body = NULL")
+    db.close()
 
 
 def test_state_never_holds_the_api_key(tmp_path: Path, heygen: LoopbackHeyGen) -> None:

@@ -231,6 +231,10 @@ def _leaves(value: Any, path: str = "") -> dict[str, Any]:
 def test_a_number_turned_boolean_is_named_when_nothing_else_changed() -> None:
     from vidbuild.planner.fields import changed_since
 
+    # A leaf compared as a leaf (a dict's or a list's own item) is named beside other changes.
+    assert changed_since(KeyEntry("h", None, {"a": 1, "x": "1"}), {"a": True, "x": "2"}) == ["a", "x"]
+    assert changed_since(KeyEntry("h", None, {"l": [0, "1"]}), {"l": [False, "2"]}) == ["l[0]", "l[1]"]
+
     before = {"voice": {"speed": 1, "type": "text"}, "flags": [0]}
     assert changed_since(KeyEntry("h", None, before), {"voice": {"speed": True, "type": "text"},
                                                        "flags": [0]}) == ["voice.speed"]

@@ -141,10 +141,12 @@ def test_namespaces_keep_projects_and_apis_apart(url: str) -> None:
 def test_key_entries_keep_the_body_and_entries_without_one_read_their_digests(url: str) -> None:
     from psycopg.types.json import Jsonb
 
-    from vidbuild.planner.fields import key_entry
+    from vidbuild.planner.fields import changed_since, key_entry
 
     state = PostgresState(url, "campaign/key-bodies")
-    body = {"title": "Chloé", "video_inputs": [{"voice": {"speed": 1.5, "flag": True, "none": None}}]}
+    # 1e23 and 1.5e300: jsonb keeps decimals and would hand back ints Python holds unequal.
+    body = {"title": "Chloé", "video_inputs": [{"voice": {"speed": 1.5, "flag": True, "none": None,
+                                                          "big": 1e23, "huge": 1.5e300, "zero": -0.0}}]}
     state.remember_key("new", key_entry("h-new", body))
     with state._connection.transaction():   # as an older vidbuild writes an entry: no body
         state._connection.execute("INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s)",
@@ -156,6 +158,7 @@ def test_key_entries_keep_the_body_and_entries_without_one_read_their_digests(ur
     stored = state._connection.execute("SELECT data FROM vidbuild_keys WHERE namespace = %s AND key = 'new'",
                                        (state.namespace,)).fetchone()[0]
     assert stored["fields"] == key_entry("h-new", body).fields   # what older versions read
+    assert changed_since(state.for_key("new"), body) == []   # read back, nothing changed
     state.close()
 
 

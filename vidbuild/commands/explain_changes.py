@@ -43,7 +43,7 @@ def changes(job: Job, previous: KeyEntry, state: State, project: Project) -> dic
     "columns" (data columns whose edit produced it), "template" (the template, when no column
     explains the change), "row_values_in_it"}``. ``old_body``: 'kept' or 'unavailable' (built
     before vidbuild kept bodies: old values are then null and the cause is not told)."""
-    old_body = state.body(previous.hash)
+    old_body = state.body(previous.hash) or previous.body
     names = changed_since(previous, job.body)
     return {"since_hash": previous.hash, "old_body": "kept" if old_body is not None else "unavailable",
             "fields": [_change(job, name, old_body, project) for name in names]}

@@ -42,7 +42,9 @@ def changed_since(entry: KeyEntry, body: dict[str, Any]) -> list[str]:
 
     Python's ``==`` holds 1 and True equal, canonical JSON does not: a leaf whose only change is
     from a number to a boolean (or back) inside a part that is otherwise unchanged is named only
-    when nothing else changed (the digests are compared then)."""
+    when nothing else changed (the digests are compared then). Where digests can't tell two
+    shapes apart because their paths read the same (a name ``"a.b"`` and ``a`` holding ``b``),
+    the bodies can, and name the path."""
     if entry.body is None:
         return changed_fields(entry.fields or {}, field_digests(body))
     changed: set[str] = set()

@@ -4,6 +4,7 @@ the key entries (``vidbuild_keys``, each entry's JSON: its hash, field digests a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,14 +64,20 @@ def forget_hash(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
 def key_entries(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
                 keys: Sequence[str]) -> dict[str, KeyEntry]:
     """The key entries of those ``keys`` that have one, by key: one query. An entry with a body
-    is read without its digests (they follow from it); one written by an older version has none."""
+    is read without its digests (they follow from it); one written by an older version has none.
+
+    The body is kept as JSON text inside the entry: jsonb keeps numbers as decimals, and a float
+    such as 1e23 would come back as an int that Python holds unequal to it (a field named
+    changed that did not change); text round-trips every value exactly."""
     if not keys:
         return {}
     rows = connection.execute(
-        "SELECT key, CASE WHEN jsonb_typeof(data->'body') = 'object' THEN data - 'fields' "
+        "SELECT key, CASE WHEN jsonb_typeof(data->'body_json') = 'string' THEN data - 'fields' "
         "ELSE data END FROM vidbuild_keys WHERE namespace = %s AND key = ANY(%s)",
         (namespace, list(keys))).fetchall()
-    return {key: KeyEntry(data["hash"], data.get("fields"), data.get("body")) for key, data in rows}
+    return {key: KeyEntry(data["hash"], data.get("fields"),
+                          json.loads(data["body_json"]) if isinstance(data.get("body_json"), str) else None)
+            for key, data in rows}
 
 
 def remember_key(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, key: str,
@@ -81,7 +88,8 @@ def remember_key(connection: psycopg.Connection[tuple[Any, ...]], namespace: str
 
     if entry.fields is None:
         raise ValueError("a key entry is remembered with its field digests")
+    text = None if entry.body is None else json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False)
     connection.execute(
         "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
         "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
-        (namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields, "body": entry.body})))
+        (namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields, "body_json": text})))
