@@ -100,13 +100,10 @@ _ABSENT = object()
 
 def _leaf_paths(value: Any, path: str, paths: set[str]) -> None:
     """Add the paths of ``value``'s leaves, as ``field_digests`` names them, to ``paths``."""
-    if isinstance(value, dict) and value:
-        prefix = f"{path}." if path else ""
-        for name, child in value.items():
-            _leaf_paths(child, f"{prefix}{name}", paths)
-    elif isinstance(value, list) and value:
-        for index, child in enumerate(value):
-            _leaf_paths(child, f"{path}[{index}]", paths)
+    if isinstance(value, dict | list) and value:   # rare: a part added or gone
+        leaves: Digests = {}
+        _digest_leaves(value, path, leaves)
+        paths.update(leaves)
     else:
         paths.add(path)
 
