@@ -132,3 +132,22 @@ def test_key_entries_keep_the_body_and_an_older_table_gains_the_column(tmp_path:
     state = DiskState(tmp_path / ".vidbuild", "ns")   # opened again: the column is not added twice
     assert state.for_key("new") == KeyEntry("h-2", {})
     state.close()
+
+
+def test_a_body_column_added_meanwhile_by_another_process_is_no_error(tmp_path: Path) -> None:
+    rows = KnownRowsFile(tmp_path / "rows.sqlite")   # the column exists already
+    real = rows._db
+
+    class SawNoBody:
+        """The connection, but its table listing predates the other process's ALTER."""
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.startswith("PRAGMA table_info"):
+                return [row for row in real.execute(sql) if row[1] != "body"]
+            return real.execute(sql, *args)
+
+    rows._db = SawNoBody()  # type: ignore[assignment]
+    rows._add_body_column()   # its ALTER finds the column there: tolerated
+    rows._db = real
+    assert "body" in {row[1] for row in real.execute("PRAGMA table_info(key_entries)")}
+    rows.close()
