@@ -14,7 +14,7 @@ from vidbuild.emulator import render
 
 PAGE = """<!doctype html><meta charset="utf-8"><video muted preload="auto"></video><canvas></canvas>"""
 # Loads the MP4 from a blob (a file:// video would taint the canvas), then seeks to each time,
-# draws the frame on a canvas and reads the pixel one in from the corner.
+# waits for the frame to be presented, draws it on a canvas and reads the pixel one in from the corner.
 PIXELS = """async ([data, times]) => {
   const video = document.querySelector('video'), canvas = document.querySelector('canvas');
   const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
@@ -27,6 +27,12 @@ PIXELS = """async ([data, times]) => {
     const seeked = new Promise(done => video.addEventListener('seeked', done, {once: true}));
     video.currentTime = time;
     await seeked;
+    // 'seeked' can come before the new frame is composited (seen once in CI: the last scene's
+    // frame read as the one before): wait for it to be presented, or 1 s at most.
+    await new Promise(done => {
+      if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => done());
+      setTimeout(done, 1000);
+    });
     draw.drawImage(video, 0, 0);
     seen.push(Array.from(draw.getImageData(1, 1, 1, 1).data.slice(0, 3)));
   }
