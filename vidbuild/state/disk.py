@@ -239,11 +239,9 @@ class DiskState:
                 self._cache.set(f"log:{content_hash}", merged.to_json())
 
     def remember_key(self, key: str, entry: KeyEntry) -> None:
-        """Keep ``entry`` (its ``fields`` are required: older vidbuild versions read them)."""
-        if entry.fields is None:
-            raise ValueError("a key entry is remembered with its field digests")
+        fields, body = entry.to_store()
         with self._writing():
-            self._rows.put_key_entry(key, entry.hash, entry.fields, entry.body)
+            self._rows.put_key_entry(key, entry.hash, fields, body)
 
     def known_rows(self, fingerprints: Sequence[str]) -> dict[str, KnownRow]:
         return self._rows.get_many(fingerprints)

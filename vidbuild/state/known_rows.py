@@ -199,15 +199,13 @@ class KnownRowsFile:
                     (content_hash, json.loads(fields), None)
         return found
 
-    def put_key_entry(self, key: str, content_hash: str, fields: dict[str, str],
-                      body: dict[str, Any] | None) -> None:
+    def put_key_entry(self, key: str, content_hash: str, fields: dict[str, str], body: str | None) -> None:
         """Keep a key entry: its field digests always (older vidbuild versions read them), its
-        body when given."""
-        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False) if body is not None else None
+        body (JSON text, see ``KeyEntry.to_store``) when given."""
         digests = json.dumps(fields, separators=(",", ":"))
         with self._translated("write"):
             self._db.execute("INSERT OR REPLACE INTO key_entries (key, hash, fields, body) "
-                             "VALUES (?, ?, ?, ?)", (key, content_hash, digests, text))
+                             "VALUES (?, ?, ?, ?)", (key, content_hash, digests, body))
 
     def holds_key_entries(self) -> bool:
         with self._translated("read"):

@@ -66,9 +66,7 @@ def key_entries(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
     """The key entries of those ``keys`` that have one, by key: one query. An entry with a body
     is read without its digests (they follow from it); one written by an older version has none.
 
-    The body is kept as JSON text inside the entry: jsonb keeps numbers as decimals, and a float
-    such as 1e23 would come back as an int that Python holds unequal to it (a field named
-    changed that did not change); text round-trips every value exactly."""
+    The body is kept as JSON text inside the entry (``KeyEntry.to_store``)."""
     if not keys:
         return {}
     rows = connection.execute(
@@ -82,14 +80,11 @@ def key_entries(connection: psycopg.Connection[tuple[Any, ...]], namespace: str,
 
 def remember_key(connection: psycopg.Connection[tuple[Any, ...]], namespace: str, key: str,
                  entry: KeyEntry) -> None:
-    """Insert or replace ``key``'s entry; ValueError without field digests (older versions read
-    them)."""
+    """Insert or replace ``key``'s entry (see ``KeyEntry.to_store``)."""
     from psycopg.types.json import Jsonb
 
-    if entry.fields is None:
-        raise ValueError("a key entry is remembered with its field digests")
-    text = None if entry.body is None else json.dumps(entry.body, separators=(",", ":"), ensure_ascii=False)
+    fields, text = entry.to_store()
     connection.execute(
         "INSERT INTO vidbuild_keys (namespace, key, data) VALUES (%s, %s, %s) "
         "ON CONFLICT (namespace, key) DO UPDATE SET data = EXCLUDED.data",
-        (namespace, key, Jsonb({"hash": entry.hash, "fields": entry.fields, "body_json": text})))
+        (namespace, key, Jsonb({"hash": entry.hash, "fields": fields, "body_json": text})))

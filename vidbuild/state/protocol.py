@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import signal
 import threading
 import time
@@ -99,6 +100,15 @@ class KeyEntry:
     hash: str
     fields: dict[str, str] | None = None
     body: dict[str, Any] | None = None
+
+    def to_store(self) -> tuple[dict[str, str], str | None]:
+        """What a state writes: the field digests (ValueError without them: older versions read
+        them) and the body as JSON text (None without one). Text, not a store's own JSON type:
+        it gives back every value exactly (jsonb would turn the float 1e23 into an int)."""
+        if self.fields is None:
+            raise ValueError("a key entry is remembered with its field digests")
+        text = None if self.body is None else json.dumps(self.body, separators=(",", ":"), ensure_ascii=False)
+        return self.fields, text
 
 
 class _HasHash(Protocol):
