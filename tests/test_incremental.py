@@ -157,12 +157,12 @@ def test_a_new_vidbuild_renders_every_row_again(project: Path, rendered: list[st
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     built_once(project, rendered)
     monkeypatch.setattr(fingerprint, "__version__", "99.0.0")
-    fingerprint._code_fingerprint.cache_clear()
+    fingerprint.code_fingerprint.cache_clear()
     try:
         write_rows(project, [*ROWS, ("r5", "Ema", "basic")])   # past the no-op snapshot
         assert build(project, rendered) == ([*KEYS, "r5"], 1)
     finally:
-        fingerprint._code_fingerprint.cache_clear()
+        fingerprint.code_fingerprint.cache_clear()
 
 
 def test_the_api_choice_is_part_of_the_fingerprint(project: Path, rendered: list[str]) -> None:

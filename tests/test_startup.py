@@ -10,7 +10,7 @@ import sys
 import types
 from pathlib import Path
 
-from buildkit import rows, write_project
+from buildkit import rows, write_project, write_rows
 
 
 def test_a_build_imports_no_other_command() -> None:
@@ -48,3 +48,22 @@ def test_an_unchanged_rerun_imports_neither_the_engine_nor_the_templates(tmp_pat
                                                      capture_output=True, text=True).stdout)
     assert code == 0 and "0 built, 3 up to date" in said
     assert imported == []
+
+
+def test_an_edited_row_with_the_project_file_unchanged_imports_no_yaml_parser(tmp_path: Path) -> None:
+    # The project file parsed by the first build is taken as parsed (pipeline/parsed_projects.py).
+    project = write_project(tmp_path / "campaign", rows(3))
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    env["VIDBUILD_EMULATOR_SPEED"] = "0"
+    env["VIDBUILD_BACKEND"] = "emulator"
+    subprocess.run([sys.executable, "-m", "vidbuild", "build", str(project)], env=env, check=True,
+                   capture_output=True)
+    write_rows(project, [{**rows(3)[0], "name": "Edited"}, *rows(3)[1:]])
+    probe = ("import io, json, sys, contextlib; from vidbuild import cli\n"
+             "with contextlib.redirect_stderr(io.StringIO()) as err:\n"
+             f"    code = cli.main(['build', {str(project)!r}])\n"
+             "print(json.dumps([code, err.getvalue(), 'ruamel.yaml' in sys.modules]))")
+    code, said, parsed_yaml = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                                                        capture_output=True, text=True).stdout)
+    assert code == 0 and "1 built, 2 up to date" in said, said
+    assert parsed_yaml is False

@@ -83,7 +83,8 @@ def build(project: ProjectSource, *, state: State, backend: BackendChoice | Back
     from vidbuild.planner.up_to_date import file_stat
 
     stat = {str(project_file(project)): file_stat(project_file(project))}
-    return _Build(parsed(project), state, choice, reporter, options, started).run(stat)
+    loaded = parsed(project, state_directory(project, options.state_dir, state))
+    return _Build(loaded, state, choice, reporter, options, started).run(stat)
 
 
 def _answered_from_snapshot(videos: int, backend: BackendChoice | Backend,

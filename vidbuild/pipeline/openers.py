@@ -62,11 +62,18 @@ def open_project(path: str | Path | None, *, backend: BackendChoice,
     """The project and its state, for a command: the project stays a path (parsed only if the
     command needs it: an unchanged rerun does not) when its state exists; else it is parsed first,
     so an invalid project creates no state."""
+    from vidbuild.pipeline.parsed_projects import keep, parse
+
     chosen = state_url_for(state_url, state_dir)
     file = find_project_file(path)
     exists = state_exists(state_root(file.parent, _text(state_dir)), backend.namespace, url=chosen)
-    project: ProjectSource = _parse_project(path) if chosen or not exists else file
+    project: ProjectSource = file
+    raw = None
+    if chosen or not exists:
+        project, raw = parse(path)
     state = open_state(project, backend=backend, state_dir=state_dir, state_url=state_url)
+    if isinstance(project, Project) and raw is not None:   # for the next command to take as parsed
+        keep(project, raw, state_directory(project, state_dir, state))
     # A new state, out/ restored (state/seed.py). Not for the built-in emulator, whose account
     # lives in the state directory: a new state is a new, empty account.
     if isinstance(project, Project) and backend.namespace != EMULATOR_NAMESPACE:
@@ -114,8 +121,16 @@ def project_file(project: ProjectSource) -> Path:
     return find_project_file(project)
 
 
-def parsed(project: ProjectSource) -> Project:
-    return project if isinstance(project, Project) else _parse_project(project)
+def parsed(project: ProjectSource, state_dir: Path | None = None) -> Project:
+    """``project`` parsed, if it is still a path: from the parsed projects kept in ``state_dir``
+    (a state directory: see pipeline/parsed_projects.py) when given, else from its file."""
+    if isinstance(project, Project):
+        return project
+    if state_dir is not None:
+        from vidbuild.pipeline.parsed_projects import parsed_project
+
+        return parsed_project(project, state_dir)
+    return _parse_project(project)
 
 
 def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,

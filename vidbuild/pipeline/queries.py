@@ -41,9 +41,9 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
         unchanged = unchanged_videos(state, project_root(project))
         if unchanged is not None:
             return PlanOutcome(Summary(Counter({"up-to-date": unchanged})), from_snapshot=True)
-    loaded = parsed(project)
-    every_row = jobs(loaded, state_directory(loaded, options.state_dir, state), options.api, options.force,
-                     state=state)
+    directory = state_directory(project, options.state_dir, state)
+    loaded = parsed(project, directory)
+    every_row = jobs(loaded, directory, options.api, options.force, state=state)
     rows = in_shard(every_row, options.shard)
     steps = plan_steps(rows, state, loaded.root, Forcing(options.force))
     summary = Summary()

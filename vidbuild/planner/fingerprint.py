@@ -59,19 +59,27 @@ def project_fingerprint(project: Project, api: str | None, namespace: str) -> st
     template_dirs = [project.templates_dir, templates_dir()]
     files = input_files(project.file, None, template_dirs)
     inputs = fingerprint(files, namespace, template_dirs)
-    return _sha256(f"{FORMAT}\0{inputs}\0{api or ''}\0{_code_fingerprint()}")
+    return _sha256(f"{FORMAT}\0{inputs}\0{api or ''}\0{code_fingerprint()}")
 
 
 @functools.cache
-def _code_fingerprint() -> str:
+def code_fingerprint() -> str:
     """vidbuild's version, each of its source files and request schemas by name, size and mtime
     (a development install changes without a new version; a file's bytes change with its mtime,
-    as make trusts, and reading them all cost ~50 ms a command), with Jinja's and Python's versions."""
+    as make trusts, and reading them all cost ~50 ms a command), with Jinja's and Python's versions
+    and ruamel.yaml's package file (which parses project files: found, not imported)."""
+    import importlib.util
+
     import jinja2
 
     from vidbuild.resources import schemas_dir
 
     digest = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{platform.python_version()}\0".encode())
+    ruamel = importlib.util.find_spec("ruamel.yaml")
+    if ruamel is not None and ruamel.origin is not None:
+        stat = os.stat(ruamel.origin)
+        ruamel_file = f"{ruamel.origin}\0{stat.st_size}\0{stat.st_mtime_ns}\2"
+        digest.update(ruamel_file.encode("utf-8", "surrogatepass"))
     package = Path(__file__).resolve().parent.parent
     for directory, suffix in ((package, ".py"), (schemas_dir(), ".json")):
         found = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import io
 import math
 import re
 import warnings
@@ -61,15 +62,18 @@ class Document:
         return line, column
 
 
-def load_yaml(path: Path, display: str) -> Document:
-    """Parse one YAML document, keeping every scalar as written (see ``_AsWrittenConstructor``).
+def load_yaml(path: Path, display: str, raw: bytes | None = None) -> Document:
+    """Parse one YAML document, keeping every scalar as written (see ``_AsWrittenConstructor``):
+    the file at ``path``, or its bytes ``raw`` as the caller read them.
 
     Syntax errors, duplicate keys, unsupported tags, nesting deeper than ``MAX_DEPTH``, aliases
     that would expand past ``alias_budget`` values, characters UTF-8 can't carry and integers of
     more than ``MAX_INTEGER_DIGITS`` digits all become a located ProjectError.
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # As read_text reads a file: its newlines made "\n" (universal newlines).
+        text = (path.read_text(encoding="utf-8-sig") if raw is None
+                else io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig").read())
     except (OSError, UnicodeDecodeError) as exc:
         raise ProjectError([Diagnostic(display, 0, 0, "", f"cannot read file: {_reason(exc)}")]) from exc
     tree = _parse(text, display)

@@ -68,10 +68,11 @@ def find_project_file(path: str | Path | None) -> Path:
     return candidate.resolve()
 
 
-def load_project(path: str | Path | None) -> Project:
-    """Parse and schema-check the project file; raise ProjectError listing every problem."""
+def load_project(path: str | Path | None, raw: bytes | None = None) -> Project:
+    """Parse and schema-check the project file (from its bytes ``raw`` if the caller read them);
+    raise ProjectError listing every problem."""
     file = find_project_file(path)
-    document = load_yaml(file, display_path(file))
+    document = load_yaml(file, display_path(file), raw)
     if not isinstance(document.data, dict):
         raise ProjectError([Diagnostic(document.display, 1, 1, "", "the project file must be a mapping")])
     diagnostics, structural = schema_report(document)
