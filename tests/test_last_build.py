@@ -8,6 +8,7 @@ byte for byte what a build that decides every row from state writes.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -244,3 +245,96 @@ def test_taken_rows_name_their_directories_for_the_manifest_and_the_leftovers(
     assert not (project / "out" / "pro" / "manifest.json").exists()
     assert json.loads(manifests(project)[0])["videos"][2]["title"] == "Hi Cleo"
     assert manifests(project) == as_decided_from_state(project)
+
+
+def refusing(number: int) -> object:
+    """A copy_file_range that fails with the error ``number``."""
+    def copy(*_: object) -> int:
+        raise OSError(number, os.strerror(number))
+    return copy
+
+
+def partial_then_refused(real: object) -> object:
+    """A copy_file_range that copies 7 bytes, then says this file system can't."""
+    calls: list[int] = []
+
+    def copy(source: int, target: int, count: int, offset_src: int | None = None) -> int:
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(errno.EXDEV, "cross-device")
+        return real(source, target, min(count, 7), offset_src)   # type: ignore[operator, no-any-return]
+    return copy
+
+
+@pytest.mark.parametrize("kernel", ["copy_file_range", "partial, then EXDEV", "ENOSYS", "absent"])
+def test_a_block_copied_into_the_new_manifest_is_the_block_as_read(
+        project: Path, rendered: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        kernel: str) -> None:
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.last_build import LastBuild
+
+    built_once(project, rendered)
+    if kernel == "partial, then EXDEV":
+        monkeypatch.setattr(os, "copy_file_range", partial_then_refused(os.copy_file_range))
+    elif kernel == "ENOSYS":
+        monkeypatch.setattr(os, "copy_file_range", refusing(errno.ENOSYS))
+    elif kernel == "absent":
+        monkeypatch.delattr(os, "copy_file_range")
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:
+        last = LastBuild.load(state, project)
+        assert last is not None
+        with last, open(tmp_path / "json", "xb") as json_file, open(tmp_path / "csv", "xb") as csv_file:
+            json_text, csv_text, spans = last.block(1, 3)
+            json_file.write(b"before,")
+            copied = last.copy_block(1, 3, json_file, csv_file)
+            assert json_file.tell() == len(b"before,") + len(json_text)   # the file's own position
+            json_file.write(b",after")
+            csv_file.write(b"next line\n")
+    finally:
+        state.close()
+    assert copied == (len(json_text), len(csv_text), spans)
+    assert (tmp_path / "json").read_bytes() == b"before," + json_text + b",after"
+    assert (tmp_path / "csv").read_bytes() == csv_text + b"next line\n"
+    assert json_text.startswith(b"{") and b'"key": "r2"' in json_text and csv_text.startswith(b"r2,")
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: path.write_bytes(path.read_bytes().replace(b'"done"', b'"DONE"')),   # in place
+    lambda path: os.truncate(path, 10),
+], ids=["rewritten", "truncated"])
+def test_a_manifest_written_to_before_its_block_is_copied_is_not_copied(
+        project: Path, rendered: list[str], tmp_path: Path, write: object) -> None:
+    from vidbuild.errors import ManifestChangedError
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.last_build import LastBuild
+
+    built_once(project, rendered)
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:
+        last = LastBuild.load(state, project)
+        assert last is not None
+        with last, open(tmp_path / "json", "xb") as json_file, open(tmp_path / "csv", "xb") as csv_file:
+            write(project / "out" / "manifest.json")   # type: ignore[operator]
+            with pytest.raises(ManifestChangedError, match=r"manifest\.json was written to"):
+                last.copy_block(0, 4, json_file, csv_file)
+    finally:
+        state.close()
+
+
+def test_a_failing_copy_that_is_not_a_missing_kernel_copy_is_raised(
+        project: Path, rendered: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidbuild.heygen.backend import backend_namespace
+    from vidbuild.planner.last_build import LastBuild
+
+    built_once(project, rendered)
+    monkeypatch.setattr(os, "copy_file_range", refusing(errno.ENOSPC))
+    state = DiskState(project / ".vidbuild", backend_namespace())
+    try:
+        last = LastBuild.load(state, project)
+        assert last is not None
+        with last, open(tmp_path / "json", "xb") as json_file, open(tmp_path / "csv", "xb") as csv_file:
+            with pytest.raises(OSError, match="No space left"):
+                last.copy_block(0, 4, json_file, csv_file)
+    finally:
+        state.close()

@@ -172,15 +172,16 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
             if isinstance(row, CopiedRows):   # copied from the last manifest, one block
-                json_block, csv_block, spans = row.source.block(row.number, row.rows)
-                json_at = videos.add_text(json_block)
-                csv_file.write(csv_block)
+                json_at = videos.next_item()
+                json_length, csv_length, spans = row.source.copy_block(row.number, row.rows, json_file,
+                                                                      csv_file)
+                videos.position += json_length
                 if placement is not None:
                     for at in range(0, len(spans), 4):
                         spans[at] += json_at
                         spans[at + 2] += csv_at
                     placement.spans.extend(spans)
-                csv_at += len(csv_block)
+                csv_at += csv_length
                 if observe is not None:
                     observe.listed(row.rows)
                 continue
@@ -269,11 +270,16 @@ class _JsonList:
     def add_text(self, text: str | bytes) -> int:
         """Add an entry already serialised by ``_entry_text`` (as text, or as its UTF-8 bytes);
         returns its byte offset (``position`` is then its end)."""
-        self.position += self.stream.write(b"\n    " if self.empty else b",\n    ")
-        self.empty = False
-        start = self.position
+        start = self.next_item()
         self.position += self.stream.write(text.encode("utf-8") if isinstance(text, str) else text)
         return start
+
+    def next_item(self) -> int:
+        """Write the separator before the next entry; returns the entry's byte offset. The caller
+        writes the entry (or entries) and adds its length to ``position``."""
+        self.position += self.stream.write(b"\n    " if self.empty else b",\n    ")
+        self.empty = False
+        return self.position
 
     def close(self) -> None:
         self.position += self.stream.write(b"]\n}\n" if self.empty else b"\n  ]\n}\n")
