@@ -10,6 +10,7 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
 from buildkit import rows, write_project, write_rows
 
 
@@ -67,3 +68,30 @@ def test_an_edited_row_with_the_project_file_unchanged_imports_no_yaml_parser(tm
                                                         capture_output=True, text=True).stdout)
     assert code == 0 and "1 built, 2 up to date" in said, said
     assert parsed_yaml is False
+
+
+def test_the_command_runs_with_the_cycle_collector_thresholds_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from vidbuild import cli, launch
+
+    seen: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 3)
+    before = gc.get_threshold()
+    try:
+        assert launch.main() == 3
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [launch.GC_THRESHOLDS] and launch.GC_THRESHOLDS[0] > before[0]
+
+
+def test_python_m_vidbuild_and_the_console_script_both_go_through_launch() -> None:
+    import tomllib
+
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8")
+    scripts = tomllib.loads(pyproject)["project"]["scripts"]
+    assert scripts == {"vidbuild": "vidbuild.launch:main"}
+    main_module = Path(__file__).parent.parent / "vidbuild" / "__main__.py"
+    assert "from vidbuild.launch import main" in main_module.read_text(encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "vidbuild", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith("vidbuild ")

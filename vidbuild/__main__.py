@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from vidbuild.cli import main
+from vidbuild.launch import main
 
 raise SystemExit(main())
