@@ -70,19 +70,49 @@ def test_an_edited_row_with_the_project_file_unchanged_imports_no_yaml_parser(tm
     assert parsed_yaml is False
 
 
-def test_the_command_runs_with_the_cycle_collector_thresholds_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_command_starts_with_the_collector_paced_for_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from vidbuild import cli, launch
+    from vidbuild import cli, collector, launch
 
     seen: list[tuple[int, int, int]] = []
     monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 3)
     before = gc.get_threshold()
     try:
         assert launch.main() == 3
+        assert seen == [collector.START_THRESHOLDS] and collector.START_THRESHOLDS[0] > before[0]
+        frozen = gc.get_freeze_count()
+        collector.for_sending()   # as a build does before it sends: the usual pace, what exists set aside
+        assert gc.get_threshold() == before and gc.get_freeze_count() > frozen
+        collector.for_sending()   # once only
+        assert gc.get_threshold() == before
     finally:
+        gc.unfreeze()
         gc.set_threshold(*before)
-    assert seen == [launch.GC_THRESHOLDS] and launch.GC_THRESHOLDS[0] > before[0]
+
+
+def test_a_build_sends_at_the_usual_pace_and_a_library_user_s_collector_is_left_alone(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("HEYGEN_", "VIDBUILD_"))}
+    env.update(VIDBUILD_EMULATOR_SPEED="0", VIDBUILD_BACKEND="emulator")
+    project = write_project(tmp_path / "campaign", rows(2))
+    probe = ("import gc, io, json, sys, contextlib; from vidbuild import launch\n"
+             "usual = gc.get_threshold()\n"
+             f"sys.argv = ['vidbuild', 'build', {str(project / 'vidbuild.yaml')!r}]\n"
+             "with contextlib.redirect_stderr(io.StringIO()):\n"
+             "    code = launch.main()\n"
+             "print(json.dumps([code, gc.get_threshold() == usual, gc.get_freeze_count() > 0]))")
+    assert json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True,
+                                     text=True).stdout) == [0, True, True]
+    # A build called as a library (not through the command line) changes neither pace nor generations.
+    project = write_project(tmp_path / "another", rows(2))
+    probe = ("import gc, io, json, contextlib; from vidbuild import commands\n"
+             "gc.set_threshold(555, 5, 5)\n"
+             "with contextlib.redirect_stderr(io.StringIO()):\n"
+             f"    code = commands.build({str(project)!r})\n"
+             "print(json.dumps([code, gc.get_threshold(), gc.get_freeze_count()]))")
+    code, thresholds, frozen = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, check=True,
+                                                         capture_output=True, text=True).stdout)
+    assert (code, thresholds, frozen) == (0, [555, 5, 5], 0)
 
 
 def test_python_m_vidbuild_and_the_console_script_both_go_through_launch() -> None:

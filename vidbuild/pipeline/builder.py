@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from vidbuild import collector
 from vidbuild.errors import EXIT_FAILED, EXIT_OK, LocalWriteError, VidbuildError
 from vidbuild.heygen.choice import BackendChoice, Timing
 from vidbuild.pipeline.openers import jobs, parsed, project_file, project_root, state_directory
@@ -227,6 +228,7 @@ class _Build:
         learned = render_ratio_entry(backend.timing)
         engine_options = dataclasses.replace(engine_options, render_ratio=self.state.get_meta(learned))
         engine = Engine(backend, self.state, self.reporter, self.root, engine_options)
+        collector.for_sending()
         started = time.time()
         try:
             outcome = engine.run(self._replanned(index))
