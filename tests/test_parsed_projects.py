@@ -1,11 +1,14 @@
 """A project file parsed before is taken from the state directory (pipeline/parsed_projects.py):
 exactly as parsing it gives it, never for another file or another vidbuild, and a cache that
-can't be read or written is a miss, never an error."""
+can't be read or written, or holds anything but an entry of the shape written, is a miss, never an
+error."""
 
 from __future__ import annotations
 
 import io
-import marshal
+import json
+import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -128,23 +131,59 @@ def test_another_vidbuild_parses_it_again(project: Path, parses: list[str],
     assert len(parses) == 2
 
 
-@pytest.mark.parametrize("kept", [b"", b"\x00garbage", marshal.dumps((1, "key")), marshal.dumps([1, 2, 3]),
-                                  b"\xff" * 40])
+# What a damaged or hostile file may hold: marshal data that crashed the interpreter (a tuple
+# holding a set that refers back to it) or asked for 2**31 items, JSON of the wrong shape, JSON
+# nested past the recursion limit, bytes that are no text.
+MARSHAL_CRASH = b"\xa8" + struct.pack("<i", 1) + b"<" + struct.pack("<i", 1) + b"r" + struct.pack("<i", 0)
+
+
+@pytest.mark.parametrize("kept", [b"", b"\x00garbage", MARSHAL_CRASH, b"(" + struct.pack("<i", 0x7fffffff),
+                                  b"[1, 2, 3]", b'{"format": 2}', b"[" * 100_000, b"\xff" * 40,
+                                  b'{"format": 2, "key": "k", "data": {}, "values": [[["a"], 1]], '
+                                  b'"keys": [], "block_scalars": []}'])
 def test_a_cache_file_that_is_not_an_entry_is_a_miss(project: Path, parses: list[str], kept: bytes) -> None:
     (project / ".vidbuild" / CACHE_FILE).write_bytes(kept)
     assert as_parsed(parsed_project(project, project / ".vidbuild")) == as_parsed(load_project(project))
     assert len(parses) == 2   # here, and load_project's
 
 
-def test_an_entry_for_other_bytes_is_not_taken(project: Path, parses: list[str]) -> None:
+@pytest.mark.parametrize("make", ["fifo", "symlink", "directory", "too large"])
+def test_a_cache_entry_that_is_no_regular_file_of_a_sane_size_is_not_read(
+        project: Path, parses: list[str], monkeypatch: pytest.MonkeyPatch, make: str) -> None:
     parsed_project(project, project / ".vidbuild")
     cache = project / ".vidbuild" / CACHE_FILE
-    entry = marshal.loads(cache.read_bytes())
-    # The entry of this very file, with other data: taken only while the key is the file's.
-    cache.write_bytes(marshal.dumps((*entry[:2], {"name": "forged"}, *entry[3:])))
+    good = cache.read_bytes()
+    cache.unlink()
+    if make == "fifo":
+        os.mkfifo(cache)   # a read would wait for a writer forever
+    elif make == "symlink":
+        (project / "elsewhere.json").write_bytes(good)
+        cache.symlink_to(project / "elsewhere.json")
+    elif make == "directory":
+        cache.mkdir()
+    else:
+        cache.write_bytes(good)
+        monkeypatch.setattr(parsed_projects, "MAX_BYTES", len(good) - 1)
+    assert parsed_project(project, project / ".vidbuild").name == "cached"
+    assert len(parses) == 2
+
+
+def test_an_entry_for_other_bytes_is_not_taken_and_a_taken_one_is_checked(project: Path,
+                                                                          parses: list[str]) -> None:
+    parsed_project(project, project / ".vidbuild")
+    cache = project / ".vidbuild" / CACHE_FILE
+    entry = json.loads(cache.read_bytes())
+    # The entry of this very file, with other data: taken only while the key is the file's (the
+    # state directory is trusted, as it is for what was paid for), and checked against the schema.
+    entry["data"]["name"] = "forged"
+    cache.write_text(json.dumps(entry), encoding="utf-8")
     assert parsed_project(project, project / ".vidbuild").name == "forged"
+    entry["data"]["scenes"] = 5   # no project's shape: parsed again, never an internal error
+    cache.write_text(json.dumps(entry), encoding="utf-8")
+    assert parsed_project(project, project / ".vidbuild").spec["scenes"][0]["id"] == "intro"
     (project / "vidbuild.yaml").write_text(PROJECT + "\n", encoding="utf-8")
     assert parsed_project(project, project / ".vidbuild").name == "cached"
+    assert len(parses) == 3
 
 
 def test_nothing_is_kept_without_a_state_directory_or_for_a_file_with_value_errors(
@@ -186,4 +225,6 @@ def test_a_build_and_a_plan_take_the_parsed_project(project: Path, parses: list[
     assert commands.build(str(project), stderr=err) == 0
     assert len(parses) == 1   # the plan parsed the edited file; the build took it as parsed
     assert "1 built" in err.getvalue().splitlines()[-1]
-    assert parsed_projects.FORMAT == marshal.loads((project / ".vidbuild" / CACHE_FILE).read_bytes())[0]
+    kept = json.loads((project / ".vidbuild" / CACHE_FILE).read_bytes())
+    assert kept["format"] == parsed_projects.FORMAT
+    assert kept["data"]["scenes"][0]["voice"]["text"].endswith("welcome!\n")

@@ -72,7 +72,7 @@ def open_project(path: str | Path | None, *, backend: BackendChoice,
     if chosen or not exists:
         project, raw = parse(path)
     state = open_state(project, backend=backend, state_dir=state_dir, state_url=state_url)
-    if isinstance(project, Project) and raw is not None:   # for the next command to take as parsed
+    if isinstance(project, Project) and raw is not None and not chosen:   # for the next command
         keep(project, raw, state_directory(project, state_dir, state))
     # A new state, out/ restored (state/seed.py). Not for the built-in emulator, whose account
     # lives in the state directory: a new state is a new, empty account.

@@ -67,7 +67,8 @@ def code_fingerprint() -> str:
     """vidbuild's version, each of its source files and request schemas by name, size and mtime
     (a development install changes without a new version; a file's bytes change with its mtime,
     as make trusts, and reading them all cost ~50 ms a command), with Jinja's and Python's versions
-    and ruamel.yaml's package file (which parses project files: found, not imported)."""
+    and the package files of ruamel.yaml and jsonschema-rs (which parse and check project files:
+    found, not imported)."""
     import importlib.util
 
     import jinja2
@@ -75,11 +76,12 @@ def code_fingerprint() -> str:
     from vidbuild.resources import schemas_dir
 
     digest = hashlib.sha256(f"{__version__}\0{jinja2.__version__}\0{platform.python_version()}\0".encode())
-    ruamel = importlib.util.find_spec("ruamel.yaml")
-    if ruamel is not None and ruamel.origin is not None:
-        stat = os.stat(ruamel.origin)
-        ruamel_file = f"{ruamel.origin}\0{stat.st_size}\0{stat.st_mtime_ns}\2"
-        digest.update(ruamel_file.encode("utf-8", "surrogatepass"))
+    for parser in ("ruamel.yaml", "jsonschema_rs"):   # they parse and check project files
+        spec = importlib.util.find_spec(parser)
+        if spec is not None and spec.origin is not None:
+            stat = os.stat(spec.origin)
+            file = f"{spec.origin}\0{stat.st_size}\0{stat.st_mtime_ns}\2"
+            digest.update(file.encode("utf-8", "surrogatepass"))
     package = Path(__file__).resolve().parent.parent
     for directory, suffix in ((package, ".py"), (schemas_dir(), ".json")):
         found = []
