@@ -80,8 +80,12 @@ def test_every_spelling_of_one_api_names_one_state(project: Path, heygen: Loopba
         assert "up to date" in again.stderr, (spelling, again.stderr)
 
     assert len(heygen.submits()) == len(KEYS)
-    namespaces = [path.name for path in (project / ".vidbuild").iterdir() if path.name != "last-build"]
-    assert namespaces == [namespace_for(heygen.url)]   # (last-build: the last complete build's rows)
+    # Beside the namespaces: last-build (the last complete build's rows), project.parsed (a file).
+    namespaces = [path.name for path in (project / ".vidbuild").iterdir() if path.name != "last-build"
+                  and path.is_dir()]
+    assert namespaces == [namespace_for(heygen.url)]
+    assert sorted(path.name for path in (project / ".vidbuild").iterdir() if not path.is_dir()) \
+        == ["project.parsed"]
 
 
 @pytest.mark.parametrize("spelling", [
