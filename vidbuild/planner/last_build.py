@@ -183,23 +183,29 @@ class LastBuild:
         (json_start, json_end), (csv_start, csv_end), spans = self._block_spans(number, count)
         return self._json.read(json_start, json_end), self._csv.read(csv_start, csv_end), spans
 
-    def copy_block(self, number: int, count: int, json_file: BinaryIO,
-                   csv_file: BinaryIO) -> tuple[int, int, array[int]]:
-        """``block``'s two blocks copied to the ends of ``json_file`` and ``csv_file`` (by the
-        kernel where it can: 10,000 rows' entries are ~17 MB), with their lengths in bytes."""
-        (json_start, json_end), (csv_start, csv_end), spans = self._block_spans(number, count)
+    def copy_block(self, number: int, count: int, json_file: BinaryIO, csv_file: BinaryIO,
+                   json_at: int = 0, csv_at: int = 0) -> tuple[int, int, array[int]]:
+        """``block``'s two blocks copied to ``json_file`` and ``csv_file`` at their positions (by
+        the kernel where it can: 10,000 rows' entries are ~17 MB), with their lengths in bytes,
+        and the rows' spans in the new files, whose blocks start at ``json_at`` and ``csv_at``."""
+        json_range, csv_range, spans = self._block_spans(number, count, json_at, csv_at)
+        (json_start, json_end), (csv_start, csv_end) = json_range, csv_range
         self._json.copy_to(json_start, json_end, json_file)
         self._csv.copy_to(csv_start, csv_end, csv_file)
         return json_end - json_start, csv_end - csv_start, spans
 
-    def _block_spans(self, number: int, count: int) -> tuple[tuple[int, int], tuple[int, int], array[int]]:
+    def _block_spans(self, number: int, count: int, json_at: int = 0,
+                     csv_at: int = 0) -> tuple[tuple[int, int], tuple[int, int], array[int]]:
+        """Where the rows' block is in each last manifest file, and their spans moved to a block
+        starting at ``json_at`` and ``csv_at`` (0: relative to the block), in one pass."""
         spans = self.rows.spans[number * SPANS:(number + count) * SPANS]
         json_start, csv_start = spans[JSON_AT], spans[CSV_AT]
         json_end = spans[-SPANS + JSON_AT] + spans[-SPANS + JSON_LENGTH]
         csv_end = spans[-SPANS + CSV_AT] + spans[-1]
+        json_move, csv_move = json_at - json_start, csv_at - csv_start
         for at in range(0, len(spans), SPANS):
-            spans[at + JSON_AT] -= json_start
-            spans[at + CSV_AT] -= csv_start
+            spans[at + JSON_AT] += json_move
+            spans[at + CSV_AT] += csv_move
         return (json_start, json_end), (csv_start, csv_end), spans
 
     def copy_rows(self, into: LastRows, number: int, count: int) -> None:

@@ -172,14 +172,10 @@ def _write_both(directory: Path, project_name: str, rows: Callable[[], Iterable[
         videos = _JsonList(json_file, project_name, api_namespace(state.namespace))
         for row, record in records(state, rows()):
             if isinstance(row, CopiedRows):   # copied from the last manifest, one block
-                json_at = videos.next_item()
                 json_length, csv_length, spans = row.source.copy_block(row.number, row.rows, json_file,
-                                                                      csv_file)
+                                                                      csv_file, videos.next_item(), csv_at)
                 videos.position += json_length
                 if placement is not None:
-                    for at in range(0, len(spans), 4):
-                        spans[at] += json_at
-                        spans[at + 2] += csv_at
                     placement.spans.extend(spans)
                 csv_at += csv_length
                 if observe is not None:
