@@ -35,16 +35,19 @@ from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import CopiedRows, IndexEntry, RowIndex
 from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
+from vidbuild.spec.project import display_path
+from vidbuild.spec.rows import data_source
 from vidbuild.state.known_rows import KnownRow
 from vidbuild.state.protocol import Record, State
 from vidbuild.version import __version__
 
 if TYPE_CHECKING:
     from vidbuild.planner.forcing import Forcing
+    from vidbuild.planner.taken_rows import TakenRows
     from vidbuild.spec.diagnostics import DiagnosticSink
     from vidbuild.spec.project import Project
     from vidbuild.spec.reuse import Expanding, Taken
-    from vidbuild.spec.rows import Row
+    from vidbuild.spec.rows import Row, RowTaker
 
 FORMAT = 1        # of the fingerprints: bump when what goes into them changes
 PAGE = 500        # index entries remembered, or looked up for the manifest, per query
@@ -136,6 +139,22 @@ class KnownRows:
         # What a row's manifest entry needs besides its record (see spec/manifest_spec.py).
         self.thumbnails = "thumbnail" in project.spec
         self.columns = manifest_columns(project, [])
+        self._source = data_source(project)
+        self._taken: TakenRows | None = None
+
+    def taker(self) -> RowTaker | None:
+        """With the last complete build in force and a data file, the reader's hook that takes
+        its CSV and TSV rows as they are read (see planner/taken_rows.py); else None."""
+        if self.settling is None or self._source is None:
+            return None
+        from vidbuild.planner.taken_rows import TakenRows
+
+        self._taken = TakenRows(self.project, self.settling, display_path(self._source), self._directories)
+        return self._taken.taker()
+
+    def settle_read(self, expander: Expanding, sink: DiagnosticSink, before: int | None) -> None:
+        if self._taken is not None:
+            self._taken.settle(expander, sink, before)
 
     def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Any]]:
         project, sha256 = self.project, hashlib.sha256
@@ -169,7 +188,7 @@ class KnownRows:
         directory = output.rpartition("/")[0]
         checked = self._directories
         if directory in checked and (thumbnail is None or thumbnail.rpartition("/")[0] in checked):
-            if not expander.admit_known(row, key, output, thumbnail, sink):
+            if not expander.admit_known(row.index, row.file, row.line, key, output, thumbnail, sink):
                 return False
         else:
             if not expander.admit(row, key, output, sink, thumbnail):

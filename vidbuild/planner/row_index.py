@@ -159,6 +159,8 @@ class SettledLast(Protocol):
     """The last complete build's rows, and those a build took from it (planner/last_build.py's
     LastBuild)."""
 
+    rows: LastRows   # its last rows, as read
+
     @property
     def settled(self) -> int:
         """How many rows were taken."""

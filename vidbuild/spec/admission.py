@@ -34,17 +34,19 @@ class Admission:
             return False
         return True
 
-    def admit_known(self, row: Row, key: str, output: str, thumbnail: str | None,
+    def admit_known(self, index: int, file: str, line: int, key: str, output: str, thumbnail: str | None,
                     sink: DiagnosticSink) -> bool:
         """``_admit_key``, then ``_admit_output`` for ``output`` and ``thumbnail`` (if any), as one call:
-        what a row taken unchanged from the last build must hold, its paths already known safe."""
-        place = (row.index, row.file, row.line)
-        if self.keys.setdefault(key, place) is not place and not self._admit_key(row, key, sink):
+        what a row taken unchanged from the last build must hold, its paths already known safe.
+        The row is given by its place (``index``, ``file``, ``line``): a taken row has no Row."""
+        place = (index, file, line)
+        if self.keys.setdefault(key, place) is not place \
+                and not self._admit_key(Row(index, {}, file, line), key, sink):
             return False
         owner = (key, *place)
         for path in (output, thumbnail):
             # A clash is told by _admit_output, which finds the first owner again.
-            if path is not None and self.outputs.setdefault(path, owner)[1] != row.index \
-                    and not self._admit_output(row, key, path, sink):
+            if path is not None and self.outputs.setdefault(path, owner)[1] != index \
+                    and not self._admit_output(Row(index, {}, file, line), key, path, sink):
                 return False
         return True

@@ -366,7 +366,7 @@ def expand_project(project: Project, state_dir: Path | None = None, *, api: str 
         if reuse is not None and expander is not None:
             from vidbuild.spec.reuse import reusing
 
-            jobs: Iterator[Job | None] = reusing(expander, reuse, read_rows(project), sink)
+            jobs: Iterator[Job | None] = reusing(expander, reuse, read_rows(project, reuse.taker()), sink)
         else:
             jobs = (expander.expand(row, sink) if expander is not None else None
                     for row in read_rows(project))

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from vidbuild.errors import ProjectError
 from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.output_paths import OutputDirectories
-from vidbuild.spec.rows import Row
+from vidbuild.spec.rows import Row, RowTaker
 
 PAGE = 256   # rows read before they are looked up in state together
 
@@ -25,7 +25,7 @@ class Expanding(Protocol):
 
     def expand(self, row: Row, sink: DiagnosticSink, fingerprint: str | None = None) -> Any: ...
     def admit(self, row: Row, key: str, output: str, sink: DiagnosticSink, thumbnail: str | None) -> bool: ...
-    def admit_known(self, row: Row, key: str, output: str, thumbnail: str | None,
+    def admit_known(self, index: int, file: str, line: int, key: str, output: str, thumbnail: str | None,
                     sink: DiagnosticSink) -> bool: ...
 
 
@@ -49,12 +49,21 @@ class Reuse(Protocol):
         ``sink``) if it can't be admitted."""
         ...
 
+    def taker(self) -> RowTaker | None:
+        """The reader's hook that takes rows as they are read, never yielded (None: none is)."""
+        ...
+
+    def settle_read(self, expander: Expanding, sink: DiagnosticSink, before: int | None) -> None:
+        """Admit and settle the rows ``taker`` took before position ``before`` (None: all)."""
+        ...
+
 
 def reusing(expander: Expanding, reuse: Reuse, rows: Iterator[Row],
             sink: DiagnosticSink) -> Iterator[Any]:
     """Expand ``rows`` a page at a time, skipping those ``reuse`` knows unchanged (they are only
-    admitted: see ``Expander.admit``). A file-level error (ProjectError) mid-page still lets the
-    rows read before it be expanded first."""
+    admitted: see ``Expander.admit``), and settling in their places the rows ``reuse.taker`` took
+    as they were read (``rows`` must come from ``read_rows`` with that taker). A file-level error
+    (ProjectError) mid-page still lets the rows read before it be expanded first."""
     failure: ProjectError | None = None
     while True:
         page: list[Row] = []
@@ -63,8 +72,10 @@ def reusing(expander: Expanding, reuse: Reuse, rows: Iterator[Row],
         except ProjectError as exc:
             failure = exc
         if not page and failure is None:
+            reuse.settle_read(expander, sink, None)
             return
         for row, (fingerprint, known) in zip(page, reuse.page(expander, page), strict=True):
+            reuse.settle_read(expander, sink, row.index)
             if type(known) is int:   # Taken
                 if not reuse.settle_taken(expander, row, known, sink):
                     yield None
@@ -72,5 +83,6 @@ def reusing(expander: Expanding, reuse: Reuse, rows: Iterator[Row],
                 yield known if expander.admit(row, known.key, known.output, sink, known.thumbnail) else None
             else:
                 yield expander.expand(row, sink, fingerprint)
+        reuse.settle_read(expander, sink, None)
         if failure is not None:
             raise failure

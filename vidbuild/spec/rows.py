@@ -7,7 +7,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,10 @@ from vidbuild.spec.project import Project, display_path
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".yaml": "yaml", ".yml": "yaml"}
+
+# Called with a CSV or TSV row's (index, values, line) as it is read, before a Row is made of it:
+# True if it took the row (it is then not yielded: see planner/taken_rows.py).
+RowTaker = Callable[[int, dict[str, str], int], bool]
 
 
 @dataclass(slots=True)
@@ -57,11 +61,12 @@ def _unreadable(path: Path, display: str) -> str | None:
     return f"data file not found: {display}"
 
 
-def read_rows(project: Project) -> Iterator[Row]:
+def read_rows(project: Project, take: RowTaker | None = None) -> Iterator[Row]:
     """Yield every row in order; file-level problems raise ProjectError, row-level ones come as rows.
 
     Rows of a CSV or TSV file whose every cell is empty (spreadsheets write them as ``,,`` lines
-    at the end of a sheet) are skipped and counted in ``project.empty_rows``.
+    at the end of a sheet) are skipped and counted in ``project.empty_rows``. A CSV or TSV row
+    that ``take`` takes is not yielded (its index is still its own); other formats ignore ``take``.
     """
     data = project.spec.get("data")
     project.empty_rows = 0
@@ -87,7 +92,7 @@ def read_rows(project: Project) -> Iterator[Row]:
         raise ProjectError([Diagnostic(project.document.display, line, column, "data.source", problem)])
     if fmt in ("csv", "tsv"):
         delimiter = data.get("delimiter")
-        yield from _delimited_rows(project, path, display, fmt, delimiter)
+        yield from _delimited_rows(project, path, display, fmt, delimiter, take)
         return
     if "delimiter" in data:
         line, column = project.document.locate(("data", "delimiter"), key=True)
@@ -134,7 +139,7 @@ def _open_text(path: Path, display: str) -> io.StringIO:
 
 
 def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
-                    delimiter: str | None) -> Iterator[Row]:
+                    delimiter: str | None, take: RowTaker | None = None) -> Iterator[Row]:
     with _open_text(path, display) as handle:
         reader = csv.reader(handle, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), strict=True)
         try:
@@ -151,7 +156,9 @@ def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
                     raise _file_error(display, start, f"row has {len(record)} fields, "
                                                       f"the header has {len(header)}")
                 else:   # as long as the header (checked above): zip's strict check cost 0.5 µs a row
-                    yield Row(index, dict(zip(header, record)), display, start)  # noqa: B905 (a keyword costs ~0.2 µs)
+                    values = dict(zip(header, record))  # noqa: B905 (a keyword costs ~0.2 µs)
+                    if take is None or not take(index, values, start):
+                        yield Row(index, values, display, start)
                     index += 1
                 start = reader.line_num + 1
         except csv.Error as exc:
