@@ -144,6 +144,11 @@ class LastBuild:
         self.positions.append(position)
         self.numbers.append(number)
 
+    def settle_many(self, positions: array[int], numbers: array[int]) -> None:
+        """``settle`` for each position and number in turn."""
+        self.positions.extend(positions)
+        self.numbers.extend(numbers)
+
     @property
     def settled(self) -> int:
         return len(self.positions)

@@ -169,6 +169,7 @@ class SettledLast(Protocol):
     def take(self, fingerprint: str | None) -> int | None: ...
     def names(self, number: int) -> tuple[str, str, str | None]: ...
     def settle(self, position: int, number: int) -> None: ...
+    def settle_many(self, positions: array[int], numbers: array[int]) -> None: ...
     def entries(self, *, known: bool = True) -> Iterator[tuple[int, IndexEntry]]: ...
     def runs(self) -> Iterator[tuple[int, CopiedRows]]: ...
     def block(self, number: int, count: int) -> tuple[bytes, bytes, array[int]]: ...
@@ -250,6 +251,15 @@ class RowIndex(Spool):
         if len(key) > self.key_width:
             self.key_width = len(key)
         self.directories.add(directory or ".")
+
+    def settle_last_many(self, positions: array[int], numbers: array[int], key_width: int,
+                         directories: set[str]) -> None:
+        """``settle_last`` for many rows at once: their ``positions`` and last row ``numbers``, the
+        length of their longest key and their outputs' ``directories``."""
+        assert self.last is not None
+        self.last.settle_many(positions, numbers)
+        self.key_width = max(self.key_width, key_width)
+        self.directories.update(directory or "." for directory in directories)
 
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))

@@ -70,7 +70,8 @@ class TakenRows:
         end = len(positions) if before is None else bisect.bisect_left(positions, before, self.done)
         last, display, checked = self.index.last, self.display, self.checked
         assert last is not None
-        texts, admit_known, settle_last = last.rows.texts, expander.admit_known, self.index.settle_last
+        texts, admit_known = last.rows.texts, expander.admit_known
+        settled, settled_numbers, directories, width = array("q"), array("q"), set(), 0
         for at in range(self.done, end):
             position, number, line = positions[at], numbers[at], lines[at]
             key, output, thumbnail = (texts[number * TEXTS + KEY], texts[number * TEXTS + OUTPUT],
@@ -84,5 +85,10 @@ class TakenRows:
                     continue
                 checked.update((directory, (thumbnail or output).rpartition("/")[0]))
                 expander.directories.add(output)   # a directory not seen before: the manifest's may move
-            settle_last(position, number, key, directory)
+            settled.append(position)
+            settled_numbers.append(number)
+            directories.add(directory)
+            if len(key) > width:
+                width = len(key)
+        self.index.settle_last_many(settled, settled_numbers, width, directories)
         self.done = end
