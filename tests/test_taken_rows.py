@@ -9,6 +9,7 @@ that rows taken as read fall between pages and within them.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -122,3 +123,22 @@ def test_a_malformed_line_after_taken_rows_is_reported_and_nothing_is_sent(
     with pytest.raises(ProjectError, match=r"rows\.csv:22.*row has 4 fields"):
         commands.build(str(project), stderr=err)
     assert "built" not in err.getvalue()
+
+
+def test_json_lines_rows_are_taken_from_the_last_build_a_page_at_a_time(
+        project: Path, rendered: list[str], looked_up: list[int], made: list[int]) -> None:
+    spec = project / "vidbuild.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("rows.csv", "rows.jsonl"), encoding="utf-8")
+
+    def write_jsonl(rows: Rows) -> None:
+        lines = (json.dumps({"id": key, "name": name, "plan": plan}) for key, name, plan in rows)
+        (project / "rows.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    write_jsonl(MANY)
+    assert build(project, rendered)[1] == 30
+    write_jsonl(edited(MANY, EDITS))
+    looked_up.clear()
+    assert build(project, rendered) == ([EDITS[at][0] for at in sorted(EDITS)], 9)
+    assert sum(looked_up) == 9            # the 21 others came from the last build, not from state
+    assert made == []                     # no CSV reader: the JSON Lines reader makes every Row
+    assert test_last_build.manifests(project) == test_last_build.as_decided_from_state(project)
