@@ -64,15 +64,27 @@ def edited(rows: Rows, changes: dict[int, tuple[str, str, str]]) -> Rows:
 
 
 def test_only_the_edited_rows_are_made_rows_and_the_manifest_is_as_state_gives_it(
-        project: Path, rendered: list[str], looked_up: list[int], made: list[int]) -> None:
+        project: Path, rendered: list[str], looked_up: list[int], made: list[int],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidbuild.planner.last_build import LastBuild
+
     write_rows(project, MANY)
     assert build(project, rendered)[1] == 30
     changes = {**EDITS, 29: ("r30", "Cy", "pro")}
     write_rows(project, edited(MANY, changes))
     made.clear()
     looked_up.clear()
+    asked: list[str | None] = []
+    take = LastBuild.take
+
+    def counted(self: LastBuild, fingerprint: str | None) -> int | None:
+        asked.append(fingerprint)
+        return take(self, fingerprint)
+
+    monkeypatch.setattr(LastBuild, "take", counted)
     assert build(project, rendered) == ([changes[at][0] for at in sorted(changes)], 10)
     assert made == sorted(changes)          # the 20 others were taken as read
+    assert len(asked) == len(set(asked)) == 30   # each row's fingerprint asked once
     assert sum(looked_up) == 10
     after = test_last_build.manifests(project)
     assert test_last_build.as_decided_from_state(project) == after

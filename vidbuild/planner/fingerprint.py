@@ -158,13 +158,17 @@ class KnownRows:
 
     def page(self, expander: Expanding, rows: Sequence[Row]) -> list[tuple[str | None, Any]]:
         project, sha256 = self.project, hashlib.sha256
+        # A row the reader's hook tried (``taker``) comes with its fingerprint, and was not taken.
+        lane = self._taken
+        tried = [lane.tried(row.index) for row in rows] if lane is not None else [None] * len(rows)
         # row_fingerprint, inline: 100,000 rows a build
-        fingerprints = [sha256(f"{project}\0{row.values!r}".encode("utf-8", "surrogatepass")).hexdigest()
-                        for row in rows]
+        fingerprints = [known or sha256(f"{project}\0{row.values!r}".encode("utf-8", "surrogatepass"))
+                        .hexdigest() for row, known in zip(rows, tried, strict=True)]
         if self.settling is not None:
             assert self.settling.last is not None
             take = self.settling.last.take
-            taken: list[Taken | None] = [take(fingerprint) for fingerprint in fingerprints]
+            taken: list[Taken | None] = [None if known else take(fingerprint)
+                                         for fingerprint, known in zip(fingerprints, tried, strict=True)]
         else:
             taken = [None] * len(rows)
         if not self.look_up:

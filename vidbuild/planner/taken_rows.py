@@ -43,6 +43,9 @@ class TakenRows:
         self.numbers = array("q")     # its last row's number
         self.lines = array("q")       # the line it starts on
         self.done = 0                 # how many of them are settled
+        # The fingerprint of each row tried and not taken, by position, until its page takes it
+        # (``tried``): it is not made, nor the last rows asked, twice.
+        self._tried: dict[int, str] = {}
 
     def taker(self) -> RowTaker:
         """The reader's hook: fingerprint a row's values, take it if the last build had it as is."""
@@ -50,11 +53,14 @@ class TakenRows:
         assert self.index.last is not None
         take = self.index.last.take
         positions, numbers, lines = self.positions.append, self.numbers.append, self.lines.append
+        tried = self._tried
 
         def taken(position: int, values: dict[str, str], line: int) -> bool:
             # row_fingerprint, inline: 100,000 rows a build
-            number = take(sha256(f"{project}\0{values!r}".encode("utf-8", "surrogatepass")).hexdigest())
+            fingerprint = sha256(f"{project}\0{values!r}".encode("utf-8", "surrogatepass")).hexdigest()
+            number = take(fingerprint)
             if number is None:
+                tried[position] = fingerprint
                 return False
             positions(position)
             numbers(number)
@@ -63,10 +69,17 @@ class TakenRows:
 
         return taken
 
+    def tried(self, position: int) -> str | None:
+        """The fingerprint of the row at ``position`` if it was tried and not taken (then the last
+        rows need not be asked again), once; else None."""
+        return self._tried.pop(position, None)
+
     def settle(self, expander: Expanding, sink: DiagnosticSink, before: int | None = None) -> None:
         """Admit and settle, in data order, the taken rows at positions before ``before`` (None:
         all of them). A row that can't be admitted (its problem in ``sink``) is not settled."""
         positions, numbers, lines = self.positions, self.numbers, self.lines
+        if self.done == len(positions):
+            return
         end = len(positions) if before is None else bisect.bisect_left(positions, before, self.done)
         last, display, checked = self.index.last, self.display, self.checked
         assert last is not None
