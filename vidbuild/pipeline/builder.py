@@ -297,13 +297,14 @@ class _Build:
         return backend, owned
 
     def _clean_leftovers(self, index: RowIndex) -> None:
-        """Remove temporary files killed builds left beside the outputs and the manifest."""
+        """Remove temporary files killed builds left beside the outputs, thumbnails and manifest."""
         from vidbuild.report.manifest import shared_dir
         from vidbuild.run.files import remove_leftovers
 
         directories = sorted(index.directories)
         manifest = shared_dir(self.root, directories)
-        remove_leftovers([manifest, *(self.root / directory for directory in directories)])
+        remove_leftovers([manifest, *(self.root / directory
+                                      for directory in [*directories, *sorted(index.thumbnail_directories)])])
 
     def _write_manifest(self, index: RowIndex, outputs: RecordedOutputs | None, tally: RowTally) -> Path:
         from vidbuild.planner.fingerprint import with_known_records

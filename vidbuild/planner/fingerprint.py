@@ -199,7 +199,8 @@ class KnownRows:
                 return False
             checked.update((directory, (thumbnail or output).rpartition("/")[0]))
             expander.directories.add(output)   # a directory not seen before: the manifest's may move
-        index.settle_last(row.index, taken, key, directory)
+        index.settle_last(row.index, taken, key, directory,
+                          thumbnail.rpartition("/")[0] if thumbnail is not None else None)
         return True
 
     def _unchanged(self, row: Row, fingerprint: str, known: KnownRow | None,

@@ -207,7 +207,9 @@ class RowIndex(Spool):
     def __init__(self) -> None:
         super().__init__()
         self.key_width = 0
-        self.directories: set[str] = set()
+        self.directories: set[str] = set()   # the rows' output directories ("." for the project's)
+        # Their thumbnails' directories: a killed build's temporary files are looked for there too.
+        self.thumbnail_directories: set[str] = set()
         self._fresh = Spool()   # the entries of the rows not known unchanged, which a build remembers
         self._known = KnownSpool()   # the ``known`` of the entries that have one, in order (see entries)
         self._settled = SettledSpool()   # the rows settled past planning (see settle)
@@ -242,28 +244,34 @@ class RowIndex(Spool):
         self._note(job)
         return True
 
-    def settle_last(self, position: int, number: int, key: str, directory: str) -> None:
+    def settle_last(self, position: int, number: int, key: str, directory: str,
+                    thumbnail_directory: str | None = None) -> None:
         """Index the row at ``position`` (its ``key``; its output's ``directory``, "" for the
-        project's) as the last complete build's row ``number`` (``last``), found unchanged: as
-        ``settle``, with nothing kept here but its place."""
+        project's; its thumbnail's, None if it has none) as the last complete build's row
+        ``number`` (``last``), found unchanged: as ``settle``, with nothing kept here but its place."""
         assert self.last is not None
         self.last.settle(position, number)
         if len(key) > self.key_width:
             self.key_width = len(key)
         self.directories.add(directory or ".")
+        if thumbnail_directory is not None:
+            self.thumbnail_directories.add(thumbnail_directory or ".")
 
     def settle_last_many(self, positions: array[int], numbers: array[int], key_width: int,
-                         directories: set[str]) -> None:
+                         directories: set[str], thumbnail_directories: set[str]) -> None:
         """``settle_last`` for many rows at once: their ``positions`` and last row ``numbers``, the
-        length of their longest key and their outputs' ``directories``."""
+        length of their longest key, their outputs' ``directories`` and their thumbnails'."""
         assert self.last is not None
         self.last.settle_many(positions, numbers)
         self.key_width = max(self.key_width, key_width)
         self.directories.update(directory or "." for directory in directories)
+        self.thumbnail_directories.update(directory or "." for directory in thumbnail_directories)
 
     def _note(self, job: Job) -> None:
         self.key_width = max(self.key_width, len(job.key))
         self.directories.add(posixpath.dirname(job.output) or ".")
+        if job.thumbnail:
+            self.thumbnail_directories.add(posixpath.dirname(job.thumbnail) or ".")
 
     def entries(self, *, known: bool = True) -> Iterator[IndexEntry]:
         """Every entry in data order; ``known=False`` leaves each ``known`` None: it is what only

@@ -84,7 +84,9 @@ class TakenRows:
         last, display, checked = self.index.last, self.display, self.checked
         assert last is not None
         texts, admit_known = last.rows.texts, expander.admit_known
-        settled, settled_numbers, directories, width = array("q"), array("q"), set(), 0
+        settled, settled_numbers, width = array("q"), array("q"), 0
+        directories: set[str] = set()
+        thumbnail_directories: set[str] = set()
         for at in range(self.done, end):
             position, number, line = positions[at], numbers[at], lines[at]
             key, output, thumbnail = (texts[number * TEXTS + KEY], texts[number * TEXTS + OUTPUT],
@@ -101,7 +103,9 @@ class TakenRows:
             settled.append(position)
             settled_numbers.append(number)
             directories.add(directory)
+            if thumbnail is not None:
+                thumbnail_directories.add(thumbnail.rpartition("/")[0])
             if len(key) > width:
                 width = len(key)
-        self.index.settle_last_many(settled, settled_numbers, width, directories)
+        self.index.settle_last_many(settled, settled_numbers, width, directories, thumbnail_directories)
         self.done = end
