@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from vidbuild.planner.decide import holds_video
 from vidbuild.planner.row_index import CopiedRows, IndexEntry, RowIndex
+from vidbuild.planner.taken_rows import TakenRows, admit_taken
 from vidbuild.spec.expand import Job
 from vidbuild.spec.manifest_spec import manifest_columns
 from vidbuild.spec.project import display_path
@@ -43,7 +44,6 @@ from vidbuild.version import __version__
 
 if TYPE_CHECKING:
     from vidbuild.planner.forcing import Forcing
-    from vidbuild.planner.taken_rows import TakenRows
     from vidbuild.spec.diagnostics import DiagnosticSink
     from vidbuild.spec.project import Project
     from vidbuild.spec.reuse import Expanding, Taken
@@ -147,8 +147,6 @@ class KnownRows:
         its CSV and TSV rows as they are read (see planner/taken_rows.py); else None."""
         if self.settling is None or self._source is None:
             return None
-        from vidbuild.planner.taken_rows import TakenRows
-
         self._taken = TakenRows(self.project, self.settling, display_path(self._source), self._directories)
         return self._taken.taker()
 
@@ -189,16 +187,10 @@ class KnownRows:
         index = self.settling
         assert index is not None and index.last is not None
         key, output, thumbnail = index.last.names(taken)
+        if not admit_taken(expander, self._directories, row.index, row.file, row.line, key, output,
+                           thumbnail, sink):
+            return False
         directory = output.rpartition("/")[0]
-        checked = self._directories
-        if directory in checked and (thumbnail is None or thumbnail.rpartition("/")[0] in checked):
-            if not expander.admit_known(row.index, row.file, row.line, key, output, thumbnail, sink):
-                return False
-        else:
-            if not expander.admit(row, key, output, sink, thumbnail):
-                return False
-            checked.update((directory, (thumbnail or output).rpartition("/")[0]))
-            expander.directories.add(output)   # a directory not seen before: the manifest's may move
         index.settle_last(row.index, taken, key, directory,
                           thumbnail.rpartition("/")[0] if thumbnail is not None else None)
         return True

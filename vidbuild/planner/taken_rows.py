@@ -85,29 +85,38 @@ class TakenRows:
         end = len(positions) if before is None else bisect.bisect_left(positions, before, self.done)
         last, display, checked = self.index.last, self.display, self.checked
         assert last is not None
-        texts, admit_known = last.rows.texts, expander.admit_known
+        texts = last.rows.texts
         settled, settled_numbers, width = array("q"), array("q"), 0
         directories: set[str] = set()
         thumbnail_directories: set[str] = set()
         for at in range(self.done, end):
-            position, number, line = positions[at], numbers[at], lines[at]
+            position, number = positions[at], numbers[at]
             key, output, thumbnail = (texts[number * TEXTS + KEY], texts[number * TEXTS + OUTPUT],
                                       texts[number * TEXTS + THUMBNAIL] or None)
-            directory = output.rpartition("/")[0]
-            if directory in checked and (thumbnail is None or thumbnail.rpartition("/")[0] in checked):
-                if not admit_known(position, display, line, key, output, thumbnail, sink):
-                    continue
-            else:
-                if not expander.admit(Row(position, {}, display, line), key, output, sink, thumbnail):
-                    continue
-                checked.update((directory, (thumbnail or output).rpartition("/")[0]))
-                expander.directories.add(output)   # a directory not seen before: the manifest's may move
+            if not admit_taken(expander, checked, position, display, lines[at], key, output, thumbnail, sink):
+                continue
             settled.append(position)
             settled_numbers.append(number)
-            directories.add(directory)
+            directories.add(output.rpartition("/")[0])
             if thumbnail is not None:
                 thumbnail_directories.add(thumbnail.rpartition("/")[0])
             if len(key) > width:
                 width = len(key)
         self.index.settle_last_many(settled, settled_numbers, width, directories, thumbnail_directories)
         self.done = end
+
+
+def admit_taken(expander: Expanding, checked: set[str], position: int, file: str, line: int, key: str,
+                output: str, thumbnail: str | None, sink: DiagnosticSink) -> bool:
+    """Admit a row taken from the last complete build, given by its place (``position``, ``file``,
+    ``line``) and its last row's names: key and paths unique, and each directory's paths checked
+    once (``checked``: the names are the last build's, from the same project and code, and the
+    project's protected files are the same). False, its problem in ``sink``, if it can't be."""
+    directory = output.rpartition("/")[0]
+    if directory in checked and (thumbnail is None or thumbnail.rpartition("/")[0] in checked):
+        return expander.admit_known(position, file, line, key, output, thumbnail, sink)
+    if not expander.admit(Row(position, {}, file, line), key, output, sink, thumbnail):
+        return False
+    checked.update((directory, (thumbnail or output).rpartition("/")[0]))
+    expander.directories.add(output)   # a directory not seen before: the manifest's may move
+    return True
