@@ -156,7 +156,7 @@ def test_a_snapshot_of_another_layout_or_a_changed_rows_file_is_none(
     from vidbuild.planner.up_to_date import SNAPSHOT
 
     built_once(project, rendered)
-    rows_file = next((project / ".vidbuild" / "last-build").iterdir())
+    rows_file = next((project / ".vidbuild" / "last-build").glob("*.rows"))
     data = bytearray(rows_file.read_bytes())
     data[data.index(b"\n") + 9] ^= 1                 # one bit of the first row's numbers
     rows_file.write_bytes(bytes(data))

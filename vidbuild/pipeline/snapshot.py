@@ -63,7 +63,7 @@ def remember_complete_build(project: Project, state: State, outputs: RecordedOut
     changed are returned, and no snapshot is taken) and every output is the file state records
     for its row (another build may have taken a row over).
     """
-    from vidbuild.planner.last_build import rows_file
+    from vidbuild.planner.last_build import layout_file, rows_file
     from vidbuild.planner.up_to_date import changed_since, save
 
     changed = changed_since(seen, inputs_seen(project, state, {}))
@@ -73,6 +73,11 @@ def remember_complete_build(project: Project, state: State, outputs: RecordedOut
         path = rows_file(state_dir, state.namespace, project.root)
         forget(state)   # the file is rewritten first: until the snapshot names it, none is in force
         token = outputs.last_rows().write(path)
+        if project.data_layout is not None:   # the next build takes unchanged stretches of it by place
+            try:
+                project.data_layout.write(layout_file(path), token)
+            except OSError:
+                pass   # then the next build reads every row
         save(state, project.root, list(seen.files), _template_dirs(project), (str(path), token), manifest,
              outputs.placement.files, read=seen)
     except (OSError, _NotAsRecorded):

@@ -148,7 +148,7 @@ class KnownRows:
         if self.settling is None or self._source is None:
             return None
         self._taken = TakenRows(self.project, self.settling, display_path(self._source), self._directories)
-        return self._taken.taker()
+        return self._taken
 
     def settle_read(self, expander: Expanding, sink: DiagnosticSink, before: int | None) -> None:
         if self._taken is not None:

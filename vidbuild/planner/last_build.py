@@ -47,6 +47,7 @@ from vidbuild.planner.last_rows import (
     rows_entry,
 )
 from vidbuild.planner.row_index import CopiedRows, IndexEntry
+from vidbuild.spec.data_layout import DataLayout
 from vidbuild.spec.project import display_path
 from vidbuild.state.protocol import State
 
@@ -63,6 +64,11 @@ def rows_file(state_dir: Path, namespace: str, root: Path) -> Path:
     return state_dir / "last-build" / f"{name}.rows"
 
 
+def layout_file(rows: Path) -> Path:
+    """Where the data file's layout (spec/data_layout.py) is kept beside the last rows ``rows``."""
+    return rows.with_suffix(".layout")
+
+
 def last_row(entry: IndexEntry, output: tuple[int, int],
              thumbnail: tuple[int, int]) -> tuple[list[str], list[int]]:
     """A row's last row without its manifest places: its entry's names (texts), its ``output``'s
@@ -75,9 +81,11 @@ class LastBuild:
     """The last complete build's rows, looked up by fingerprint (``take``), and the positions in
     this build's data of those taken (``settled``, in data order). Close it (or use ``with``)."""
 
-    def __init__(self, root: Path, rows: LastRows, manifests: list[HeldFile]) -> None:
+    def __init__(self, root: Path, rows: LastRows, manifests: list[HeldFile],
+                 source: tuple[Path, str] | None = None) -> None:
         self.root = os.path.join(root, "")
         self.rows = rows
+        self._source = source   # the last rows' file and its token
         texts = rows.texts
         # By fingerprint (a row without one has ""): the last of equal ones, as a dict keeps it.
         self._numbers = dict(zip(texts[FINGERPRINT::TEXTS], range(len(texts) // TEXTS), strict=True))
@@ -111,28 +119,44 @@ class LastBuild:
             for held in manifests:
                 held.close()
             return None
-        return cls(root, rows, manifests)
+        return cls(root, rows, manifests, found)
+
+    def layout(self) -> DataLayout | None:
+        """The layout of the data file these rows were read from (spec/data_layout.py), if the
+        build that wrote them kept one; else None."""
+        if self._source is None:
+            return None
+        path, token = self._source
+        return DataLayout.read(layout_file(path), token)
 
     def take(self, fingerprint: str | None) -> int | None:
         """The number of the last row with this ``fingerprint`` whose output (and thumbnail) are
         still the files it recorded (``lstat``: a file replaced by a link is decided in full),
         once: a second row with the same values is decided in full (then refused as a duplicate)."""
         number = self._numbers.pop(fingerprint, None) if fingerprint else None
-        if number is None:
-            return None
+        return number if number is not None and self._as_built(number) else None
+
+    def take_stretch(self, number: int, count: int) -> list[int]:
+        """Of the last rows ``number`` to ``number + count - 1``, found as they were by their place
+        in the data file (planner/stretches.py), the offsets of those whose output or thumbnail
+        is not the file recorded (as ``take`` checks them: they are decided in full)."""
+        as_built = self._as_built
+        return [offset for offset in range(count) if not as_built(number + offset)]
+
+    def _as_built(self, number: int) -> bool:
+        """Whether the last row ``number``'s output (and thumbnail) are still the files it recorded
+        (``lstat``: a file replaced by a link is not)."""
         at, numbers, texts = number * NUMBERS, self.rows.numbers, self.rows.texts
         try:
             stat = os.lstat(self.root + texts[number * TEXTS + OUTPUT])
         except OSError:
-            return None
-        if (stat.st_size, stat.st_mtime_ns) != (numbers[at + SIZE], numbers[at + MTIME]) \
+            return False
+        if stat.st_size != numbers[at + SIZE] or stat.st_mtime_ns != numbers[at + MTIME] \
                 or S_ISLNK(stat.st_mode):
-            return None
+            return False
         thumbnail = texts[number * TEXTS + THUMBNAIL]
-        if thumbnail and not _as_recorded(self.root + thumbnail, numbers[at + THUMBNAIL_SIZE],
-                                          numbers[at + THUMBNAIL_MTIME]):
-            return None
-        return number
+        return not thumbnail or _as_recorded(self.root + thumbnail, numbers[at + THUMBNAIL_SIZE],
+                                             numbers[at + THUMBNAIL_MTIME])
 
     def names(self, number: int) -> tuple[str, str, str | None]:
         """The key, output and thumbnail (None if none) of the last row ``number``."""

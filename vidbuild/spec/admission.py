@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
+
 from vidbuild.spec.diagnostics import DiagnosticSink
 from vidbuild.spec.rows import Row
 
@@ -32,6 +35,25 @@ class Admission:
             sink.add(row.diagnostic(f"output {output!r} is also the output of row {other_key} "
                                     f"(at {other_file}:{other_line})", key), "duplicate output")
             return False
+        return True
+
+    def admit_known_many(self, indexes: Sequence[int], file: str, lines: Sequence[int], keys: list[str],
+                         outputs: list[str], thumbnails: list[str]) -> bool:
+        """``admit_known`` for many rows at once (``thumbnails``: "" for a row without one), if no
+        key or path of theirs clashes with another's, theirs or one admitted before; else False,
+        nothing admitted (the caller admits them one at a time, to tell each clash)."""
+        paths = [*outputs, *filter(None, thumbnails)]
+        unique_keys, unique_paths = set(keys), set(paths)
+        if len(unique_keys) != len(keys) or len(unique_paths) != len(paths) \
+                or not self.keys.keys().isdisjoint(unique_keys) \
+                or not self.outputs.keys().isdisjoint(unique_paths):
+            return False
+        places = list(zip(indexes, itertools.repeat(file), lines, strict=False))   # repeat never ends
+        self.keys.update(zip(keys, places, strict=True))
+        owners = [(key, *place) for key, place in zip(keys, places, strict=True)]
+        self.outputs.update(zip(outputs, owners, strict=True))
+        self.outputs.update((thumbnail, owner) for thumbnail, owner in zip(thumbnails, owners, strict=True)
+                            if thumbnail)
         return True
 
     def admit_known(self, index: int, file: str, line: int, key: str, output: str, thumbnail: str | None,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vidbuild.errors import Diagnostic, ProjectError, UsageError
+from vidbuild.spec.data_layout import DataLayout
 from vidbuild.spec.load import Document, load_yaml
 from vidbuild.spec.validate import schema_report
 
@@ -26,6 +27,9 @@ class Project:
     value_errors: list[Diagnostic] = field(default_factory=list)
     # Data rows with nothing in them, skipped: counted by the last read of the rows.
     empty_rows: int = 0
+    # Where a CSV or TSV file's rows lie, once the last read of the rows read them all (a complete
+    # build keeps it for the next: see spec/data_layout.py); else None.
+    data_layout: DataLayout | None = None
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -7,21 +7,36 @@ import io
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from vidbuild.errors import Diagnostic, ProjectError
+from vidbuild.spec.data_layout import DataLayout, Stretches
 from vidbuild.spec.load import MAX_DEPTH, MAX_INTEGER_DIGITS, load_yaml
 from vidbuild.spec.project import Project, display_path
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".yaml": "yaml", ".yml": "yaml"}
 
-# Called with a CSV or TSV row's (index, values, line) as it is read, before a Row is made of it:
-# True if it took the row (it is then not yielded: see planner/taken_rows.py).
-RowTaker = Callable[[int, dict[str, str], int], bool]
+
+
+class RowTaker(Protocol):
+    """The reader's hook that takes CSV and TSV rows the last complete build had as they are
+    (planner/taken_rows.py): a row taken is not yielded."""
+
+    # Called with a row's (index, values, line) as it is read, before a Row is made of it: True if
+    # it took the row. An attribute, not a method: it is called for every row.
+    take: Callable[[int, dict[str, str], int], bool]
+
+    def stretches(self, layout: DataLayout,
+                  values_at: Callable[[int, int], dict[str, str]]) -> Stretches | None:
+        """For a file whose header was read (``layout``, no row yet): the stretches as the last
+        build read them, if any; ``values_at(first, end)`` reads the record on lines ``first`` to
+        ``end`` - 1."""
+        ...
 
 
 @dataclass(slots=True)
@@ -70,6 +85,7 @@ def read_rows(project: Project, take: RowTaker | None = None) -> Iterator[Row]:
     """
     data = project.spec.get("data")
     project.empty_rows = 0
+    project.data_layout = None
     if data is None:
         yield Row(0, {}, project.document.display, 1)
         return
@@ -140,29 +156,73 @@ def _open_text(path: Path, display: str) -> io.StringIO:
 
 def _delimited_rows(project: Project, path: Path, display: str, fmt: str,
                     delimiter: str | None, take: RowTaker | None = None) -> Iterator[Row]:
+    """The rows of a CSV or TSV file; ``project.data_layout`` is set once every one was read. With
+    ``take``, rows at the start and at the end of the file that are as the last complete build
+    read them are taken by their place (``Stretches``), the others as they are read."""
     with _open_text(path, display) as handle:
-        reader = csv.reader(handle, delimiter=delimiter or ("\t" if fmt == "tsv" else ","), strict=True)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise _file_error(display, 1, "data file is empty: expected a header line")
-            _check_header(header, display, None if delimiter else reader.dialect.delimiter)
-            start = reader.line_num + 1
-            index = 0
-            for record in reader:
-                if not "".join(record).strip():   # every cell blank
-                    project.empty_rows += 1
-                elif len(record) != len(header):
-                    raise _file_error(display, start, f"row has {len(record)} fields, "
-                                                      f"the header has {len(header)}")
-                else:   # as long as the header (checked above): zip's strict check cost 0.5 µs a row
-                    values = dict(zip(header, record))  # noqa: B905 (a keyword costs ~0.2 µs)
-                    if take is None or not take(index, values, start):
-                        yield Row(index, values, display, start)
-                    index += 1
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            raise _file_error(display, reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
+        lines = handle.readlines()
+    mark = delimiter or ("\t" if fmt == "tsv" else ",")
+    reader = csv.reader(lines, delimiter=mark, strict=True)
+    base = 0   # the lines before those ``reader`` reads (it reads from the end of a head stretch)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise _file_error(display, 1, "data file is empty: expected a header line")
+        _check_header(header, display, None if delimiter else reader.dialect.delimiter)
+        layout = DataLayout(lines, reader.line_num + 1)
+
+        def values_at(first: int, end: int) -> dict[str, str]:
+            record = next(csv.reader(lines[first - 1:end - 1], delimiter=mark, strict=True))
+            return dict(zip(header, record, strict=True))
+
+        stretches = take.stretches(layout, values_at) if take is not None else None
+        take_row = take.take if take is not None else None
+        start, index = layout.first, 0
+        if stretches is not None and stretches.head:
+            untaken, project.empty_rows = stretches.take_head()
+            yield from _untaken(untaken, layout, values_at, display)
+            index, start = stretches.head, layout.ends[-1]
+            reader, base = csv.reader(lines[start - 1:], delimiter=mark, strict=True), start - 1
+        tail, number = stretches.tail_from(start) if stretches is not None else (sys.maxsize, -1)
+        starts, ends, empties = layout.starts.append, layout.ends.append, layout.empties.append
+        for record in reader if tail != start else ():
+            end = base + reader.line_num + 1
+            if not "".join(record).strip():   # every cell blank
+                project.empty_rows += 1
+            elif len(record) != len(header):
+                raise _file_error(display, start, f"row has {len(record)} fields, "
+                                                  f"the header has {len(header)}")
+            else:   # as long as the header (checked above): zip's strict check cost 0.5 µs a row
+                values = dict(zip(header, record))  # noqa: B905 (a keyword costs ~0.2 µs)
+                starts(start)
+                ends(end)
+                empties(project.empty_rows)
+                if take_row is None or not take_row(index, values, start):
+                    yield Row(index, values, display, start)
+                index += 1
+            start = end
+            if start >= tail:
+                assert stretches is not None
+                tail, number = stretches.tail_from(start)
+                if tail == start:
+                    break
+        if tail == start:   # the rest of the file is as the last build read it
+            assert stretches is not None
+            untaken, project.empty_rows = stretches.take_tail(index, number, project.empty_rows)
+            yield from _untaken(untaken, layout, values_at, display)
+        else:
+            layout.empty = project.empty_rows
+    except csv.Error as exc:
+        raise _file_error(display, base + reader.line_num, f"malformed {fmt.upper()}: {exc}") from exc
+    project.data_layout = layout
+
+
+def _untaken(positions: list[int], layout: DataLayout, values_at: Callable[[int, int], dict[str, str]],
+             display: str) -> Iterator[Row]:
+    """The rows of a stretch that could not be taken by their place, read from their lines."""
+    for position in positions:
+        start = layout.starts[position]
+        yield Row(position, values_at(start, layout.ends[position]), display, start)
 
 
 _DELIMITERS = {";": "';'", "\t": "tab", ",": "','", "|": "'|'"}
