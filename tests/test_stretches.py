@@ -179,6 +179,21 @@ def test_a_touched_output_in_a_stretch_is_decided_in_full(
     as_state_decides(project)
 
 
+def test_a_removed_thumbnail_in_a_stretch_is_decided_in_full(
+        project: Path, rendered: list[str], made: list[int], stretched: list[int]) -> None:
+    spec = project / "vidbuild.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8") + 'thumbnail: "thumbs/{{ key }}.jpg"\n', encoding="utf-8")
+    built_30(project, rendered)
+    (project / "thumbs" / "r25.jpg").unlink()
+    write_csv(project, [*MANY[:9], ("r10", "Edited", "pro"), *MANY[10:]])
+    made.clear()
+    keys, videos = build(project, rendered)
+    assert (sorted(keys), videos) == (["r10", "r25"], 2)   # r25 downloaded again, not sent
+    assert made == [9, 24] and stretched == [9, 20]
+    assert (project / "thumbs" / "r25.jpg").is_file()
+    as_state_decides(project)
+
+
 def test_a_template_edit_takes_no_row_by_place(
         project: Path, rendered: list[str], stretched: list[int]) -> None:
     built_30(project, rendered)
