@@ -11,7 +11,6 @@ from state writes.
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,51 +18,21 @@ import test_incremental
 import test_last_build
 import test_taken_rows
 from test_incremental import build
-from test_taken_rows import MANY
+from test_taken_rows import MANY, blamed_as_plan_blames
 
 from vidbuild import commands
 from vidbuild.errors import ProjectError
 from vidbuild.planner.last_build import LastBuild
-from vidbuild.spec import rows as spec_rows
 from vidbuild.spec.data_layout import DataLayout, common_head, common_tail
 
 project = test_incremental.project     # the fixtures: the small project, the rows it rendered
 rendered = test_incremental.rendered
 looked_up = test_last_build.looked_up
 small_pages = test_taken_rows.small_pages
+made = test_taken_rows.made
+asked = test_taken_rows.asked
 
 Rows = list[tuple[str, ...]]
-
-
-@pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The index of every row the CSV reader made a ``Row`` since the test began."""
-    indexes: list[int] = []
-
-    class Counted(spec_rows.Row):
-        __slots__ = ()
-
-        def __init__(self, index: int, values: dict[str, object], file: str, line: int) -> None:
-            if sys._getframe(1).f_code.co_name in ("_delimited_rows", "_untaken"):
-                indexes.append(index)
-            super().__init__(index, values, file, line)
-
-    monkeypatch.setattr(spec_rows, "Row", Counted)
-    return indexes
-
-
-@pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
-    """The fingerprints asked of the last rows one at a time (``LastBuild.take``)."""
-    fingerprints: list[str | None] = []
-    take = LastBuild.take
-
-    def counted(self: LastBuild, fingerprint: str | None) -> int | None:
-        fingerprints.append(fingerprint)
-        return take(self, fingerprint)
-
-    monkeypatch.setattr(LastBuild, "take", counted)
-    return fingerprints
 
 
 @pytest.fixture
@@ -182,7 +151,8 @@ def test_a_touched_output_in_a_stretch_is_decided_in_full(
 def test_a_removed_thumbnail_in_a_stretch_is_decided_in_full(
         project: Path, rendered: list[str], made: list[int], stretched: list[int]) -> None:
     spec = project / "vidbuild.yaml"
-    spec.write_text(spec.read_text(encoding="utf-8") + 'thumbnail: "thumbs/{{ key }}.jpg"\n', encoding="utf-8")
+    spec.write_text(spec.read_text(encoding="utf-8") + 'thumbnail: "thumbs/{{ key }}.jpg"\n',
+                    encoding="utf-8")
     built_30(project, rendered)
     (project / "thumbs" / "r25.jpg").unlink()
     write_csv(project, [*MANY[:9], ("r10", "Edited", "pro"), *MANY[10:]])
@@ -241,13 +211,7 @@ def test_a_duplicate_with_a_row_taken_by_place_is_blamed_where_plan_blames_it(
         blamed: int, first: int) -> None:
     built_30(project, rendered)
     write_csv(project, [changes.get(at, row) for at, row in enumerate(MANY)])
-    with pytest.raises(ProjectError) as planned:
-        commands.plan(str(project), stdout=io.StringIO())
-    with pytest.raises(ProjectError) as built:
-        commands.build(str(project), stderr=io.StringIO())
-    assert str(built.value) == str(planned.value)
-    assert f"rows.csv:{blamed}" in str(built.value)
-    assert str(built.value).endswith(f"rows.csv:{first})")
+    blamed_as_plan_blames(project, blamed, first)
 
 
 def test_crlf_lines_and_empty_rows_are_counted_as_plan_counts_them(

@@ -48,12 +48,29 @@ def made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         __slots__ = ()
 
         def __init__(self, index: int, values: dict[str, object], file: str, line: int) -> None:
-            if sys._getframe(1).f_code.co_name == "_delimited_rows":
+            # Made by the reader as it reads, or for a row of a stretch it could not take (test_stretches.py).
+            if sys._getframe(1).f_code.co_name in ("_delimited_rows", "_untaken"):
                 indexes.append(index)
             super().__init__(index, values, file, line)
 
     monkeypatch.setattr(spec_rows, "Row", Counted)
     return indexes
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The fingerprints asked of the last rows one at a time (``LastBuild.take``)."""
+    from vidbuild.planner.last_build import LastBuild
+
+    fingerprints: list[str | None] = []
+    take = LastBuild.take
+
+    def counted(self: LastBuild, fingerprint: str | None) -> int | None:
+        fingerprints.append(fingerprint)
+        return take(self, fingerprint)
+
+    monkeypatch.setattr(LastBuild, "take", counted)
+    return fingerprints
 
 
 Rows = list[tuple[str, str, str]]
@@ -65,23 +82,14 @@ def edited(rows: Rows, changes: dict[int, tuple[str, str, str]]) -> Rows:
 
 def test_only_the_edited_rows_are_made_rows_and_the_manifest_is_as_state_gives_it(
         project: Path, rendered: list[str], looked_up: list[int], made: list[int],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from vidbuild.planner.last_build import LastBuild
-
+        asked: list[str | None]) -> None:
     write_rows(project, MANY)
     assert build(project, rendered)[1] == 30
     changes = {**EDITS, 29: ("r30", "Cy", "pro")}
     write_rows(project, edited(MANY, changes))
     made.clear()
     looked_up.clear()
-    asked: list[str | None] = []
-    take = LastBuild.take
-
-    def counted(self: LastBuild, fingerprint: str | None) -> int | None:
-        asked.append(fingerprint)
-        return take(self, fingerprint)
-
-    monkeypatch.setattr(LastBuild, "take", counted)
+    asked.clear()
     assert build(project, rendered) == ([changes[at][0] for at in sorted(changes)], 10)
     assert made == sorted(changes)          # the 20 others were taken as read
     assert len(asked) == len(set(asked)) == 30   # each row's fingerprint asked once
@@ -117,6 +125,11 @@ def test_a_duplicate_with_a_taken_row_is_blamed_where_plan_blames_it(
     write_rows(project, MANY)
     assert build(project, rendered)[1] == 30
     write_rows(project, edited(MANY, {**EDITS, **changes}))
+    blamed_as_plan_blames(project, blamed, first)
+
+
+def blamed_as_plan_blames(project: Path, blamed: int, first: int) -> None:
+    """A build fails as ``plan`` does: a duplicate key on line ``blamed``, first at line ``first``."""
     with pytest.raises(ProjectError) as planned:
         commands.plan(str(project), stdout=io.StringIO())
     with pytest.raises(ProjectError) as built:

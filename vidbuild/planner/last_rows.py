@@ -15,13 +15,12 @@ and then the spans as native 64-bit integers, then the texts in UTF-8, each foll
 
 from __future__ import annotations
 
-import hashlib
-import os
 import secrets
-import sys
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
+
+from vidbuild.spec.sealed_file import read_sealed, write_sealed
 
 MAGIC = b"vidbuild last rows 1"
 ROWS = "last_rows"   # the snapshot's entry: the path of its last rows' file and the file's token
@@ -75,34 +74,16 @@ class LastRows:
         token = secrets.token_hex(8)
         body = b"".join((self.numbers.tobytes(), self.spans.tobytes(),
                          "\0".join(self.texts).encode("utf-8", "surrogatepass"), b"\0"))
-        digest = hashlib.sha256(body).hexdigest()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{token}.tmp")
-        try:
-            with open(temporary, "wb") as stream:
-                stream.write(b"%s %s %s %d %s\n" % (MAGIC, token.encode(), sys.byteorder.encode(), count,
-                                                    digest.encode()))
-                stream.write(body)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_sealed(path, MAGIC, token, [count], body)
         return token
 
     @classmethod
     def read(cls, path: Path, token: str) -> LastRows | None:
         """The rows ``path`` holds, if it is the file with ``token`` and whole; else None."""
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read()
-        except OSError:
+        sealed = read_sealed(path, MAGIC, token, 1)
+        if sealed is None:
             return None
-        header, _, body = data.partition(b"\n")
-        words = header.rsplit(b" ", 4)
-        if len(words) != 5 or words[:3] != [MAGIC, token.encode(), sys.byteorder.encode()] \
-                or not words[3].isdigit() or hashlib.sha256(body).hexdigest().encode() != words[4]:
-            return None
-        count = int(words[3])
+        (count,), body = sealed
         numbers, spans = array("q"), array("q")
         width = numbers.itemsize
         at = count * NUMBERS * width

@@ -5,22 +5,20 @@ the next build can find the stretches of lines at the start and at the end of th
 that build read them (``common_head``, ``common_tail``), and take their rows by their place,
 without parsing or fingerprinting them (planner/stretches.py).
 
-The file: a header line (``MAGIC``, the token of the last rows' file it belongs to, the byte
-order, the row count, the header's end line, the count of empty records and the sha256 of what
-follows), then three columns of native 64-bit integers (each row's first line, the line after its
-last, and the empty records before it), then the file's text in UTF-8.
+The file (spec/sealed_file.py): a header line (``MAGIC``, the token of the last rows' file it
+belongs to, the byte order, the row count, the line after the header, the count of empty records
+and the sha256 of what follows), then three columns of native 64-bit integers (each row's first
+line, the line after its last, and the empty records before it), then the file's text in UTF-8.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
-import secrets
-import sys
 from array import array
 from pathlib import Path
 from typing import Protocol
+
+from vidbuild.spec.sealed_file import read_sealed, write_sealed
 
 MAGIC = b"vidbuild data layout 1"
 COMPARED = 256   # lines compared at once while looking for the first that differs
@@ -56,35 +54,16 @@ class DataLayout:
                              f"{len(self.empties)} empties")
         body = b"".join((self.starts.tobytes(), self.ends.tobytes(), self.empties.tobytes(),
                          "".join(self.lines).encode("utf-8", "surrogatepass")))
-        digest = hashlib.sha256(body).hexdigest().encode()
-        header = b"%s %s %s %d %d %d %s\n" % (MAGIC, token.encode(), sys.byteorder.encode(), count,
-                                              self.first, self.empty, digest)
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-        try:
-            with open(temporary, "wb") as stream:
-                stream.write(header)
-                stream.write(body)
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        write_sealed(path, MAGIC, token, [count, self.first, self.empty], body)
 
     @classmethod
     def read(cls, path: Path, token: str) -> DataLayout | None:
         """The layout ``path`` holds, if it is whole and belongs to the last rows with ``token``;
         else None (no file, another build's, a cut or altered one)."""
-        try:
-            with open(path, "rb") as stream:
-                data = stream.read()
-        except OSError:
+        sealed = read_sealed(path, MAGIC, token, 3)
+        if sealed is None:
             return None
-        header, _, body = data.partition(b"\n")
-        words = header.rsplit(b" ", 6)
-        if len(words) != 7 or words[:3] != [MAGIC, token.encode(), sys.byteorder.encode()] \
-                or not all(word.isdigit() for word in words[3:6]) \
-                or hashlib.sha256(body).hexdigest().encode() != words[6]:
-            return None
-        count, first, empty = (int(word) for word in words[3:6])
+        (count, first, empty), body = sealed
         columns = [array("q") for _ in range(3)]
         width = count * columns[0].itemsize
         try:
