@@ -11,6 +11,7 @@ from state writes.
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -228,6 +229,20 @@ def test_crlf_lines_and_empty_rows_are_counted_as_plan_counts_them(
     commands.plan(str(project), stdout=out)
     assert "3 empty rows skipped" in out.getvalue() + err.getvalue()
     as_state_decides(project)
+
+
+def test_the_layout_is_its_owners_alone_and_goes_when_the_data_is_no_longer_csv(
+        project: Path, rendered: list[str]) -> None:
+    built_30(project, rendered)
+    layout = next((project / ".vidbuild" / "last-build").glob("*.layout"))
+    assert layout.stat().st_mode & 0o777 == 0o600     # it copies the data file
+    lines = (json.dumps(dict(zip(("id", "name", "plan"), row, strict=True))) for row in MANY)
+    (project / "rows.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = project / "vidbuild.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace("rows.csv", "rows.jsonl"), encoding="utf-8")
+    build(project, rendered)
+    assert list((project / ".vidbuild" / "last-build").glob("*.rows"))
+    assert not layout.exists()
 
 
 def test_a_layout_round_trips_and_refuses_another_token(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ row ended downloaded and nothing changed meanwhile."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -73,16 +74,24 @@ def remember_complete_build(project: Project, state: State, outputs: RecordedOut
         path = rows_file(state_dir, state.namespace, project.root)
         forget(state)   # the file is rewritten first: until the snapshot names it, none is in force
         token = outputs.last_rows().write(path)
-        if project.data_layout is not None:   # the next build takes unchanged stretches of it by place
-            try:
-                project.data_layout.write(layout_file(path), token)
-            except OSError:
-                pass   # then the next build reads every row
+        _keep_layout(project, layout_file(path), token)
         save(state, project.root, list(seen.files), _template_dirs(project), (str(path), token), manifest,
              outputs.placement.files, read=seen)
     except (OSError, _NotAsRecorded):
         pass   # an output vanished or was replaced meanwhile: the next build checks every row
     return []
+
+
+def _keep_layout(project: Project, path: Path, token: str) -> None:
+    """Keep the data file's layout beside the last rows (the next build takes unchanged stretches
+    of it by their place), or remove an older one: it copies a data file no longer read. Without
+    one, the next build reads every row."""
+    with contextlib.suppress(OSError):
+        if project.data_layout is not None:
+            project.data_layout.write(path, token)
+            return
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def forget(state: State) -> None:

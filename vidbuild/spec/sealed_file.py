@@ -13,13 +13,14 @@ from pathlib import Path
 
 def write_sealed(path: Path, magic: bytes, token: str, counts: Sequence[int], body: bytes) -> None:
     """Write ``body`` to ``path`` behind its header line (``magic`` may hold spaces; ``token``
-    and the counts may not), through a temporary file renamed over it. OSError if it can't be."""
+    and the counts may not), through a temporary file renamed over it, readable by its owner only
+    (it may copy a data file's rows). OSError if it can't be."""
     header = b" ".join((magic, token.encode(), sys.byteorder.encode(), *(b"%d" % count for count in counts),
                         hashlib.sha256(body).hexdigest().encode()))
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{token}.tmp")
     try:
-        with open(temporary, "wb") as stream:
+        with open(temporary, "wb", opener=_owner_only) as stream:
             stream.write(header + b"\n")
             stream.write(body)
         os.replace(temporary, path)
@@ -44,3 +45,7 @@ def read_sealed(path: Path, magic: bytes, token: str, counts: int) -> tuple[list
             or hashlib.sha256(body).hexdigest().encode() != words[-1]:
         return None
     return [int(word) for word in words[3:-1]], body
+
+
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o600)
