@@ -12,6 +12,8 @@ A row that is not taken (a changed row, or one whose output was touched) is yiel
 and decided in full, as before. 10,000 rows taken cost a few ms less than as ``Row`` objects
 (benchmarks/row_pass.py: least of 31 runs 102-111 ms against 103-123 ms, medians 123-152 against
 151-202): a row's fingerprint and its output's ``lstat``, which both pay, are most of its cost.
+The rows of the file's unchanged stretches skip the fingerprint too: they are taken by their place
+(``stretches``, planner/stretches.py), and settled a batch at a time when no key or path clashes.
 """
 
 from __future__ import annotations
