@@ -99,12 +99,6 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def row_fingerprint(project: str, values: object) -> str:
-    """sha256 (hex) of the ``project`` fingerprint and a row's values as read: ``repr`` tells
-    '1' from 1 from 1.0 from True and keeps the columns' order (a template may iterate them)."""
-    return _sha256(f"{project}\0{values!r}")
-
-
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -160,7 +154,7 @@ class KnownRows:
         # A row the reader's hook tried (``taker``) comes with its fingerprint, and was not taken.
         lane = self._taken
         tried = [lane.tried(row.index) for row in rows] if lane is not None else [None] * len(rows)
-        # row_fingerprint, inline: 100,000 rows a build
+        # spec/hashing.py's row_fingerprint, inline: 100,000 rows a build
         fingerprints = [known or sha256(f"{project}\0{row.values!r}".encode("utf-8", "surrogatepass"))
                         .hexdigest() for row, known in zip(rows, tried, strict=True)]
         if self.settling is not None:

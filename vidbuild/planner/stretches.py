@@ -25,20 +25,20 @@ from typing import TYPE_CHECKING, Protocol
 
 from vidbuild.planner.last_rows import FINGERPRINT, TEXTS
 from vidbuild.spec.data_layout import DataLayout, common_head, common_tail
+from vidbuild.spec.hashing import row_fingerprint
 
 if TYPE_CHECKING:
     from vidbuild.planner.row_index import SettledLast
 
 
 class Taking(Protocol):
-    """What of a pass's TakenRows (planner/taken_rows.py) the stretches use: the rows taken so far,
-    by position, last row number and line, and a row's fingerprint in this pass."""
+    """What of a pass's TakenRows (planner/taken_rows.py) the stretches use: the project
+    fingerprint, and the rows taken so far by position, last row number and line."""
 
+    project: str
     positions: array[int]
     numbers: array[int]
     lines: array[int]
-
-    def fingerprint(self, values: dict[str, str]) -> str: ...
 
 
 def find_stretches(taken: Taking, last: SettledLast, layout: DataLayout,
@@ -67,7 +67,7 @@ def find_stretches(taken: Taking, last: SettledLast, layout: DataLayout,
         values = values_at(old.starts[sample] + moved, old.ends[sample] + moved)
     except (csv.Error, StopIteration):   # not the record it was: never, unless the layout lies
         return None
-    if taken.fingerprint(values) != last.rows.texts[sample * TEXTS + FINGERPRINT]:
+    if row_fingerprint(taken.project, values) != last.rows.texts[sample * TEXTS + FINGERPRINT]:
         return None   # a template, setting or vidbuild changed: no row is as it was
     return FileStretches(taken, last, old, layout, head, tail, shift)
 

@@ -66,10 +66,6 @@ class TakenRows:
         assert self.index.last is not None
         return find_stretches(self, self.index.last, layout, values_at)
 
-    def fingerprint(self, values: dict[str, str]) -> str:
-        """A row's fingerprint (planner/fingerprint.py's ``row_fingerprint``) in this pass."""
-        return hashlib.sha256(f"{self.project}\0{values!r}".encode("utf-8", "surrogatepass")).hexdigest()
-
     def _taker(self) -> Callable[[int, dict[str, str], int], bool]:
         """The reader's hook: fingerprint a row's values, take it if the last build had it as is."""
         project, sha256 = self.project, hashlib.sha256
@@ -79,7 +75,7 @@ class TakenRows:
         tried = self._tried
 
         def taken(position: int, values: dict[str, str], line: int) -> bool:
-            # row_fingerprint, inline: 100,000 rows a build
+            # spec/hashing.py's row_fingerprint, inline: 100,000 rows a build
             fingerprint = sha256(f"{project}\0{values!r}".encode("utf-8", "surrogatepass")).hexdigest()
             number = take(fingerprint)
             if number is None:

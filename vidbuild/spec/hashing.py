@@ -73,3 +73,11 @@ def unmarked_title(title: str) -> str:
     """``title`` without the marker (and the space before it) that ``marked_title`` appended."""
     found = _TITLE_MARKER.search(title)
     return title[:found.start()].removesuffix(" ") if found else title
+
+
+def row_fingerprint(project: str, values: object) -> str:
+    """sha256 (hex) of a ``project`` fingerprint (planner/fingerprint.py) and a row's values as
+    read: ``repr`` tells '1' from 1 from 1.0 from True and keeps the columns' order (a template may
+    iterate them). The hot loops that fingerprint every row (planner/fingerprint.py's
+    ``KnownRows.page``, planner/taken_rows.py) inline this expression: a change here needs them too."""
+    return hashlib.sha256(f"{project}\0{values!r}".encode("utf-8", "surrogatepass")).hexdigest()

@@ -22,7 +22,6 @@ FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".n
            ".yaml": "yaml", ".yml": "yaml"}
 
 
-
 class RowTaker(Protocol):
     """The reader's hook that takes CSV and TSV rows the last complete build had as they are
     (planner/taken_rows.py): a row taken is not yielded."""
