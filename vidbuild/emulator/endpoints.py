@@ -6,7 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
-import uuid
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -99,7 +99,7 @@ class Endpoints:
                                   max_video_seconds=self._config.max_video_seconds)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return Video(
-            video_id=uuid.uuid4().hex, kind=kind, title=body.get("title"),
+            video_id=secrets.token_hex(16), kind=kind, title=body.get("title"),
             # Validation refused an agent callback_id without a callback_url: every one is echoed.
             callback_id=body.get("callback_id"), callback_echoed=True, created_at=now,
             finishes_at=now + plan.render_seconds, duration=plan.duration, error=plan.error,

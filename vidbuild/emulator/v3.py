@@ -29,7 +29,7 @@ import html
 import json
 import math
 import re
-import uuid
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol
 
@@ -175,7 +175,7 @@ class V3Endpoints:
         if isinstance(created, EmulatorResponse):
             return created
         self._accepted_unknown(judged.unknown)
-        return v3_ok({"session_id": f"session-{uuid.uuid4().hex}", "status": "generating",
+        return v3_ok({"session_id": f"session-{secrets.token_hex(16)}", "status": "generating",
                       "video_id": created.video_id, "created_at": int(now)})
 
     def _judge(self, body: object, check: Callable[[object, IdCheck], None]) -> EmulatorResponse | IdCheck:
@@ -201,7 +201,7 @@ class V3Endpoints:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         # v3 echoes callback_id in webhooks only, never in a read.
         video = Video(
-            video_id=uuid.uuid4().hex, kind=kind, title=body.get("title"),
+            video_id=secrets.token_hex(16), kind=kind, title=body.get("title"),
             callback_id=body.get("callback_id"), callback_echoed=False, created_at=now,
             finishes_at=now + plan.render_seconds, duration=plan.duration, error=plan.error,
             body_hash=hashlib.sha256(canonical.encode()).hexdigest(), body=canonical)
