@@ -197,6 +197,38 @@ def test_a_change_of_columns_renders_every_row(project: Path, rendered: list[str
     assert build(project, rendered) == (KEYS, 0)
 
 
+def test_an_edit_that_leaves_the_project_data_as_it_was_renders_nothing(
+        project: Path, rendered: list[str]) -> None:
+    built_once(project, rendered)
+    _edit_project(project, "vars: {company: Acme}", "# a comment\nvars:\n  company: 'Acme'")
+    assert build(project, rendered) == ([], 0)
+    _edit_project(project, "company: 'Acme'", "company: 'Acme '")   # a value: every row again
+    assert build(project, rendered) == (KEYS, 4)
+
+
+def _inline(project: Path, rows: list[tuple[str, ...]]) -> None:
+    """The project with ``rows`` written inline (data.rows) instead of in rows.csv."""
+    listed = "".join(f"\n    - {{id: {key}, name: {name}, plan: {plan}}}" for key, name, plan in rows)
+    text = textwrap.dedent(PROJECT).replace("  source: rows.csv", f"  rows:{listed}")
+    (project / "vidbuild.yaml").write_text(text, encoding="utf-8")
+
+
+def test_one_edited_inline_row_is_the_only_one_rendered_and_sent(project: Path, rendered: list[str]) -> None:
+    _inline(project, ROWS)
+    assert build(project, rendered) == (KEYS, 4)
+    first = _video_ids(project)
+    _inline(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
+    assert build(project, rendered) == (["r2"], 1)
+    # A new row, the others reordered, r2 back as it was (its video downloaded again, not paid),
+    # and a value of another type (1 is no 'pro'): rendered exactly those.
+    _inline(project, [("r9", "Ivo", "pro"), *ROWS[:0:-1], ("r1", "Ana", 1)])
+    assert build(project, rendered) == (["r9", "r2", "r1"], 3)
+    again = _video_ids(project)
+    assert again["r2"] == first["r2"] and again["r3"] == first["r3"] and again["r1"] != first["r1"]
+    _edit_project(project, "company: Acme", "company: Umbrella")
+    assert build(project, rendered) == (["r9", "r4", "r3", "r2", "r1"], 5)
+
+
 def test_a_renamed_column_a_template_uses_is_still_an_error(project: Path, rendered: list[str]) -> None:
     built_once(project, rendered)
     write_rows(project, ROWS, "id,first_name,plan")

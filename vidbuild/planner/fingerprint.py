@@ -49,20 +49,30 @@ if TYPE_CHECKING:
     from vidbuild.spec.reuse import Expanding, Taken
     from vidbuild.spec.rows import Row, RowTaker
 
-FORMAT = 1        # of the fingerprints: bump when what goes into them changes
+FORMAT = 2        # of the fingerprints: bump when what goes into them changes
 PAGE = 500        # index entries remembered, or looked up for the manifest, per query
 
 
 def project_fingerprint(project: Project, api: str | None, namespace: str) -> str:
     """sha256 (hex) of everything besides a row's values that can change its body, key, output
-    or route: see the module docstring. Reads the project file and every template file."""
+    or route: see the module docstring. Reads every template file.
+
+    The project file counts by its parsed data, without ``data.rows``: rows written inline are
+    values, fingerprinted row by row as a data file's are (one edited inline row renders that row
+    alone), and an edit that leaves the data as it was (a comment, a quoting style, a YAML anchor
+    spelled out) renders nothing again. ``repr`` of the data tells '1' from 1 from 1.0 from True
+    and keeps the order of names, as the row fingerprint does."""
     from vidbuild.planner.up_to_date import fingerprint, input_files
     from vidbuild.resources import templates_dir
 
     template_dirs = [project.templates_dir, templates_dir()]
-    files = input_files(project.file, None, template_dirs)
+    files = [name for name in input_files(project.file, None, template_dirs) if name != str(project.file)]
     inputs = fingerprint(files, namespace, template_dirs)
-    return _sha256(f"{FORMAT}\0{inputs}\0{api or ''}\0{code_fingerprint()}")
+    spec = project.spec
+    data = spec.get("data")
+    if isinstance(data, dict) and "rows" in data:
+        spec = {**spec, "data": {name: value for name, value in data.items() if name != "rows"}}
+    return _sha256(f"{FORMAT}\0{inputs}\0{spec!r}\0{api or ''}\0{code_fingerprint()}")
 
 
 @functools.cache
