@@ -48,6 +48,31 @@ def test_a_video_found_done_at_its_first_poll_pulls_the_pace_down() -> None:
     assert pacer.ratio < 2.0
 
 
+def test_a_video_sent_long_before_and_found_done_at_once_teaches_no_pace() -> None:
+    # A build interrupted, resumed a day later: the video may have finished any time that day.
+    pacer = Pacer(TIMING, ratio=2.0)
+    pacer.start("resumed", 10.0, submitted_at=0.0, now=86_400.0, sent_here=False)
+    assert pacer.finished("resumed", now=86_400.5) is False
+    assert pacer.ratio == 2.0 and pacer.tracked == set()
+    unknown = Pacer(TIMING)                                     # no pace yet: it was the scout ...
+    unknown.start("resumed", 10.0, submitted_at=0.0, now=86_400.0, sent_here=False)
+    assert unknown.finished("resumed", now=86_400.5) is False and not unknown.learned
+    # ... and the next video started scouts.
+    assert unknown.start("new", 10.0, submitted_at=86_401.0, now=86_401.0) == TIMING.poll_min
+
+
+def test_a_video_sent_before_and_seen_rendering_teaches_its_pace() -> None:
+    pacer = Pacer(TIMING, ratio=2.0)
+    pacer.start("resumed", 10.0, submitted_at=0.0, now=30.0, sent_here=False)
+    pacer.unfinished("resumed", now=30.0)                      # still rendering: its finish is seen
+    pacer.finished("resumed", now=50.0)                        # ~40 s after it was sent: ratio 2
+    assert pacer.ratio == pytest.approx(2.0)
+    pacer.start("again", 10.0, submitted_at=0.0, now=60.0, sent_here=False)
+    pacer.unfinished("again", now=60.0)
+    pacer.finished("again", now=100.0)                         # ~80 s: the pace moves up
+    assert pacer.ratio == pytest.approx(0.5 * 2.0 + 0.5 * 4.0)
+
+
 def test_polls_stay_between_the_apis_bounds() -> None:
     pacer = Pacer(TIMING, ratio=100.0)
     pacer.start("a", 100.0, submitted_at=0.0, now=0.0)

@@ -187,7 +187,8 @@ class RunContext:
         submitted_at = record.submitted_at if record and record.submitted_at else time.time()
         # Counted from submission; a video an earlier build submitted gets its time from now.
         self.deadlines.begin(step.job.hash, submitted_at)
-        delay = self.pacer.start(step.job.hash, estimate_seconds(step.job), submitted_at, time.time())
+        delay = self.pacer.start(step.job.hash, estimate_seconds(step.job), submitted_at, time.time(),
+                                 sent_here=not at_once)
         self.window.schedule(0.0 if at_once else delay, "poll", step)
 
     def poll_again(self, step: Step, delay: float, what: str) -> None:

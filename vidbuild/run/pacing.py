@@ -36,6 +36,7 @@ class _Video:
     last_unfinished: float | None = None
     polls: int = 0
     scout: bool = False
+    sent_here: bool = True     # sent by this build: its first poll's window brackets its finish
 
 
 class Pacer:
@@ -57,10 +58,13 @@ class Pacer:
         video = self._videos[key]
         return video.submitted_at + max(self.timing.poll_min, EARLY * self.expected(key))
 
-    def start(self, key: str, video_seconds: float, submitted_at: float, now: float) -> float:
-        """A video was submitted (or found rendering): seconds until its first poll."""
+    def start(self, key: str, video_seconds: float, submitted_at: float, now: float, *,
+              sent_here: bool = True) -> float:
+        """A video was submitted (or, not ``sent_here``, found rendering: sent by an earlier build
+        or another process): seconds until its first poll."""
         model = self.timing.render_overhead + self.timing.render_per_second * video_seconds
-        video = self._videos[key] = _Video(model=max(model, 1e-3), submitted_at=submitted_at)
+        video = self._videos[key] = _Video(model=max(model, 1e-3), submitted_at=submitted_at,
+                                           sent_here=sent_here)
         self._models = (self._models[0] + 1, self._models[1] + video.model)
         if not self.learned and self._scout is None:
             self._scout, video.scout = key, True
@@ -84,6 +88,14 @@ class Pacer:
         videos waiting on the prior's guess should be rescheduled."""
         video = self._videos.get(key)
         if video is None:
+            return False
+        if video.last_unfinished is None and not video.sent_here:
+            # Found done at once, sent long before (a build interrupted, resumed a day later): it
+            # may have finished any time since. Taken as its render time, that day would make
+            # every later first poll wait poll_max (and the next builds start from that pace).
+            del self._videos[key]
+            if key == self._scout:
+                self._scout = None   # the next video started scouts instead
             return False
         # It finished between the last poll that saw it rendering and this one. If this was the
         # first poll, take the step before it as that window: the first poll comes a little early
