@@ -195,7 +195,8 @@ def test_a_moved_output_is_downloaded_to_its_new_path(project: Path, state: Disk
     moved = jobs(project)[0]
 
     assert moved.hash == job.hash   # where it goes is not what it is
-    assert step(state, project, moved) == ("download", "output path changed from out/r01.mp4")
+    assert step(state, project, moved) == ("download",
+                                           "its video was downloaded to out/r01.mp4, not to this path")
 
 
 def test_plan_counts_and_estimates_only_what_pays(project: Path, state: DiskState) -> None:

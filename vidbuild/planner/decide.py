@@ -233,7 +233,8 @@ def _check_output(job: Job, record: Record, root: Path) -> Step:
         return _thumbnail_check(job, root, Step(job, "up-to-date", f"downloaded, file unchanged ({detail})",
                                                 record))
     if moved:
-        return Step(job, "download", f"output path changed from {record.output}", record)
+        # Rows with identical bodies share one record: its path may be a twin row's, not an older one.
+        return Step(job, "download", f"its video was downloaded to {record.output}, not to this path", record)
     return Step(job, "download", "output file is missing" if stat is None else "output file was altered",
                 record)
 
