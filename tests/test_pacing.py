@@ -73,6 +73,17 @@ def test_a_video_sent_before_and_seen_rendering_teaches_its_pace() -> None:
     assert pacer.ratio == pytest.approx(0.5 * 2.0 + 0.5 * 4.0)
 
 
+def test_a_failed_render_teaches_no_pace_and_a_forgotten_scout_is_replaced() -> None:
+    pacer = Pacer(TIMING)
+    pacer.start("fails", 10.0, submitted_at=0.0, now=0.0)       # the scout
+    pacer.unfinished("fails", now=1.0)
+    assert pacer.finished("fails", now=2.0, completed=False) is False   # failed at once: no pace
+    assert not pacer.learned
+    assert pacer.start("next", 10.0, submitted_at=3.0, now=3.0) == TIMING.poll_min   # scouts now
+    pacer.forget("next")                                        # given up on (its deadline passed)
+    assert pacer.start("then", 10.0, submitted_at=4.0, now=4.0) == TIMING.poll_min
+
+
 def test_polls_stay_between_the_apis_bounds() -> None:
     pacer = Pacer(TIMING, ratio=100.0)
     pacer.start("a", 100.0, submitted_at=0.0, now=0.0)

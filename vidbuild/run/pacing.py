@@ -83,19 +83,18 @@ class Pacer:
             delay = max(self.timing.poll_min, STEP * self.expected(key)) * GROWTH ** min(video.polls - 1, 200)
         return min(self.timing.poll_max, delay)
 
-    def finished(self, key: str, now: float) -> bool:
-        """A poll found the video done (or failed); True when this taught the first ratio, so the
-        videos waiting on the prior's guess should be rescheduled."""
+    def finished(self, key: str, now: float, *, completed: bool = True) -> bool:
+        """A poll found the video done (``completed``) or failed; True when this taught the first
+        ratio, so the videos waiting on the prior's guess should be rescheduled."""
         video = self._videos.get(key)
         if video is None:
             return False
-        if video.last_unfinished is None and not video.sent_here:
-            # Found done at once, sent long before (a build interrupted, resumed a day later): it
-            # may have finished any time since. Taken as its render time, that day would make
-            # every later first poll wait poll_max (and the next builds start from that pace).
-            del self._videos[key]
-            if key == self._scout:
-                self._scout = None   # the next video started scouts instead
+        if not completed or (video.last_unfinished is None and not video.sent_here):
+            # A failed render's time is no render time (a body can fail at once). A video found
+            # done at once, sent long before (a build interrupted, resumed a day later), may have
+            # finished any time since: taken as its render time, that day would make every later
+            # first poll wait poll_max (and the next builds start from that pace).
+            self.forget(key)
             return False
         # It finished between the last poll that saw it rendering and this one. If this was the
         # first poll, take the step before it as that window: the first poll comes a little early
@@ -129,7 +128,10 @@ class Pacer:
         return [key for key, video in self._videos.items() if video.polls == 0 and not video.scout]
 
     def forget(self, key: str) -> None:
+        """Stop tracking the video; if it was the scout, the next video started scouts instead."""
         self._videos.pop(key, None)
+        if key == self._scout:
+            self._scout = None
 
 
 class RenderDeadlines:

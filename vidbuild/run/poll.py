@@ -244,7 +244,7 @@ class Poller:
                 return
         context.retries.reset(step.job.hash, Retry.TRANSIENT, Retry.UNKNOWN_VIDEO)
         if status.finished:
-            self._video_finished(step)
+            self._video_finished(step, completed=status.status == "completed")
         if status.status == "completed" and status.video_url:
             take_finished(record, status)
             if context.mark(step, record, "completed"):
@@ -292,11 +292,12 @@ class Poller:
         else:
             context.window.schedule(delay, "poll", step)
 
-    def _video_finished(self, step: Step) -> None:
-        """A render slot is free: widen a window a rate limit narrowed, and learn the render pace."""
+    def _video_finished(self, step: Step, *, completed: bool) -> None:
+        """A render slot is free: widen a window a rate limit narrowed, and learn the render pace
+        (from a ``completed`` render only)."""
         context = self.context
         context.window.render_finished(step.job.hash)
-        if context.pacer.finished(step.job.hash, time.time()):
+        if context.pacer.finished(step.job.hash, time.time(), completed=completed):
             self._replan_first_polls()
 
     def _replan_first_polls(self) -> None:
