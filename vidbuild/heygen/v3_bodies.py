@@ -213,8 +213,8 @@ def _avatar_video_top(source: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Character fields at the value that renders what leaving them out renders.
-_NEUTRAL: dict[str, Any] = {"avatar_style": "normal", "scale": 1, "offset": {"x": 0, "y": 0},
-                            "expression": "default"}
+NEUTRAL: dict[str, Any] = {"avatar_style": "normal", "scale": 1, "offset": {"x": 0, "y": 0},
+                           "expression": "default"}
 
 
 def _character(character: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def _character(character: Mapping[str, Any], where: str) -> dict[str, Any]:
     for name, value in () if plain is not None and character.keys() <= plain else character.items():
         if name in ("type", identity) or (name == "use_avatar_iv_model" and kind == "avatar"):
             continue
-        if (name in _NEUTRAL and _same(value, _NEUTRAL[name])) or (name in OFF_WHEN_FALSE and value is False):
+        if (name in NEUTRAL and _same(value, NEUTRAL[name])) or (name in OFF_WHEN_FALSE and value is False):
             continue
         raise _Inexpressible(f"{where} has {name}: {_shown(value)}, which v3 can't express")
     # Legacy renders with the avatar's standard engine unless use_avatar_iv_model asks for Avatar IV;

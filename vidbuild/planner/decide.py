@@ -16,6 +16,7 @@ from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.planner.account_search import account_searched
 from vidbuild.planner.fields import changed_since
+from vidbuild.planner.same_video import kept_video
 from vidbuild.spec.expand import Job
 from vidbuild.state.protocol import KeyEntry, Record, State
 
@@ -47,6 +48,9 @@ class Step:
     # A first submission that state can't vouch for (a new state, or the output file exists
     # while the body's hash is not in state): the build looks in the account before paying.
     look_first: bool = False
+    # The hash of the key's last body, when this body renders the same video (planner/same_video.py):
+    # ``record`` is that body's record under this hash, which a build records before acting on it.
+    same_as: str | None = None
 
     @property
     def key(self) -> str:
@@ -192,10 +196,18 @@ def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry 
         return Step(job, "submit", "forced rebuild (--force)", record)
     if record is None:
         entry = previous(job.key)
-        if entry is None and (root / job.output).exists():
-            # State never saw this row, yet its output exists: built elsewhere, or state was lost.
-            return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
-        return Step(job, "submit", _why_new(job, entry))
+        if entry is None:
+            if (root / job.output).exists():
+                # State never saw this row, yet its output exists: built elsewhere, or state was lost.
+                return Step(job, "submit", f"new, its output exists{LOOK_FIRST_NOTE}", look_first=True)
+            return Step(job, "submit", "new")
+        changed = changed_since(entry, job.body)
+        kept = kept_video(job, entry, changed, state)
+        if kept is not None:
+            step = _check_output(job, kept, root)
+            why = f"same video as its last body (changed only to or from HeyGen defaults: {_shown(changed)})"
+            return dataclasses.replace(step, same_as=entry.hash, reason=f"{step.reason}; {why}")
+        return Step(job, "submit", f"changed: {_shown(changed)}" if changed else "changed")
     if record.status == "failed":
         if record.error_permanent:   # HeyGen's verdict on this very body: sending it again can't help
             return Step(job, "failed", f"failed for good: {record.error or 'unknown error'}; not sent "
@@ -252,12 +264,8 @@ def thumbnail_missing(job: Job, root: Path) -> bool:
     return job.thumbnail is not None and not (root / job.thumbnail).is_file()
 
 
-def _why_new(job: Job, previous: KeyEntry | None) -> str:
-    if previous is None:
-        return "new"
-    changed = changed_since(previous, job.body)
-    shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-    return f"changed: {shown}" if changed else "changed"
+def _shown(changed: list[str]) -> str:
+    return ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
 
 
 def via(job: Job) -> str:
