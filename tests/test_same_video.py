@@ -132,6 +132,87 @@ def test_the_database_state_keeps_the_video_too(tmp_path: Path, heygen: Loopback
     assert [step["action"] for step in plan(project, heygen.env(), *state)] == ["up-to-date"] * 3
 
 
+def twins(project: Path, heygen: LoopbackHeyGen, text: str) -> dict[str, dict[str, Any]]:
+    """Build ``text`` with rows r01 and r02 alike (the same name and line) and r03 its own."""
+    data = rows(3)
+    data[1]["name"] = data[0]["name"]
+    write_project(project, data)
+    (project / "vidbuild.yaml").write_text(text, encoding="utf-8")
+    build(project, heygen.env())
+    return manifest(project)
+
+
+def test_forcing_a_row_whose_twin_keeps_its_video_pays_for_it(tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    project = tmp_path / "campaign"
+    first = twins(project, heygen, project_text("avatar_style"))
+    assert len(heygen.submits()) == 2                   # r01 and r02 share a body
+    (project / "vidbuild.yaml").write_text(project_text(), encoding="utf-8")
+
+    assert [step["action"] for step in plan(project, heygen.env(), "--force", "r01")] == \
+        ["submit", "up-to-date", "up-to-date"]
+    build(project, heygen.env(), "--force", "r01")
+    assert len(heygen.submits()) == 3
+    again = manifest(project)
+    assert again["r01"]["video_id"] != first["r01"]["video_id"]
+    assert again["r03"]["video_id"] == first["r03"]["video_id"]
+
+
+def test_rows_whose_earlier_bodies_differed_and_now_are_alike_share_one_kept_video(
+        tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    project = tmp_path / "campaign"
+    scene = textwrap.dedent("""\
+        scenes:
+          - id: hello
+            voice: {text: "Hi {{ row.name }}, {{ row.line }}"}
+        """)
+    three = textwrap.dedent("""\
+        scenes:
+          - id: hello
+            when: "row.id == 'r01'"
+            avatar: {avatar_style: normal}
+            voice: {text: "Hi {{ row.name }}, {{ row.line }}"}
+          - id: hallo
+            when: "row.id == 'r02'"
+            voice: {text: "Hi {{ row.name }}, {{ row.line }}", speed: 1}
+          - id: hullo
+            when: "row.id == 'r03'"
+            voice: {text: "Hi {{ row.name }}, {{ row.line }}"}
+        """)
+    assert scene in project_text()
+    text = project_text().replace(scene, three)
+    first = twins(project, heygen, text)
+    assert len(heygen.submits()) == 3                   # three bodies
+    plain = text.replace("    avatar: {avatar_style: normal}\n", "").replace(", speed: 1}", "}")
+    assert "avatar_style" not in plain and "speed" not in plain
+    (project / "vidbuild.yaml").write_text(plain, encoding="utf-8")
+
+    steps = plan(project, heygen.env())
+    assert [step["action"] for step in steps] == ["up-to-date", "download", "up-to-date"]
+    assert steps[1]["reason"].startswith("its video was downloaded to out/r01.mp4")
+    build(project, heygen.env())
+    assert len(heygen.submits()) == 3
+    kept = manifest(project)
+    assert kept["r01"]["video_id"] == kept["r02"]["video_id"] == first["r01"]["video_id"]
+    assert (project / "out" / "r02.mp4").read_bytes() == (project / "out" / "r01.mp4").read_bytes()
+    assert [step["action"] for step in plan(project, heygen.env())] == ["up-to-date"] * 3
+
+
+def test_a_new_row_alike_a_row_that_keeps_its_video_costs_nothing(tmp_path: Path,
+                                                                  heygen: LoopbackHeyGen) -> None:
+    project = tmp_path / "campaign"
+    built_with(project, heygen, "avatar_style")
+    (project / "vidbuild.yaml").write_text(project_text(), encoding="utf-8")
+    with (project / "rows.csv").open("a", encoding="utf-8") as data:
+        data.write("r04,Name2,welcome!\n")                 # r02's body
+
+    steps = plan(project, heygen.env())
+    assert [step["action"] for step in steps] == ["up-to-date", "up-to-date", "up-to-date", "download"]
+    build(project, heygen.env(), "--max-credits", "0")
+    assert len(heygen.submits()) == 3
+    kept = manifest(project)
+    assert kept["r04"]["video_id"] == kept["r02"]["video_id"]
+
+
 # -- the rule -----------------------------------------------------------------------------------
 
 def _body(character: dict[str, Any] | None = None, voice: dict[str, Any] | None = None,
@@ -143,29 +224,33 @@ def _body(character: dict[str, Any] | None = None, voice: dict[str, Any] | None 
 
 
 @pytest.mark.parametrize("before, after, same", [
-    (_body({"avatar_style": "normal"}), _body(), True),
-    (_body(caption=False, fps=25, test=False), _body(), True),
-    (_body(voice={"speed": 1, "pitch": 0}), _body(voice={"speed": 1.0}), True),
-    (_body({"offset": {"x": 0, "y": 0}, "scale": 1, "matting": False}), _body(), True),
-    (_body({"avatar_style": "circle"}), _body(), False),
-    (_body(caption=True), _body(), False),
-    (_body(voice={"speed": 1.1}), _body(), False),
-    (_body(voice={"speed": True}), _body(), False),         # a boolean is never a number
-    (_body(fps="25"), _body(), False),                      # nor is a string
-    (_body({"offset": {"x": 0, "y": 2}}), _body(), False),
-    (_body(caption=False, title="a"), _body(title="b"), False),   # and another change is paid for
-], ids=["avatar_style", "flags-and-fps", "speed-pitch", "offset-scale-matting", "other-style", "caption-on",
-        "other-speed", "boolean-speed", "string-fps", "offset", "and-a-title"])
+    (_body({"avatar_style": "normal"}), _body(), "defaults"),
+    (_body(fps=25), _body(), "defaults"),
+    (_body(voice={"speed": 1, "pitch": 0}), _body(voice={"speed": 1.0}), "defaults"),
+    (_body(caption=False, test=False), _body(), "v3"),
+    (_body({"offset": {"x": 0, "y": 0}, "scale": 1, "matting": False}, {"speed": 1}), _body(), "v3"),
+    (_body(caption=False, fps=25), _body(), "v3"),   # (with fps the body went through legacy: not kept)
+    (_body({"avatar_style": "circle"}), _body(), None),
+    (_body(caption=True), _body(), None),
+    (_body(voice={"speed": 1.1}), _body(), None),
+    (_body(voice={"speed": True}), _body(), None),         # a boolean is never a number
+    (_body(fps="25"), _body(), None),                      # nor is a string
+    (_body({"offset": {"x": 0, "y": 2}}), _body(), None),
+    (_body({"avatar_style": "normal"}, title="a"), _body(title="b"), None),   # and another change
+], ids=["avatar_style", "fps", "speed-pitch", "caption-test", "offset-scale-matting", "caption-fps",
+        "other-style", "caption-on", "other-speed", "boolean-speed", "string-fps", "offset", "and-a-title"])
 def test_bodies_render_the_same_video_only_where_every_difference_is_a_default(
-        before: dict[str, Any], after: dict[str, Any], same: bool) -> None:
+        before: dict[str, Any], after: dict[str, Any], same: str | None) -> None:
     changed = changed_since(key_entry("h", before), after)
     assert changed
-    assert same_video(before, after, changed) is same
+    assert same_video(before, after, changed) == same
 
 
-def test_the_rendering_form_leaves_the_bodies_it_is_given_as_they_were() -> None:
+def test_the_rendering_form_drops_documented_defaults_only_and_leaves_its_body_as_it_was() -> None:
     body = _body({"avatar_style": "normal", "offset": {"x": 0}}, {"speed": 1}, caption=False)
     written = json.dumps(body, sort_keys=True)
     form = rendering_form(body)
-    assert "caption" not in form and form["video_inputs"][0]["character"] == {"type": "avatar", "avatar_id": "a"}
+    assert form["video_inputs"][0]["character"] == {"type": "avatar", "avatar_id": "a", "offset": {"x": 0}}
+    assert form["video_inputs"][0]["voice"] == {"type": "text", "voice_id": "v", "input_text": "Hi"}
+    assert form["caption"] is False
     assert json.dumps(body, sort_keys=True) == written

@@ -31,7 +31,6 @@ from vidbuild.planner.budget import check_limit, credit_limit
 from vidbuild.planner.decide import UP_TO_DATE_REASON, Step, Summary, plan_steps
 from vidbuild.planner.forcing import Forcing
 from vidbuild.planner.row_index import IndexEntry, JobSpool, RowIndex, settled_jobs
-from vidbuild.planner.same_video import keep_same_videos
 from vidbuild.planner.select import Selection
 from vidbuild.planner.shard import in_shard
 from vidbuild.report.progress import PlainReporter
@@ -115,7 +114,6 @@ class _Build:
         self.selection = Selection.parse(options.select, options.exclude)
         self.unselected: set[str] = set()   # keys of the rows --select/--exclude leave out
         self.reported_up_to_date = 0   # settled rows reported on the way to the engine (_replanned)
-        self.same_videos: list[Step] = []   # rows that keep their last body's video (Step.same_as)
 
     def run(self, stats: dict[str, tuple[int, ...] | None]) -> BuildOutcome:
         engine_options = self._engine_options()
@@ -154,9 +152,7 @@ class _Build:
         steps = self._indexed_selection(plan_steps(rows, self.state, self.root, forcing), index)
         for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
-            if step.same_as is not None:
-                self.same_videos.append(step)
-            if step.action != "up-to-date":
+            if step.action != "up-to-date" or step.same_as is not None:
                 self.spool.add_job(step.job)
         summary.add_up_to_date(index.settled_count)
         check_limit(summary, credit_limit(self.options.max_credits, self.project.spec,
@@ -171,7 +167,6 @@ class _Build:
              seen: InputsSeen) -> BuildOutcome:
         if not summary.up_to_date:
             forget(self.state)
-        keep_same_videos(self.state, self.same_videos)
         backend, owned = self._open_backend()
         outcome: BuildOutcome | None = None
         tally = _tally(self.started)
@@ -218,7 +213,9 @@ class _Build:
         Once every row went by, UsageError for a selector that names what no row has."""
         for step in steps:
             chosen = self.selection.wants(step)
-            index.add_job(step.job, settled=not chosen or step.action == "up-to-date")
+            # A row that keeps an earlier body's video goes to the engine, which records it.
+            done = step.action == "up-to-date" and step.same_as is None
+            index.add_job(step.job, settled=not chosen or done)
             if chosen:
                 yield step
             else:

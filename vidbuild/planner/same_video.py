@@ -1,63 +1,78 @@
 """Bodies that render the same video: two legacy video bodies that differ only in fields set to
-what leaving them out renders (a HeyGen default written out, a flag that is false).
+what leaving them out renders.
 
-A body's content hash is over the body as written, so deleting ``avatar_style: normal`` or
-``caption: false`` from a project's defaults gives every row a new hash, yet HeyGen renders the
-same videos (and the v3 bodies sent are the same, since the v3 translation leaves such fields out).
-The planner keeps the video the row's last body made instead of paying for it again (see
-``kept_video`` and planner/decide.py); a build then records it under the new hash too.
+A body's content hash is over the body as written, so deleting ``avatar_style: normal`` from a
+project's defaults gives every row a new hash, yet HeyGen renders the same videos. The planner keeps
+the video the row's key's last body made instead of paying for it again (``kept_video``, used by
+planner/decide.py); a build then records it under the new hash (run/context.py).
 
-Sources: heygen-api.md, "POST /v2/video/generate": ``avatar_style`` default ``normal``, voice
-``speed`` 1 and ``pitch`` 0, a silence's ``duration`` 1, a colour background's ``value``
-``#f6f6fc``, an image background's ``fit`` ``cover``, ``fps`` 25; and heygen/v3_bodies.py's neutral
-character values and flags whose ``false`` asks for nothing.
+Two rules, each from a source:
+- HeyGen's documented defaults (heygen-api.md, "POST /v2/video/generate"): ``avatar_style``
+  ``normal``, a text voice's ``speed`` 1 and ``pitch`` 0, a silence's ``duration`` 1, a colour
+  background's ``value`` ``#f6f6fc``, an image background's ``fit`` ``cover``, ``fps`` 25. Bodies
+  equal but for these render the same video through either API generation.
+- The v3 request itself: fields the v3 translation leaves out (heygen/v3_bodies.py: a character's
+  neutral ``scale``, ``offset``, ``expression``, ``avatar_style``; flags whose ``false`` asks for
+  nothing; ``caption: false``; ``use_avatar_iv_model: false``). Bodies whose v3 requests are
+  identical make the same request, so the same video, when both were sent through v3.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from vidbuild.heygen.v3_bodies import DEFAULT_COLOUR, NEUTRAL, OFF_WHEN_FALSE
-from vidbuild.planner.fields import key_entry
+from vidbuild.heygen.v3_bodies import DEFAULT_COLOUR, NEUTRAL, OFF_WHEN_FALSE, v3_body
 from vidbuild.spec.hashing import canonical_json
-from vidbuild.state.history import Transition
 from vidbuild.state.protocol import KeyEntry, Record, State
 
 if TYPE_CHECKING:
     from vidbuild.spec.expand import Job
 
-# Per legacy object, the fields whose value renders what leaving them out renders.
-_TOP: dict[str, Any] = {"caption": False, "fps": 25, "test": False, "enable_watermark": False}
-_CHARACTER: dict[str, Any] = {**{name: value for name, value in NEUTRAL.items() if name != "offset"},
-                              **dict.fromkeys(OFF_WHEN_FALSE - {"test", "enable_watermark"}, False),
-                              "use_avatar_iv_model": False}
+# Per legacy object, the documented defaults.
+_TOP: dict[str, Any] = {"fps": 25}
+_CHARACTER: dict[str, Any] = {"avatar_style": "normal"}
 _VOICE: dict[str, dict[str, Any]] = {"text": {"speed": 1, "pitch": 0}, "silence": {"duration": 1}}
 _BACKGROUND: dict[str, dict[str, Any]] = {"color": {"value": DEFAULT_COLOUR}, "image": {"fit": "cover"}}
 _AXES = ("x", "y")
-# Each of those fields' default by its name (no two tables give one name two defaults), and an
-# offset's axes: a change at a path whose last name is not here, or where either side holds
-# another value, is one HeyGen renders. Checked first, leaf by leaf: a template edit changes
-# text and a colour edit a colour, and both are told apart at once.
+# What the v3 translation leaves out besides (see the module docstring).
+_LEFT_OUT_OF_V3: dict[str, Any] = {**{name: value for name, value in NEUTRAL.items() if name != "offset"},
+                                   **dict.fromkeys(OFF_WHEN_FALSE, False), "caption": False,
+                                   "use_avatar_iv_model": False, **dict.fromkeys(_AXES, 0)}
+# Each of those fields' default by its name (no two tables give one name two defaults): a change
+# at a path whose last name is not here, or where either side holds another value, is one HeyGen
+# renders. Checked first, leaf by leaf: a template edit changes text and a colour edit a colour,
+# and both are told apart at once.
 _BY_NAME: dict[str, Any] = {**_TOP, **_CHARACTER, **{name: value for table in (*_VOICE.values(),
                                                                               *_BACKGROUND.values())
                                                       for name, value in table.items()},
-                            **dict.fromkeys(_AXES, 0)}
+                            **_LEFT_OUT_OF_V3}
 _ABSENT = object()
 _STEP = re.compile(r"\.?([^.\[]+)|\[(\d+)\]")
 
+Sameness = Literal["defaults", "v3"]
 
-def same_video(before: Mapping[str, Any], after: Mapping[str, Any], changed: Iterable[str]) -> bool:
-    """Whether legacy video bodies ``before`` and ``after`` render the same video, given
-    ``changed``: the paths of the leaves where they differ (``planner.fields.changed_since``).
-    Values are compared as canonical JSON: ``1`` is not ``true``, ``"1"`` is not ``1``."""
+
+def same_video(before: Mapping[str, Any], after: Mapping[str, Any], changed: Iterable[str],
+               scenes: Sequence[str] = ()) -> Sameness | None:
+    """How legacy video bodies ``before`` and ``after`` render the same video, given ``changed``:
+    the paths of the leaves where they differ (``planner.fields.changed_since``). 'defaults': equal
+    but for HeyGen's documented defaults; 'v3': so equal, their v3 requests are identical (the
+    same video if both are sent through v3); None: they may render differently. Values are compared as
+    canonical JSON: ``1`` is not ``true``, ``"1"`` is not ``1``. ``scenes``: the scene labels."""
     paths = list(changed)
     if not paths or not all(_default_on_each_side(before, after, path) for path in paths):
-        return False
-    return canonical_json(rendering_form(before)) == canonical_json(rendering_form(after))
+        return None
+    forms = [rendering_form(before), rendering_form(after)]
+    if canonical_json(forms[0]) == canonical_json(forms[1]):
+        return "defaults"
+    try:
+        requests = [canonical_json(v3_body("video", form, scenes)) for form in forms]
+    except ValueError:   # either has no v3 request
+        return None
+    return "v3" if requests[0] == requests[1] else None
 
 
 def _default_on_each_side(before: Mapping[str, Any], after: Mapping[str, Any], path: str) -> bool:
@@ -85,7 +100,7 @@ def _at(body: Any, path: str) -> Any:
 
 
 def rendering_form(body: Mapping[str, Any]) -> dict[str, Any]:
-    """``body`` (a legacy video body) without the fields that hold what leaving them out renders."""
+    """``body`` (a legacy video body) without the fields at HeyGen's documented defaults."""
     form = _without(body, _TOP)
     scenes = body.get("video_inputs")
     if isinstance(scenes, list):
@@ -98,10 +113,6 @@ def _scene(scene: Mapping[str, Any]) -> dict[str, Any]:
     character = scene.get("character")
     if isinstance(character, Mapping):
         form["character"] = _without(character, _CHARACTER)
-        offset = character.get("offset")
-        if isinstance(offset, Mapping) and offset.keys() <= set(_AXES) \
-                and all(_is(value, 0) for value in offset.values()):
-            del form["character"]["offset"]
     for part, tables in (("voice", _VOICE), ("background", _BACKGROUND)):
         fields = scene.get(part)
         if isinstance(fields, Mapping):
@@ -126,38 +137,25 @@ def _is(value: Any, default: Any) -> bool:
 
 def kept_video(job: Job, entry: KeyEntry, changed: list[str], state: State) -> Record | None:
     """The record to keep for ``job`` if its body renders the video its key's last body
-    (``entry``) made: a copy of that body's record, downloaded, under ``job``'s hash. None if the
-    bodies render differently, the entry keeps no body (older vidbuild versions) or that video is
-    not downloaded (a body still rendering or failed is sent again as before)."""
-    if job.kind != "video" or entry.body is None or not same_video(entry.body, job.body, changed):
+    (``entry``) made: that body's record, downloaded, as ``job``'s (``kept_by_twin``). None if the
+    bodies may render differently, the entry keeps no body (older vidbuild versions) or that video
+    is not downloaded (a body still rendering or failed is sent again as before)."""
+    if job.kind != "video" or entry.body is None:
+        return None
+    same = same_video(entry.body, job.body, changed, job.scenes)
+    if same is None or (same == "v3" and job.generation != "v3"):
         return None
     earlier = state.get(entry.hash)
+    if earlier is None or (same == "v3" and earlier.generation != "v3"):
+        return None
+    return kept_by_twin(job, earlier)
+
+
+def kept_by_twin(job: Job, earlier: Record | None) -> Record | None:
+    """``earlier`` (a record of another body that renders the same video as ``job``'s: see
+    ``kept_video``) as the record of ``job``'s body, if it is downloaded; else None. Its owner
+    stays the build that paid for it (a ``--force`` of a twin row is then still honoured)."""
     if earlier is None or earlier.status != "downloaded":
         return None
-    return dataclasses.replace(earlier, hash=job.hash, key=job.key, owner=state.owner,
-                               earlier_video_ids=list(earlier.earlier_video_ids), lost_at=[])
-
-
-class KeptStep(Protocol):
-    """What ``keep_same_videos`` reads of a planned step (planner/decide.py's ``Step``)."""
-
-    @property
-    def job(self) -> Job: ...
-    @property
-    def record(self) -> Record | None: ...
-    @property
-    def same_as(self) -> str | None: ...
-
-
-def keep_same_videos(state: State, steps: Iterable[KeptStep]) -> None:
-    """Record, for each of ``steps`` that keeps the video of its key's last body (``Step.same_as``),
-    that video under the step's hash, and remember the new body for its key; a hash another build
-    recorded meanwhile keeps its record. Raises StateError."""
-    for step in steps:
-        job, record = step.job, step.record
-        if record is None or step.same_as is None or not state.record(dataclasses.replace(record)):
-            continue
-        detail = f"as body {step.same_as[:12]}: only fields at HeyGen's defaults changed"
-        state.note(job.hash, Transition(time.time(), "same video", detail))
-        state.remember_key(job.key, key_entry(job.hash, job.body))
-        state.remember_body(job.hash, job.body)
+    return dataclasses.replace(earlier, hash=job.hash, key=job.key, lost_at=[],
+                               earlier_video_ids=list(earlier.earlier_video_ids))

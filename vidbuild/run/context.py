@@ -108,6 +108,20 @@ class RunContext:
         self.window.count_done()
         self.reporter.done(step, record)
 
+    def keep_same_video(self, step: Step) -> bool:
+        """Record the video the step's row keeps from its key's last body (``Step.same_as``, see
+        planner/same_video.py) under its body's hash, and remember the body for its key: True;
+        False (nothing written) if a record of the hash came first (another build, a twin row)."""
+        job, record = step.job, step.record
+        assert record is not None and step.same_as is not None
+        if not self.state.record(record):
+            return False
+        detail = f"as body {step.same_as[:12]}: it differs only where a value restates HeyGen's default"
+        self.state.note(job.hash, Transition(time.time(), "same video", detail))
+        self.state.remember_body(job.hash, job.body)
+        self.remember_row(step)
+        return True
+
     def remember_row(self, step: Step) -> None:
         """The row's key names its body from now on: what the next plan and explain compare a new
         body with (as a submit remembers it). A row known unchanged carries no body, and its key

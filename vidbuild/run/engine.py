@@ -113,6 +113,10 @@ class Engine:
 
     def _start(self, step: Step) -> None:
         context, window = self.context, self.window
+        if step.same_as is not None and not context.keep_same_video(step):
+            window.hold(step)   # another record of the body came first: follow it, as a twin row's
+            window.schedule(0.0, "watch", step)
+            return
         if step.action == "up-to-date":
             context.cached(step)
             return
