@@ -157,6 +157,17 @@ def test_forcing_a_row_whose_twin_keeps_its_video_pays_for_it(tmp_path: Path, he
     assert again["r03"]["video_id"] == first["r03"]["video_id"]
 
 
+def test_a_selected_twin_records_its_kept_video(tmp_path: Path, heygen: LoopbackHeyGen) -> None:
+    project = tmp_path / "campaign"
+    first = twins(project, heygen, project_text("avatar_style"))
+    (project / "vidbuild.yaml").write_text(project_text(), encoding="utf-8")
+
+    build(project, heygen.env(), "--select", "r02")
+    assert len(heygen.submits()) == 2
+    selected = manifest(project)["r02"]
+    assert (selected["status"], selected["video_id"]) == ("done", first["r02"]["video_id"])
+
+
 def test_rows_whose_earlier_bodies_differed_and_now_are_alike_share_one_kept_video(
         tmp_path: Path, heygen: LoopbackHeyGen) -> None:
     project = tmp_path / "campaign"
@@ -186,10 +197,9 @@ def test_rows_whose_earlier_bodies_differed_and_now_are_alike_share_one_kept_vid
     assert "avatar_style" not in plain and "speed" not in plain
     (project / "vidbuild.yaml").write_text(plain, encoding="utf-8")
 
-    steps = plan(project, heygen.env())
-    assert [step["action"] for step in steps] == ["up-to-date", "download", "up-to-date"]
-    assert steps[1]["reason"].startswith("its video was downloaded to out/r01.mp4")
-    build(project, heygen.env())
+    steps = plan(project, heygen.env())   # each keeps its own earlier video, as far as plan can tell
+    assert [step["action"] for step in steps] == ["up-to-date"] * 3
+    build(project, heygen.env())              # the build records r01's, and r02 follows it as a twin
     assert len(heygen.submits()) == 3
     kept = manifest(project)
     assert kept["r01"]["video_id"] == kept["r02"]["video_id"] == first["r01"]["video_id"]
@@ -197,17 +207,17 @@ def test_rows_whose_earlier_bodies_differed_and_now_are_alike_share_one_kept_vid
     assert [step["action"] for step in plan(project, heygen.env())] == ["up-to-date"] * 3
 
 
-def test_a_new_row_alike_a_row_that_keeps_its_video_costs_nothing(tmp_path: Path,
-                                                                  heygen: LoopbackHeyGen) -> None:
+def test_a_new_row_alike_a_row_that_keeps_its_video_is_planned_as_new_and_follows_it(
+        tmp_path: Path, heygen: LoopbackHeyGen) -> None:
     project = tmp_path / "campaign"
     built_with(project, heygen, "avatar_style")
     (project / "vidbuild.yaml").write_text(project_text(), encoding="utf-8")
     with (project / "rows.csv").open("a", encoding="utf-8") as data:
         data.write("r04,Name2,welcome!\n")                 # r02's body
 
-    steps = plan(project, heygen.env())
-    assert [step["action"] for step in steps] == ["up-to-date", "up-to-date", "up-to-date", "download"]
-    build(project, heygen.env(), "--max-credits", "0")
+    steps = plan(project, heygen.env())   # no earlier body of its own: it may pay, and plan says so
+    assert [step["action"] for step in steps] == ["up-to-date", "up-to-date", "up-to-date", "submit"]
+    build(project, heygen.env())          # r02's kept video is recorded before r04 is sent: a copy
     assert len(heygen.submits()) == 3
     kept = manifest(project)
     assert kept["r04"]["video_id"] == kept["r02"]["video_id"]

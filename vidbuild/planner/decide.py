@@ -16,7 +16,7 @@ from vidbuild.checksum import file_sha256
 from vidbuild.heygen.routes import endpoint_id, legacy_version
 from vidbuild.planner.account_search import account_searched
 from vidbuild.planner.fields import changed_since
-from vidbuild.planner.same_video import kept_by_twin, kept_video
+from vidbuild.planner.same_video import kept_video
 from vidbuild.spec.expand import Job
 from vidbuild.state.protocol import KeyEntry, Record, State
 
@@ -141,15 +141,12 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path,
     cold = state.holds_no_jobs()
     # Asked once, when a warm state is first looked up (see planner/account_search.py).
     searched = functools.cache(lambda: account_searched(state))
-    # The bodies rows before this one keep an earlier body's video for (planner/same_video.py), by
-    # hash, with that earlier body's hash: a later row with the same body is their twin.
-    kept: dict[str, str] = {}
     # Expanding a few rows, then looking them all up in state, is ~6% faster than alternating
     # row by row: each stage's code and data stay in the CPU's caches.
     while batch := list(itertools.islice(rows, ROWS_AT_ONCE)):
         forced = {job.key for job in batch if forcing and forcing.forces_job(job)}
         pending = [job for job in batch if not (job.unchanged and job.key not in forced)]
-        decided = _decide_batch(pending, state, root, forced, cold, searched, kept) if pending else iter(())
+        decided = _decide_batch(pending, state, root, forced, cold, searched) if pending else iter(())
         for job in batch:
             if job.unchanged and job.key not in forced:
                 yield forcing.applied(Step(job, "up-to-date", UP_TO_DATE_REASON))
@@ -158,7 +155,7 @@ def plan_steps(jobs: Iterable[Job], state: State, root: Path,
 
 
 def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], cold: bool,
-                  searched: Callable[[], bool], kept: dict[str, str]) -> Iterator[Step]:
+                  searched: Callable[[], bool]) -> Iterator[Step]:
     """The steps of ``batch``: its records come in one lookup (one round trip for a database),
     then the keys of the rows that have none, to name what changed. ``searched``: whether a
     complete build has looked for this state's rows in the account (planner/account_search.py)."""
@@ -171,13 +168,13 @@ def _decide_batch(batch: list[Job], state: State, root: Path, forced: set[str], 
     new_keys = [job.key for job in batch if job.hash not in records and job.key not in forced]
     previous = state.for_keys(new_keys) if new_keys else {}
     for job in batch:
-        step = _decide(job, records.get(job.hash), previous.get, state, root, kept, forced=job.key in forced)
+        step = _decide(job, records.get(job.hash), previous.get, state, root, forced=job.key in forced)
         yield look_first_while_unsearched(step, searched())
 
 
 def decide(job: Job, state: State, root: Path, *, forced: bool = False) -> Step:
     """One row's step, looked up on its own (``plan_steps`` looks rows up a batch at a time)."""
-    step = _decide(job, state.get(job.hash), state.for_key, state, root, {}, forced=forced)
+    step = _decide(job, state.get(job.hash), state.for_key, state, root, forced=forced)
     return look_first_while_unsearched(step, account_searched(state))
 
 
@@ -193,13 +190,13 @@ def look_first_while_unsearched(step: Step, searched: bool) -> Step:
 
 
 def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry | None], state: State,
-            root: Path, kept: dict[str, str], *, forced: bool) -> Step:
-    """The step for ``job`` given its ``record``; ``previous`` finds the last body built for a key;
-    ``kept``: see ``plan_steps``."""
+            root: Path, *, forced: bool) -> Step:
+    """The step for ``job`` given its ``record``; ``previous`` finds the last body built for a key.
+    A row that keeps its key's last body's video (planner/same_video.py) is decided on its own:
+    a row with the same body and no such earlier body (a new row) is planned as new (it may pay),
+    and pays nothing in a build that recorded the kept video first."""
     if forced:
         return Step(job, "submit", "forced rebuild (--force)", record)
-    if record is None and job.hash in kept:   # a twin of a row that keeps an earlier body's video
-        record = kept_by_twin(job, state.get(kept[job.hash]))
     if record is None:
         entry = previous(job.key)
         if entry is None:
@@ -210,7 +207,6 @@ def _decide(job: Job, record: Record | None, previous: Callable[[str], KeyEntry 
         changed = changed_since(entry, job.body)
         keeps = kept_video(job, entry, changed, state)
         if keeps is not None:
-            kept[job.hash] = entry.hash
             step = _check_output(job, keeps, root)
             why = f"same video as its last body (changed only to or from HeyGen defaults: {_shown(changed)})"
             return dataclasses.replace(step, same_as=entry.hash, reason=f"{step.reason}; {why}")

@@ -4,7 +4,8 @@ what leaving them out renders.
 A body's content hash is over the body as written, so deleting ``avatar_style: normal`` from a
 project's defaults gives every row a new hash, yet HeyGen renders the same videos. The planner keeps
 the video the row's key's last body made instead of paying for it again (``kept_video``, used by
-planner/decide.py); a build then records it under the new hash (run/context.py).
+planner/decide.py); a build then records it under the new hash (run/context.py), and a twin row
+(the same new body) follows that record.
 
 Two rules, each from a source:
 - HeyGen's documented defaults (heygen-api.md, "POST /v2/video/generate"): ``avatar_style``
@@ -137,25 +138,17 @@ def _is(value: Any, default: Any) -> bool:
 
 def kept_video(job: Job, entry: KeyEntry, changed: list[str], state: State) -> Record | None:
     """The record to keep for ``job`` if its body renders the video its key's last body
-    (``entry``) made: that body's record, downloaded, as ``job``'s (``kept_by_twin``). None if the
-    bodies may render differently, the entry keeps no body (older vidbuild versions) or that video
-    is not downloaded (a body still rendering or failed is sent again as before)."""
+    (``entry``) made: that body's record, downloaded, as ``job``'s body's. Its owner stays the build
+    that paid for it (a ``--force`` of a twin row is then still honoured). None if the bodies may
+    render differently, the entry keeps no body (older vidbuild versions) or that video is not
+    downloaded (a body still rendering or failed is sent again as before)."""
     if job.kind != "video" or entry.body is None:
         return None
     same = same_video(entry.body, job.body, changed, job.scenes)
     if same is None or (same == "v3" and job.generation != "v3"):
         return None
     earlier = state.get(entry.hash)
-    if earlier is None or (same == "v3" and earlier.generation != "v3"):
-        return None
-    return kept_by_twin(job, earlier)
-
-
-def kept_by_twin(job: Job, earlier: Record | None) -> Record | None:
-    """``earlier`` (a record of another body that renders the same video as ``job``'s: see
-    ``kept_video``) as the record of ``job``'s body, if it is downloaded; else None. Its owner
-    stays the build that paid for it (a ``--force`` of a twin row is then still honoured)."""
-    if earlier is None or earlier.status != "downloaded":
+    if earlier is None or earlier.status != "downloaded" or (same == "v3" and earlier.generation != "v3"):
         return None
     return dataclasses.replace(earlier, hash=job.hash, key=job.key, lost_at=[],
                                earlier_video_ids=list(earlier.earlier_video_ids))
