@@ -11,7 +11,7 @@ import datetime
 import json
 from typing import Any
 
-from vidbuild.planner.fields import changed_since
+from vidbuild.planner.fields import changed_since, value_at
 from vidbuild.spec.expand import Job
 from vidbuild.spec.project import Project
 from vidbuild.state.protocol import KeyEntry, Record, State
@@ -95,20 +95,6 @@ def _template(project: Project, label: str) -> str:
                     else f"vidbuild's built-in {scene['use']}.yaml"
                 return f"scenes[{label}] in {project.file.name}, using {where}"
     return f"scenes[{label}] in {project.file.name}"
-
-
-def value_at(body: dict[str, Any], name: str) -> Any:
-    """The leaf at a field path such as ``video_inputs[0].voice.input_text`` (None if absent)."""
-    current: Any = body
-    for part in name.replace("[", ".[").split("."):
-        if not part:
-            continue
-        if part.startswith("["):
-            index = int(part[1:-1])
-            current = current[index] if isinstance(current, list) and index < len(current) else None
-        else:
-            current = current.get(part) if isinstance(current, dict) else None
-    return current
 
 
 def iso(moment: float) -> str:

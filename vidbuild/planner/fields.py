@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -53,6 +54,21 @@ def changed_since(entry: KeyEntry, body: dict[str, Any]) -> list[str]:
     if not changed:   # nothing, or a change == can't see (a number became a boolean)
         return changed_fields(field_digests(entry.body), field_digests(body))
     return sorted(changed)
+
+
+def value_at(body: Mapping[str, Any], name: str) -> Any:
+    """The leaf at a field path as ``field_digests`` names it, such as
+    ``video_inputs[0].voice.input_text`` (None if absent)."""
+    current: Any = body
+    for part in name.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("["):
+            index = int(part[1:-1])
+            current = current[index] if isinstance(current, list) and index < len(current) else None
+        else:
+            current = current.get(part) if isinstance(current, dict) else None
+    return current
 
 
 def changed_fields(before: Digests, after: Digests) -> list[str]:

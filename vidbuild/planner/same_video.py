@@ -21,11 +21,11 @@ Two rules, each from a source:
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from vidbuild.heygen.v3_bodies import DEFAULT_COLOUR, NEUTRAL, OFF_WHEN_FALSE, v3_body
+from vidbuild.planner.fields import value_at
 from vidbuild.spec.hashing import canonical_json
 from vidbuild.state.protocol import KeyEntry, Record, State
 
@@ -51,7 +51,6 @@ _BY_NAME: dict[str, Any] = {**_TOP, **_CHARACTER, **{name: value for table in (*
                                                       for name, value in table.items()},
                             **_LEFT_OUT_OF_V3}
 _ABSENT = object()
-_STEP = re.compile(r"\.?([^.\[]+)|\[(\d+)\]")
 
 Sameness = Literal["defaults", "v3"]
 
@@ -78,26 +77,13 @@ def same_video(before: Mapping[str, Any], after: Mapping[str, Any], changed: Ite
 
 def _default_on_each_side(before: Mapping[str, Any], after: Mapping[str, Any], path: str) -> bool:
     """Whether the leaf at ``path`` may be a default written out or left out: a name with a
-    default, absent or at that default on each side (``rendering_form`` has the last word)."""
+    default, absent or at that default on each side. A null reads as absent here: this only rules
+    changes out, ``rendering_form`` has the last word."""
     default = _BY_NAME.get(path.rpartition(".")[2], _ABSENT)
     if default is _ABSENT:
         return False
-    return all(value is _ABSENT or _is(value, default) for value in (_at(before, path), _at(after, path)))
-
-
-def _at(body: Any, path: str) -> Any:
-    """The value at ``path`` (``video_inputs[0].voice.speed``) in ``body``, or ``_ABSENT``."""
-    value = body
-    for name, index in _STEP.findall(path):
-        if name:
-            if not isinstance(value, Mapping) or name not in value:
-                return _ABSENT
-            value = value[name]
-        elif not isinstance(value, list) or int(index) >= len(value):
-            return _ABSENT
-        else:
-            value = value[int(index)]
-    return value
+    sides = (value_at(before, path), value_at(after, path))
+    return all(value is None or _is(value, default) for value in sides)
 
 
 def rendering_form(body: Mapping[str, Any]) -> dict[str, Any]:
