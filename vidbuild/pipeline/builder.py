@@ -149,7 +149,9 @@ class _Build:
         rows = in_shard(jobs(self.project, self.state_dir, options.api, options.force, state=self.state,
                              building=True, settle=index if every_row else None), options.shard)
         forcing = Forcing(options.force)
-        steps = self._indexed_selection(plan_steps(rows, self.state, self.root, forcing), index)
+        # Nothing is sent before every row is decided: rows may be looked up ahead.
+        decided = plan_steps(rows, self.state, self.root, forcing, lookahead=True)
+        steps = self._indexed_selection(decided, index)
         for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)
             if step.action != "up-to-date" or step.same_as is not None:

@@ -45,7 +45,8 @@ def plan(project: ProjectSource, *, state: State, view: PlanView | None = None,
     loaded = parsed(project, directory)
     every_row = jobs(loaded, directory, options.api, options.force, state=state)
     rows = in_shard(every_row, options.shard)
-    steps = plan_steps(rows, state, loaded.root, Forcing(options.force))
+    # A question stops at its first pending row: nothing to look up ahead for.
+    steps = plan_steps(rows, state, loaded.root, Forcing(options.force), lookahead=not options.question)
     summary = Summary()
     if options.question:
         _until_pending((step for step in steps if selection.wants(step)), summary)

@@ -7,6 +7,7 @@ as HeyGen's. The store keeps the ``State`` protocol (protocol.py) with its share
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import socket
@@ -49,22 +50,19 @@ class DiskState:
     """
 
     def __init__(self, root: Path, namespace: str) -> None:
-        import diskcache
-
         self.namespace = namespace
         self.directory = root / namespace
         self._owners = self.directory / "owners"
         try:
             self._owners.mkdir(parents=True, exist_ok=True)
-            self._cache = diskcache.Cache(str(self.directory / "store"), disk=diskcache.JSONDisk,
-                                          eviction_policy="none", statistics=0, timeout=60)
-        except (OSError, diskcache.Timeout) as exc:
+        except OSError as exc:
             raise StateError(f"cannot open state in {self.directory}: {exc}") from exc
+        self._reader = DiskReader(self.directory)
+        self._cache, self._rows = self._reader.cache, self._reader.rows
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{os.urandom(4).hex()}"
         self._owner_file = (self._owners / f"{_owner_token(self.owner)}.lock").open("a")
         fcntl.flock(self._owner_file, fcntl.LOCK_EX)
         self._identity = self._store_identity()
-        self._rows = KnownRowsFile(self.directory / KNOWN_ROWS_FILE)
 
     def _store_identity(self) -> tuple[tuple[int, int], ...]:
         """Device and inode of the namespace directory, the store directory and its database file."""
@@ -102,43 +100,20 @@ class DiskState:
             yield
 
     def get(self, content_hash: str) -> Record | None:
-        data = self._cache.get(f"job:{content_hash}")
-        return Record.from_json(data) if data is not None else None
+        return self._reader.get(content_hash)
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
-        return {content_hash: Record.from_json(data)
-                for content_hash, data in self._fetch_many("job:", hashes).items()}
+        return self._reader.get_many(hashes)
 
     def for_key(self, key: str) -> KeyEntry | None:
-        return self.for_keys([key]).get(key)
+        return self._reader.for_keys([key]).get(key)
 
     def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
-        """Key entries live in the known rows' file (see state/known_rows.py); a key not found
-        there is looked up where vidbuild kept them before (``key:`` in the store)."""
-        found = {key: KeyEntry(*entry) for key, entry in self._rows.key_entries(keys).items()}
-        if len(found) < len(keys):
-            older = self._fetch_many("key:", [key for key in keys if key not in found])
-            found.update((key, KeyEntry(data["hash"], data["fields"])) for key, data in older.items())
-        return found
+        return self._reader.for_keys(keys)
 
-    def _fetch_many(self, prefix: str, names: Sequence[str]) -> dict[str, Any]:
-        """The values stored under ``prefix + name``, by name: one query per ``FETCH_PAGE`` names
-        (diskcache's ``get`` is a query each: 100,000 rows took seconds). Matches keys and reads
-        values through the store's own ``Disk``, as diskcache's ``get`` does."""
-        found: dict[str, Any] = {}
-        disk, query = self._cache._disk, self._cache._sql
-        for start in range(0, len(names), FETCH_PAGE):
-            # JSONDisk stores every key as compressed bytes: ``raw`` is the same for all.
-            stored = {bytes(disk.put(prefix + name)[0]): name for name in names[start:start + FETCH_PAGE]}
-            marks = ",".join("?" * len(stored))
-            rows = query(f"SELECT key, mode, filename, value FROM Cache WHERE key IN ({marks}) AND raw = 1"
-                         " AND (expire_time IS NULL OR expire_time > ?)", [*stored, time.time()]).fetchall()
-            for key, mode, filename, value in rows:
-                try:
-                    found[stored[key]] = disk.fetch(mode, filename, value, False)
-                except OSError:   # removed since it was listed, as diskcache's get treats it
-                    continue
-        return found
+    def reader(self) -> Callable[[], DiskReader]:
+        """Opens this state's lookups in another process (see ``State.reader``)."""
+        return functools.partial(DiskReader, self.directory)
 
     def claim(self, content_hash: str, key: str, kind: str, *, title: str | None,
               output: str, force: bool = False, generation: Generation = "legacy"
@@ -290,11 +265,68 @@ class DiskState:
             self._cache.set(f"meta:{name}", value)
 
     def close(self) -> None:
-        self._cache.close()
-        self._rows.close()
+        self._reader.close()
         fcntl.flock(self._owner_file, fcntl.LOCK_UN)
         self._owner_file.close()
         (self._owners / f"{_owner_token(self.owner)}.lock").unlink(missing_ok=True)
+
+
+class DiskReader:
+    """The lookups of a disk state's namespace ``directory`` (``get``, ``get_many``, ``for_keys``)
+    over its own connections to the store and the known rows' file, and no owner: what a
+    ``DiskState`` reads through, and what a second process opens to look rows up in (see
+    planner/lookahead.py). Raises StateError when the store can't be opened or read."""
+
+    def __init__(self, directory: Path) -> None:
+        import diskcache
+
+        self.directory = directory
+        try:
+            self.cache = diskcache.Cache(str(directory / "store"), disk=diskcache.JSONDisk,
+                                         eviction_policy="none", statistics=0, timeout=60)
+        except (OSError, diskcache.Timeout) as exc:
+            raise StateError(f"cannot open state in {directory}: {exc}") from exc
+        self.rows = KnownRowsFile(directory / KNOWN_ROWS_FILE)
+
+    def get(self, content_hash: str) -> Record | None:
+        data = self.cache.get(f"job:{content_hash}")
+        return Record.from_json(data) if data is not None else None
+
+    def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
+        return {content_hash: Record.from_json(data)
+                for content_hash, data in self._fetch_many("job:", hashes).items()}
+
+    def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]:
+        """Key entries live in the known rows' file (see state/known_rows.py); a key not found
+        there is looked up where vidbuild kept them before (``key:`` in the store)."""
+        found = {key: KeyEntry(*entry) for key, entry in self.rows.key_entries(keys).items()}
+        if len(found) < len(keys):
+            older = self._fetch_many("key:", [key for key in keys if key not in found])
+            found.update((key, KeyEntry(data["hash"], data["fields"])) for key, data in older.items())
+        return found
+
+    def _fetch_many(self, prefix: str, names: Sequence[str]) -> dict[str, Any]:
+        """The values stored under ``prefix + name``, by name: one query per ``FETCH_PAGE`` names
+        (diskcache's ``get`` is a query each: 100,000 rows took seconds). Matches keys and reads
+        values through the store's own ``Disk``, as diskcache's ``get`` does."""
+        found: dict[str, Any] = {}
+        disk, query = self.cache._disk, self.cache._sql
+        for start in range(0, len(names), FETCH_PAGE):
+            # JSONDisk stores every key as compressed bytes: ``raw`` is the same for all.
+            stored = {bytes(disk.put(prefix + name)[0]): name for name in names[start:start + FETCH_PAGE]}
+            marks = ",".join("?" * len(stored))
+            rows = query(f"SELECT key, mode, filename, value FROM Cache WHERE key IN ({marks}) AND raw = 1"
+                         " AND (expire_time IS NULL OR expire_time > ?)", [*stored, time.time()]).fetchall()
+            for key, mode, filename, value in rows:
+                try:
+                    found[stored[key]] = disk.fetch(mode, filename, value, False)
+                except OSError:   # removed since it was listed, as diskcache's get treats it
+                    continue
+        return found
+
+    def close(self) -> None:
+        self.cache.close()
+        self.rows.close()
 
 
 def _owner_token(owner: str) -> str:

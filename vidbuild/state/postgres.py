@@ -208,6 +208,10 @@ class PostgresState:
                 return
             after = rows[-1][0]
 
+    def reader(self) -> None:
+        """None: a plan looks rows up in PostgreSQL over this connection (see ``State.reader``)."""
+        return None
+
     def holds_no_jobs(self) -> bool:
         with self._translated("read"):
             return not self._one(

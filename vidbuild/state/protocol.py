@@ -119,6 +119,15 @@ class _HasHash(Protocol):
 _Row = TypeVar("_Row", bound=_HasHash)
 
 
+class Lookups(Protocol):
+    """What the planner looks rows up with: a ``State``, or the reader a state opens in another
+    process (``State.reader``)."""
+
+    def get_many(self, hashes: Sequence[str]) -> dict[str, Record]: ...
+    def for_keys(self, keys: Sequence[str]) -> dict[str, KeyEntry]: ...
+    def close(self) -> None: ...
+
+
 class State(Protocol):
     """The one interface the planner and the engine use for state.
 
@@ -130,7 +139,8 @@ class State(Protocol):
     answers them in one round trip instead of one per row; so do ``known_rows`` (by fingerprint)
     and ``remember_rows`` (what the last build learnt per row key, see state/known_rows.py), and a
     store forgets the known rows of a hash whenever ``claim`` or ``record`` moves it off
-    'downloaded'.
+    'downloaded'. ``reader`` gives a picklable opener of the store's lookups in another process
+    (planner/lookahead.py looks rows up there), or None if the store has none.
 
     History (see state/history.py): ``claim``, ``take_over`` and ``record`` append the
     transitions their write means to the hash's log in the same transaction; ``note`` appends
@@ -160,6 +170,7 @@ class State(Protocol):
     def owner_alive(self, owner: str) -> bool: ...
     def records(self) -> Iterator[Record]: ...
     def holds_no_jobs(self) -> bool: ...
+    def reader(self) -> Callable[[], Lookups] | None: ...
     def remember_body(self, content_hash: str, body: dict[str, Any]) -> None: ...
     def body(self, content_hash: str) -> dict[str, Any] | None: ...
     def note(self, content_hash: str, transition: Transition) -> None: ...
