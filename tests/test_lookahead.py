@@ -29,14 +29,16 @@ from vidbuild.planner.lookahead import Batch, LookAhead, Lookup, look_up, lookup
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskReader, DiskState
-from vidbuild.state.protocol import Record
+from vidbuild.state.location import open_state
+from vidbuild.state.protocol import Record, State
 
 COUNT = 300   # rows: five batches
 
 
-def seed(project: Path, namespace: str) -> None:
-    """Record every row of ``project`` as downloaded, its output written, as a complete build does."""
-    state = DiskState(project / ".vidbuild", namespace)
+def seed(project: Path, namespace: str, state: State | None = None) -> None:
+    """Record every row of ``project`` as downloaded, its output written, as a complete build does,
+    in ``state`` (else the project's disk state of API ``namespace``)."""
+    state = state or DiskState(project / ".vidbuild", namespace)
     try:
         for job in expand_project(load_project(project)):
             path = project / job.output
@@ -100,8 +102,9 @@ def shown(steps: Iterator[decide.Step]) -> list[tuple[Any, ...]]:
              step.look_first) for step in steps]
 
 
-def steps_of(project: Path, *, lookahead: bool, force: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
-    state = DiskState(project / ".vidbuild", backend_namespace({}))
+def steps_of(project: Path, *, lookahead: bool, force: tuple[str, ...] = (), url: str | None = None
+             ) -> list[tuple[Any, ...]]:
+    state = open_state(project / ".vidbuild", backend_namespace({}), url=url, project="campaign")
     try:
         jobs = expand_project(load_project(project))
         return shown(plan_steps(jobs, state, project, force, lookahead=lookahead))
@@ -125,6 +128,22 @@ def test_the_helper_gives_the_answers_the_planner_finds_itself(campaign: Path, m
     assert actions["r30"][0] == "up-to-date" and actions["r30"][1]      # the same video, kept
     assert "changed: video_inputs[0].character.avatar_style, video_inputs[0].voice.input_text" in \
         dict((key, reason) for key, _, reason, _, _, _ in helped)["r12"]
+
+
+def test_the_helper_looks_up_in_postgresql_too(tmp_path: Path, url: str, monkeypatch: Any) -> None:
+    project = write_project(tmp_path / "campaign", rows(COUNT))
+    seed(project, "", open_state(tmp_path, backend_namespace({}), url=url, project="campaign"))
+    edited(project)
+    alone = steps_of(project, lookahead=False, url=url)
+    monkeypatch.setattr(decide, "LookAhead", functools.partial(Patient, start_after=0))
+    Patient.instances.clear()
+
+    helped = steps_of(project, lookahead=True, url=url)
+
+    assert helped == alone
+    [ahead] = Patient.instances
+    assert ahead.answered == -(-COUNT // ROWS_AT_ONCE) and not ahead.failed
+    assert {action for _, action, _, _, _, _ in helped} == {"submit", "up-to-date"}
 
 
 def batches(project: Path) -> list[Batch]:

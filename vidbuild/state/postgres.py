@@ -5,7 +5,7 @@ database and so one record per content hash. Claims are atomic across machines (
 is locked ``FOR UPDATE``, or inserted ``ON CONFLICT DO NOTHING``), and each process holds a
 session-level advisory lock named after its owner id while it runs: the server drops it with
 the session (kill -9, a cancelled job, a lost machine), so a dead owner's claim is found and
-reconciled, never resent blindly. Only this module imports psycopg.
+reconciled, never resent blindly. Only this module and its postgres_*.py helpers import psycopg.
 
 Tables, created and versioned here (``vidbuild_schema`` holds the version; a newer one is
 refused, an older one upgraded): ``vidbuild_jobs``, ``vidbuild_keys``, ``vidbuild_rows`` (the
@@ -21,6 +21,7 @@ advisory lock went with it, so another runner may already have taken its claims 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import socket
@@ -34,6 +35,7 @@ from vidbuild.state import postgres_history as bodies
 from vidbuild.state import postgres_known_rows as known_rows
 from vidbuild.state.history import History, Transition
 from vidbuild.state.known_rows import KnownRow
+from vidbuild.state.postgres_reader import PostgresReader, records_of
 from vidbuild.state.postgres_url import check_url, scrub, scrub_url
 from vidbuild.state.protocol import (
     ClaimOutcome,
@@ -163,13 +165,8 @@ class PostgresState:
 
     def get_many(self, hashes: Sequence[str]) -> dict[str, Record]:
         """The records of those ``hashes`` that have one: one query for the lot."""
-        if not hashes:
-            return {}
         with self._translated("read"):
-            rows = self._connection.execute(
-                "SELECT hash, data FROM vidbuild_jobs WHERE namespace = %s AND hash = ANY(%s)",
-                (self.namespace, list(hashes))).fetchall()
-        return {content_hash: Record.from_json(data) for content_hash, data in rows}
+            return records_of(self._connection, self.namespace, hashes)
 
     def for_key(self, key: str) -> KeyEntry | None:
         return self.for_keys([key]).get(key)
@@ -208,9 +205,10 @@ class PostgresState:
                 return
             after = rows[-1][0]
 
-    def reader(self) -> None:
-        """None: a plan looks rows up in PostgreSQL over this connection (see ``State.reader``)."""
-        return None
+    def reader(self) -> Callable[[], PostgresReader]:
+        """Opens this state's lookups in another process, over a connection of its own (see
+        ``State.reader``)."""
+        return functools.partial(PostgresReader, self._url, self.namespace)
 
     def holds_no_jobs(self) -> bool:
         with self._translated("read"):
