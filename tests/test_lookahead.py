@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +145,41 @@ def test_the_helper_looks_up_in_postgresql_too(tmp_path: Path, url: str, monkeyp
     [ahead] = Patient.instances
     assert ahead.answered == -(-COUNT // ROWS_AT_ONCE) and not ahead.failed
     assert {action for _, action, _, _, _, _ in helped} == {"submit", "up-to-date"}
+
+
+def test_large_bodies_kept_through_the_helper_do_not_stall_the_plan(tmp_path: Path, monkeypatch: Any) -> None:
+    """Answers that carry earlier bodies of ~5 KB, 64 to a batch, outgrow a socket's buffer both
+    ways: the planner must never be sending while the helper is (each would wait for ever)."""
+    project = write_project(tmp_path / "campaign", rows(COUNT, line="so glad you are here " * 200))
+    seed(project, backend_namespace({}))
+    edited(project)
+    write_rows(project, rows(COUNT, line="so glad you are here " * 200))   # the restated default only
+    monkeypatch.setattr(decide, "LookAhead", functools.partial(Patient, start_after=0))
+    Patient.instances.clear()
+    found: list[list[tuple[Any, ...]]] = []
+
+    planning = threading.Thread(target=lambda: found.append(steps_of(project, lookahead=True)), daemon=True)
+    planning.start()
+    planning.join(120)
+
+    assert found, "the plan stalled"
+    assert {action for _, action, _, _, _, _ in found[0]} == {"up-to-date"}
+    assert Patient.instances[0].answered == -(-COUNT // ROWS_AT_ONCE)
+
+
+def test_the_helper_imports_nothing_from_the_project(campaign: Path, monkeypatch: Any) -> None:
+    """A project file named like a standard module (``token.py``) is not what the helper imports,
+    run from the project directory: it imports from vidbuild's own path, as vidbuild does."""
+    marker = campaign / "imported"
+    (campaign / "token.py").write_text(f"open({str(marker)!r}, 'w').close()\n", encoding="utf-8")
+    monkeypatch.chdir(campaign)
+    monkeypatch.setattr(decide, "LookAhead", functools.partial(Patient, start_after=0))
+    Patient.instances.clear()
+
+    steps_of(campaign, lookahead=True)
+
+    assert Patient.instances[0].answered == -(-COUNT // ROWS_AT_ONCE)
+    assert not marker.exists()
 
 
 def batches(project: Path) -> list[Batch]:

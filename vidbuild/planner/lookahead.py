@@ -22,11 +22,9 @@ import os
 import socket
 import subprocess
 import sys
-from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vidbuild.planner.fields import changed_since
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 # ms and the other core ~0.3 s. Measured on 2 cores: 2,000 changed rows plan ~13% faster with
 # 300; 600 rows neither faster nor slower.
 START_AFTER = 256
-IN_FLIGHT = 2            # batches sent to the helper and not yet answered
 STOP_WAIT = 1.0          # seconds a helper is given to exit when told to
 
 
@@ -116,20 +113,21 @@ class LookAhead:
         return self._process.pid if self._process is not None else None
 
     def looked_up(self, batches: Iterable[Batch]) -> Iterator[tuple[Batch, list[Lookup] | None]]:
-        sent: deque[Batch] = deque()
+        """Each of ``batches``, in order, with its lookups (None: look it up yourself). One batch
+        at a time is with the helper, and the next is sent only once its answer was read: neither
+        process ever writes while the other does (two writes to a full socket would wait on each
+        other for ever), and the helper looks one batch up while the planner renders the next."""
+        sent: Batch | None = None
         for batch in batches:
             self._seen += len(batch.pending)
-            if self.ready():
-                while len(sent) >= IN_FLIGHT:
-                    yield self._answer(sent.popleft())
-                if self._send(batch):
-                    sent.append(batch)
-                    continue
-            while sent:   # a batch looked up here comes after those sent before it
-                yield self._answer(sent.popleft())
-            yield batch, None
-        while sent:
-            yield self._answer(sent.popleft())
+            answer = self._answer(sent) if sent is not None else None
+            sent = batch if self.ready() and self._send(batch) else None
+            if answer is not None:
+                yield answer
+            if sent is None:
+                yield batch, None
+        if sent is not None:
+            yield self._answer(sent)
 
     def ready(self) -> bool:
         """Whether the helper answers now; it is started once ``start_after`` rows were seen."""
@@ -150,20 +148,22 @@ class LookAhead:
     def _start(self) -> bool:
         """Start the helper if this process may use a second core; False if it didn't start."""
         opener = self._state.reader()
-        if opener is None or _cores() < 2 or not sys.executable:
+        if opener is None or _cores() < 2 or not sys.executable or getattr(sys, "frozen", False):
             self._broken = True
             return False
         ours, theirs = socket.socketpair()
         # A process of its own, not multiprocessing's: that one runs this program's main module
         # again first (a user's script calling vidbuild without a __main__ guard would run twice).
+        # Isolated (-I: no current directory, no PYTHON* variables), it imports from this
+        # process's own sys.path, so the same vidbuild as this one, and nothing a project holds.
         # Its own session: a Ctrl-C stops the planner, whose socket then closes, ending the helper.
-        package_parent = str(Path(__file__).resolve().parents[2])
-        path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
+        code = f"import sys; sys.path[:] = sys.argv[2:]; from {__name__} import main; main(int(sys.argv[1]))"
+        descriptor = theirs.fileno()
         try:
             process = subprocess.Popen(
-                [sys.executable, "-c", f"from {__name__} import main; main({theirs.fileno()})"],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONPATH": path})
+                [sys.executable, "-I", "-c", code, str(descriptor), *sys.path], pass_fds=[descriptor],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True)
         except OSError:
             ours.close()
             self._broken = True
@@ -171,7 +171,11 @@ class LookAhead:
         finally:
             theirs.close()
         self._process, self._connection = process, Connection(ours.detach())
-        self._connection.send(opener)
+        try:
+            self._connection.send(opener)
+        except (OSError, ValueError):
+            self._broken = True
+            return False
         return True
 
     def _send(self, batch: Batch) -> bool:
@@ -198,21 +202,19 @@ class LookAhead:
         return batch, looked
 
     def close(self) -> None:
-        """Stop the helper: told to, when it is answering; else (still starting) killed."""
+        """Stop the helper: its socket is closed (a helper waiting to read or write then ends),
+        and it is killed if it hasn't ended within ``STOP_WAIT`` (it only reads state)."""
         process, connection = self._process, self._connection
         self._process = self._connection = None
-        if process is None or connection is None:
+        if connection is not None:
+            connection.close()
+        if process is None:
             return
-        if self._ready:
-            try:
-                connection.send(None)
-                process.wait(STOP_WAIT)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
-                pass
-        if process.poll() is None:
+        try:
+            process.wait(STOP_WAIT if self._ready else 0)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        connection.close()
 
 
 def main(descriptor: int) -> None:
