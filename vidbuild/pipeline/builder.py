@@ -227,7 +227,6 @@ class _Build:
     def _engine_run(self, backend: Backend, index: RowIndex, engine_options: Options) -> BuildOutcome:
         from vidbuild.planner.fingerprint import remember
         from vidbuild.run.engine import Engine
-        from vidbuild.spec.manifest_spec import manifest_columns
 
         learned = render_ratio_entry(backend.timing)
         engine_options = dataclasses.replace(engine_options, render_ratio=self.state.get_meta(learned))
@@ -240,7 +239,7 @@ class _Build:
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(learned, engine.pacer.ratio)
-        remember(self.state, self.root, index.fresh_entries(), manifest_columns(self.project, []))
+        remember(self.state, self.project, self.options.api, index.fresh_entries())
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)

@@ -51,6 +51,12 @@ if TYPE_CHECKING:
 
 FORMAT = 2        # of the fingerprints: bump when what goes into them changes
 PAGE = 500        # index entries remembered, or looked up for the manifest, per query
+# State's list of the project fingerprints known rows were remembered under, newest first: a
+# command whose project fingerprint is not listed can find no known row, and looks none up (after
+# a template edit, every row would be fingerprinted and looked up in vain, ~5% of a plan). A
+# fingerprint that falls off the list, or a list lost to a race, costs lookups, never a decision.
+KNOWN_PROJECTS = "known-projects"
+KEPT_PROJECTS = 16
 
 
 def project_fingerprint(project: Project, api: str | None, namespace: str) -> str:
@@ -140,7 +146,7 @@ class KnownRows:
         self.kind = project.kind
         self.forcing = force
         self.project = project_fingerprint(project, api, state.namespace)
-        self.look_up = not state.holds_no_jobs()
+        self.look_up = not state.holds_no_jobs() and may_know_rows(state, self.project)
         # What a row's manifest entry needs besides its record (see spec/manifest_spec.py).
         self.thumbnails = "thumbnail" in project.spec
         self.columns = manifest_columns(project, [])
@@ -224,6 +230,23 @@ class KnownRows:
                    known=(known.size, known.mtime_ns, *known.listing) if known.listing else None)
 
 
+def may_know_rows(state: State, project: str) -> bool:
+    """Whether ``state`` may hold known rows remembered under the project fingerprint ``project``
+    (a state that never listed any may: it was written before the list was kept)."""
+    listed = state.get_meta(KNOWN_PROJECTS)
+    return not isinstance(listed, list) or project in listed
+
+
+def list_known_project(state: State, project: str) -> None:
+    """List the project fingerprint ``project`` first in state's ``KNOWN_PROJECTS`` (at most
+    ``KEPT_PROJECTS``, newest first)."""
+    listed = state.get_meta(KNOWN_PROJECTS)
+    older = [known for known in listed if known != project] if isinstance(listed, list) else []
+    newest = [project, *older]
+    if newest[:KEPT_PROJECTS] != listed:
+        state.set_meta(KNOWN_PROJECTS, newest[:KEPT_PROJECTS])
+
+
 def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
@@ -231,22 +254,28 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
-def remember(state: State, root: Path, entries: Iterable[IndexEntry], columns: Sequence[str] = ()) -> int:
-    """After a build: remember every row of ``entries`` (the index) that has a fingerprint, was
-    not already known unchanged, and ended downloaded (see ``_known_row``). Returns how many
-    were remembered. Each keeps its manifest entry as written (``columns``: the project's chosen
-    data columns), so the next build lists it as is.
+def remember(state: State, project: Project, api: str | None, entries: Iterable[IndexEntry]) -> int:
+    """After a build of ``project`` (through ``--api`` ``api``): remember every row of ``entries``
+    (the index) that has a fingerprint, was not already known unchanged, and ended downloaded (see
+    ``_known_row``). Returns how many were remembered. Each keeps its manifest entry as written
+    (with the project's chosen data columns), so the next build lists it as is. The project
+    fingerprint the rows were fingerprinted under is listed in state first (``KNOWN_PROJECTS``).
 
     Records are read again after the write, and rows whose record moved meanwhile (another
     build claimed the hash between the two reads) are forgotten: a claim forgets known rows
     itself, so after this, no known row can outlive its record.
     """
+    root, columns = project.root, manifest_columns(project, [])
+    fingerprint: str | None = None
     remembered = 0
     candidates = (entry for entry in entries if entry.fingerprint and not entry.reused)
     while page := list(itertools.islice(candidates, PAGE)):
         records = state.get_many([entry.hash for entry in page])
         known = [row for row in (_known_row(root, entry, records.get(entry.hash), columns) for entry in page)
                  if row is not None]
+        if known and fingerprint is None:
+            fingerprint = project_fingerprint(project, api, state.namespace)
+            list_known_project(state, fingerprint)
         state.remember_rows(known)
         again = state.get_many([row.hash for row in known])
         moved = [row.key for row in known if not _same(again.get(row.hash), records[row.hash])]
