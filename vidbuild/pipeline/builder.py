@@ -146,6 +146,8 @@ class _Build:
             from vidbuild.planner.last_build import LastBuild
 
             index.last = LastBuild.load(self.state, self.root)
+        from vidbuild.planner.fingerprint import project_fingerprint  # as its rows are fingerprinted
+        self.fingerprint = project_fingerprint(self.project, options.api, self.state.namespace)
         rows = in_shard(jobs(self.project, self.state_dir, options.api, options.force, state=self.state,
                              building=True, settle=index if every_row else None), options.shard)
         forcing = Forcing(options.force)
@@ -239,7 +241,7 @@ class _Build:
         finally:
             if engine.pacer.learned:   # the next build starts from this build's pace
                 self.state.set_meta(learned, engine.pacer.ratio)
-        remember(self.state, self.project, self.options.api, index.fresh_entries())
+        remember(self.state, self.project, index.fresh_entries(), self.fingerprint)
         if self._took_up_every_row(outcome.exit_code):
             mark_account_searched(self.state, started)
         return _build_outcome(outcome)

@@ -254,27 +254,27 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
-def remember(state: State, project: Project, api: str | None, entries: Iterable[IndexEntry]) -> int:
-    """After a build of ``project`` (through ``--api`` ``api``): remember every row of ``entries``
-    (the index) that has a fingerprint, was not already known unchanged, and ended downloaded (see
-    ``_known_row``). Returns how many were remembered. Each keeps its manifest entry as written
-    (with the project's chosen data columns), so the next build lists it as is. The project
-    fingerprint the rows were fingerprinted under is listed in state first (``KNOWN_PROJECTS``).
+def remember(state: State, project: Project, entries: Iterable[IndexEntry],
+             fingerprint: str | None = None) -> int:
+    """After a build of ``project``: remember every row of ``entries`` (the index) that has a
+    fingerprint, was not already known unchanged, and ended downloaded (see ``_known_row``).
+    Returns how many were remembered. Each keeps its manifest entry as written (with the project's
+    chosen data columns), so the next build lists it as is. ``fingerprint``: the project
+    fingerprint the rows were fingerprinted under, listed in state before the first row is written
+    (``KNOWN_PROJECTS``).
 
     Records are read again after the write, and rows whose record moved meanwhile (another
     build claimed the hash between the two reads) are forgotten: a claim forgets known rows
     itself, so after this, no known row can outlive its record.
     """
     root, columns = project.root, manifest_columns(project, [])
-    fingerprint: str | None = None
     remembered = 0
     candidates = (entry for entry in entries if entry.fingerprint and not entry.reused)
     while page := list(itertools.islice(candidates, PAGE)):
         records = state.get_many([entry.hash for entry in page])
         known = [row for row in (_known_row(root, entry, records.get(entry.hash), columns) for entry in page)
                  if row is not None]
-        if known and fingerprint is None:
-            fingerprint = project_fingerprint(project, api, state.namespace)
+        if known and fingerprint is not None and not remembered:
             list_known_project(state, fingerprint)
         state.remember_rows(known)
         again = state.get_many([row.hash for row in known])

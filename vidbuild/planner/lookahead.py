@@ -155,7 +155,7 @@ class LookAhead:
         # A process of its own, not multiprocessing's: that one runs this program's main module
         # again first (a user's script calling vidbuild without a __main__ guard would run twice).
         # Isolated (-I: no current directory, no PYTHON* variables), it imports from this
-        # process's own sys.path, so the same vidbuild as this one, and nothing a project holds.
+        # process's own sys.path: the same vidbuild as this one, and nothing this one would not.
         # Its own session: a Ctrl-C stops the planner, whose socket then closes, ending the helper.
         code = f"import sys; sys.path[:] = sys.argv[2:]; from {__name__} import main; main(int(sys.argv[1]))"
         descriptor = theirs.fileno()
