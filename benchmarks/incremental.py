@@ -36,9 +36,10 @@ from campaign import write_campaign  # noqa: E402
 FASTEST = {"VIDBUILD_EMULATOR_SPEED": "0", "VIDBUILD_EMULATOR_FAULTS": "", "VIDBUILD_TIMING_SCALE": "0.01"}
 
 
-def seed_built(project: Path) -> int:
+def seed_built(project: Path, state: Any = None) -> int:
     """Record every row of ``project`` as a complete build leaves it: downloaded, its output
-    written. Returns the number of rows."""
+    written, in ``state`` (closed after; by default the project's disk state for the built-in
+    emulator). Returns the number of rows. tests/test_lookahead.py seeds its campaigns with it."""
     from vidbuild.heygen.backend import backend_namespace
     from vidbuild.planner.decide import file_checksum
     from vidbuild.planner.fields import key_entry
@@ -47,7 +48,7 @@ def seed_built(project: Path) -> int:
     from vidbuild.state.disk import DiskState
     from vidbuild.state.protocol import Record
 
-    state = DiskState(project / ".vidbuild", backend_namespace({}))
+    state = state or DiskState(project / ".vidbuild", backend_namespace({}))
     count = 0
     try:
         for job in expand_project(load_project(project)):

@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import signal
+import sys
 import textwrap
 import threading
 import time
@@ -22,38 +23,26 @@ from typing import Any, ClassVar
 import pytest
 from buildkit import PROJECT_YAML, LoopbackHeyGen, rows, run_vidbuild, write_project, write_rows
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from incremental import seed_built
+
 from vidbuild.heygen.backend import backend_namespace
 from vidbuild.planner import decide, lookahead
-from vidbuild.planner.decide import ROWS_AT_ONCE, file_checksum, plan_steps
-from vidbuild.planner.fields import key_entry
+from vidbuild.planner.decide import ROWS_AT_ONCE, plan_steps
 from vidbuild.planner.lookahead import Batch, LookAhead, Lookup, look_up, lookup_row
 from vidbuild.spec.expand import expand_project
 from vidbuild.spec.project import load_project
 from vidbuild.state.disk import DiskReader, DiskState
 from vidbuild.state.location import open_state
-from vidbuild.state.protocol import Record, State
+from vidbuild.state.protocol import State
 
 COUNT = 300   # rows: five batches
 
 
 def seed(project: Path, namespace: str, state: State | None = None) -> None:
     """Record every row of ``project`` as downloaded, its output written, as a complete build does,
-    in ``state`` (else the project's disk state of API ``namespace``)."""
-    state = state or DiskState(project / ".vidbuild", namespace)
-    try:
-        for job in expand_project(load_project(project)):
-            path = project / job.output
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"\0\0\0\x18ftypmp42" + job.hash.encode())
-            info = path.stat()
-            state.record(Record(hash=job.hash, key=job.key, kind=job.kind, status="downloaded",
-                                owner=state.owner, output=job.output, video_id=job.hash[:32],
-                                checksum=file_checksum(path), size=info.st_size, mtime_ns=info.st_mtime_ns,
-                                generation=job.generation))
-            state.remember_key(job.key, key_entry(job.hash, job.body))
-            state.remember_body(job.hash, job.body)
-    finally:
-        state.close()
+    in ``state`` (else the project's disk state of API ``namespace``): the benchmarks' seeding."""
+    seed_built(project, state or DiskState(project / ".vidbuild", namespace))
 
 
 def edited(project: Path) -> None:
