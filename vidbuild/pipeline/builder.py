@@ -146,13 +146,13 @@ class _Build:
             from vidbuild.planner.last_build import LastBuild
 
             index.last = LastBuild.load(self.state, self.root)
-        from vidbuild.planner.fingerprint import project_fingerprint  # as its rows are fingerprinted
-        self.fingerprint = project_fingerprint(self.project, options.api, self.state.namespace)
+        from vidbuild.planner.fingerprint import project_fingerprint  # its rows' and the known rows'
+        self.fingerprint = fingerprint = project_fingerprint(self.project, options.api, self.state.namespace)
         rows = in_shard(jobs(self.project, self.state_dir, options.api, options.force, state=self.state,
-                             building=True, settle=index if every_row else None), options.shard)
-        forcing = Forcing(options.force)
+                             building=True, settle=index if every_row else None, fingerprint=fingerprint),
+                        options.shard)
         # Nothing is sent before every row is decided: rows may be looked up ahead.
-        decided = plan_steps(rows, self.state, self.root, forcing, lookahead=True)
+        decided = plan_steps(rows, self.state, self.root, Forcing(options.force), lookahead=True)
         steps = self._indexed_selection(decided, index)
         for step in approved.checked(steps) if approved is not None else steps:
             summary.add(step)

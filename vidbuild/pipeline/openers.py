@@ -134,14 +134,16 @@ def parsed(project: ProjectSource, state_dir: Path | None = None) -> Project:
 
 
 def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str] = (), *,
-         state: State | None = None, building: bool = False, settle: RowIndex | None = None) -> Iterator[Job]:
+         state: State | None = None, building: bool = False, settle: RowIndex | None = None,
+         fingerprint: str | None = None) -> Iterator[Job]:
     """Every row's Job, expanded as it is asked for; a ``force`` selector (planner/forcing.py)
     naming a key or column no row has is an error at the end.
 
     With ``state``, rows known unchanged since their download are not rendered (see
     planner/fingerprint.py), and those ``settle`` takes are not yielded (a build that selects
     every row: see ``RowIndex.settle``, and ``settle_last`` if it follows the last complete
-    build); a build (``building``) fingerprints every row, to remember it."""
+    build); a build (``building``) fingerprints every row, to remember it, under the project
+    fingerprint ``fingerprint`` when it has one (planner/fingerprint.py's ``project_fingerprint``)."""
     from vidbuild.planner.fingerprint import KnownRows
     from vidbuild.planner.forcing import Forcing
     from vidbuild.spec.expand import expand_project
@@ -149,7 +151,7 @@ def jobs(project: Project, state_dir: Path, api: str | None, force: Sequence[str
     forcing = Forcing(force)
     keys: set[str] = set()
     columns: set[str] = set()
-    reuse = KnownRows(state, project, api, forcing, settle) if state is not None else None
+    reuse = KnownRows(state, project, api, forcing, settle, fingerprint) if state is not None else None
     if reuse is not None and not (building or reuse.look_up):
         reuse = None
     for job in expand_project(project, state_dir, api=api, reuse=reuse,

@@ -131,10 +131,10 @@ class ForcedKeys:
 def plan_steps(jobs: Iterable[Job], state: State, root: Path,
                force: Iterable[str] | Forcer = (), *, lookahead: bool = False) -> Iterator[Step]:
     """The same decision for `vidbuild plan` and `vidbuild build`, row by row: they cannot
-    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here (three times that with
+    disagree, and no more than ``ROWS_AT_ONCE`` bodies are held here (twice that with
     ``lookahead``). ``force``: the ``--force`` selectors (a ``Forcer``, or plain keys). A row known
     unchanged since its download (``job.unchanged``, see planner/fingerprint.py) is up to date
-    without a lookup. ``lookahead``: rows may be looked up on a second core a few batches ahead
+    without a lookup. ``lookahead``: rows may be looked up on a second core a batch ahead
     (planner/lookahead.py): for a caller that acts on no step before it has them all."""
     forcing = force if isinstance(force, Forcer) else ForcedKeys(frozenset(force))
     # A state that never held a job can't know any row: every row is new, no lookups needed.

@@ -136,7 +136,7 @@ class KnownRows:
     """
 
     def __init__(self, state: State, project: Project, api: str | None, force: Forcing | None = None,
-                 settling: RowIndex | None = None) -> None:
+                 settling: RowIndex | None = None, fingerprint: str | None = None) -> None:
         self.state = state
         # A build of every row whose last complete build is in force: rows it finds there are
         # settled into ``settling`` without a lookup (see planner/last_build.py).
@@ -145,7 +145,8 @@ class KnownRows:
         self.root = os.path.join(project.root, "")   # outputs are relative POSIX paths: joined by hand
         self.kind = project.kind
         self.forcing = force
-        self.project = project_fingerprint(project, api, state.namespace)
+        # The project fingerprint (``fingerprint``, if the caller has it: a build lists it in state).
+        self.project = fingerprint or project_fingerprint(project, api, state.namespace)
         self.look_up = not state.holds_no_jobs() and may_know_rows(state, self.project)
         # What a row's manifest entry needs besides its record (see spec/manifest_spec.py).
         self.thumbnails = "thumbnail" in project.spec

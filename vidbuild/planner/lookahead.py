@@ -5,7 +5,7 @@ A plan after an edit that changes every row (a template, a ``vars`` value) rende
 cold plan does, and also looks each one up: its body's record (none: the body is new), the last
 body built for its key, and the fields that differ (what ``plan`` names). In one process those
 lookups made such a plan 1.3 to 1.5 times a cold plan of 10,000 rows (issue 14 asks for 1.2). They need
-nothing from the rendering but the rendered bodies, so another process does them, a batch or two
+nothing from the rendering but the rendered bodies, so another process does them, a batch
 behind the renderer, which takes their answers in data order.
 
 The helper runs only where it can pay off: a plan that asked for it (``plan`` and a build's
