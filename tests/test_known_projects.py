@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from test_incremental import (
     KEYS,
     ROWS,
@@ -20,57 +19,44 @@ from test_incremental import (
     rendered,
     write_rows,
 )
+from test_last_build import looked_up
 
 from vidbuild.planner import fingerprint
 from vidbuild.state.disk import DiskState
 
-__all__ = ["project", "rendered"]   # the fixtures, from the incremental builds' tests
-
-
-@pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many fingerprints each known-rows lookup asked for, since the test began."""
-    pages: list[int] = []
-    known_rows = DiskState.known_rows
-
-    def counted(self: DiskState, fingerprints: list[str]) -> object:
-        pages.append(len(fingerprints))
-        return known_rows(self, fingerprints)
-
-    monkeypatch.setattr(DiskState, "known_rows", counted)
-    return pages
+__all__ = ["looked_up", "project", "rendered"]   # the fixtures, from the incremental builds' tests
 
 
 def test_a_template_edit_plans_without_known_row_lookups_and_a_revert_finds_the_rows(
-        project: Path, rendered: list[str], asked: list[int]) -> None:
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
     built_once(project, rendered)
     _edit_project(project, "company: Acme", "company: Umbrella")
-    asked.clear()
+    looked_up.clear()
     rendered.clear()
 
     steps = plan_json(project)[:-1]
-    assert asked == [] and rendered == KEYS
+    assert looked_up == [] and rendered == KEYS
     assert [step["action"] for step in steps] == ["submit"] * 4
     assert all(str(step["reason"]).startswith("changed: ") for step in steps)
 
     _edit_project(project, "company: Umbrella", "company: Acme")   # the built project again
     rendered.clear()
     steps = plan_json(project)[:-1]
-    assert sum(asked) == 4 and rendered == []                       # every row known unchanged
+    assert sum(looked_up) == 4 and rendered == []                       # every row known unchanged
     assert [step["action"] for step in steps] == ["up-to-date"] * 4
 
 
 def test_a_build_under_a_new_project_fingerprint_lists_it_and_its_rows_are_found_next_time(
-        project: Path, rendered: list[str], asked: list[int]) -> None:
+        project: Path, rendered: list[str], looked_up: list[int]) -> None:
     built_once(project, rendered)
     _edit_project(project, "company: Acme", "company: Umbrella")
-    asked.clear()
+    looked_up.clear()
     assert build(project, rendered) == (KEYS, 4)
-    assert asked == []                         # the build looked none up, and remembered them all
+    assert looked_up == []                         # the build looked none up, and remembered them all
     write_rows(project, [ROWS[0], ("r2", "Bea", "basic"), *ROWS[2:]])
     rendered.clear()
     steps = plan_json(project)[:-1]
-    assert sum(asked) == 4 and rendered == ["r2"]    # the others found under the new fingerprint
+    assert sum(looked_up) == 4 and rendered == ["r2"]    # the others found under the new fingerprint
     assert [step["action"] for step in steps] == ["up-to-date", "submit", "up-to-date", "up-to-date"]
 
 
